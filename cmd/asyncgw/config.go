@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/asyncgw/asyncgw/gateway"
+	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/status"
+)
+
+// fileConfig is the YAML configuration as written. Durations and sizes are
+// strings here so that a bad one is reported with its key.
+type fileConfig struct {
+	Listen  string         `yaml:"listen"`
+	Redis   redisConfig    `yaml:"redis"`
+	Queues  map[string]int `yaml:"queues"`
+	Worker  workerConfig   `yaml:"worker"`
+	Gateway gatewayConfig  `yaml:"gateway"`
+	Records recordsConfig  `yaml:"records"`
+	Log     logConfig      `yaml:"log"`
+	Routes  []routeConfig  `yaml:"routes"`
+}
+
+type redisConfig struct {
+	URL    string `yaml:"url"`
+	Prefix string `yaml:"prefix"`
+}
+
+type workerConfig struct {
+	Concurrency     int    `yaml:"concurrency"`
+	ShutdownTimeout string `yaml:"shutdown_timeout"`
+	PollInterval    string `yaml:"poll_interval"`
+}
+
+type gatewayConfig struct {
+	MaxBody         string `yaml:"max_body"`
+	Heartbeat       string `yaml:"heartbeat"`
+	ShutdownTimeout string `yaml:"shutdown_timeout"`
+}
+
+type recordsConfig struct {
+	Retention    string `yaml:"retention"`
+	StreamMaxLen int64  `yaml:"stream_max_len"`
+}
+
+type logConfig struct {
+	Format string `yaml:"format"`
+	Level  string `yaml:"level"`
+}
+
+type backoffConfig struct {
+	Base string `yaml:"base"`
+	Max  string `yaml:"max"`
+}
+
+type routeConfig struct {
+	Name        string        `yaml:"name"`
+	Method      string        `yaml:"method"`
+	Path        string        `yaml:"path"`
+	Upstream    string        `yaml:"upstream"`
+	Queue       string        `yaml:"queue"`
+	Priorities  []string      `yaml:"priorities"`
+	Timeout     string        `yaml:"timeout"`
+	MaxAttempts int           `yaml:"max_attempts"`
+	Backoff     backoffConfig `yaml:"backoff"`
+	MaxBody     string        `yaml:"max_body"`
+}
+
+// config is the configuration every part is built from.
+type config struct {
+	Listen    string
+	RedisURL  string
+	LogFormat string
+	LogLevel  string
+	Demo      bool
+	Status    status.Config
+	Worker    jobs.WorkerConfig
+	Gateway   gateway.Config
+}
+
+const defaultListen = "127.0.0.1:8080"
+
+// loadConfig reads the file named by --config or ASYNCGW_CONFIG (none: the
+// built-in demo), then applies ASYNCGW_LISTEN and ASYNCGW_REDIS_URL.
+func loadConfig(path string, getenv func(string) string) (*config, error) {
+	path = cmpOr(path, getenv("ASYNCGW_CONFIG"))
+	var fc fileConfig
+	demo := path == ""
+	if !demo {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := decodeYAML(b, &fc); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if v := getenv("ASYNCGW_LISTEN"); v != "" {
+		fc.Listen = v
+	}
+	if v := getenv("ASYNCGW_REDIS_URL"); v != "" {
+		fc.Redis.URL = v
+	}
+	cfg, err := fc.resolve()
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg.Demo = demo
+	return cfg, nil
+}
+
+func decodeYAML(b []byte, fc *fileConfig) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	err := dec.Decode(fc)
+	if errors.Is(err, io.EOF) {
+		return nil // an empty file is the defaults
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		return errors.New(yamlMessage(te.Errors[0]))
+	}
+	return err
+}
+
+var unknownField = regexp.MustCompile(`^(line \d+): field (\S+) not found in type \S+$`)
+
+// yamlMessage turns yaml.v3's wording into one that names the key.
+func yamlMessage(m string) string {
+	if s := unknownField.FindStringSubmatch(m); s != nil {
+		return fmt.Sprintf("%s: unknown key %q", s[1], s[2])
+	}
+	return m
+}
+
+func (fc fileConfig) resolve() (*config, error) {
+	cfg := &config{
+		Listen:    cmpOr(fc.Listen, defaultListen),
+		RedisURL:  fc.Redis.URL,
+		LogFormat: cmpOr(fc.Log.Format, "text"),
+		LogLevel:  cmpOr(fc.Log.Level, "info"),
+	}
+	if f := cfg.LogFormat; f != "text" && f != "json" {
+		return nil, fmt.Errorf("log.format: %q must be text or json", f)
+	}
+	if l := cfg.LogLevel; l != "debug" && l != "info" && l != "warn" && l != "error" {
+		return nil, fmt.Errorf("log.level: %q must be debug, info, warn or error", l)
+	}
+	if fc.Redis.URL != "" && !strings.HasPrefix(fc.Redis.URL, "redis://") && !strings.HasPrefix(fc.Redis.URL, "rediss://") && !strings.HasPrefix(fc.Redis.URL, "unix://") {
+		return nil, fmt.Errorf("redis.url: %q must be a redis://, rediss:// or unix:// URL", fc.Redis.URL)
+	}
+	var err error
+	d := func(key, v string) time.Duration {
+		if err != nil || v == "" {
+			return 0
+		}
+		x, perr := time.ParseDuration(v)
+		if perr != nil || x <= 0 {
+			err = fmt.Errorf("%s: %q is not a positive duration (such as 10s or 5m)", key, v)
+		}
+		return x
+	}
+	size := func(key, v string) int64 {
+		if err != nil || v == "" {
+			return 0
+		}
+		x, perr := parseSize(v)
+		if perr != nil {
+			err = fmt.Errorf("%s: %w", key, perr)
+		}
+		return x
+	}
+
+	cfg.Status = status.Config{
+		Prefix:       fc.Redis.Prefix,
+		Retention:    d("records.retention", fc.Records.Retention),
+		StreamMaxLen: fc.Records.StreamMaxLen,
+	}
+	if fc.Records.StreamMaxLen < 0 {
+		return nil, fmt.Errorf("records.stream_max_len: %d must be positive", fc.Records.StreamMaxLen)
+	}
+	if fc.Redis.Prefix != "" && !regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`).MatchString(fc.Redis.Prefix) {
+		return nil, fmt.Errorf("redis.prefix: %q must be 1-32 letters, digits, '_', '.', '-'", fc.Redis.Prefix)
+	}
+	for q, w := range fc.Queues {
+		if qerr := jobs.ValidateQueueName(q); qerr != nil {
+			return nil, fmt.Errorf("queues: %w", qerr)
+		}
+		if w < 1 || w > 1000 {
+			return nil, fmt.Errorf("queues.%s: weight %d must be between 1 and 1000", q, w)
+		}
+	}
+	if fc.Worker.Concurrency < 0 || fc.Worker.Concurrency > 10000 {
+		return nil, fmt.Errorf("worker.concurrency: %d must be between 1 and 10000", fc.Worker.Concurrency)
+	}
+	cfg.Worker = jobs.WorkerConfig{
+		Queues:            fc.Queues,
+		Concurrency:       fc.Worker.Concurrency,
+		ShutdownTimeout:   d("worker.shutdown_timeout", fc.Worker.ShutdownTimeout),
+		TaskCheckInterval: d("worker.poll_interval", fc.Worker.PollInterval),
+	}
+	queues := make([]string, 0, len(fc.Queues))
+	for q := range fc.Queues {
+		queues = append(queues, q)
+	}
+	cfg.Gateway = gateway.Config{
+		Queues:          queues,
+		MaxBody:         size("gateway.max_body", fc.Gateway.MaxBody),
+		Heartbeat:       d("gateway.heartbeat", fc.Gateway.Heartbeat),
+		ShutdownTimeout: d("gateway.shutdown_timeout", fc.Gateway.ShutdownTimeout),
+	}
+	if len(queues) == 0 {
+		cfg.Gateway.Queues = nil
+		for q := range jobs.DefaultQueues() {
+			cfg.Gateway.Queues = append(cfg.Gateway.Queues, q)
+		}
+	}
+	for i, r := range fc.Routes {
+		at := fmt.Sprintf("routes[%d]", i)
+		if r.MaxAttempts < 0 {
+			return nil, fmt.Errorf("%s.max_attempts: %d must be at least 1", at, r.MaxAttempts)
+		}
+		cfg.Gateway.Routes = append(cfg.Gateway.Routes, gateway.Route{
+			Name: r.Name, Method: r.Method, Path: r.Path, Upstream: r.Upstream,
+			Queue: r.Queue, Priorities: r.Priorities,
+			Timeout:     d(at+".timeout", r.Timeout),
+			MaxAttempts: r.MaxAttempts,
+			Backoff: jobs.Backoff{
+				Base: jobs.Duration(d(at+".backoff.base", r.Backoff.Base)),
+				Max:  jobs.Duration(d(at+".backoff.max", r.Backoff.Max)),
+			},
+			MaxBody: size(at+".max_body", r.MaxBody),
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// parseSize reads "1MiB", "512KiB", "2MB", "1000" (bytes).
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}}
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("%q is not a size (such as 1MiB or 512KiB)", s)
+	}
+	return n * mult, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

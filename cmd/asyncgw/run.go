@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/gateway"
+	"github.com/asyncgw/asyncgw/internal/memredis"
+	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/status"
+)
+
+const usage = `usage: asyncgw [command] [--config FILE]
+
+commands:
+  (none)    run the gateway and the workers in one process
+  gateway   run the HTTP gateway only
+  worker    run the workers only
+  version   print the version
+
+The configuration file may also be named by ASYNCGW_CONFIG; ASYNCGW_LISTEN
+and ASYNCGW_REDIS_URL override it. With no file a demo configuration runs.
+`
+
+// run is the whole program: it returns when ctx is done (after a graceful
+// shutdown) or on a fatal error.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "all"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("asyncgw "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	configPath := fs.String("config", "", "configuration file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, "asyncgw", version)
+		return nil
+	case "all", "gateway", "worker":
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	cfg, err := loadConfig(*configPath, getenv)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cmd, cfg, stderr)
+}
+
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve starts what cmd names and runs it until ctx is done.
+func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error {
+	log := newLogger(cfg, stderr)
+	if cfg.RedisURL == "" {
+		if cmd != "all" {
+			return fmt.Errorf("redis.url: required for %q (the embedded Redis lives inside one process; run asyncgw without a command to use it)", cmd)
+		}
+		mem, err := memredis.Start()
+		if err != nil {
+			return err
+		}
+		defer mem.Close()
+		cfg.RedisURL = mem.URL()
+		log.Warn("NO REDIS CONFIGURED: using an embedded in-memory Redis. Jobs are NOT durable and are lost when asyncgw stops. Set redis.url or ASYNCGW_REDIS_URL for real use.")
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("redis.url: %w", err)
+	}
+	opts.PoolSize = max(opts.PoolSize, 2*cfg.Worker.Concurrency+64)
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = rdb.Ping(pctx).Err()
+	cancel()
+	if err != nil {
+		return fmt.Errorf("redis.url: cannot reach %s: %w", opts.Addr, err)
+	}
+
+	store, err := status.New(cfg.Status, rdb)
+	if err != nil {
+		return err
+	}
+
+	var worker *jobs.Worker
+	if cmd != "gateway" {
+		worker, err = jobs.NewWorker(cfg.Worker, rdb, store, nil, log)
+		if err != nil {
+			return err
+		}
+	}
+
+	var ln net.Listener
+	var gw *gateway.Gateway
+	var hub *status.Hub
+	if cmd != "worker" {
+		ln, err = net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		defer ln.Close()
+		if cfg.Demo {
+			cfg.Gateway.Demo = true
+			cfg.Gateway.Routes = append(cfg.Gateway.Routes, demoRoute(ln.Addr().String()))
+		}
+		hub = status.NewHub(rdb, store, log)
+		gw, err = gateway.New(cfg.Gateway, gateway.Deps{
+			Jobs:   jobs.NewClient(rdb, store, log),
+			Store:  store,
+			Hub:    hub,
+			Ping:   func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+			Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		if err := hub.Start(ctx); err != nil {
+			return err
+		}
+		defer hub.Stop(context.Background())
+	}
+
+	if worker != nil {
+		if err := worker.Start(ctx); err != nil {
+			return err
+		}
+		log.Info("workers started", "concurrency", worker.Concurrency())
+	}
+	var serveErr error
+	if gw != nil {
+		log.Info("gateway listening", "addr", "http://"+ln.Addr().String(), "demo", cfg.Demo)
+		if cfg.Demo {
+			log.Info(fmt.Sprintf("try: curl -si -X POST http://%s/v1/demo -H 'Content-Type: application/json' -d '{\"hello\":\"world\"}'", ln.Addr()))
+		}
+		serveErr = gw.Serve(ctx, ln)
+	} else {
+		<-ctx.Done()
+	}
+	log.Info("shutting down")
+	if worker != nil {
+		_ = worker.Stop(context.Background())
+	}
+	return serveErr
+}
+
+// demoRoute is the route of the built-in demo: POST /v1/demo goes to the
+// demo upstream served by the gateway itself.
+func demoRoute(addr string) gateway.Route {
+	return gateway.Route{
+		Name:        "demo",
+		Method:      "POST",
+		Path:        "/v1/demo",
+		Upstream:    "http://" + addr + "/_demo/upstream",
+		MaxAttempts: 3,
+		Backoff:     jobs.Backoff{Base: jobs.Duration(time.Second), Max: jobs.Duration(10 * time.Second)},
+	}
+}

@@ -1,0 +1,301 @@
+// Package gateway is the HTTP side of asyncgw: the echo application that
+// accepts writes as jobs, serves their status, results and event streams,
+// and maps every error to problem+json.
+package gateway
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/status"
+)
+
+// Config configures a Gateway.
+type Config struct {
+	// Routes map method + path to jobs that forward to an upstream.
+	Routes []Route
+	// Types are job types run by Go handlers of the embedding program,
+	// submitted through POST /v1/jobs.
+	Types []Type
+	// Queues are the queues jobs may go to (their names are also the
+	// priorities a client may ask for). Defaults to critical, default, low.
+	Queues []string
+	// MaxBody is the default request body limit. Defaults to 1 MiB.
+	MaxBody int64
+	// Heartbeat is the interval of comment lines on event streams.
+	// Defaults to 15s.
+	Heartbeat time.Duration
+	// ShutdownTimeout bounds how long in-flight requests may take to finish
+	// at shutdown. Defaults to 10s.
+	ShutdownTimeout time.Duration
+	// Demo mounts the built-in demo upstream at /_demo/upstream.
+	Demo bool
+}
+
+// Route maps an HTTP method and path to jobs forwarded to an upstream.
+type Route struct {
+	// Name is the route's job type. Required.
+	Name string
+	// Method is the HTTP method. Defaults to POST.
+	Method string
+	// Path is the echo path ("/v1/orders/:id"). Required.
+	Path string
+	// Upstream is the URL the worker calls; ":param" path segments and
+	// "{param}" are replaced by the route's path parameters. Required.
+	Upstream string
+	// Queue is the default queue of the route's jobs. Defaults to "default".
+	Queue string
+	// Priorities are the queues a client may pick with X-Priority.
+	// Defaults to every configured queue.
+	Priorities []string
+	// Timeout bounds each upstream call. Defaults to 10s.
+	Timeout time.Duration
+	// MaxAttempts is how many times the upstream is tried. Defaults to 8.
+	MaxAttempts int
+	// Backoff is the retry schedule. Defaults to 1s base, 5m cap.
+	Backoff jobs.Backoff
+	// MaxBody limits request bodies. Defaults to Config.MaxBody.
+	MaxBody int64
+}
+
+// Type is a job type handled by a Go handler of the embedding program.
+type Type struct {
+	// Name is the type's name. Required.
+	Name string
+	// Queue defaults to "default"; Timeout to 10s; MaxAttempts to 8.
+	Queue       string
+	Timeout     time.Duration
+	MaxAttempts int
+	Backoff     jobs.Backoff
+}
+
+var routeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+func (c Config) withDefaults() Config {
+	if len(c.Queues) == 0 {
+		c.Queues = []string{"critical", "default", "low"}
+	}
+	c.MaxBody = cmp.Or(c.MaxBody, 1<<20)
+	c.Heartbeat = cmp.Or(c.Heartbeat, 15*time.Second)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)
+	routes := make([]Route, len(c.Routes))
+	for i, r := range c.Routes {
+		r.Method = strings.ToUpper(cmp.Or(r.Method, http.MethodPost))
+		r.Queue = cmp.Or(r.Queue, "default")
+		if len(r.Priorities) == 0 {
+			r.Priorities = c.Queues
+		}
+		r.Timeout = cmp.Or(r.Timeout, 10*time.Second)
+		r.MaxAttempts = cmp.Or(r.MaxAttempts, 8)
+		r.MaxBody = cmp.Or(r.MaxBody, c.MaxBody)
+		routes[i] = r
+	}
+	c.Routes = routes
+	types := make([]Type, len(c.Types))
+	for i, t := range c.Types {
+		t.Queue = cmp.Or(t.Queue, "default")
+		t.Timeout = cmp.Or(t.Timeout, 10*time.Second)
+		t.MaxAttempts = cmp.Or(t.MaxAttempts, 8)
+		types[i] = t
+	}
+	c.Types = types
+	return c
+}
+
+func (c Config) validate() error {
+	queues := map[string]bool{}
+	for _, q := range c.Queues {
+		queues[q] = true
+	}
+	names := map[string]bool{}
+	paths := map[string]bool{}
+	for i, r := range c.Routes {
+		at := fmt.Sprintf("routes[%d]", i)
+		if !routeName.MatchString(r.Name) {
+			return fmt.Errorf("%s.name: %q must be 1-64 letters, digits, '_', '.', '-'", at, r.Name)
+		}
+		if names[r.Name] {
+			return fmt.Errorf("%s.name: %q is used twice", at, r.Name)
+		}
+		names[r.Name] = true
+		if !strings.HasPrefix(r.Path, "/") {
+			return fmt.Errorf("%s.path: %q must start with /", at, r.Path)
+		}
+		if strings.HasPrefix(r.Path, "/v1/jobs") || strings.HasPrefix(r.Path, "/v1/events") || strings.HasPrefix(r.Path, "/admin/") {
+			return fmt.Errorf("%s.path: %q is reserved by asyncgw", at, r.Path)
+		}
+		if paths[r.Method+" "+r.Path] {
+			return fmt.Errorf("%s.path: %s %s is used twice", at, r.Method, r.Path)
+		}
+		paths[r.Method+" "+r.Path] = true
+		if err := checkUpstream(r.Upstream); err != nil {
+			return fmt.Errorf("%s.upstream: %w", at, err)
+		}
+		if !queues[r.Queue] {
+			return fmt.Errorf("%s.queue: %q is not a configured queue", at, r.Queue)
+		}
+		for _, p := range r.Priorities {
+			if !queues[p] {
+				return fmt.Errorf("%s.priorities: %q is not a configured queue", at, p)
+			}
+		}
+		if r.MaxAttempts < 1 || r.MaxAttempts > 100 {
+			return fmt.Errorf("%s.max_attempts: %d must be between 1 and 100", at, r.MaxAttempts)
+		}
+		if r.Timeout < 0 || r.MaxBody < 0 {
+			return fmt.Errorf("%s: timeout and max_body must not be negative", at)
+		}
+	}
+	for i, t := range c.Types {
+		at := fmt.Sprintf("types[%d]", i)
+		if !routeName.MatchString(t.Name) || names[t.Name] {
+			return fmt.Errorf("%s.name: %q is invalid or used twice", at, t.Name)
+		}
+		names[t.Name] = true
+		if !queues[t.Queue] {
+			return fmt.Errorf("%s.queue: %q is not a configured queue", at, t.Queue)
+		}
+	}
+	return nil
+}
+
+// Deps are what the gateway needs from the rest of asyncgw.
+type Deps struct {
+	// Jobs submits and cancels jobs.
+	Jobs Submitter
+	// Store reads job records and events.
+	Store Reader
+	// Hub streams live events.
+	Hub Feed
+	// Ping reports whether Redis is reachable, for /readyz.
+	Ping func(ctx context.Context) error
+	// Logger may be nil.
+	Logger *slog.Logger
+}
+
+// Submitter puts jobs on queues and cancels them (jobs.Client).
+type Submitter interface {
+	Submit(ctx context.Context, j *jobs.Job, req *jobs.Request, processAt time.Time) error
+	Cancel(ctx context.Context, tenant, id string) (*jobs.Job, error)
+}
+
+// Reader reads job records and their events (status.Store).
+type Reader interface {
+	Get(ctx context.Context, tenant, id string) (*jobs.Job, error)
+	Events(ctx context.Context, tenant, id string, after int64) ([]jobs.Event, error)
+	TenantEvents(ctx context.Context, tenant, after string, count int64) ([]jobs.Event, error)
+	TenantTail(ctx context.Context, tenant string) (string, error)
+}
+
+// Feed hands out live event subscriptions (status.Hub).
+type Feed interface {
+	SubscribeJob(tenant, id string) *status.Subscription
+	SubscribeTenant(tenant string) *status.Subscription
+	Ready() bool
+}
+
+// Gateway is the HTTP application.
+type Gateway struct {
+	cfg    Config
+	deps   Deps
+	log    *slog.Logger
+	echo   *echo.Echo
+	routes map[string]*Route
+	types  map[string]*Type
+
+	stopOnce sync.Once
+	stopping chan struct{}
+}
+
+// New builds the gateway.
+func New(cfg Config, deps Deps) (*Gateway, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if deps.Jobs == nil || deps.Store == nil || deps.Hub == nil {
+		return nil, errors.New("gateway: Jobs, Store and Hub are required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	g := &Gateway{
+		cfg: cfg, deps: deps, log: deps.Logger,
+		routes:   map[string]*Route{},
+		types:    map[string]*Type{},
+		stopping: make(chan struct{}),
+	}
+	for i := range cfg.Routes {
+		g.routes[cfg.Routes[i].Name] = &cfg.Routes[i]
+	}
+	for i := range cfg.Types {
+		g.types[cfg.Types[i].Name] = &cfg.Types[i]
+	}
+	g.echo = g.build()
+	return g, nil
+}
+
+// ServeHTTP makes the gateway an http.Handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.echo.ServeHTTP(w, r) }
+
+// Serve answers HTTP on ln until ctx is done, then shuts down gracefully:
+// it stops accepting, tells event streams to reconnect elsewhere, and waits
+// up to ShutdownTimeout for in-flight requests.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           g,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+	srv.RegisterOnShutdown(g.Stop)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownTimeout)
+	defer cancel()
+	g.Stop()
+	err := srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		_ = srv.Close()
+	}
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+		return serr
+	}
+	return err
+}
+
+// Stop tells open event streams that the gateway is going away. Serve calls
+// it at shutdown; it is safe to call more than once.
+func (g *Gateway) Stop() { g.stopOnce.Do(func() { close(g.stopping) }) }
+
+// checkUpstream validates an upstream URL template.
+func checkUpstream(u string) error {
+	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		return fmt.Errorf("%q must be an absolute http(s) URL", u)
+	}
+	if _, err := parseURL(u); err != nil {
+		return fmt.Errorf("%q: %w", u, err)
+	}
+	return nil
+}

@@ -1,0 +1,105 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/asyncgw/asyncgw/jobs"
+)
+
+// problemTypeBase prefixes the type URI of every problem asyncgw answers.
+const problemTypeBase = "https://asyncgw.dev/problems/"
+
+// Problem is an RFC 9457 problem detail, the body of every error answer.
+type Problem struct {
+	Type   string       `json:"type"`
+	Title  string       `json:"title"`
+	Status int          `json:"status"`
+	Detail string       `json:"detail,omitempty"`
+	Errors []FieldError `json:"errors,omitempty"`
+	// RetryAfter, when set, is sent as the Retry-After header (seconds).
+	RetryAfter int `json:"-"`
+}
+
+// FieldError names one invalid part of a request by JSON pointer.
+type FieldError struct {
+	Pointer string `json:"pointer"`
+	Detail  string `json:"detail"`
+}
+
+// Error makes a Problem an error that handlers return.
+func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
+
+// StatusCode reports the HTTP status of the problem.
+func (p *Problem) StatusCode() int { return p.Status }
+
+// problem builds a Problem of a slug ("validation") with a status.
+func problem(status int, slug, detail string) *Problem {
+	return &Problem{
+		Type:   problemTypeBase + slug,
+		Title:  http.StatusText(status),
+		Status: status,
+		Detail: detail,
+	}
+}
+
+// errorHandler maps every error a handler returns to problem+json, in one
+// place.
+func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(c *echo.Context, err error) {
+		if resp, uerr := echo.UnwrapResponse(c.Response()); uerr == nil && resp.Committed {
+			return
+		}
+		p := toProblem(err)
+		if p.Status >= 500 {
+			log.Error("request failed", "err", err, "status", p.Status,
+				"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+		}
+		h := c.Response().Header()
+		h.Set(echo.HeaderContentType, "application/problem+json")
+		if p.RetryAfter > 0 {
+			h.Set("Retry-After", strconv.Itoa(p.RetryAfter))
+		}
+		c.Response().WriteHeader(p.Status)
+		if c.Request().Method == http.MethodHead {
+			return
+		}
+		_ = json.NewEncoder(c.Response()).Encode(p)
+	}
+}
+
+func toProblem(err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return problem(http.StatusRequestEntityTooLarge, "body-too-large",
+			"the request body exceeds the limit of "+strconv.FormatInt(mbe.Limit, 10)+" bytes")
+	case errors.Is(err, jobs.ErrNotFound):
+		return problem(http.StatusNotFound, "not-found", "no such job")
+	case errors.Is(err, jobs.ErrFinished):
+		return problem(http.StatusConflict, "job-ended", "the job has already ended")
+	case errors.Is(err, jobs.ErrUnavailable):
+		p := problem(http.StatusServiceUnavailable, "unavailable", "the queue is unavailable; nothing was stored, try again later")
+		p.RetryAfter = 1
+		return p
+	}
+	if code := echo.StatusCode(err); code != 0 {
+		switch code {
+		case http.StatusNotFound:
+			return problem(code, "not-found", "no route for this path")
+		case http.StatusMethodNotAllowed:
+			return problem(code, "method-not-allowed", "this path does not take this method")
+		}
+		return problem(code, "http-"+strconv.Itoa(code), http.StatusText(code))
+	}
+	return problem(http.StatusInternalServerError, "internal", "an internal error occurred")
+}

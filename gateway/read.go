@@ -1,0 +1,82 @@
+package gateway
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/asyncgw/asyncgw/jobs"
+)
+
+// jobID reads and checks the :id path parameter; a malformed ID answers
+// 404 like a missing job.
+func jobID(c *echo.Context) (string, error) {
+	id := c.Param("id")
+	if !jobs.ValidID(id) {
+		return "", jobs.ErrNotFound
+	}
+	return id, nil
+}
+
+// getJob serves GET /v1/jobs/{id}.
+func (g *Gateway) getJob(c *echo.Context) error {
+	id, err := jobID(c)
+	if err != nil {
+		return err
+	}
+	j, err := g.deps.Store.Get(c.Request().Context(), tenant(c), id)
+	if err != nil {
+		return err
+	}
+	if !j.State.Terminal() {
+		c.Response().Header().Set("Retry-After", "1")
+	}
+	return c.JSON(http.StatusOK, j)
+}
+
+// cancelJob serves DELETE /v1/jobs/{id}.
+func (g *Gateway) cancelJob(c *echo.Context) error {
+	id, err := jobID(c)
+	if err != nil {
+		return err
+	}
+	j, err := g.deps.Jobs.Cancel(c.Request().Context(), tenant(c), id)
+	if err != nil {
+		return err
+	}
+	g.log.Info("job canceled", "job_id", id, "tenant", j.Tenant)
+	return c.JSON(http.StatusOK, j)
+}
+
+// getResult serves GET /v1/jobs/{id}/result: the upstream's answer as it
+// came, once the job has ended.
+func (g *Gateway) getResult(c *echo.Context) error {
+	id, err := jobID(c)
+	if err != nil {
+		return err
+	}
+	j, err := g.deps.Store.Get(c.Request().Context(), tenant(c), id)
+	if err != nil {
+		return err
+	}
+	if !j.State.Terminal() || j.Result == nil {
+		p := problem(http.StatusNotFound, "no-result", "the job has no result yet (state "+string(j.State)+")")
+		if !j.State.Terminal() {
+			p.RetryAfter = 1
+		}
+		return p
+	}
+	h := c.Response().Header()
+	for k, v := range j.Result.Headers {
+		if k != echo.HeaderXRequestID {
+			h.Set(k, v)
+		}
+	}
+	h.Set("X-Asyncgw-Job-State", string(j.State))
+	body := j.Result.Bytes()
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	c.Response().WriteHeader(j.Result.Status)
+	_, err = c.Response().Write(body)
+	return err
+}

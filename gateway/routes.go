@@ -1,0 +1,140 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v5"
+)
+
+// build wires the echo application: middleware order, then routes.
+func (g *Gateway) build() *echo.Echo {
+	e := echo.New()
+	e.HTTPErrorHandler = errorHandler(g.log)
+	e.Use(requestID, g.accessLog, recoverPanics)
+
+	e.GET("/healthz", g.healthz)
+	e.GET("/readyz", g.readyz)
+
+	e.POST("/v1/jobs", g.submitGeneric)
+	e.GET("/v1/jobs/:id", g.getJob)
+	e.DELETE("/v1/jobs/:id", g.cancelJob)
+	e.GET("/v1/jobs/:id/result", g.getResult)
+	e.GET("/v1/jobs/:id/events", g.jobEvents)
+	e.GET("/v1/events", g.tenantEvents)
+
+	for _, r := range g.routes {
+		e.Add(r.Method, r.Path, g.submitRoute(r))
+	}
+	if g.cfg.Demo {
+		e.Any("/_demo/upstream", demoUpstream)
+		e.Any("/_demo/upstream/*", demoUpstream)
+	}
+	e.RouteNotFound("/*", func(*echo.Context) error { return echo.ErrNotFound })
+	return e
+}
+
+// tenant is the caller's tenant. Until authentication is configured every
+// caller is tenant "default".
+func tenant(*echo.Context) string { return "default" }
+
+// requestID echoes a well-formed X-Request-ID or makes one.
+func requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		rid := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !validRequestID(rid) {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			rid = hex.EncodeToString(b[:])
+			c.Request().Header.Set(echo.HeaderXRequestID, rid)
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, rid)
+		return next(c)
+	}
+}
+
+// validRequestID accepts 1–128 visible ASCII characters, so an echoed ID
+// cannot inject anything into headers or logs.
+func validRequestID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// accessLog writes one line per request.
+func (g *Gateway) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		status := http.StatusOK
+		if resp, uerr := echo.UnwrapResponse(c.Response()); uerr == nil && resp.Status != 0 {
+			status = resp.Status
+		}
+		if err != nil {
+			status = toProblem(err).Status
+		}
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelWarn
+		}
+		g.log.LogAttrs(c.Request().Context(), level, "http request",
+			slog.String("method", c.Request().Method),
+			slog.String("path", c.Path()),
+			slog.Int("status", status),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+			slog.String("tenant", tenant(c)),
+		)
+		return err
+	}
+}
+
+// recoverPanics turns a handler panic into a 500 problem instead of a
+// dropped connection.
+func recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				err = problem(http.StatusInternalServerError, "internal", "an internal error occurred")
+			}
+		}()
+		return next(c)
+	}
+}
+
+func (g *Gateway) healthz(c *echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (g *Gateway) readyz(c *echo.Context) error {
+	reasons := []string{}
+	select {
+	case <-g.stopping:
+		reasons = append(reasons, "shutting down")
+	default:
+	}
+	if g.deps.Ping != nil {
+		if err := g.deps.Ping(c.Request().Context()); err != nil {
+			reasons = append(reasons, "redis unreachable: "+err.Error())
+		}
+	}
+	if !g.deps.Hub.Ready() {
+		reasons = append(reasons, "event subscription down")
+	}
+	if len(reasons) > 0 {
+		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "not ready", "reasons": reasons})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"status": "ready"})
+}

@@ -1,0 +1,343 @@
+package gateway
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/asyncgw/asyncgw/jobs"
+)
+
+// Accepted is the body of a 202 answer.
+type Accepted struct {
+	ID        string     `json:"id"`
+	State     jobs.State `json:"state"`
+	StatusURL string     `json:"status_url"`
+	EventsURL string     `json:"events_url"`
+}
+
+// maxDelay bounds the delay of a scheduled job.
+const maxDelay = 365 * 24 * time.Hour
+
+// skipHeaders are request headers never forwarded upstream: connection
+// headers, the caller's credentials, and the gateway's own controls.
+var skipHeaders = map[string]bool{
+	"Authorization": true, "Cookie": true, "Host": true, "Content-Length": true,
+	"Connection": true, "Keep-Alive": true, "Transfer-Encoding": true, "Te": true,
+	"Trailer": true, "Upgrade": true, "Proxy-Authorization": true, "Proxy-Connection": true,
+	"Expect": true, "Accept-Encoding": true, "Idempotency-Key": true, "X-Priority": true,
+	"X-Callback-Url": true, "Prefer": true, "Last-Event-Id": true,
+}
+
+// submitRoute accepts a write on a configured route.
+func (g *Gateway) submitRoute(rt *Route) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		r := c.Request()
+		if err := checkContentType(r.Header.Get("Content-Type"), r.ContentLength); err != nil {
+			return err
+		}
+		body, err := readBody(c, rt.MaxBody)
+		if err != nil {
+			return err
+		}
+		target, err := upstreamURL(rt.Upstream, c.PathValues(), r.URL.RawQuery)
+		if err != nil {
+			return problem(http.StatusBadRequest, "bad-path", err.Error())
+		}
+		queue, err := pickQueue(r.Header.Get("X-Priority"), rt.Queue, rt.Priorities)
+		if err != nil {
+			return err
+		}
+		header := http.Header{}
+		for k, vs := range r.Header {
+			if !skipHeaders[http.CanonicalHeaderKey(k)] {
+				header[k] = vs
+			}
+		}
+		req := &jobs.Request{
+			Method: r.Method, URL: target, Header: header, Body: body,
+			Timeout: jobs.Duration(rt.Timeout), Backoff: rt.Backoff,
+		}
+		return g.accept(c, rt.Name, queue, rt.MaxAttempts, req, 0)
+	}
+}
+
+// genericRequest is the body of POST /v1/jobs.
+type genericRequest struct {
+	Type        string          `json:"type"`
+	Payload     json.RawMessage `json:"payload"`
+	Priority    string          `json:"priority"`
+	CallbackURL string          `json:"callback_url"`
+	Delay       string          `json:"delay"`
+}
+
+// submitGeneric accepts POST /v1/jobs for a route's or a Go handler's type.
+func (g *Gateway) submitGeneric(c *echo.Context) error {
+	r := c.Request()
+	if err := checkContentType(r.Header.Get("Content-Type"), r.ContentLength); err != nil {
+		return err
+	}
+	body, err := readBody(c, g.cfg.MaxBody)
+	if err != nil {
+		return err
+	}
+	var in genericRequest
+	if err := decodeStrict(body, &in); err != nil {
+		return err
+	}
+	var fields []FieldError
+	var delay time.Duration
+	if in.Delay != "" {
+		delay, err = time.ParseDuration(in.Delay)
+		if err != nil || delay < 0 || delay > maxDelay {
+			fields = append(fields, FieldError{"/delay", "must be a duration such as \"30s\" or \"5m\", from 0 to 8760h"})
+		}
+	}
+	if len(in.Payload) == 0 || string(in.Payload) == "null" {
+		in.Payload = json.RawMessage("{}")
+	}
+	rt, typ := g.routes[in.Type], g.types[in.Type]
+	switch {
+	case in.Type == "":
+		fields = append(fields, FieldError{"/type", "is required"})
+	case rt == nil && typ == nil:
+		fields = append(fields, FieldError{"/type", fmt.Sprintf("unknown job type %q", in.Type)})
+	case rt != nil && strings.ContainsAny(rt.Upstream, "{") || rt != nil && strings.Contains(rt.Upstream, "/:"):
+		fields = append(fields, FieldError{"/type", "this route needs path parameters: submit it on its own path"})
+	}
+	if len(fields) > 0 {
+		p := problem(http.StatusBadRequest, "validation", "the request body is invalid")
+		p.Errors = fields
+		return p
+	}
+	priority := cmp.Or(in.Priority, r.Header.Get("X-Priority"))
+	if rt != nil {
+		queue, err := pickQueue(priority, rt.Queue, rt.Priorities)
+		if err != nil {
+			return err
+		}
+		req := &jobs.Request{
+			Method: rt.Method, URL: rt.Upstream,
+			Header:  http.Header{"Content-Type": {"application/json"}},
+			Body:    in.Payload,
+			Timeout: jobs.Duration(rt.Timeout), Backoff: rt.Backoff,
+		}
+		return g.accept(c, rt.Name, queue, rt.MaxAttempts, req, delay)
+	}
+	queue, err := pickQueue(priority, typ.Queue, g.cfg.Queues)
+	if err != nil {
+		return err
+	}
+	req := &jobs.Request{Body: in.Payload, Timeout: jobs.Duration(typ.Timeout), Backoff: typ.Backoff}
+	return g.accept(c, typ.Name, queue, typ.MaxAttempts, req, delay)
+}
+
+// accept stores the job and answers 202.
+func (g *Gateway) accept(c *echo.Context, jobType, queue string, maxAttempts int, req *jobs.Request, delay time.Duration) error {
+	now := time.Now().UTC()
+	j := &jobs.Job{
+		ID: jobs.NewID(), Type: jobType, State: jobs.StateQueued, Queue: queue,
+		MaxAttempts: maxAttempts, CreatedAt: now, UpdatedAt: now, Tenant: tenant(c),
+	}
+	var processAt time.Time
+	if delay > 0 {
+		processAt = now.Add(delay)
+		j.State, j.NextAttemptAt = jobs.StateScheduled, &processAt
+	}
+	if err := g.deps.Jobs.Submit(c.Request().Context(), j, req, processAt); err != nil {
+		if errors.Is(err, jobs.ErrExists) {
+			// A fresh 128-bit ID collided: treat like any store failure.
+			err = fmt.Errorf("%w: %w", jobs.ErrUnavailable, err)
+		}
+		return err
+	}
+	g.log.Info("job accepted", "job_id", j.ID, "tenant", j.Tenant, "type", jobType, "queue", queue,
+		"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+	loc := "/v1/jobs/" + j.ID
+	h := c.Response().Header()
+	h.Set("Location", loc)
+	h.Set("Retry-After", "1")
+	return c.JSON(http.StatusAccepted, Accepted{ID: j.ID, State: j.State, StatusURL: loc, EventsURL: loc + "/events"})
+}
+
+// checkContentType accepts application/json and *+json; a request without
+// a body needs no content type.
+func checkContentType(ct string, length int64) error {
+	if ct == "" && length == 0 {
+		return nil
+	}
+	if ct == "" {
+		return problem(http.StatusUnsupportedMediaType, "unsupported-media-type",
+			"a Content-Type header is required: application/json")
+	}
+	if !jobs.IsJSONType(ct) {
+		return problem(http.StatusUnsupportedMediaType, "unsupported-media-type",
+			fmt.Sprintf("content type %q is not accepted: send application/json", sanitize(ct)))
+	}
+	if _, params, _ := mime.ParseMediaType(ct); params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8") {
+		return problem(http.StatusUnsupportedMediaType, "unsupported-media-type", "JSON must be UTF-8")
+	}
+	return nil
+}
+
+// readBody reads the whole body within limit and checks that it is JSON.
+func readBody(c *echo.Context, limit int64) ([]byte, error) {
+	r := c.Request()
+	r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, problem(http.StatusBadRequest, "bad-body", "the request body could not be read")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return body, nil
+	}
+	if err := checkJSON(body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// checkJSON checks that body is exactly one JSON value.
+func checkJSON(body []byte) error {
+	var v any
+	return decodeStrict(body, &v)
+}
+
+// decodeStrict decodes one JSON value into v, refusing unknown fields and
+// trailing data, and says where it went wrong.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonProblem(body, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return problem(http.StatusBadRequest, "malformed-json",
+			fmt.Sprintf("unexpected data after the JSON value at offset %d", dec.InputOffset()))
+	}
+	return nil
+}
+
+func jsonProblem(body []byte, err error) *Problem {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		line, col := position(body, se.Offset)
+		return problem(http.StatusBadRequest, "malformed-json",
+			fmt.Sprintf("malformed JSON at line %d, column %d (offset %d): %s", line, col, se.Offset, se.Error()))
+	case errors.As(err, &te):
+		p := problem(http.StatusBadRequest, "validation", "the request body is invalid")
+		p.Errors = []FieldError{{Pointer: "/" + strings.ReplaceAll(te.Field, ".", "/"), Detail: "must be " + te.Type.String()}}
+		return p
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return problem(http.StatusBadRequest, "malformed-json", "the JSON body ends too early")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		p := problem(http.StatusBadRequest, "validation", "the request body is invalid")
+		p.Errors = []FieldError{{Pointer: "/" + name, Detail: "unknown field"}}
+		return p
+	}
+	return problem(http.StatusBadRequest, "malformed-json", "malformed JSON: "+err.Error())
+}
+
+func position(b []byte, off int64) (line, col int) {
+	line, col = 1, 1
+	for i := int64(0); i < off-1 && i < int64(len(b)); i++ {
+		if b[i] == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+// pickQueue chooses a job's queue from an X-Priority value.
+func pickQueue(priority, def string, allowed []string) (string, error) {
+	if priority == "" {
+		return def, nil
+	}
+	for _, q := range allowed {
+		if q == priority {
+			return q, nil
+		}
+	}
+	p := problem(http.StatusBadRequest, "bad-priority",
+		fmt.Sprintf("priority %q is not allowed here; allowed: %s", sanitize(priority), strings.Join(allowed, ", ")))
+	return "", p
+}
+
+// upstreamURL fills a route's upstream template with path parameters and
+// adds the request's query string.
+func upstreamURL(tmpl string, params echo.PathValues, rawQuery string) (string, error) {
+	u, err := parseURL(tmpl)
+	if err != nil {
+		return "", err
+	}
+	segs := strings.Split(u.Path, "/")
+	for i, s := range segs {
+		name := ""
+		switch {
+		case strings.HasPrefix(s, ":"):
+			name = s[1:]
+		case strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}"):
+			name = s[1 : len(s)-1]
+		default:
+			continue
+		}
+		v, ok := params.Get(name)
+		if !ok {
+			return "", fmt.Errorf("path parameter %q missing", name)
+		}
+		segs[i] = url.PathEscape(v)
+	}
+	u.Path = strings.Join(segs, "/")
+	u.RawPath = ""
+	if rawQuery != "" {
+		if u.RawQuery != "" {
+			u.RawQuery += "&" + rawQuery
+		} else {
+			u.RawQuery = rawQuery
+		}
+	}
+	return u.String(), nil
+}
+
+func parseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, errors.New("not an absolute http(s) URL")
+	}
+	return u, nil
+}
+
+// sanitize makes a client-supplied value safe to echo in a message.
+func sanitize(s string) string {
+	if len(s) > 100 {
+		s = s[:100]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,82 @@
+package jobs
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// MaxResultBody caps how much of an upstream's answer is kept as the result.
+const MaxResultBody = 1 << 20
+
+// upstreamError is an attempt that reached the upstream, or tried to, and
+// may be retried.
+type upstreamError struct {
+	Status     int
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *upstreamError) Error() string {
+	if e.Err != nil {
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("upstream answered %d %s", e.Status, http.StatusText(e.Status))
+}
+
+func (e *upstreamError) Unwrap() error { return e.Err }
+
+// Retryable reports whether an upstream status is worth another attempt:
+// 408, 429 and 5xx are; any other 4xx is final.
+func Retryable(status int) bool {
+	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
+}
+
+// forward replays req against its upstream, once. It returns the upstream's
+// answer as a Result, and an error unless the answer was 2xx: a Permanent
+// error for a final refusal, an upstreamError for what may be retried.
+func forward(ctx context.Context, client *http.Client, j *Job, req *Request) (*Result, error) {
+	if req.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.Timeout))
+		defer cancel()
+	}
+	hr, err := http.NewRequestWithContext(ctx, cmp.Or(req.Method, http.MethodPost), req.URL, bytes.NewReader(req.Body))
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("build upstream request: %w", err))
+	}
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			hr.Header.Add(k, v)
+		}
+	}
+	hr.Header.Set("Idempotency-Key", j.ID)
+	hr.Header.Set("X-Asyncgw-Job-Id", j.ID)
+	hr.Header.Set("X-Asyncgw-Attempt", strconv.Itoa(j.Attempt))
+	if hr.Header.Get("User-Agent") == "" {
+		hr.Header.Set("User-Agent", "asyncgw")
+	}
+	resp, err := client.Do(hr)
+	if err != nil {
+		return nil, &upstreamError{Err: fmt.Errorf("call upstream: %w", err)}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResultBody))
+	if err != nil {
+		return nil, &upstreamError{Status: resp.StatusCode, Err: fmt.Errorf("read upstream answer: %w", err)}
+	}
+	res := NewResult(resp.StatusCode, resp.Header, body)
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return res, nil
+	case Retryable(resp.StatusCode):
+		return res, &upstreamError{Status: resp.StatusCode, RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	default:
+		return res, Permanent(fmt.Errorf("upstream answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode)))
+	}
+}

@@ -1,0 +1,187 @@
+// Package jobs holds the job model of asyncgw (ID, State, Job, Event) and the
+// asynq side of the gateway: enqueueing, the worker server, the handler that
+// forwards a stored request to its upstream, and the retry policy.
+package jobs
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// State is where a job is in its life.
+type State string
+
+// The states of a job. Queued, Scheduled, Running and Retrying are live; the
+// others are terminal.
+const (
+	StateQueued    State = "queued"
+	StateScheduled State = "scheduled"
+	StateRunning   State = "running"
+	StateRetrying  State = "retrying"
+	StateSucceeded State = "succeeded"
+	StateFailed    State = "failed"
+	StateDead      State = "dead"
+	StateCanceled  State = "canceled"
+)
+
+// Terminal reports whether s is a final state.
+func (s State) Terminal() bool {
+	switch s {
+	case StateSucceeded, StateFailed, StateDead, StateCanceled:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether s is one of the known states.
+func (s State) Valid() bool {
+	switch s {
+	case StateQueued, StateScheduled, StateRunning, StateRetrying,
+		StateSucceeded, StateFailed, StateDead, StateCanceled:
+		return true
+	}
+	return false
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewID returns a fresh job ID: 128 random bits, lower-case base32, 26
+// characters, URL-safe.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
+	return idEncoding.EncodeToString(b[:])
+}
+
+// ValidID reports whether id has the shape of an ID made by NewID. Handlers
+// use it to refuse junk before it reaches Redis.
+func ValidID(id string) bool {
+	if len(id) != 26 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < 'a' || c > 'z') && (c < '2' || c > '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// Job is the public job resource, as served by GET /v1/jobs/{id} and carried
+// in every event.
+type Job struct {
+	ID            string     `json:"id"`
+	Type          string     `json:"type"`
+	State         State      `json:"state"`
+	Queue         string     `json:"queue"`
+	Attempt       int        `json:"attempt"`
+	MaxAttempts   int        `json:"max_attempts"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+	StartedAt     *time.Time `json:"started_at"`
+	FinishedAt    *time.Time `json:"finished_at"`
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	Result        *Result    `json:"result"`
+	Error         string     `json:"error,omitempty"`
+	// Tenant owns the job. It is not part of the public resource.
+	Tenant string `json:"-"`
+}
+
+// Result is the upstream's answer to the last attempt. Body holds the JSON
+// value when the upstream answered JSON, a string for text; BodyBase64
+// replaces it for anything else.
+type Result struct {
+	Status     int               `json:"status"`
+	Headers    map[string]string `json:"headers,omitempty"`
+	Body       json.RawMessage   `json:"body,omitempty"`
+	BodyBase64 string            `json:"body_base64,omitempty"`
+}
+
+// NewResult builds the Result of an upstream answer, choosing how to carry
+// the body from its content type.
+func NewResult(status int, header http.Header, body []byte) *Result {
+	r := &Result{Status: status, Headers: make(map[string]string, len(header))}
+	for k, v := range header {
+		if len(v) > 0 && !hopHeader(k) {
+			r.Headers[http.CanonicalHeaderKey(k)] = strings.Join(v, ", ")
+		}
+	}
+	if len(body) == 0 {
+		return r
+	}
+	ct := strings.ToLower(header.Get("Content-Type"))
+	switch {
+	case isJSONType(ct) && json.Valid(body):
+		r.Body = json.RawMessage(body)
+	case strings.HasPrefix(ct, "text/") || (ct == "" && isPrintableUTF8(body)):
+		s, _ := json.Marshal(string(body))
+		r.Body = s
+	default:
+		r.BodyBase64 = encodeBase64(body)
+	}
+	return r
+}
+
+// Request is the write a job replays against its upstream, stored with the
+// job when it is accepted. For jobs run by a Go handler registered in the
+// embedding program, URL is empty and Body is the payload.
+type Request struct {
+	Method  string      `json:"method,omitempty"`
+	URL     string      `json:"url,omitempty"`
+	Header  http.Header `json:"header,omitempty"`
+	Body    []byte      `json:"body,omitempty"`
+	Timeout Duration    `json:"timeout,omitempty"`
+	Backoff Backoff     `json:"backoff"`
+}
+
+// Backoff is a retry schedule: exponential from Base, capped at Max, with
+// full jitter.
+type Backoff struct {
+	Base Duration `json:"base,omitempty"`
+	Max  Duration `json:"max,omitempty"`
+}
+
+// Duration is a time.Duration that encodes to JSON as a Go duration string.
+type Duration time.Duration
+
+// MarshalJSON encodes d as "1.5s".
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON decodes "1.5s".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Event is one state change of a job, as stored in its event log and
+// streamed to subscribers.
+type Event struct {
+	// Seq numbers a job's events from 1.
+	Seq int64
+	// StreamID is the event's ID in its tenant's stream ("ms-n").
+	StreamID string
+	Tenant   string
+	JobID    string
+	// Kind is the new state, or "progress".
+	Kind string
+	// Data is the job resource as JSON at the time of the event.
+	Data []byte
+}
+
+// Terminal reports whether e ends its job's stream.
+func (e Event) Terminal() bool { return State(e.Kind).Terminal() }

@@ -1,0 +1,92 @@
+package jobs
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Default retry schedule.
+const (
+	DefaultBackoffBase = time.Second
+	DefaultBackoffMax  = 5 * time.Minute
+)
+
+// Delay returns how long to wait before the attempt after attempt n (n ≥ 1):
+// exponential from Base, capped at Max, with full jitter. retryAfter, the
+// upstream's own request, wins when it is longer, within Max.
+func (b Backoff) Delay(n int, retryAfter time.Duration) time.Duration {
+	base, ceil := time.Duration(b.Base), time.Duration(b.Max)
+	if base <= 0 {
+		base = DefaultBackoffBase
+	}
+	if ceil <= 0 {
+		ceil = DefaultBackoffMax
+	}
+	exp := ceil
+	if n < 1 {
+		n = 1
+	}
+	if n <= 40 && base<<(n-1) > 0 && base<<(n-1) < ceil {
+		exp = base << (n - 1)
+	}
+	d := time.Duration(rand.Int64N(int64(exp) + 1))
+	if retryAfter > d {
+		d = min(retryAfter, ceil)
+	}
+	return d
+}
+
+// ParseRetryAfter reads a Retry-After header value (seconds or an HTTP
+// date). It returns 0 when the value is absent or malformed.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s <= 0 || s > 1<<31 {
+			return 0
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// retryError asks asynq to run the task again after Delay.
+type retryError struct {
+	Delay time.Duration
+	Err   error
+}
+
+func (e *retryError) Error() string { return e.Err.Error() }
+func (e *retryError) Unwrap() error { return e.Err }
+
+// uncounted marks an error that is not the job's fault (our own store was
+// unreachable, the record is not there yet, the run was cut by a crash):
+// asynq retries it without using up an attempt.
+type uncounted struct {
+	Delay time.Duration
+	Err   error
+}
+
+func (e *uncounted) Error() string { return e.Err.Error() }
+func (e *uncounted) Unwrap() error { return e.Err }
+
+func retryDelay(err error) time.Duration {
+	var re *retryError
+	if errors.As(err, &re) {
+		return re.Delay
+	}
+	var un *uncounted
+	if errors.As(err, &un) {
+		return un.Delay
+	}
+	return time.Second
+}

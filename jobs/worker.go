@@ -1,0 +1,327 @@
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// WorkerConfig configures a Worker.
+type WorkerConfig struct {
+	// Queues maps queue names to their weights. Defaults to
+	// {critical: 6, default: 3, low: 1}.
+	Queues map[string]int
+	// Concurrency is how many jobs run at once. Defaults to 50.
+	Concurrency int
+	// TaskCheckInterval is how long an idle fetcher waits before looking at
+	// the queues again. Defaults to 10ms (asynq's 1s costs ~1.3s p99 pickup).
+	TaskCheckInterval time.Duration
+	// DelayedTaskCheckInterval is how often due retries and scheduled jobs
+	// are moved to their queues. Defaults to 100ms.
+	DelayedTaskCheckInterval time.Duration
+	// ShutdownTimeout is how long Stop lets running jobs finish before they
+	// are put back on their queues. Defaults to 10s.
+	ShutdownTimeout time.Duration
+	// OrphanGrace is how long a task waits for its record before it is
+	// dropped as the remains of a failed accept. Defaults to 1m.
+	OrphanGrace time.Duration
+}
+
+// DefaultQueues are the queues and weights used when none are configured.
+func DefaultQueues() map[string]int { return map[string]int{"critical": 6, "default": 3, "low": 1} }
+
+func (c WorkerConfig) withDefaults() WorkerConfig {
+	if len(c.Queues) == 0 {
+		c.Queues = DefaultQueues()
+	}
+	c.Concurrency = cmp.Or(c.Concurrency, 50)
+	c.TaskCheckInterval = cmp.Or(c.TaskCheckInterval, 10*time.Millisecond)
+	c.DelayedTaskCheckInterval = cmp.Or(c.DelayedTaskCheckInterval, 100*time.Millisecond)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)
+	c.OrphanGrace = cmp.Or(c.OrphanGrace, time.Minute)
+	return c
+}
+
+func (c WorkerConfig) validate() error {
+	for q, w := range c.Queues {
+		if err := ValidateQueueName(q); err != nil {
+			return err
+		}
+		if w < 1 {
+			return fmt.Errorf("queues.%s: weight %d must be at least 1", q, w)
+		}
+	}
+	if c.Concurrency < 1 {
+		return fmt.Errorf("worker.concurrency: %d must be at least 1", c.Concurrency)
+	}
+	return nil
+}
+
+// ValidateQueueName checks a queue name: 1–64 characters of letters,
+// digits, '-', '_' and '.'.
+func ValidateQueueName(q string) error {
+	ok := len(q) > 0 && len(q) <= 64
+	for i := 0; ok && i < len(q); i++ {
+		c := q[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+	}
+	if !ok {
+		return fmt.Errorf("queues: invalid queue name %q (letters, digits, '-', '_', '.'; at most 64)", q)
+	}
+	return nil
+}
+
+// HandlerFunc runs a job of a type registered by the embedding program. It
+// gets the job's payload; what it returns becomes the job's result body. An
+// error wrapped with Permanent fails the job at once; any other error is
+// retried.
+type HandlerFunc func(ctx context.Context, j *Job, payload []byte) (json.RawMessage, error)
+
+// Permanent marks an error that retrying cannot fix.
+func Permanent(err error) error { return &permanentError{err} }
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Worker runs jobs: it takes tasks off the queues, replays each job's
+// request against its upstream and records the outcome.
+type Worker struct {
+	cfg  WorkerConfig
+	srv  *asynq.Server
+	rec  Recorder
+	http *http.Client
+	log  *slog.Logger
+
+	mu       sync.RWMutex
+	handlers map[string]HandlerFunc
+}
+
+// NewWorker returns a Worker on rdb recording in rec. client makes the
+// upstream calls (nil: a client that follows no redirects).
+func NewWorker(cfg WorkerConfig, rdb redis.UniversalClient, rec Recorder, client *http.Client, logger *slog.Logger) (*Worker, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if client == nil {
+		client = &http.Client{
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			Transport: &http.Transport{
+				Proxy:               http.ProxyFromEnvironment,
+				MaxIdleConnsPerHost: cfg.Concurrency,
+				IdleConnTimeout:     90 * time.Second,
+			},
+		}
+	}
+	w := &Worker{cfg: cfg, rec: rec, http: client, log: orDiscard(logger), handlers: map[string]HandlerFunc{}}
+	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   cfg.Queues,
+		TaskCheckInterval:        cfg.TaskCheckInterval,
+		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		RetryDelayFunc:           func(_ int, err error, _ *asynq.Task) time.Duration { return retryDelay(err) },
+		IsFailure:                isFailure,
+		Logger:                   asynqLogger{w.log},
+		LogLevel:                 asynq.WarnLevel,
+	})
+	return w, nil
+}
+
+// isFailure tells asynq whether an error uses up an attempt: only a failed
+// upstream call does, never a crash or our own store being unreachable.
+func isFailure(err error) bool {
+	if errors.Is(err, asynq.ErrLeaseExpired) {
+		return false
+	}
+	var un *uncounted
+	return !errors.As(err, &un)
+}
+
+// Concurrency is how many jobs the worker runs at once.
+func (w *Worker) Concurrency() int { return w.cfg.Concurrency }
+
+// Handle registers a Go handler for a job type.
+func (w *Worker) Handle(jobType string, h HandlerFunc) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.handlers[jobType] = h
+}
+
+// Start starts taking jobs off the queues.
+func (w *Worker) Start(context.Context) error {
+	if err := w.srv.Start(asynq.HandlerFunc(w.process)); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	return nil
+}
+
+// Stop stops fetching, lets running jobs finish for up to ShutdownTimeout
+// and puts the unfinished ones back on their queues.
+func (w *Worker) Stop(context.Context) error {
+	w.srv.Shutdown()
+	return nil
+}
+
+func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
+	var p taskPayload
+	if err := json.Unmarshal(task.Payload(), &p); err != nil {
+		w.log.Error("drop task with unreadable payload", "err", err)
+		return fmt.Errorf("decode task: %w", asynq.SkipRetry)
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	attempt := retried + 1
+	log := w.log.With("job_id", p.ID, "tenant", p.Tenant, "attempt", attempt)
+
+	j, err := w.awaitRecord(ctx, p)
+	if errors.Is(err, ErrNotFound) {
+		if time.Since(time.UnixMilli(p.Created)) > w.cfg.OrphanGrace {
+			log.Warn("drop task whose record never appeared (failed accept)")
+			return nil
+		}
+		return &uncounted{Delay: time.Second, Err: err}
+	}
+	if err != nil {
+		return &uncounted{Delay: time.Second, Err: err}
+	}
+	if j.State.Terminal() {
+		return nil // canceled, or a duplicate run of a finished job
+	}
+	if attempt > j.MaxAttempts {
+		// The last attempt failed but recording "dead" did not go through.
+		return w.finish(ctx, log, p, StateDead, nil, "attempts exhausted")
+	}
+
+	now := time.Now().UTC()
+	j, err = w.rec.Update(ctx, p.Tenant, p.ID, func(j *Job) error {
+		j.State, j.Attempt, j.UpdatedAt, j.NextAttemptAt = StateRunning, attempt, now, nil
+		if j.StartedAt == nil {
+			j.StartedAt = &now
+		}
+		return nil
+	})
+	if errors.Is(err, ErrFinished) || errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return &uncounted{Delay: time.Second, Err: err}
+	}
+	log.Debug("job running")
+
+	req, err := w.rec.Request(ctx, p.Tenant, p.ID)
+	if err != nil {
+		return &uncounted{Delay: time.Second, Err: err}
+	}
+	res, runErr := w.run(ctx, j, req)
+	if ctx.Err() != nil {
+		// Canceled (DELETE) or the worker is shutting down: asynq puts the
+		// task back, and a canceled record stays canceled.
+		return &uncounted{Delay: 0, Err: fmt.Errorf("run interrupted: %w", ctx.Err())}
+	}
+	var perm *permanentError
+	switch {
+	case runErr == nil:
+		return w.finish(ctx, log, p, StateSucceeded, res, "")
+	case errors.As(runErr, &perm):
+		return w.finish(ctx, log, p, StateFailed, res, runErr.Error())
+	case attempt >= j.MaxAttempts:
+		return w.finish(ctx, log, p, StateDead, res, runErr.Error())
+	}
+	var ra time.Duration
+	var ue *upstreamError
+	if errors.As(runErr, &ue) {
+		ra = ue.RetryAfter
+	}
+	delay := req.Backoff.Delay(attempt, ra)
+	next := time.Now().Add(delay).UTC()
+	_, err = w.rec.Update(ctx, p.Tenant, p.ID, func(j *Job) error {
+		j.State, j.UpdatedAt, j.NextAttemptAt = StateRetrying, time.Now().UTC(), &next
+		j.Result, j.Error = res, runErr.Error()
+		return nil
+	})
+	if errors.Is(err, ErrFinished) || errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return &uncounted{Delay: time.Second, Err: err}
+	}
+	log.Info("job will retry", "err", runErr, "delay", delay)
+	return &retryError{Delay: delay, Err: runErr}
+}
+
+// awaitRecord reads the job's record, waiting briefly for it: the task is
+// enqueued just before the record is written, so a fast worker can get there
+// first.
+func (w *Worker) awaitRecord(ctx context.Context, p taskPayload) (*Job, error) {
+	wait := 2 * time.Millisecond
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		j, err := w.rec.Get(ctx, p.Tenant, p.ID)
+		if !errors.Is(err, ErrNotFound) || time.Now().After(deadline) {
+			return j, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 200*time.Millisecond)
+	}
+}
+
+func (w *Worker) finish(ctx context.Context, log *slog.Logger, p taskPayload, s State, res *Result, msg string) error {
+	now := time.Now().UTC()
+	_, err := w.rec.Update(ctx, p.Tenant, p.ID, func(j *Job) error {
+		j.State, j.UpdatedAt, j.FinishedAt, j.NextAttemptAt = s, now, &now, nil
+		if res != nil {
+			j.Result = res
+		}
+		j.Error = msg
+		return nil
+	})
+	if errors.Is(err, ErrFinished) || errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		// The outcome is not recorded: run again rather than lose it.
+		return &uncounted{Delay: time.Second, Err: fmt.Errorf("record %s: %w", s, err)}
+	}
+	log.Info("job ended", "state", string(s), "err", msg)
+	return nil
+}
+
+// run performs one attempt: a Go handler for registered types, otherwise
+// the stored HTTP request.
+func (w *Worker) run(ctx context.Context, j *Job, req *Request) (*Result, error) {
+	if req.URL == "" {
+		w.mu.RLock()
+		h := w.handlers[j.Type]
+		w.mu.RUnlock()
+		if h == nil {
+			return nil, fmt.Errorf("no handler for job type %q", j.Type)
+		}
+		if req.Timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, time.Duration(req.Timeout))
+			defer cancel()
+		}
+		body, err := h(ctx, j, req.Body)
+		var res *Result
+		if body != nil {
+			res = &Result{Status: http.StatusOK, Body: body}
+		}
+		return res, err
+	}
+	return forward(ctx, w.http, j, req)
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Makes sure redis-server is on PATH, installing it from Debian/Ubuntu
+# packages if it is not. The tests start their own redis-server processes on
+# free ports; they never use a system service.
+set -euo pipefail
+
+if command -v redis-server >/dev/null 2>&1; then
+	redis-server --version
+	exit 0
+fi
+
+manual() {
+	cat >&2 <<'MSG'
+ensure-redis: redis-server is not on PATH and could not be installed.
+Install it yourself and run the tests again, for example:
+  Debian/Ubuntu: sudo apt-get install redis-server
+  Fedora/RHEL:   sudo dnf install redis
+  macOS:         brew install redis
+The tests start their own redis-server processes. Tests that share one
+server can use an existing Redis instead:
+  ASYNCGW_TEST_REDIS_URL=redis://127.0.0.1:6379/0 make test
+MSG
+	exit 1
+}
+
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "ensure-redis: apt-get not found" >&2
+	manual
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+	as_root() { "$@"; }
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+	as_root() { sudo -n "$@"; }
+else
+	echo "ensure-redis: not root, and sudo is missing or needs a password" >&2
+	manual
+fi
+
+install_redis() {
+	as_root env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+}
+
+echo "ensure-redis: installing redis-server with apt-get" >&2
+# Refresh the package lists first only if they do not know the package, and
+# once more if installing from them fails (they may be stale).
+if ! apt-cache show redis-server >/dev/null 2>&1; then
+	as_root apt-get update -qq || manual
+fi
+if ! install_redis; then
+	as_root apt-get update -qq || manual
+	# The package may be unpacked even if its service could not be started
+	# (as in containers without an init system); the tests do not need the
+	# service, so only the binary matters.
+	install_redis || echo "ensure-redis: apt-get reported an error" >&2
+fi
+
+# If the package started a system service on port 6379, leave it alone: the
+# tests neither use it nor collide with it.
+if ! command -v redis-server >/dev/null 2>&1; then
+	manual
+fi
+redis-server --version

@@ -1,0 +1,165 @@
+package sse
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// DefaultWriteTimeout is the bound a Stream puts on each write when its
+// WriteTimeout is zero.
+const DefaultWriteTimeout = 10 * time.Second
+
+// maxKeptBuf is the largest encoding buffer a Stream keeps between writes.
+const maxKeptBuf = 64 << 10
+
+// Stream writes server-sent events to an HTTP response, flushing after each
+// write so that the client receives it at once.
+//
+// A Stream is not safe for concurrent use: all calls must come from one
+// goroutine, normally the handler's, or be serialised by the caller.
+//
+// Once a write fails the Stream is broken, and every later call returns the
+// same error; the handler should then return.
+type Stream struct {
+	// WriteTimeout bounds each write and flush, so that a client that has
+	// stopped reading cannot block the writer forever. Zero means
+	// DefaultWriteTimeout and a negative value means no bound. The bound
+	// relies on http.ResponseController.SetWriteDeadline and is skipped
+	// when the ResponseWriter does not support deadlines.
+	WriteTimeout time.Duration
+
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	buf []byte
+	err error
+}
+
+// NewStream starts an event stream on w. It sets the headers
+// Content-Type: text/event-stream, Cache-Control: no-cache,
+// Connection: keep-alive and X-Accel-Buffering: no (which stops nginx from
+// buffering the response), writes status 200, clears any write deadline the
+// server set so that the stream can outlive http.Server.WriteTimeout, and
+// flushes the headers to the client.
+//
+// NewStream must be called before anything else is written to w. It fails if
+// w cannot be flushed, in which case the status line may already have been
+// sent and the handler can only return.
+func NewStream(w http.ResponseWriter) (*Stream, error) {
+	rc := http.NewResponseController(w)
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return nil, fmt.Errorf("sse: clearing write deadline: %w", err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return nil, fmt.Errorf("sse: flushing response: %w", err)
+	}
+	return &Stream{w: w, rc: rc}, nil
+}
+
+// Send writes e, encoded as by AppendEvent, and flushes it.
+func (s *Stream) Send(e Event) error {
+	if s.err != nil {
+		return s.err
+	}
+	s.buf = AppendEvent(s.buf[:0], e)
+	return s.write()
+}
+
+// Comment writes a comment, encoded as by AppendComment, and flushes it.
+// Clients ignore comments; sending one periodically keeps an idle connection
+// from being closed by proxies and reveals a client that has gone away.
+func (s *Stream) Comment(text string) error {
+	if s.err != nil {
+		return s.err
+	}
+	s.buf = AppendComment(s.buf[:0], text)
+	return s.write()
+}
+
+// Retry writes a bare retry field, asking the client to wait d before it
+// reconnects, and flushes it. A server that is shutting down can send it
+// just before closing the stream. Nothing is dispatched to the client's
+// event listeners. A d of less than one millisecond is sent as one
+// millisecond.
+func (s *Stream) Retry(d time.Duration) error {
+	if s.err != nil {
+		return s.err
+	}
+	d = max(d, time.Millisecond)
+	s.buf = AppendEvent(s.buf[:0], Event{Retry: d})
+	return s.write()
+}
+
+// write sends s.buf under the write timeout and flushes it, recording any
+// failure in s.err.
+func (s *Stream) write() error {
+	if err := s.writeBuf(); err != nil {
+		s.err = err
+	}
+	if cap(s.buf) > maxKeptBuf {
+		s.buf = nil
+	}
+	return s.err
+}
+
+func (s *Stream) writeBuf() error {
+	timeout := s.WriteTimeout
+	if timeout == 0 {
+		timeout = DefaultWriteTimeout
+	}
+	bounded := false
+	if timeout > 0 {
+		err := s.rc.SetWriteDeadline(time.Now().Add(timeout))
+		switch {
+		case err == nil:
+			bounded = true
+		case !errors.Is(err, http.ErrNotSupported):
+			return err
+		}
+	}
+	if _, err := s.w.Write(s.buf); err != nil {
+		return err
+	}
+	if err := s.rc.Flush(); err != nil {
+		return err
+	}
+	if bounded {
+		// Lift the deadline again: on HTTP/2 an expired deadline resets
+		// the stream even when nothing is being written, which would end
+		// a stream that is merely idle between events.
+		return s.rc.SetWriteDeadline(time.Time{})
+	}
+	return nil
+}
+
+// MaxLastEventIDLen is the longest value ParseLastEventID accepts, in bytes.
+const MaxLastEventIDLen = 256
+
+// ParseLastEventID returns the ID of the last event a reconnecting client
+// saw. It reads the Last-Event-ID header or, when that is missing or empty,
+// the lastEventId query parameter, which lets a browser's EventSource, which
+// cannot set headers, pass an ID on its first connection. Surrounding spaces
+// and tabs are trimmed. It returns "" when there is no ID or when the value
+// is longer than MaxLastEventIDLen bytes or contains CR, LF or NUL.
+func ParseLastEventID(r *http.Request) string {
+	v := r.Header.Get("Last-Event-ID")
+	if strings.Trim(v, " \t") == "" && r.URL != nil {
+		v = r.URL.Query().Get("lastEventId")
+	}
+	if strings.ContainsAny(v, unsafeChars) {
+		return ""
+	}
+	v = strings.Trim(v, " \t")
+	if len(v) > MaxLastEventIDLen {
+		return ""
+	}
+	return v
+}

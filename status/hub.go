@@ -1,0 +1,238 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/jobs"
+)
+
+// subscriberBuffer is how many events a subscriber may fall behind before
+// the hub stops queuing for it and asks it to catch up from the store.
+const subscriberBuffer = 64
+
+// Hub holds this process's one Redis subscription to the event channel and
+// fans events out in memory to the subscribers of single jobs and of whole
+// tenants. A slow subscriber never stalls the others: when its buffer is
+// full, further events are dropped for it and it is told to resync from the
+// store, where every event is kept.
+type Hub struct {
+	rdb     redis.UniversalClient
+	channel string
+	log     *slog.Logger
+
+	mu       sync.RWMutex
+	byJob    map[string]map[*Subscription]struct{}
+	byTenant map[string]map[*Subscription]struct{}
+	closed   bool
+
+	subscribed atomic.Bool
+	delivered  atomic.Int64
+	ps         *redis.PubSub
+	done       chan struct{}
+}
+
+// NewHub returns a Hub for the channel of store s. logger may be nil.
+func NewHub(rdb redis.UniversalClient, s *Store, logger *slog.Logger) *Hub {
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Hub{
+		rdb: rdb, channel: s.Channel(), log: logger,
+		byJob:    make(map[string]map[*Subscription]struct{}),
+		byTenant: make(map[string]map[*Subscription]struct{}),
+		done:     make(chan struct{}),
+	}
+}
+
+// Start subscribes and returns once the subscription is live, so that any
+// event published after Start returns reaches the subscribers.
+func (h *Hub) Start(ctx context.Context) error {
+	h.ps = h.rdb.Subscribe(ctx, h.channel)
+	if _, err := h.ps.Receive(ctx); err != nil {
+		_ = h.ps.Close()
+		return fmt.Errorf("subscribe to %s: %w", h.channel, err)
+	}
+	h.subscribed.Store(true)
+	go h.loop()
+	return nil
+}
+
+// Ready reports whether the subscription is live.
+func (h *Hub) Ready() bool { return h.subscribed.Load() }
+
+// Delivered counts events handed to subscribers.
+func (h *Hub) Delivered() int64 { return h.delivered.Load() }
+
+// Stop closes the subscription and every subscriber's channel.
+func (h *Hub) Stop(context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	for _, set := range []map[string]map[*Subscription]struct{}{h.byJob, h.byTenant} {
+		for _, subs := range set {
+			for sub := range subs {
+				close(sub.ch)
+			}
+		}
+	}
+	h.byJob, h.byTenant = nil, nil
+	h.mu.Unlock()
+	var err error
+	if h.ps != nil {
+		err = h.ps.Close()
+		<-h.done
+	}
+	return err
+}
+
+func (h *Hub) loop() {
+	defer close(h.done)
+	ctx := context.Background()
+	for {
+		msg, err := h.ps.Receive(ctx)
+		if err != nil {
+			if errors.Is(err, redis.ErrClosed) {
+				return
+			}
+			if h.subscribed.Swap(false) {
+				h.log.Warn("event subscription lost", "err", err)
+			}
+			h.resyncAll()
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			// A resubscription after a reconnect: events may have been
+			// missed in between.
+			if !h.subscribed.Swap(true) {
+				h.log.Info("event subscription restored")
+			}
+			h.resyncAll()
+		case *redis.Message:
+			if ev, ok := parseMessage(m.Payload); ok {
+				h.dispatch(ev)
+			}
+		}
+	}
+}
+
+func (h *Hub) dispatch(ev jobs.Event) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for sub := range h.byJob[jobKey(ev.Tenant, ev.JobID)] {
+		sub.deliver(ev)
+	}
+	for sub := range h.byTenant[ev.Tenant] {
+		sub.deliver(ev)
+	}
+}
+
+func (h *Hub) resyncAll() {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, set := range []map[string]map[*Subscription]struct{}{h.byJob, h.byTenant} {
+		for _, subs := range set {
+			for sub := range subs {
+				sub.signalResync()
+			}
+		}
+	}
+}
+
+func jobKey(tenant, id string) string { return tenant + "\x00" + id }
+
+// SubscribeJob subscribes to the events of one job.
+func (h *Hub) SubscribeJob(tenant, id string) *Subscription {
+	return h.subscribe(&h.byJob, jobKey(tenant, id))
+}
+
+// SubscribeTenant subscribes to the events of all of a tenant's jobs.
+func (h *Hub) SubscribeTenant(tenant string) *Subscription {
+	return h.subscribe(&h.byTenant, tenant)
+}
+
+func (h *Hub) subscribe(set *map[string]map[*Subscription]struct{}, key string) *Subscription {
+	sub := &Subscription{
+		ch:     make(chan jobs.Event, subscriberBuffer),
+		resync: make(chan struct{}, 1),
+		hub:    h, set: set, key: key,
+	}
+	sub.C = sub.ch
+	sub.Resync = sub.resync
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		close(sub.ch)
+		return sub
+	}
+	if (*set)[key] == nil {
+		(*set)[key] = make(map[*Subscription]struct{})
+	}
+	(*set)[key][sub] = struct{}{}
+	return sub
+}
+
+// Subscription receives events from a Hub.
+type Subscription struct {
+	// C carries events in the order they were published. It is closed when
+	// the hub stops.
+	C <-chan jobs.Event
+	// Resync receives a signal when events may have been missed (this
+	// subscriber fell behind, or the hub's connection was restored): read
+	// the store for what came after the last event seen.
+	Resync <-chan struct{}
+
+	ch     chan jobs.Event
+	resync chan struct{}
+	hub    *Hub
+	set    *map[string]map[*Subscription]struct{}
+	key    string
+}
+
+func (s *Subscription) deliver(ev jobs.Event) {
+	select {
+	case s.ch <- ev:
+		s.hub.delivered.Add(1)
+	default:
+		s.signalResync()
+	}
+}
+
+func (s *Subscription) signalResync() {
+	select {
+	case s.resync <- struct{}{}:
+	default:
+	}
+}
+
+// Close ends the subscription. It is safe to call more than once.
+func (s *Subscription) Close() {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	subs := (*s.set)[s.key]
+	if _, ok := subs[s]; !ok {
+		return
+	}
+	delete(subs, s)
+	if len(subs) == 0 {
+		delete(*s.set, s.key)
+	}
+	close(s.ch)
+}

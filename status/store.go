@@ -1,0 +1,399 @@
+// Package status keeps the record of every job and its event log in Redis,
+// and fans state changes out to the subscribers of this process through one
+// Redis subscription (Hub).
+//
+// Keys are laid out for Redis Cluster: everything one script touches shares
+// the tenant's hash tag, "<prefix>:{<tenant>}:…".
+package status
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/jobs"
+)
+
+// Errors callers branch on.
+var (
+	// ErrNotFound: no such job for this tenant (or it expired).
+	ErrNotFound = jobs.ErrNotFound
+	// ErrExists: a job with this ID already exists.
+	ErrExists = jobs.ErrExists
+	// ErrFinished: the job is in a terminal state and the change was refused.
+	ErrFinished = jobs.ErrFinished
+	// errConflict: the record changed between read and write; retry.
+	errConflict = errors.New("job changed concurrently")
+)
+
+// Config configures a Store.
+type Config struct {
+	// Prefix starts every key. Defaults to "asyncgw".
+	Prefix string
+	// Retention is how long a record and its events are kept after the job
+	// ends. Dead jobs are kept until replayed or deleted. Defaults to 7 days.
+	Retention time.Duration
+	// StreamMaxLen bounds each tenant's event stream (approximately), which
+	// is the window GET /v1/events can resume within. Defaults to 10000.
+	StreamMaxLen int64
+}
+
+func (c Config) withDefaults() Config {
+	c.Prefix = cmp.Or(c.Prefix, "asyncgw")
+	c.Retention = cmp.Or(c.Retention, 7*24*time.Hour)
+	c.StreamMaxLen = cmp.Or(c.StreamMaxLen, 10000)
+	return c
+}
+
+func (c Config) validate() error {
+	if strings.ContainsAny(c.Prefix, "{}\n ") {
+		return fmt.Errorf("prefix %q: must not contain braces or spaces", c.Prefix)
+	}
+	if c.Retention < time.Minute {
+		return fmt.Errorf("retention %s: must be at least 1m", c.Retention)
+	}
+	if c.StreamMaxLen < 1 {
+		return fmt.Errorf("stream_max_len %d: must be positive", c.StreamMaxLen)
+	}
+	return nil
+}
+
+// Store reads and writes job records and event logs.
+type Store struct {
+	rdb redis.UniversalClient
+	cfg Config
+}
+
+// New returns a Store on rdb.
+func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("status config: %w", err)
+	}
+	return &Store{rdb: rdb, cfg: cfg}, nil
+}
+
+// Channel is the pub/sub channel on which every event is published.
+func (s *Store) Channel() string { return s.cfg.Prefix + ":events" }
+
+// ValidTenant reports whether name can be used as a tenant: 1–64 characters
+// of letters, digits, '-', '_' and '.'.
+func ValidTenant(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) jobKey(tenant, id string) string {
+	return s.cfg.Prefix + ":{" + tenant + "}:job:" + id
+}
+
+func (s *Store) eventsKey(tenant, id string) string { return s.jobKey(tenant, id) + ":ev" }
+
+func (s *Store) streamKey(tenant string) string {
+	return s.cfg.Prefix + ":{" + tenant + "}:events"
+}
+
+func (s *Store) keys(tenant, id string) []string {
+	return []string{s.jobKey(tenant, id), s.eventsKey(tenant, id), s.streamKey(tenant)}
+}
+
+// The record is a hash: doc (the job resource as JSON, with the tenant),
+// req (the stored request), state, seq (events so far). The event log is a
+// list whose i-th element (0-based) is event seq i+1, "state\ndoc".
+// Both scripts append the event to the tenant stream and publish it as
+// "tenant\nid\nseq\nstreamID\nkind\ndoc".
+
+// createScript: KEYS job, events, stream; ARGV doc, req, state, maxlen,
+// channel, tenant, id.
+var createScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'req', ARGV[2], 'state', ARGV[3], 'seq', 1)
+redis.call('RPUSH', KEYS[2], ARGV[3] .. '\n' .. ARGV[1])
+local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'j', ARGV[7], 's', 1, 'k', ARGV[3], 'd', ARGV[1])
+redis.call('PUBLISH', ARGV[5], ARGV[6] .. '\n' .. ARGV[7] .. '\n1\n' .. sid .. '\n' .. ARGV[3] .. '\n' .. ARGV[1])
+return sid
+`)
+
+// updateScript: KEYS job, events, stream; ARGV doc, state, expected seq,
+// from-terminal allowed (0/1), ttl seconds (0: persist), maxlen, channel,
+// tenant, id. Returns {seq, sid}, or {-1} not found, {-2} terminal,
+// {-3} conflict.
+var updateScript = redis.NewScript(`
+local cur = redis.call('HMGET', KEYS[1], 'state', 'seq')
+if not cur[1] then return {-1} end
+if cur[2] ~= ARGV[3] then return {-3} end
+local s = cur[1]
+if ARGV[4] ~= '1' and (s == 'succeeded' or s == 'failed' or s == 'dead' or s == 'canceled') then return {-2} end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'state', ARGV[2])
+redis.call('RPUSH', KEYS[2], ARGV[2] .. '\n' .. ARGV[1])
+local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'j', ARGV[9], 's', seq, 'k', ARGV[2], 'd', ARGV[1])
+redis.call('PUBLISH', ARGV[7], ARGV[8] .. '\n' .. ARGV[9] .. '\n' .. seq .. '\n' .. sid .. '\n' .. ARGV[2] .. '\n' .. ARGV[1])
+local ttl = tonumber(ARGV[5])
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
+else
+  redis.call('PERSIST', KEYS[1])
+  redis.call('PERSIST', KEYS[2])
+end
+return {seq, sid}
+`)
+
+// PublicJSON encodes the public job resource, which is also how the record
+// stores it.
+func PublicJSON(j *jobs.Job) []byte {
+	b, _ := json.Marshal(j)
+	return b
+}
+
+func decodeDoc(b []byte, tenant string) (*jobs.Job, error) {
+	j := new(jobs.Job)
+	if err := json.Unmarshal(b, j); err != nil {
+		return nil, fmt.Errorf("decode job record: %w", err)
+	}
+	j.Tenant = tenant
+	return j, nil
+}
+
+// Create stores a new job record and the request it will replay, and
+// appends its first event (the job's current state). It fails with
+// ErrExists if the ID is taken.
+func (s *Store) Create(ctx context.Context, j *jobs.Job, req *jobs.Request) error {
+	doc := PublicJSON(j)
+	rq, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	res, err := createScript.Run(ctx, s.rdb, s.keys(j.Tenant, j.ID),
+		doc, rq, string(j.State), s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID).Result()
+	if errors.Is(err, redis.Nil) || (err == nil && res == nil) {
+		return ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("create job record: %w", err)
+	}
+	return nil
+}
+
+// Get returns the job, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, tenant, id string) (*jobs.Job, error) {
+	j, _, err := s.get(ctx, tenant, id)
+	return j, err
+}
+
+func (s *Store) get(ctx context.Context, tenant, id string) (*jobs.Job, string, error) {
+	vals, err := s.rdb.HMGet(ctx, s.jobKey(tenant, id), "doc", "seq").Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("read job record: %w", err)
+	}
+	doc, ok := vals[0].(string)
+	if !ok {
+		return nil, "", ErrNotFound
+	}
+	seq, _ := vals[1].(string)
+	j, err := decodeDoc([]byte(doc), tenant)
+	return j, seq, err
+}
+
+// Request returns the stored request of a job.
+func (s *Store) Request(ctx context.Context, tenant, id string) (*jobs.Request, error) {
+	b, err := s.rdb.HGet(ctx, s.jobKey(tenant, id), "req").Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read job request: %w", err)
+	}
+	var req jobs.Request
+	if err := json.Unmarshal(b, &req); err != nil {
+		return nil, fmt.Errorf("decode job request: %w", err)
+	}
+	return &req, nil
+}
+
+// Update reads the job, lets fn change it, and writes it back with an event
+// for its new state, atomically: if the record changed in between, it reads
+// again and calls fn again. fn must set State. A job in a terminal state is
+// not changed (ErrFinished, with the job). fn may return an error to abort;
+// Update returns it with the job as read.
+func (s *Store) Update(ctx context.Context, tenant, id string, fn func(*jobs.Job) error) (*jobs.Job, error) {
+	return s.update(ctx, tenant, id, fn, false)
+}
+
+// Reopen is Update for a job that may have ended: a replay from the
+// dead-letter queue starts a new cycle for the same job.
+func (s *Store) Reopen(ctx context.Context, tenant, id string, fn func(*jobs.Job) error) (*jobs.Job, error) {
+	return s.update(ctx, tenant, id, fn, true)
+}
+
+func (s *Store) update(ctx context.Context, tenant, id string, fn func(*jobs.Job) error, reopen bool) (*jobs.Job, error) {
+	for range 50 {
+		j, seq, err := s.get(ctx, tenant, id)
+		if err != nil {
+			return nil, err
+		}
+		if j.State.Terminal() && !reopen {
+			return j, ErrFinished
+		}
+		before := *j
+		if err := fn(j); err != nil {
+			return &before, err
+		}
+		err = s.write(ctx, j, seq, reopen)
+		if errors.Is(err, errConflict) {
+			continue
+		}
+		if errors.Is(err, ErrFinished) {
+			return &before, err
+		}
+		return j, err
+	}
+	return nil, fmt.Errorf("update job %s: %w", id, errConflict)
+}
+
+func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool) error {
+	doc := PublicJSON(j)
+	ttl := int64(0)
+	if j.State.Terminal() && j.State != jobs.StateDead {
+		ttl = int64(s.cfg.Retention / time.Second)
+	}
+	allow := "0"
+	if reopen {
+		allow = "1"
+	}
+	res, err := updateScript.Run(ctx, s.rdb, s.keys(j.Tenant, j.ID),
+		doc, string(j.State), seq, allow, ttl, s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID).Slice()
+	if err != nil {
+		return fmt.Errorf("update job record: %w", err)
+	}
+	code, _ := res[0].(int64)
+	switch code {
+	case -1:
+		return ErrNotFound
+	case -2:
+		return ErrFinished
+	case -3:
+		return errConflict
+	}
+	return nil
+}
+
+// Events returns a job's events after sequence number after (0: all).
+func (s *Store) Events(ctx context.Context, tenant, id string, after int64) ([]jobs.Event, error) {
+	items, err := s.rdb.LRange(ctx, s.eventsKey(tenant, id), max(after, 0), -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read job events: %w", err)
+	}
+	evs := make([]jobs.Event, 0, len(items))
+	for i, it := range items {
+		kind, data, _ := strings.Cut(it, "\n")
+		evs = append(evs, jobs.Event{
+			Seq: max(after, 0) + int64(i) + 1, Tenant: tenant, JobID: id,
+			Kind: kind, Data: []byte(data),
+		})
+	}
+	return evs, nil
+}
+
+// TenantEvents returns up to count events of the tenant's stream after the
+// stream ID after ("" or "0": from the oldest kept).
+func (s *Store) TenantEvents(ctx context.Context, tenant, after string, count int64) ([]jobs.Event, error) {
+	start := "-"
+	if after != "" && after != "0" {
+		start = "(" + after
+	}
+	msgs, err := s.rdb.XRangeN(ctx, s.streamKey(tenant), start, "+", count).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read tenant events: %w", err)
+	}
+	evs := make([]jobs.Event, 0, len(msgs))
+	for _, m := range msgs {
+		id, _ := m.Values["j"].(string)
+		kind, _ := m.Values["k"].(string)
+		data, _ := m.Values["d"].(string)
+		seq, _ := strconv.ParseInt(fmt.Sprint(m.Values["s"]), 10, 64)
+		evs = append(evs, jobs.Event{
+			Seq: seq, StreamID: m.ID, Tenant: tenant, JobID: id,
+			Kind: kind, Data: []byte(data),
+		})
+	}
+	return evs, nil
+}
+
+// ValidStreamID reports whether id looks like a Redis stream ID ("ms-n").
+func ValidStreamID(id string) bool {
+	ms, n, ok := strings.Cut(id, "-")
+	if !ok {
+		return false
+	}
+	_, err1 := strconv.ParseUint(ms, 10, 64)
+	_, err2 := strconv.ParseUint(n, 10, 64)
+	return err1 == nil && err2 == nil
+}
+
+// parseMessage decodes a published event.
+func parseMessage(payload string) (jobs.Event, bool) {
+	parts := strings.SplitN(payload, "\n", 6)
+	if len(parts) != 6 {
+		return jobs.Event{}, false
+	}
+	seq, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil {
+		return jobs.Event{}, false
+	}
+	return jobs.Event{
+		Tenant: parts[0], JobID: parts[1], Seq: seq, StreamID: parts[3],
+		Kind: parts[4], Data: []byte(parts[5]),
+	}, true
+}
+
+var _ jobs.Recorder = (*Store)(nil)
+
+// TenantTail returns the ID of the newest event in the tenant's stream, or
+// "0-0" when it is empty: the point a live-only subscriber starts after.
+func (s *Store) TenantTail(ctx context.Context, tenant string) (string, error) {
+	msgs, err := s.rdb.XRevRangeN(ctx, s.streamKey(tenant), "+", "-", 1).Result()
+	if err != nil {
+		return "", fmt.Errorf("read tenant stream tail: %w", err)
+	}
+	if len(msgs) == 0 {
+		return "0-0", nil
+	}
+	return msgs[0].ID, nil
+}
+
+// CompareStreamIDs orders two stream IDs ("ms-n"): -1, 0 or +1. Malformed
+// IDs sort first.
+func CompareStreamIDs(a, b string) int {
+	am, an := splitStreamID(a)
+	bm, bn := splitStreamID(b)
+	switch {
+	case am != bm:
+		return cmp.Compare(am, bm)
+	default:
+		return cmp.Compare(an, bn)
+	}
+}
+
+func splitStreamID(id string) (uint64, uint64) {
+	ms, n, _ := strings.Cut(id, "-")
+	a, _ := strconv.ParseUint(ms, 10, 64)
+	b, _ := strconv.ParseUint(n, 10, 64)
+	return a, b
+}
