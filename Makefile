@@ -23,7 +23,7 @@ build: ## Build bin/asyncgw
 
 test: ## Install redis-server if needed, then run all tests with -race
 	./scripts/ensure-redis.sh
-	$(GO) test -race $(TESTFLAGS) ./...
+	$(GO) test -race -timeout 20m $(TESTFLAGS) ./...
 
 lint: ## Check gofmt, run go vet, and golangci-lint if installed
 	@out="$$($(GOFMT) -l .)"; \

@@ -1,6 +1,7 @@
 package sse_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -51,26 +52,45 @@ func ExampleReader() {
 	// id=2 event="" data="first line\nsecond line"
 }
 
+// subscribe stands in for the gateway's feed of job events, replaying those
+// after afterID first.
+func subscribe(ctx context.Context, jobID, afterID string) <-chan sse.Event {
+	ch := make(chan sse.Event)
+	close(ch)
+	return ch
+}
+
 func ExampleStream() {
-	handler := func(w http.ResponseWriter, r *http.Request) {
+	shutdown := make(chan struct{}) // closed when the server begins shutting down
+
+	http.HandleFunc("GET /jobs/{id}/events", func(w http.ResponseWriter, r *http.Request) {
+		events := subscribe(r.Context(), r.PathValue("id"), sse.ParseLastEventID(r))
 		s, err := sse.NewStream(w)
 		if err != nil {
 			return
 		}
-		// Resume after the last event the client saw.
-		_ = sse.ParseLastEventID(r)
 		heartbeat := time.NewTicker(15 * time.Second)
 		defer heartbeat.Stop()
 		for {
 			select {
-			case <-r.Context().Done():
-				return
+			case e, ok := <-events:
+				if !ok {
+					return
+				}
+				if s.Send(e) != nil {
+					return
+				}
 			case <-heartbeat.C:
 				if s.Comment("heartbeat") != nil {
 					return
 				}
+			case <-shutdown:
+				// Ask the client to come back to another instance soon.
+				_ = s.Retry(time.Second)
+				return
+			case <-r.Context().Done():
+				return
 			}
 		}
-	}
-	http.HandleFunc("/jobs/events", handler)
+	})
 }

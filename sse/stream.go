@@ -27,8 +27,10 @@ type Stream struct {
 	// WriteTimeout bounds each write and flush, so that a client that has
 	// stopped reading cannot block the writer forever. Zero means
 	// DefaultWriteTimeout and a negative value means no bound. The bound
-	// relies on http.ResponseController.SetWriteDeadline and is skipped
-	// when the ResponseWriter does not support deadlines.
+	// is set with http.ResponseController.SetWriteDeadline before each
+	// write and lifted once the write has been flushed, so a stream that
+	// is idle between events is never cut off; it is skipped when the
+	// ResponseWriter does not support deadlines.
 	WriteTimeout time.Duration
 
 	w   http.ResponseWriter
