@@ -19,6 +19,7 @@ import (
 
 	"github.com/labstack/echo/v5"
 
+	"github.com/asyncgw/asyncgw/breaker"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/status"
 )
@@ -43,6 +44,21 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Demo mounts the built-in demo upstream at /_demo/upstream.
 	Demo bool
+	// RedisTimeout bounds the Redis work of one accept. Defaults to 1s.
+	RedisTimeout time.Duration
+	// MaxWait caps Prefer: wait. Defaults to 30s.
+	MaxWait time.Duration
+	// QueueLimits are the depth limits of queues (pending + running +
+	// retrying); a job for a queue over its limit is refused with 503.
+	// Unlisted queues have no limit.
+	QueueLimits map[string]int
+	// RedisBreaker tunes the breaker around Redis on the accept path.
+	// Defaults: open after 5 consecutive failures or half of at least 5
+	// calls failing in 10s; probe again after 1s.
+	RedisBreaker breaker.Config
+	// Auth says who may call. Defaults to off (everyone is tenant
+	// "default").
+	Auth AuthConfig
 }
 
 // Route maps an HTTP method and path to jobs forwarded to an upstream.
@@ -69,6 +85,13 @@ type Route struct {
 	Backoff jobs.Backoff
 	// MaxBody limits request bodies. Defaults to Config.MaxBody.
 	MaxBody int64
+	// Idempotency is "optional" or "required" (400 without an
+	// Idempotency-Key). Defaults to "optional".
+	Idempotency string
+	// Schema is a JSON Schema file the body must satisfy. Optional.
+	Schema string
+	// Precheck is called before accepting. Optional.
+	Precheck *Precheck
 }
 
 // Type is a job type handled by a Go handler of the embedding program.
@@ -91,6 +114,12 @@ func (c Config) withDefaults() Config {
 	c.MaxBody = cmp.Or(c.MaxBody, 1<<20)
 	c.Heartbeat = cmp.Or(c.Heartbeat, 15*time.Second)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)
+	c.MaxWait = cmp.Or(c.MaxWait, 30*time.Second)
+	c.RedisTimeout = cmp.Or(c.RedisTimeout, time.Second)
+	c.RedisBreaker.Name = cmp.Or(c.RedisBreaker.Name, "redis")
+	if c.RedisBreaker.IsFailure == nil {
+		c.RedisBreaker.IsFailure = isRedisFailure
+	}
 	routes := make([]Route, len(c.Routes))
 	for i, r := range c.Routes {
 		r.Method = strings.ToUpper(cmp.Or(r.Method, http.MethodPost))
@@ -101,6 +130,12 @@ func (c Config) withDefaults() Config {
 		r.Timeout = cmp.Or(r.Timeout, 10*time.Second)
 		r.MaxAttempts = cmp.Or(r.MaxAttempts, 8)
 		r.MaxBody = cmp.Or(r.MaxBody, c.MaxBody)
+		r.Idempotency = cmp.Or(r.Idempotency, "optional")
+		if r.Precheck != nil {
+			pc := *r.Precheck
+			pc.Timeout = cmp.Or(pc.Timeout, 2*time.Second)
+			r.Precheck = &pc
+		}
 		routes[i] = r
 	}
 	c.Routes = routes
@@ -116,6 +151,9 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) validate() error {
+	if err := c.Auth.validate(); err != nil {
+		return err
+	}
 	queues := map[string]bool{}
 	for _, q := range c.Queues {
 		queues[q] = true
@@ -155,8 +193,24 @@ func (c Config) validate() error {
 		if r.MaxAttempts < 1 || r.MaxAttempts > 100 {
 			return fmt.Errorf("%s.max_attempts: %d must be between 1 and 100", at, r.MaxAttempts)
 		}
+		if r.Idempotency != "optional" && r.Idempotency != "required" {
+			return fmt.Errorf("%s.idempotency: %q must be optional or required", at, r.Idempotency)
+		}
+		if r.Precheck != nil {
+			if err := checkUpstream(r.Precheck.URL); err != nil {
+				return fmt.Errorf("%s.precheck.url: %w", at, err)
+			}
+		}
 		if r.Timeout < 0 || r.MaxBody < 0 {
 			return fmt.Errorf("%s: timeout and max_body must not be negative", at)
+		}
+	}
+	for q, n := range c.QueueLimits {
+		if !queues[q] {
+			return fmt.Errorf("queue_limits.%s: not a configured queue", q)
+		}
+		if n < 0 {
+			return fmt.Errorf("queue_limits.%s: %d must not be negative", q, n)
 		}
 	}
 	for i, t := range c.Types {
@@ -180,6 +234,13 @@ type Deps struct {
 	Store Reader
 	// Hub streams live events.
 	Hub Feed
+	// Idempotency remembers Idempotency-Keys (status.Store). Defaults to
+	// Store when it implements Idempotency.
+	Idempotency Idempotency
+	// Queues reports queue depths for admission and Retry-After
+	// estimates (jobs.Monitor). Optional: without it there are no depth
+	// limits and Retry-After is 1.
+	Queues Queues
 	// Ping reports whether Redis is reachable, for /readyz.
 	Ping func(ctx context.Context) error
 	// Logger may be nil.
@@ -215,7 +276,13 @@ type Gateway struct {
 	echo   *echo.Echo
 	routes map[string]*Route
 	types  map[string]*Type
+	keys    keyring
+	schemas map[string]*Schema
 
+	prechecks      map[string]*breaker.Breaker
+	precheckClient *http.Client
+
+	redis    *breaker.Breaker
 	stopOnce sync.Once
 	stopping chan struct{}
 }
@@ -232,14 +299,38 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if deps.Idempotency == nil {
+		idem, ok := deps.Store.(Idempotency)
+		if !ok {
+			return nil, errors.New("gateway: Idempotency is required")
+		}
+		deps.Idempotency = idem
+	}
+	rb, err := breaker.New(cfg.RedisBreaker, deps.Logger)
+	if err != nil {
+		return nil, err
+	}
+	schemas, err := loadSchemas(cfg.Routes)
+	if err != nil {
+		return nil, err
+	}
 	g := &Gateway{
 		cfg: cfg, deps: deps, log: deps.Logger,
 		routes:   map[string]*Route{},
 		types:    map[string]*Type{},
+		keys:     cfg.Auth.keyring(),
+		redis:    rb,
+		schemas:  schemas,
 		stopping: make(chan struct{}),
 	}
 	for i := range cfg.Routes {
 		g.routes[cfg.Routes[i].Name] = &cfg.Routes[i]
+	}
+	if g.prechecks, err = newPrecheckBreakers(cfg.Routes, g); err != nil {
+		return nil, err
+	}
+	g.precheckClient = &http.Client{
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	for i := range cfg.Types {
 		g.types[cfg.Types[i].Name] = &cfg.Types[i]

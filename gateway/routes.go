@@ -19,15 +19,16 @@ func (g *Gateway) build() *echo.Echo {
 	e.GET("/healthz", g.healthz)
 	e.GET("/readyz", g.readyz)
 
-	e.POST("/v1/jobs", g.submitGeneric)
-	e.GET("/v1/jobs/:id", g.getJob)
-	e.DELETE("/v1/jobs/:id", g.cancelJob)
-	e.GET("/v1/jobs/:id/result", g.getResult)
-	e.GET("/v1/jobs/:id/events", g.jobEvents)
-	e.GET("/v1/events", g.tenantEvents)
+	api := e.Group("", g.authenticate)
+	api.POST("/v1/jobs", g.submitGeneric)
+	api.GET("/v1/jobs/:id", g.getJob)
+	api.DELETE("/v1/jobs/:id", g.cancelJob)
+	api.GET("/v1/jobs/:id/result", g.getResult)
+	api.GET("/v1/jobs/:id/events", g.jobEvents)
+	api.GET("/v1/events", g.tenantEvents)
 
 	for _, r := range g.routes {
-		e.Add(r.Method, r.Path, g.submitRoute(r))
+		api.Add(r.Method, r.Path, g.submitRoute(r))
 	}
 	if g.cfg.Demo {
 		e.Any("/_demo/upstream", demoUpstream)
@@ -36,10 +37,6 @@ func (g *Gateway) build() *echo.Echo {
 	e.RouteNotFound("/*", func(*echo.Context) error { return echo.ErrNotFound })
 	return e
 }
-
-// tenant is the caller's tenant. Until authentication is configured every
-// caller is tenant "default".
-func tenant(*echo.Context) string { return "default" }
 
 // requestID echoes a well-formed X-Request-ID or makes one.
 func requestID(next echo.HandlerFunc) echo.HandlerFunc {

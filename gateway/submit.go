@@ -50,6 +50,9 @@ func (g *Gateway) submitRoute(rt *Route) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if p := g.validate(rt.Name, body); p != nil {
+			return p
+		}
 		target, err := upstreamURL(rt.Upstream, c.PathValues(), r.URL.RawQuery)
 		if err != nil {
 			return problem(http.StatusBadRequest, "bad-path", err.Error())
@@ -68,7 +71,10 @@ func (g *Gateway) submitRoute(rt *Route) echo.HandlerFunc {
 			Method: r.Method, URL: target, Header: header, Body: body,
 			Timeout: jobs.Duration(rt.Timeout), Backoff: rt.Backoff,
 		}
-		return g.accept(c, rt.Name, queue, rt.MaxAttempts, req, 0)
+		return g.accept(c, submission{
+			jobType: rt.Name, queue: queue, maxAttempts: rt.MaxAttempts, req: req,
+			raw: body, idempotency: rt.Idempotency, route: rt,
+		})
 	}
 }
 
@@ -122,6 +128,12 @@ func (g *Gateway) submitGeneric(c *echo.Context) error {
 	}
 	priority := cmp.Or(in.Priority, r.Header.Get("X-Priority"))
 	if rt != nil {
+		if p := g.validate(rt.Name, in.Payload); p != nil {
+			for i := range p.Errors {
+				p.Errors[i].Pointer = "/payload" + p.Errors[i].Pointer
+			}
+			return p
+		}
 		queue, err := pickQueue(priority, rt.Queue, rt.Priorities)
 		if err != nil {
 			return err
@@ -132,42 +144,37 @@ func (g *Gateway) submitGeneric(c *echo.Context) error {
 			Body:    in.Payload,
 			Timeout: jobs.Duration(rt.Timeout), Backoff: rt.Backoff,
 		}
-		return g.accept(c, rt.Name, queue, rt.MaxAttempts, req, delay)
+		return g.accept(c, submission{
+			jobType: rt.Name, queue: queue, maxAttempts: rt.MaxAttempts, req: req,
+			delay: delay, raw: body, idempotency: rt.Idempotency, route: rt,
+		})
 	}
 	queue, err := pickQueue(priority, typ.Queue, g.cfg.Queues)
 	if err != nil {
 		return err
 	}
 	req := &jobs.Request{Body: in.Payload, Timeout: jobs.Duration(typ.Timeout), Backoff: typ.Backoff}
-	return g.accept(c, typ.Name, queue, typ.MaxAttempts, req, delay)
+	return g.accept(c, submission{
+		jobType: typ.Name, queue: queue, maxAttempts: typ.MaxAttempts, req: req,
+		delay: delay, raw: body,
+	})
 }
 
-// accept stores the job and answers 202.
-func (g *Gateway) accept(c *echo.Context, jobType, queue string, maxAttempts int, req *jobs.Request, delay time.Duration) error {
-	now := time.Now().UTC()
-	j := &jobs.Job{
-		ID: jobs.NewID(), Type: jobType, State: jobs.StateQueued, Queue: queue,
-		MaxAttempts: maxAttempts, CreatedAt: now, UpdatedAt: now, Tenant: tenant(c),
+// validate checks a body against the route's schema, if it has one.
+func (g *Gateway) validate(route string, body []byte) *Problem {
+	s := g.schemas[route]
+	if s == nil {
+		return nil
 	}
-	var processAt time.Time
-	if delay > 0 {
-		processAt = now.Add(delay)
-		j.State, j.NextAttemptAt = jobs.StateScheduled, &processAt
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("null")
 	}
-	if err := g.deps.Jobs.Submit(c.Request().Context(), j, req, processAt); err != nil {
-		if errors.Is(err, jobs.ErrExists) {
-			// A fresh 128-bit ID collided: treat like any store failure.
-			err = fmt.Errorf("%w: %w", jobs.ErrUnavailable, err)
-		}
-		return err
+	if errs := s.Validate(body); len(errs) > 0 {
+		p := problem(http.StatusBadRequest, "validation", "the request body does not match the route's schema")
+		p.Errors = errs
+		return p
 	}
-	g.log.Info("job accepted", "job_id", j.ID, "tenant", j.Tenant, "type", jobType, "queue", queue,
-		"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
-	loc := "/v1/jobs/" + j.ID
-	h := c.Response().Header()
-	h.Set("Location", loc)
-	h.Set("Retry-After", "1")
-	return c.JSON(http.StatusAccepted, Accepted{ID: j.ID, State: j.State, StatusURL: loc, EventsURL: loc + "/events"})
+	return nil
 }
 
 // checkContentType accepts application/json and *+json; a request without

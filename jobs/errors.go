@@ -13,6 +13,9 @@ var (
 	ErrExists = errors.New("job already exists")
 	// ErrFinished: the job is in a terminal state and the change was refused.
 	ErrFinished = errors.New("job already ended")
+	// ErrIdempotencyLost: the claim on an Idempotency-Key expired before
+	// the job was stored; nothing was stored.
+	ErrIdempotencyLost = errors.New("idempotency key claim lost")
 	// ErrUnavailable: the queue could not be reached; nothing was stored.
 	ErrUnavailable = errors.New("queue unavailable")
 )

@@ -88,8 +88,14 @@ type Job struct {
 	NextAttemptAt *time.Time `json:"next_attempt_at"`
 	Result        *Result    `json:"result"`
 	Error         string     `json:"error,omitempty"`
+	// Precheck is what the route's synchronous pre-check answered (JSON),
+	// when it has one.
+	Precheck json.RawMessage `json:"precheck,omitempty"`
 	// Tenant owns the job. It is not part of the public resource.
 	Tenant string `json:"-"`
+	// IdempotencyKey, when the job was submitted with one, is remembered
+	// with the job as it is created. It is not part of the public resource.
+	IdempotencyKey string `json:"-"`
 }
 
 // Result is the upstream's answer to the last attempt. Body holds the JSON

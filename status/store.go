@@ -43,12 +43,21 @@ type Config struct {
 	// StreamMaxLen bounds each tenant's event stream (approximately), which
 	// is the window GET /v1/events can resume within. Defaults to 10000.
 	StreamMaxLen int64
+	// IdempotencyTTL is how long an Idempotency-Key is remembered.
+	// Defaults to 24h.
+	IdempotencyTTL time.Duration
+	// IdempotencyLease is how long a key stays claimed by a request that is
+	// still being accepted; a gateway that dies mid-accept frees it after
+	// this. Defaults to 30s.
+	IdempotencyLease time.Duration
 }
 
 func (c Config) withDefaults() Config {
 	c.Prefix = cmp.Or(c.Prefix, "asyncgw")
 	c.Retention = cmp.Or(c.Retention, 7*24*time.Hour)
 	c.StreamMaxLen = cmp.Or(c.StreamMaxLen, 10000)
+	c.IdempotencyTTL = cmp.Or(c.IdempotencyTTL, 24*time.Hour)
+	c.IdempotencyLease = cmp.Or(c.IdempotencyLease, 30*time.Second)
 	return c
 }
 
@@ -58,6 +67,12 @@ func (c Config) validate() error {
 	}
 	if c.Retention < time.Minute {
 		return fmt.Errorf("retention %s: must be at least 1m", c.Retention)
+	}
+	if c.IdempotencyTTL < time.Minute {
+		return fmt.Errorf("idempotency ttl %s: must be at least 1m", c.IdempotencyTTL)
+	}
+	if c.IdempotencyLease < time.Second || c.IdempotencyLease > c.IdempotencyTTL {
+		return fmt.Errorf("idempotency lease %s: must be between 1s and the ttl", c.IdempotencyLease)
 	}
 	if c.StreamMaxLen < 1 {
 		return fmt.Errorf("stream_max_len %d: must be positive", c.StreamMaxLen)
@@ -118,10 +133,20 @@ func (s *Store) keys(tenant, id string) []string {
 // Both scripts append the event to the tenant stream and publish it as
 // "tenant\nid\nseq\nstreamID\nkind\ndoc".
 
-// createScript: KEYS job, events, stream; ARGV doc, req, state, maxlen,
-// channel, tenant, id.
+// createScript: KEYS job, events, stream[, idempotency]; ARGV doc, req,
+// state, maxlen, channel, tenant, id[, idempotency ttl]. With an
+// idempotency key, the claim made for this job is turned into the final
+// mapping in the same step, so the key never names a job that was not
+// stored. Returns the stream ID, false if the job exists, or -1 if the
+// claim was lost.
 var createScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+if KEYS[4] then
+  local c = redis.call('HMGET', KEYS[4], 's', 'id')
+  if c[1] ~= 'p' or c[2] ~= ARGV[7] then return -1 end
+  redis.call('HSET', KEYS[4], 's', 'd', 'st', ARGV[3])
+  redis.call('EXPIRE', KEYS[4], ARGV[8])
+end
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'req', ARGV[2], 'state', ARGV[3], 'seq', 1)
 redis.call('RPUSH', KEYS[2], ARGV[3] .. '\n' .. ARGV[1])
 local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'j', ARGV[7], 's', 1, 'k', ARGV[3], 'd', ARGV[1])
@@ -180,13 +205,20 @@ func (s *Store) Create(ctx context.Context, j *jobs.Job, req *jobs.Request) erro
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
-	res, err := createScript.Run(ctx, s.rdb, s.keys(j.Tenant, j.ID),
-		doc, rq, string(j.State), s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID).Result()
+	keys, args := s.keys(j.Tenant, j.ID), []any{doc, rq, string(j.State), s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID}
+	if j.IdempotencyKey != "" {
+		keys = append(keys, s.idemKey(j.Tenant, j.IdempotencyKey))
+		args = append(args, int64(s.cfg.IdempotencyTTL/time.Second))
+	}
+	res, err := createScript.Run(ctx, s.rdb, keys, args...).Result()
 	if errors.Is(err, redis.Nil) || (err == nil && res == nil) {
 		return ErrExists
 	}
 	if err != nil {
 		return fmt.Errorf("create job record: %w", err)
+	}
+	if n, ok := res.(int64); ok && n == -1 {
+		return jobs.ErrIdempotencyLost
 	}
 	return nil
 }

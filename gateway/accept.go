@@ -1,0 +1,249 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/asyncgw/asyncgw/breaker"
+	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/status"
+)
+
+// Idempotency remembers Idempotency-Keys (status.Store).
+type Idempotency interface {
+	ClaimIdempotencyKey(ctx context.Context, tenant, key, fingerprint, jobID string) (status.Claim, error)
+	ReleaseIdempotencyKey(ctx context.Context, tenant, key, jobID string) error
+}
+
+// Queues reports the state of the queues for admission (jobs.Monitor).
+type Queues interface {
+	Stats(queue string) jobs.QueueStats
+	EstimateWait(queue string) time.Duration
+}
+
+// submission is one accepted write in the making.
+type submission struct {
+	jobType     string
+	queue       string
+	maxAttempts int
+	req         *jobs.Request
+	delay       time.Duration
+	// raw is the request body as received, for the fingerprint.
+	raw []byte
+	// idempotency is the route's policy: "optional" or "required".
+	idempotency string
+	// route, when the job comes from a route (for its pre-check).
+	route *Route
+}
+
+// accept runs the admission steps that need Redis, stores the job, and
+// answers 202 (or 200 when Prefer: wait saw it end).
+func (g *Gateway) accept(c *echo.Context, s submission) error {
+	r := c.Request()
+	t := tenant(c)
+	// Redis gets a tight deadline here: a client is better served by a
+	// quick 503 than by a hang.
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.RedisTimeout)
+	defer cancel()
+	key, err := ParseIdempotencyKey(r.Header.Values("Idempotency-Key"))
+	if err != nil {
+		return problem(http.StatusBadRequest, "bad-idempotency-key", err.Error())
+	}
+	if key == "" && s.idempotency == "required" {
+		return problem(http.StatusBadRequest, "idempotency-key-required", "this route requires an Idempotency-Key header")
+	}
+	wait, err := ParsePreferWait(r.Header.Values("Prefer"), g.cfg.MaxWait)
+	if err != nil {
+		return problem(http.StatusBadRequest, "bad-prefer", err.Error())
+	}
+	if err := g.admit(s.queue); err != nil {
+		return err
+	}
+	var pre json.RawMessage
+	if s.route != nil {
+		if pre, err = g.precheck(c, s.route, s.req.Body); err != nil {
+			return err
+		}
+	}
+
+	now := time.Now().UTC()
+	j := &jobs.Job{
+		ID: jobs.NewID(), Type: s.jobType, State: jobs.StateQueued, Queue: s.queue,
+		MaxAttempts: s.maxAttempts, CreatedAt: now, UpdatedAt: now, Tenant: t,
+		Precheck: pre,
+	}
+	var processAt time.Time
+	if s.delay > 0 {
+		processAt = now.Add(s.delay)
+		j.State, j.NextAttemptAt = jobs.StateScheduled, &processAt
+	}
+
+	if key != "" {
+		fp := fingerprint(r.Method, r.URL.RequestURI(), s.raw)
+		var claim status.Claim
+		err := g.redis.Do(func() error {
+			var err error
+			claim, err = g.deps.Idempotency.ClaimIdempotencyKey(ctx, t, key, fp, j.ID)
+			return err
+		})
+		if err != nil {
+			return unavailable(err)
+		}
+		switch {
+		case claim.Fingerprint != fp:
+			return problem(http.StatusUnprocessableEntity, "idempotency-key-reused",
+				"this Idempotency-Key was used for a different request (method, path or body)")
+		case claim.Pending && claim.JobID != j.ID:
+			p := problem(http.StatusConflict, "idempotency-key-in-use",
+				"a request with this Idempotency-Key is still being accepted; retry shortly")
+			p.RetryAfter = 1
+			return p
+		case !claim.Claimed:
+			c.Response().Header().Set("Idempotent-Replayed", "true")
+			return g.answerAccepted(c, claim.JobID, claim.State, s.queue)
+		}
+		j.IdempotencyKey = key
+	}
+
+	var sub *status.Subscription
+	if wait > 0 {
+		sub = g.deps.Hub.SubscribeJob(t, j.ID)
+		defer sub.Close()
+	}
+	err = g.redis.Do(func() error { return g.deps.Jobs.Submit(ctx, j, s.req, processAt) })
+	if err != nil {
+		if key != "" {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			if rerr := g.deps.Idempotency.ReleaseIdempotencyKey(rctx, t, key, j.ID); rerr != nil {
+				g.log.Warn("release idempotency key", "job_id", j.ID, "tenant", t, "err", rerr)
+			}
+			cancel()
+		}
+		if errors.Is(err, jobs.ErrIdempotencyLost) {
+			p := problem(http.StatusConflict, "idempotency-key-in-use", "the Idempotency-Key claim lapsed while accepting; nothing was stored, retry")
+			p.RetryAfter = 1
+			return p
+		}
+		return unavailable(err)
+	}
+	g.log.Info("job accepted", "job_id", j.ID, "tenant", t, "type", s.jobType, "queue", s.queue,
+		"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+	if wait > 0 {
+		if done := g.awaitEnd(c, sub, j, wait); done != nil {
+			c.Response().Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
+			c.Response().Header().Set("Location", "/v1/jobs/"+j.ID)
+			return c.JSONBlob(http.StatusOK, done)
+		}
+	}
+	return g.answerAccepted(c, j.ID, j.State, s.queue)
+}
+
+// awaitEnd waits up to d for the job's terminal event and returns the job
+// resource it carries, or nil.
+func (g *Gateway) awaitEnd(c *echo.Context, sub *status.Subscription, j *jobs.Job, d time.Duration) []byte {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	ctx := c.Request().Context()
+	check := func() []byte {
+		evs, err := g.deps.Store.Events(ctx, j.Tenant, j.ID, 0)
+		if err != nil || len(evs) == 0 || !evs[len(evs)-1].Terminal() {
+			return nil
+		}
+		return evs[len(evs)-1].Data
+	}
+	for {
+		select {
+		case ev, ok := <-sub.C:
+			if !ok {
+				return nil
+			}
+			if ev.Terminal() {
+				return ev.Data
+			}
+		case <-sub.Resync:
+			if b := check(); b != nil {
+				return b
+			}
+		case <-timer.C:
+			return check()
+		case <-g.stopping:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// answerAccepted writes the 202 of an accepted job.
+func (g *Gateway) answerAccepted(c *echo.Context, id string, state jobs.State, queue string) error {
+	loc := "/v1/jobs/" + id
+	h := c.Response().Header()
+	h.Set("Location", loc)
+	retry := 1
+	if g.deps.Queues != nil {
+		retry = jobs.RetryAfterSeconds(g.deps.Queues.EstimateWait(queue), 3600)
+	}
+	h.Set("Retry-After", strconv.Itoa(retry))
+	return c.JSON(http.StatusAccepted, Accepted{ID: id, State: state, StatusURL: loc, EventsURL: loc + "/events"})
+}
+
+// admit refuses a job when its queue is over its depth limit, with a
+// Retry-After from how fast the queue drains.
+func (g *Gateway) admit(queue string) error {
+	limit := g.cfg.QueueLimits[queue]
+	if limit <= 0 || g.deps.Queues == nil {
+		return nil
+	}
+	st := g.deps.Queues.Stats(queue)
+	if st.Depth < limit {
+		return nil
+	}
+	wait := 10 * time.Second
+	if st.DrainRate > 0 {
+		wait = time.Duration(float64(st.Depth-limit+1) / st.DrainRate * float64(time.Second))
+	}
+	p := problem(http.StatusServiceUnavailable, "overloaded",
+		fmt.Sprintf("queue %q is over its depth limit (%d waiting); nothing was stored, retry later", queue, st.Depth))
+	p.RetryAfter = jobs.RetryAfterSeconds(wait, 300)
+	return p
+}
+
+// unavailable maps a failure to store a job to 503.
+func unavailable(err error) error {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	if errors.Is(err, breaker.ErrOpen) || !errors.Is(err, jobs.ErrUnavailable) {
+		err = fmt.Errorf("%w: %w", jobs.ErrUnavailable, err)
+	}
+	return err
+}
+
+// fingerprint identifies a request for idempotency: method, path with
+// query, and the body's digest.
+func fingerprint(method, uri string, body []byte) string {
+	h := sha256.New()
+	bd := sha256.Sum256(body)
+	h.Write([]byte(method + " " + uri + "\n"))
+	h.Write(bd[:])
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// isRedisFailure says which errors count against the Redis breaker: those
+// that mean Redis could not take the call, not a refusal by our own rules.
+func isRedisFailure(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	return !errors.Is(err, jobs.ErrExists) && !errors.Is(err, jobs.ErrIdempotencyLost)
+}
