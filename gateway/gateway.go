@@ -21,6 +21,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/breaker"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/status"
 )
 
@@ -92,6 +93,8 @@ type Route struct {
 	Schema string
 	// Precheck is called before accepting. Optional.
 	Precheck *Precheck
+	// RateLimit limits each tenant's requests to this route. Optional.
+	RateLimit *ratelimit.Limit
 }
 
 // Type is a job type handled by a Go handler of the embedding program.
@@ -196,6 +199,11 @@ func (c Config) validate() error {
 		if r.Idempotency != "optional" && r.Idempotency != "required" {
 			return fmt.Errorf("%s.idempotency: %q must be optional or required", at, r.Idempotency)
 		}
+		if r.RateLimit != nil {
+			if err := r.RateLimit.Validate(); err != nil {
+				return fmt.Errorf("%s.rate_limit.%w", at, err)
+			}
+		}
 		if r.Precheck != nil {
 			if err := checkUpstream(r.Precheck.URL); err != nil {
 				return fmt.Errorf("%s.precheck.url: %w", at, err)
@@ -237,6 +245,9 @@ type Deps struct {
 	// Idempotency remembers Idempotency-Keys (status.Store). Defaults to
 	// Store when it implements Idempotency.
 	Idempotency Idempotency
+	// Limiter enforces route rate limits. Defaults to an in-process
+	// limiter; use ratelimit.NewRedis to share limits between gateways.
+	Limiter ratelimit.Limiter
 	// Queues reports queue depths for admission and Retry-After
 	// estimates (jobs.Monitor). Optional: without it there are no depth
 	// limits and Retry-After is 1.
@@ -305,6 +316,13 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 			return nil, errors.New("gateway: Idempotency is required")
 		}
 		deps.Idempotency = idem
+	}
+	if deps.Limiter == nil {
+		local, err := ratelimit.NewLocal(ratelimit.LocalConfig{})
+		if err != nil {
+			return nil, err
+		}
+		deps.Limiter = local
 	}
 	rb, err := breaker.New(cfg.RedisBreaker, deps.Logger)
 	if err != nil {

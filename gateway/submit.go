@@ -43,6 +43,9 @@ var skipHeaders = map[string]bool{
 func (g *Gateway) submitRoute(rt *Route) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		r := c.Request()
+		if err := g.limit(c, rt); err != nil {
+			return err
+		}
 		if err := checkContentType(r.Header.Get("Content-Type"), r.ContentLength); err != nil {
 			return err
 		}
@@ -128,6 +131,9 @@ func (g *Gateway) submitGeneric(c *echo.Context) error {
 	}
 	priority := cmp.Or(in.Priority, r.Header.Get("X-Priority"))
 	if rt != nil {
+		if err := g.limit(c, rt); err != nil {
+			return err
+		}
 		if p := g.validate(rt.Name, in.Payload); p != nil {
 			for i := range p.Errors {
 				p.Errors[i].Pointer = "/payload" + p.Errors[i].Pointer
