@@ -281,12 +281,12 @@ type Feed interface {
 
 // Gateway is the HTTP application.
 type Gateway struct {
-	cfg    Config
-	deps   Deps
-	log    *slog.Logger
-	echo   *echo.Echo
-	routes map[string]*Route
-	types  map[string]*Type
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	echo    *echo.Echo
+	routes  map[string]*Route
+	types   map[string]*Type
 	keys    keyring
 	schemas map[string]*Schema
 
