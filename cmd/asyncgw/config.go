@@ -78,6 +78,8 @@ type routeConfig struct {
 
 // config is the configuration every part is built from.
 type config struct {
+	// Path is the file it was read from ("" for the built-in demo).
+	Path      string
 	Listen    string
 	RedisURL  string
 	LogFormat string
@@ -113,34 +115,122 @@ func loadConfig(path string, getenv func(string) string) (*config, error) {
 	}
 	cfg, err := fc.resolve()
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, configError(path, err)
 	}
-	cfg.Demo = demo
+	cfg.Path, cfg.Demo = path, demo
 	return cfg, nil
 }
 
+// configError says that err comes from the configuration in path.
+func configError(path string, err error) error {
+	if path == "" {
+		return fmt.Errorf("config: %w", err)
+	}
+	return fmt.Errorf("config %s: %w", path, err)
+}
+
 func decodeYAML(b []byte, fc *fileConfig) error {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	err := dec.Decode(fc)
+	var doc yaml.Node
+	err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&doc)
 	if errors.Is(err, io.EOF) {
 		return nil // an empty file is the defaults
 	}
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	err = dec.Decode(fc)
 	var te *yaml.TypeError
 	if errors.As(err, &te) && len(te.Errors) > 0 {
-		return errors.New(yamlMessage(te.Errors[0]))
+		return errors.New(yamlMessage(&doc, te.Errors[0]))
 	}
 	return err
 }
 
-var unknownField = regexp.MustCompile(`^(line \d+): field (\S+) not found in type \S+$`)
+var (
+	unknownField = regexp.MustCompile(`^line (\d+): field (\S+) not found in type \S+$`)
+	badValue     = regexp.MustCompile("^line (\\d+): cannot unmarshal (!!\\w+)(?: `(.*)`)? into (\\S+)$")
+)
 
-// yamlMessage turns yaml.v3's wording into one that names the key.
-func yamlMessage(m string) string {
+// yamlMessage turns yaml.v3's wording into one that names the key, such as
+// `line 3: worker.concurrency: must be an integer, not "ten"`. doc is the parsed
+// file.
+func yamlMessage(doc *yaml.Node, m string) string {
 	if s := unknownField.FindStringSubmatch(m); s != nil {
-		return fmt.Sprintf("%s: unknown key %q", s[1], s[2])
+		line, _ := strconv.Atoi(s[1])
+		key := s[2]
+		if path := findKey(doc, "", func(k, _ *yaml.Node) bool { return k.Line == line && k.Value == s[2] }); path != "" {
+			key = path
+		}
+		return fmt.Sprintf("line %s: unknown key %q", s[1], key)
+	}
+	if s := badValue.FindStringSubmatch(m); s != nil {
+		line, _ := strconv.Atoi(s[1])
+		kind := map[string]yaml.Kind{"!!map": yaml.MappingNode, "!!seq": yaml.SequenceNode}[s[2]]
+		if kind == 0 {
+			kind = yaml.ScalarNode
+		}
+		// yaml.v3 shortens values over 10 bytes to their first 7 and "...".
+		short, value := strings.TrimSuffix(s[3], "..."), ""
+		path := findKey(doc, "", func(_, v *yaml.Node) bool {
+			ok := v.Line == line && v.Kind == kind &&
+				(kind != yaml.ScalarNode || v.Value == s[3] || len(v.Value) > 10 && strings.HasPrefix(v.Value, short))
+			if ok {
+				value = v.Value
+			}
+			return ok
+		})
+		if path != "" {
+			what := s[4]
+			switch {
+			case strings.HasPrefix(what, "[]"):
+				what = "a list"
+			case strings.HasPrefix(what, "map[") || strings.HasPrefix(what, "main."):
+				what = "a mapping"
+			case strings.HasPrefix(what, "int"):
+				what = "an integer"
+			case what == "string":
+				what = "a string"
+			}
+			got := map[yaml.Kind]string{yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list"}[kind]
+			if kind == yaml.ScalarNode {
+				got = strconv.Quote(value)
+			}
+			return fmt.Sprintf("line %s: %s: must be %s, not %s", s[1], path, what, got)
+		}
 	}
 	return m
+}
+
+// findKey returns the path ("routes[0].timeout") of the deepest mapping key
+// under n that, with its value, satisfies match, or "".
+func findKey(n *yaml.Node, at string, match func(k, v *yaml.Node) bool) string {
+	found := ""
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			found = cmpOr(findKey(c, at, match), found)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			found = cmpOr(findKey(c, fmt.Sprintf("%s[%d]", at, i), match), found)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			path := k.Value
+			if at != "" {
+				path = at + "." + k.Value
+			}
+			if deeper := findKey(v, path, match); deeper != "" {
+				found = deeper
+			} else if match(k, v) {
+				found = path
+			}
+		}
+	}
+	return found
 }
 
 func (fc fileConfig) resolve() (*config, error) {
@@ -186,6 +276,9 @@ func (fc fileConfig) resolve() (*config, error) {
 		Retention:    d("records.retention", fc.Records.Retention),
 		StreamMaxLen: fc.Records.StreamMaxLen,
 	}
+	if r := cfg.Status.Retention; r != 0 && r < time.Minute {
+		return nil, fmt.Errorf("records.retention: %q must be at least 1m", fc.Records.Retention)
+	}
 	if fc.Records.StreamMaxLen < 0 {
 		return nil, fmt.Errorf("records.stream_max_len: %d must be positive", fc.Records.StreamMaxLen)
 	}
@@ -194,7 +287,7 @@ func (fc fileConfig) resolve() (*config, error) {
 	}
 	for q, w := range fc.Queues {
 		if qerr := jobs.ValidateQueueName(q); qerr != nil {
-			return nil, fmt.Errorf("queues: %w", qerr)
+			return nil, qerr // it names "queues"
 		}
 		if w < 1 || w > 1000 {
 			return nil, fmt.Errorf("queues.%s: weight %d must be between 1 and 1000", q, w)

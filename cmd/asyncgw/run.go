@@ -77,45 +77,42 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// serve starts what cmd names and runs it until ctx is done.
+// serve starts what cmd names and runs it until ctx is done. It builds
+// every part before it starts any, so that a bad configuration stops it with
+// one line and nothing half-started.
 func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
+	var mem *memredis.Server
 	if cfg.RedisURL == "" {
 		if cmd != "all" {
 			return fmt.Errorf("redis.url: required for %q (the embedded Redis lives inside one process; run asyncgw without a command to use it)", cmd)
 		}
-		mem, err := memredis.Start()
+		var err error
+		mem, err = memredis.Start()
 		if err != nil {
 			return err
 		}
 		defer mem.Close()
 		cfg.RedisURL = mem.URL()
-		log.Warn("NO REDIS CONFIGURED: using an embedded in-memory Redis. Jobs are NOT durable and are lost when asyncgw stops. Set redis.url or ASYNCGW_REDIS_URL for real use.")
 	}
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return fmt.Errorf("redis.url: %w", err)
+		return configError(cfg.Path, fmt.Errorf("redis.url: %w", err))
 	}
 	opts.PoolSize = max(opts.PoolSize, 2*cfg.Worker.Concurrency+64)
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err = rdb.Ping(pctx).Err()
-	cancel()
-	if err != nil {
-		return fmt.Errorf("redis.url: cannot reach %s: %w", opts.Addr, err)
-	}
 
 	store, err := status.New(cfg.Status, rdb)
 	if err != nil {
-		return err
+		return configError(cfg.Path, err)
 	}
 
 	var worker *jobs.Worker
 	if cmd != "gateway" {
 		worker, err = jobs.NewWorker(cfg.Worker, rdb, store, nil, log)
 		if err != nil {
-			return err
+			return configError(cfg.Path, err)
 		}
 	}
 
@@ -141,8 +138,20 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 			Logger: log,
 		})
 		if err != nil {
-			return err
+			return configError(cfg.Path, err)
 		}
+	}
+
+	if mem != nil {
+		log.Warn("NO REDIS CONFIGURED: using an embedded in-memory Redis. Jobs are NOT durable and are lost when asyncgw stops. Set redis.url or ASYNCGW_REDIS_URL for real use.")
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = rdb.Ping(pctx).Err()
+	cancel()
+	if err != nil {
+		return fmt.Errorf("redis.url: cannot reach %s: %w", opts.Addr, err)
+	}
+	if hub != nil {
 		if err := hub.Start(ctx); err != nil {
 			return err
 		}

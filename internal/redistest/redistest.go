@@ -9,7 +9,7 @@
 // Shared gives every test of a test binary the same server, started on first
 // use. Tests that use it isolate themselves with Prefix and Queue, so they can
 // run in parallel. A package that calls Shared must run its tests through
-// Main:
+// Main (or Run, when its TestMain has more to do):
 //
 //	func TestMain(m *testing.M) { redistest.Main(m) }
 //
@@ -386,7 +386,7 @@ var shared struct {
 // should confine themselves to keys under Prefix and queues from Queue.
 //
 // If ASYNCGW_TEST_REDIS_URL is set, Shared returns that server instead of
-// starting one. The package's TestMain must call Main, which removes the
+// starting one. The package's TestMain must call Main (or Run), which removes the
 // server when the tests are done; Shared fails t otherwise.
 func Shared(t testing.TB) *Server {
 	t.Helper()
@@ -441,7 +441,19 @@ func external(url string) (*Server, error) {
 // any, and exits with the tests' status. Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { redistest.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main without the exit: it runs the tests of m, removes the server
+// started by Shared, if any, and returns the tests' exit code. Use it from a
+// TestMain that has cleanup of its own to do:
+//
+//	func TestMain(m *testing.M) {
+//		setup()
+//		code := redistest.Run(m)
+//		teardown()
+//		os.Exit(code)
+//	}
+func Run(m *testing.M) int {
 	shared.mainRan = true
 	code := m.Run()
 	if shared.srv != nil {
@@ -450,7 +462,7 @@ func Main(m *testing.M) {
 	if shared.dir != "" {
 		_ = os.RemoveAll(shared.dir)
 	}
-	os.Exit(code)
+	return code
 }
 
 // Prefix returns a key prefix unique to this call, such as "t3f9a2c1b7e4d",

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// env is a getenv over a map.
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// unreachableRedis is a Redis URL nothing answers on: a configuration that
+// gets as far as dialing it has passed every check.
+const unreachableRedis = "redis://127.0.0.1:1/0"
+
+func TestExampleConfig(t *testing.T) {
+	t.Parallel()
+	const path = "../../configs/asyncgw.yaml"
+	cfg, err := loadConfig(path, env(nil))
+	if err != nil {
+		t.Fatalf("loadConfig(%s): %v", path, err)
+	}
+	if cfg.Demo || cfg.Listen != "127.0.0.1:8080" || cfg.RedisURL != "redis://127.0.0.1:6379/0" {
+		t.Errorf("demo %v, listen %q, redis %q", cfg.Demo, cfg.Listen, cfg.RedisURL)
+	}
+	if len(cfg.Worker.Queues) != 3 || len(cfg.Gateway.Routes) != 2 || cfg.Gateway.Routes[0].Name != "orders" {
+		t.Errorf("queues %v, routes %+v", cfg.Worker.Queues, cfg.Gateway.Routes)
+	}
+
+	// The parts built from it accept it too: run gets as far as dialing Redis.
+	var stdout, stderr bytes.Buffer
+	getenv := env(map[string]string{"ASYNCGW_LISTEN": "127.0.0.1:0", "ASYNCGW_REDIS_URL": unreachableRedis})
+	err = run(context.Background(), []string{"--config", path}, getenv, &stdout, &stderr)
+	if err == nil || !strings.HasPrefix(err.Error(), "redis.url: cannot reach 127.0.0.1:1") {
+		t.Fatalf("run with the example config: %v, want it to get as far as dialing Redis", err)
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	t.Parallel()
+	const route = "routes:\n  - name: a\n    path: /a\n    upstream: http://127.0.0.1:9/a\n"
+	tests := []struct {
+		name string
+		yaml string
+		env  map[string]string // over the defaults (listen on port 0, unreachable Redis)
+		want string
+		// later is set for what only gateway.New, jobs.NewWorker or
+		// status.New catch, after loadConfig.
+		later bool
+	}{
+		{name: "unknown key", yaml: "listen: 127.0.0.1:0\nauth:\n  enabled: true\n", want: `line 2: unknown key "auth"`},
+		{name: "unknown nested key", yaml: "worker:\n  concurency: 5\n", want: `line 2: unknown key "worker.concurency"`},
+		{name: "unknown route key", yaml: route + "    idempotency: required\n", want: `line 5: unknown key "routes[0].idempotency"`},
+		{name: "coming webhooks", yaml: "webhooks:\n  allow_http: true\n", want: `line 1: unknown key "webhooks"`},
+		{name: "yaml syntax", yaml: "listen: a\n  b: c\n", want: "line 2: mapping values are not allowed"},
+		{name: "key twice", yaml: "listen: a\nlisten: b\n", want: `line 2: mapping key "listen" already defined at line 1`},
+		{name: "routes not a list", yaml: "routes: {a: 1}\n", want: "line 1: routes: must be a list, not a mapping"},
+		{name: "listen not a string", yaml: "listen: [a, b]\n", want: "line 1: listen: must be a string, not a list"},
+		{name: "route timeout", yaml: route + "    timeout: 10 seconds\n", want: `routes[0].timeout: "10 seconds" is not a positive duration`},
+		{name: "route timeout negative", yaml: route + "    timeout: -1s\n", want: `routes[0].timeout: "-1s" is not a positive duration`},
+		{name: "route backoff", yaml: route + "    backoff: {base: 1s, max: forever}\n", want: `routes[0].backoff.max: "forever" is not a positive duration`},
+		{name: "route max_attempts negative", yaml: route + "    max_attempts: -1\n", want: "routes[0].max_attempts: -1 must be at least 1"},
+		{name: "route max_attempts not a number", yaml: route + "    max_attempts: many\n", want: `line 5: routes[0].max_attempts: must be an integer, not "many"`},
+		{name: "route max_body", yaml: route + "    max_body: 12 parsecs\n", want: `routes[0].max_body: "12 parsecs" is not a size`},
+		{name: "route upstream not http", yaml: "routes:\n  - name: a\n    path: /a\n    upstream: ftp://127.0.0.1/a\n", want: `routes[0].upstream: "ftp://127.0.0.1/a" must be an absolute http(s) URL`, later: true},
+		{name: "route upstream missing", yaml: "routes:\n  - name: a\n    path: /a\n", want: `routes[0].upstream: "" must be an absolute http(s) URL`, later: true},
+		{name: "route name twice", yaml: route + "  - name: a\n    path: /b\n    upstream: http://127.0.0.1:9/b\n", want: `routes[1].name: "a" is used twice`, later: true},
+		{name: "route name bad", yaml: "routes:\n  - name: my orders\n    path: /a\n    upstream: http://127.0.0.1:9/a\n", want: `routes[0].name: "my orders" must be`, later: true},
+		{name: "route path", yaml: "routes:\n  - name: a\n    path: a\n    upstream: http://127.0.0.1:9/a\n", want: `routes[0].path: "a" must start with /`, later: true},
+		{name: "route path reserved", yaml: "routes:\n  - name: a\n    path: /v1/jobs/x\n    upstream: http://127.0.0.1:9/a\n", want: `routes[0].path: "/v1/jobs/x" is reserved`, later: true},
+		{name: "route path twice", yaml: route + "  - name: b\n    path: /a\n    upstream: http://127.0.0.1:9/b\n", want: "routes[1].path: POST /a is used twice", later: true},
+		{name: "route queue", yaml: "queues: {q1: 1}\n" + route, want: `routes[0].queue: "default" is not a configured queue`, later: true},
+		{name: "route priorities", yaml: route + "    priorities: [urgent]\n", want: `routes[0].priorities: "urgent" is not a configured queue`, later: true},
+		{name: "route max_attempts too many", yaml: route + "    max_attempts: 1000\n", want: "routes[0].max_attempts: 1000 must be between 1 and 100", later: true},
+		{name: "queue name", yaml: "queues: {\"de fault\": 1}\n", want: `queues: invalid queue name "de fault"`},
+		{name: "queue weight zero", yaml: "queues: {default: 0}\n", want: "queues.default: weight 0 must be between 1 and 1000"},
+		{name: "queue weight not a number", yaml: "queues:\n  default: heavy\n", want: `line 2: queues.default: must be an integer, not "heavy"`},
+		{name: "worker concurrency negative", yaml: "worker:\n  concurrency: -1\n", want: "worker.concurrency: -1 must be between 1 and 10000"},
+		{name: "worker concurrency not a number", yaml: "worker:\n  concurrency: ten\n", want: `line 2: worker.concurrency: must be an integer, not "ten"`},
+		{name: "worker shutdown_timeout", yaml: "worker:\n  shutdown_timeout: soon\n", want: `worker.shutdown_timeout: "soon" is not a positive duration`},
+		{name: "worker poll_interval", yaml: "worker:\n  poll_interval: 0s\n", want: `worker.poll_interval: "0s" is not a positive duration`},
+		{name: "gateway max_body", yaml: "gateway:\n  max_body: 12 parsecs\n", want: `gateway.max_body: "12 parsecs" is not a size`},
+		{name: "gateway heartbeat", yaml: "gateway:\n  heartbeat: 15\n", want: `gateway.heartbeat: "15" is not a positive duration`},
+		{name: "gateway shutdown_timeout", yaml: "gateway:\n  shutdown_timeout: -5s\n", want: `gateway.shutdown_timeout: "-5s" is not a positive duration`},
+		{name: "records retention", yaml: "records:\n  retention: 30s\n", want: `records.retention: "30s" must be at least 1m`},
+		{name: "records stream_max_len", yaml: "records:\n  stream_max_len: -5\n", want: "records.stream_max_len: -5 must be positive"},
+		{name: "log format", yaml: "log:\n  format: xml\n", want: `log.format: "xml" must be text or json`},
+		{name: "log level", yaml: "log:\n  level: loud\n", want: `log.level: "loud" must be debug, info, warn or error`},
+		{name: "redis url", yaml: "redis:\n  url: http://127.0.0.1:6379\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: `redis.url: "http://127.0.0.1:6379" must be a redis://`},
+		{name: "redis url unparsable", yaml: "redis:\n  url: redis://127.0.0.1:6379/zero\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.url: ", later: true},
+		{name: "redis prefix", yaml: "redis:\n  prefix: my prefix\n", want: `redis.prefix: "my prefix" must be`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := writeFile(t, "asyncgw.yaml", tt.yaml)
+			vars := map[string]string{"ASYNCGW_LISTEN": "127.0.0.1:0", "ASYNCGW_REDIS_URL": unreachableRedis}
+			for k, v := range tt.env {
+				vars[k] = v
+			}
+			getenv := env(vars)
+
+			_, loadErr := loadConfig(path, getenv)
+			switch {
+			case tt.later && loadErr != nil:
+				t.Errorf("loadConfig: %v, want it to pass (this is caught later)", loadErr)
+			case !tt.later && loadErr == nil:
+				t.Errorf("loadConfig: no error, want %q", tt.want)
+			}
+
+			// What the user sees: run's error, printed as "asyncgw: <err>".
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			err := run(ctx, []string{"--config", path}, getenv, &stdout, &stderr)
+			if err == nil {
+				t.Fatalf("run: no error, want %q", tt.want)
+			}
+			msg := err.Error()
+			if strings.ContainsAny(msg, "\r\n") {
+				t.Errorf("error is not one line: %q", msg)
+			}
+			if prefix := "config " + path + ": "; !strings.HasPrefix(msg, prefix) {
+				t.Errorf("error %q does not start with %q", msg, prefix)
+			}
+			if !strings.Contains(msg, tt.want) {
+				t.Errorf("error %q does not contain %q", msg, tt.want)
+			}
+			if !tt.later && loadErr != nil && loadErr.Error() != msg {
+				t.Errorf("loadConfig says %q, run says %q", loadErr, msg)
+			}
+			if stderr.Len() > 0 || stdout.Len() > 0 {
+				t.Errorf("run wrote before failing:\nstdout: %s\nstderr: %s", &stdout, &stderr)
+			}
+		})
+	}
+}
+
+func TestConfigEnv(t *testing.T) {
+	t.Parallel()
+	file := writeFile(t, "asyncgw.yaml", "listen: 127.0.0.1:9999\nredis:\n  url: redis://file.example:6379/0\n")
+	bad := writeFile(t, "bad.yaml", "nonsense: true\n")
+	tests := []struct {
+		name       string
+		path       string
+		env        map[string]string
+		listen     string
+		redisURL   string
+		demo       bool
+		wantErr    string
+		wantConfig string // the file the configuration came from
+	}{
+		{name: "defaults", listen: "127.0.0.1:8080", demo: true},
+		{name: "env without file", env: map[string]string{"ASYNCGW_LISTEN": "127.0.0.1:7000", "ASYNCGW_REDIS_URL": "redis://env.example:6379/1"},
+			listen: "127.0.0.1:7000", redisURL: "redis://env.example:6379/1", demo: true},
+		{name: "ASYNCGW_CONFIG", env: map[string]string{"ASYNCGW_CONFIG": file},
+			listen: "127.0.0.1:9999", redisURL: "redis://file.example:6379/0", wantConfig: file},
+		{name: "env over file", env: map[string]string{"ASYNCGW_CONFIG": file, "ASYNCGW_LISTEN": "127.0.0.1:7000", "ASYNCGW_REDIS_URL": "rediss://env.example:6380/2"},
+			listen: "127.0.0.1:7000", redisURL: "rediss://env.example:6380/2", wantConfig: file},
+		{name: "flag over ASYNCGW_CONFIG", path: file, env: map[string]string{"ASYNCGW_CONFIG": bad},
+			listen: "127.0.0.1:9999", redisURL: "redis://file.example:6379/0", wantConfig: file},
+		{name: "bad file from ASYNCGW_CONFIG", env: map[string]string{"ASYNCGW_CONFIG": bad}, wantErr: `config ` + bad + `: line 1: unknown key "nonsense"`},
+		{name: "missing file", env: map[string]string{"ASYNCGW_CONFIG": "/nonexistent/asyncgw.yaml"}, wantErr: "config: open /nonexistent/asyncgw.yaml: no such file"},
+		{name: "bad ASYNCGW_REDIS_URL", env: map[string]string{"ASYNCGW_REDIS_URL": "127.0.0.1:6379"}, wantErr: `config: redis.url: "127.0.0.1:6379" must be a redis://`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := loadConfig(tt.path, env(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("loadConfig: %v, want an error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("loadConfig: %v", err)
+			}
+			if cfg.Listen != tt.listen || cfg.RedisURL != tt.redisURL || cfg.Demo != tt.demo || cfg.Path != tt.wantConfig {
+				t.Errorf("listen %q, redis %q, demo %v, path %q; want %q, %q, %v, %q",
+					cfg.Listen, cfg.RedisURL, cfg.Demo, cfg.Path, tt.listen, tt.redisURL, tt.demo, tt.wantConfig)
+			}
+		})
+	}
+}
+
+func TestRunCommands(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args       []string
+		wantErr    string
+		wantStdout string
+	}{
+		{args: []string{"version"}, wantStdout: "asyncgw " + version + "\n"},
+		{args: []string{"frobnicate"}, wantErr: `unknown command "frobnicate"`},
+		{args: []string{"version", "extra"}, wantErr: `unexpected argument "extra"`},
+		{args: []string{"--no-such-flag"}, wantErr: "flag provided but not defined: -no-such-flag"},
+		{args: []string{"--help"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), tt.args, env(nil), &stdout, &stderr)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr) {
+				t.Fatalf("run(%q): %v, want error %q", tt.args, err, tt.wantErr)
+			}
+			if tt.wantStdout != "" && stdout.String() != tt.wantStdout {
+				t.Errorf("stdout %q, want %q", stdout.String(), tt.wantStdout)
+			}
+		})
+	}
+}
+
+// TestBinaryExit runs the built binary where it must stop: the exit code
+// and the one line on stderr are what a user or a supervisor sees.
+func TestBinaryExit(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		code       int
+		stderr     string // the whole of stderr, when oneLine
+		oneLine    bool
+		lastLine   string // the last line of stderr, when not oneLine
+		wantStdout string
+	}{
+		{name: "version", args: []string{"version"}, code: 0, oneLine: true, wantStdout: "asyncgw " + testVersion + "\n"},
+		{name: "unknown key", args: []string{"--config", "testdata/unknown-key.yaml"}, code: 1, oneLine: true,
+			stderr: `asyncgw: config testdata/unknown-key.yaml: line 3: unknown key "auth"` + "\n"},
+		{name: "duplicate route", args: []string{"--config", "testdata/duplicate-route.yaml"}, code: 1, oneLine: true,
+			stderr: `asyncgw: config testdata/duplicate-route.yaml: routes[1].name: "orders" is used twice` + "\n"},
+		{name: "bad duration from ASYNCGW_CONFIG", args: []string{"gateway"}, env: map[string]string{"ASYNCGW_CONFIG": "testdata/bad-timeout.yaml"}, code: 1, oneLine: true,
+			stderr: `asyncgw: config testdata/bad-timeout.yaml: routes[0].timeout: "ten seconds" is not a positive duration (such as 10s or 5m)` + "\n"},
+		{name: "gateway without redis", args: []string{"gateway"}, code: 1, oneLine: true,
+			stderr: `asyncgw: redis.url: required for "gateway" (the embedded Redis lives inside one process; run asyncgw without a command to use it)` + "\n"},
+		{name: "worker without redis", args: []string{"worker"}, code: 1, oneLine: true,
+			stderr: `asyncgw: redis.url: required for "worker" (the embedded Redis lives inside one process; run asyncgw without a command to use it)` + "\n"},
+		{name: "unknown command", args: []string{"frobnicate"}, code: 1, lastLine: `asyncgw: unknown command "frobnicate"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, asyncgwBin, tt.args...)
+			cmd.Env = childEnv(tt.env)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			if cmd.ProcessState == nil {
+				t.Fatalf("run asyncgw: %v", err)
+			}
+			if code := cmd.ProcessState.ExitCode(); code != tt.code {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", code, tt.code, &stderr)
+			}
+			switch {
+			case tt.oneLine && tt.stderr != "" && stderr.String() != tt.stderr:
+				t.Errorf("stderr:\n%q\nwant:\n%q", &stderr, tt.stderr)
+			case tt.oneLine && strings.Count(stderr.String(), "\n") > 1:
+				t.Errorf("stderr is more than one line:\n%s", &stderr)
+			case tt.lastLine != "":
+				lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+				if last := lines[len(lines)-1]; last != tt.lastLine {
+					t.Errorf("last line of stderr %q, want %q", last, tt.lastLine)
+				}
+			}
+			if stdout.String() != tt.wantStdout {
+				t.Errorf("stdout %q, want %q", &stdout, tt.wantStdout)
+			}
+		})
+	}
+}
