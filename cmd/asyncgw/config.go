@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/status"
 )
 
@@ -29,6 +32,46 @@ type fileConfig struct {
 	Records recordsConfig  `yaml:"records"`
 	Log     logConfig      `yaml:"log"`
 	Routes  []routeConfig  `yaml:"routes"`
+	Auth    authConfig     `yaml:"auth"`
+	// Idempotency holds the Idempotency-Key policy.
+	Idempotency idempotencyConfig `yaml:"idempotency"`
+	// Webhooks are read and checked; delivery is not built yet.
+	Webhooks webhooksConfig `yaml:"webhooks"`
+}
+
+type authConfig struct {
+	Enabled bool           `yaml:"enabled"`
+	Tenants []tenantConfig `yaml:"tenants"`
+}
+
+type tenantConfig struct {
+	Name          string      `yaml:"name"`
+	Admin         bool        `yaml:"admin"`
+	Keys          []keyConfig `yaml:"keys"`
+	WebhookSecret string      `yaml:"webhook_secret"`
+}
+
+type keyConfig struct {
+	SHA256 string `yaml:"sha256"`
+}
+
+type idempotencyConfig struct {
+	TTL string `yaml:"ttl"`
+}
+
+type webhooksConfig struct {
+	AllowHTTP            bool `yaml:"allow_http"`
+	AllowPrivateNetworks bool `yaml:"allow_private_networks"`
+}
+
+type rateLimitConfig struct {
+	Rate  float64 `yaml:"rate"`
+	Burst int     `yaml:"burst"`
+}
+
+type precheckConfig struct {
+	URL     string `yaml:"url"`
+	Timeout string `yaml:"timeout"`
 }
 
 type redisConfig struct {
@@ -43,9 +86,13 @@ type workerConfig struct {
 }
 
 type gatewayConfig struct {
-	MaxBody         string `yaml:"max_body"`
-	Heartbeat       string `yaml:"heartbeat"`
-	ShutdownTimeout string `yaml:"shutdown_timeout"`
+	MaxBody         string         `yaml:"max_body"`
+	Heartbeat       string         `yaml:"heartbeat"`
+	ShutdownTimeout string         `yaml:"shutdown_timeout"`
+	MaxWait         string         `yaml:"max_wait"`
+	QueueLimits     map[string]int `yaml:"queue_limits"`
+	// RateLimitStore is "local" (per process) or "redis" (shared).
+	RateLimitStore string `yaml:"rate_limit_store"`
 }
 
 type recordsConfig struct {
@@ -74,6 +121,11 @@ type routeConfig struct {
 	MaxAttempts int           `yaml:"max_attempts"`
 	Backoff     backoffConfig `yaml:"backoff"`
 	MaxBody     string        `yaml:"max_body"`
+	Idempotency string        `yaml:"idempotency"`
+	// Schema is a JSON Schema file, relative to the configuration file.
+	Schema    string           `yaml:"schema"`
+	RateLimit *rateLimitConfig `yaml:"rate_limit"`
+	Precheck  *precheckConfig  `yaml:"precheck"`
 }
 
 // config is the configuration every part is built from.
@@ -85,7 +137,9 @@ type config struct {
 	LogFormat string
 	LogLevel  string
 	Demo      bool
-	Status    status.Config
+	// RateLimitStore is "local" or "redis".
+	RateLimitStore string
+	Status         status.Config
 	Worker    jobs.WorkerConfig
 	Gateway   gateway.Config
 }
@@ -105,6 +159,12 @@ func loadConfig(path string, getenv func(string) string) (*config, error) {
 		}
 		if err := decodeYAML(b, &fc); err != nil {
 			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+		// Schema files are named relative to the configuration file.
+		for i, r := range fc.Routes {
+			if r.Schema != "" && !filepath.IsAbs(r.Schema) {
+				fc.Routes[i].Schema = filepath.Join(filepath.Dir(path), r.Schema)
+			}
 		}
 	}
 	if v := getenv("ASYNCGW_LISTEN"); v != "" {
@@ -272,9 +332,13 @@ func (fc fileConfig) resolve() (*config, error) {
 	}
 
 	cfg.Status = status.Config{
-		Prefix:       fc.Redis.Prefix,
-		Retention:    d("records.retention", fc.Records.Retention),
-		StreamMaxLen: fc.Records.StreamMaxLen,
+		Prefix:         fc.Redis.Prefix,
+		Retention:      d("records.retention", fc.Records.Retention),
+		StreamMaxLen:   fc.Records.StreamMaxLen,
+		IdempotencyTTL: d("idempotency.ttl", fc.Idempotency.TTL),
+	}
+	if v := cfg.Status.IdempotencyTTL; v != 0 && v < time.Minute {
+		return nil, fmt.Errorf("idempotency.ttl: %q must be at least 1m", fc.Idempotency.TTL)
 	}
 	if r := cfg.Status.Retention; r != 0 && r < time.Minute {
 		return nil, fmt.Errorf("records.retention: %q must be at least 1m", fc.Records.Retention)
@@ -311,7 +375,18 @@ func (fc fileConfig) resolve() (*config, error) {
 		MaxBody:         size("gateway.max_body", fc.Gateway.MaxBody),
 		Heartbeat:       d("gateway.heartbeat", fc.Gateway.Heartbeat),
 		ShutdownTimeout: d("gateway.shutdown_timeout", fc.Gateway.ShutdownTimeout),
+		MaxWait:         d("gateway.max_wait", fc.Gateway.MaxWait),
+		QueueLimits:     fc.Gateway.QueueLimits,
 	}
+	cfg.RateLimitStore = cmpOr(fc.Gateway.RateLimitStore, "local")
+	if s := cfg.RateLimitStore; s != "local" && s != "redis" {
+		return nil, fmt.Errorf("gateway.rate_limit_store: %q must be local or redis", s)
+	}
+	auth, aerr := fc.Auth.resolve()
+	if aerr != nil {
+		return nil, aerr
+	}
+	cfg.Gateway.Auth = auth
 	if len(queues) == 0 {
 		cfg.Gateway.Queues = nil
 		for q := range jobs.DefaultQueues() {
@@ -332,13 +407,43 @@ func (fc fileConfig) resolve() (*config, error) {
 				Base: jobs.Duration(d(at+".backoff.base", r.Backoff.Base)),
 				Max:  jobs.Duration(d(at+".backoff.max", r.Backoff.Max)),
 			},
-			MaxBody: size(at+".max_body", r.MaxBody),
+			MaxBody:     size(at+".max_body", r.MaxBody),
+			Idempotency: r.Idempotency,
+			Schema:      r.Schema,
 		})
+		rt := &cfg.Gateway.Routes[len(cfg.Gateway.Routes)-1]
+		if r.RateLimit != nil {
+			rt.RateLimit = &ratelimit.Limit{Rate: r.RateLimit.Rate, Burst: r.RateLimit.Burst}
+		}
+		if r.Precheck != nil {
+			rt.Precheck = &gateway.Precheck{URL: r.Precheck.URL, Timeout: d(at+".precheck.timeout", r.Precheck.Timeout)}
+		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// resolve checks the auth section. Webhook secrets are checked for form
+// now; they sign webhook deliveries.
+func (a authConfig) resolve() (gateway.AuthConfig, error) {
+	out := gateway.AuthConfig{Enabled: a.Enabled}
+	for i, t := range a.Tenants {
+		at := fmt.Sprintf("auth.tenants[%d]", i)
+		tn := gateway.Tenant{Name: t.Name, Admin: t.Admin}
+		for _, k := range t.Keys {
+			tn.KeySHA256 = append(tn.KeySHA256, k.SHA256)
+		}
+		if s := t.WebhookSecret; s != "" {
+			raw, ok := strings.CutPrefix(s, "whsec_")
+			if b, err := base64.StdEncoding.DecodeString(raw); !ok || err != nil || len(b) < 24 || len(b) > 64 {
+				return out, fmt.Errorf("%s.webhook_secret: must be whsec_ followed by 24 to 64 base64 bytes", at)
+			}
+		}
+		out.Tenants = append(out.Tenants, tn)
+	}
+	return out, nil
 }
 
 // parseSize reads "1MiB", "512KiB", "2MB", "1000" (bytes).

@@ -53,10 +53,20 @@ func TestBadConfig(t *testing.T) {
 		// status.New catch, after loadConfig.
 		later bool
 	}{
-		{name: "unknown key", yaml: "listen: 127.0.0.1:0\nauth:\n  enabled: true\n", want: `line 2: unknown key "auth"`},
+		{name: "unknown key", yaml: "listen: 127.0.0.1:0\nauthentication:\n  enabled: true\n", want: `line 2: unknown key "authentication"`},
 		{name: "unknown nested key", yaml: "worker:\n  concurency: 5\n", want: `line 2: unknown key "worker.concurency"`},
-		{name: "unknown route key", yaml: route + "    idempotency: required\n", want: `line 5: unknown key "routes[0].idempotency"`},
-		{name: "coming webhooks", yaml: "webhooks:\n  allow_http: true\n", want: `line 1: unknown key "webhooks"`},
+		{name: "unknown route key", yaml: route + "    idempotence: required\n", want: `line 5: unknown key "routes[0].idempotence"`},
+		{name: "bad idempotency policy", yaml: route + "    idempotency: always\n", want: `routes[0].idempotency: "always" must be optional or required`, later: true},
+		{name: "bad rate limit", yaml: route + "    rate_limit: {rate: 0, burst: 5}\n", want: `routes[0].rate_limit.rate 0: must be a positive number`, later: true},
+		{name: "missing schema", yaml: route + "    schema: nowhere.json\n", want: `routes[0].schema: `, later: true},
+		{name: "bad precheck url", yaml: route + "    precheck: {url: ftp://x}\n", want: `routes[0].precheck.url: `, later: true},
+		{name: "bad rate limit store", yaml: "gateway:\n  rate_limit_store: memcached\n", want: `gateway.rate_limit_store: "memcached" must be local or redis`},
+		{name: "bad key digest", yaml: "auth:\n  tenants:\n    - name: acme\n      keys: [{sha256: abc}]\n", want: `auth.tenants[0].keys[0].sha256: must be 64 hex digits`, later: true},
+		{name: "auth without tenants", yaml: "auth:\n  enabled: true\n", want: `auth.tenants: at least one tenant`, later: true},
+		{name: "bad webhook secret", yaml: "auth:\n  tenants:\n    - name: acme\n      webhook_secret: hunter2\n", want: `auth.tenants[0].webhook_secret: must be whsec_`},
+		{name: "short idempotency ttl", yaml: "idempotency:\n  ttl: 10s\n", want: `idempotency.ttl: "10s" must be at least 1m`},
+		{name: "queue limit for unknown queue", yaml: "gateway:\n  queue_limits: {nope: 5}\n", want: `queue_limits.nope: not a configured queue`, later: true},
+		{name: "unknown webhooks key", yaml: "webhooks:\n  allow_ftp: true\n", want: `line 2: unknown key "webhooks.allow_ftp"`},
 		{name: "yaml syntax", yaml: "listen: a\n  b: c\n", want: "line 2: mapping values are not allowed"},
 		{name: "key twice", yaml: "listen: a\nlisten: b\n", want: `line 2: mapping key "listen" already defined at line 1`},
 		{name: "routes not a list", yaml: "routes: {a: 1}\n", want: "line 1: routes: must be a list, not a mapping"},
@@ -233,7 +243,7 @@ func TestBinaryExit(t *testing.T) {
 	}{
 		{name: "version", args: []string{"version"}, code: 0, oneLine: true, wantStdout: "asyncgw " + testVersion + "\n"},
 		{name: "unknown key", args: []string{"--config", "testdata/unknown-key.yaml"}, code: 1, oneLine: true,
-			stderr: `asyncgw: config testdata/unknown-key.yaml: line 3: unknown key "auth"` + "\n"},
+			stderr: `asyncgw: config testdata/unknown-key.yaml: line 3: unknown key "authentication"` + "\n"},
 		{name: "duplicate route", args: []string{"--config", "testdata/duplicate-route.yaml"}, code: 1, oneLine: true,
 			stderr: `asyncgw: config testdata/duplicate-route.yaml: routes[1].name: "orders" is used twice` + "\n"},
 		{name: "bad duration from ASYNCGW_CONFIG", args: []string{"gateway"}, env: map[string]string{"ASYNCGW_CONFIG": "testdata/bad-timeout.yaml"}, code: 1, oneLine: true,

@@ -16,6 +16,7 @@ import (
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/internal/memredis"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/status"
 )
 
@@ -25,6 +26,7 @@ commands:
   (none)    run the gateway and the workers in one process
   gateway   run the HTTP gateway only
   worker    run the workers only
+  keys new  print a fresh API key and the SHA-256 to configure for it
   version   print the version
 
 The configuration file may also be named by ASYNCGW_CONFIG; ASYNCGW_LISTEN
@@ -37,6 +39,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cmd := "all"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
+	}
+	if cmd == "keys" {
+		return keysCommand(args, stdout)
 	}
 	fs := flag.NewFlagSet("asyncgw "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -82,6 +87,7 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 // one line and nothing half-started.
 func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
+	redis.SetLogger(redisLogger{log})
 	var mem *memredis.Server
 	if cfg.RedisURL == "" {
 		if cmd != "all" {
@@ -100,10 +106,26 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		return configError(cfg.Path, fmt.Errorf("redis.url: %w", err))
 	}
 	opts.PoolSize = max(opts.PoolSize, 2*cfg.Worker.Concurrency+64)
+	// Context deadlines are honoured, and a refused dial is retried quickly
+	// (go-redis retries it 5 times, 100ms apart, by default).
+	opts.ContextTimeoutEnabled = true
+	opts.DialTimeout = min(opts.DialTimeout, time.Second)
+	opts.DialerRetries, opts.DialerRetryTimeout = 2, 20*time.Millisecond
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
+	// The accept path has its own pool that never retries: a client is
+	// better served by a quick 503 than by a wait, and the breaker does the
+	// rest.
+	fast := *opts
+	fast.MaxRetries, fast.DialerRetries = -1, 1
+	frontRDB := redis.NewClient(&fast)
+	defer frontRDB.Close()
 
 	store, err := status.New(cfg.Status, rdb)
+	if err != nil {
+		return configError(cfg.Path, err)
+	}
+	frontStore, err := status.New(cfg.Status, frontRDB)
 	if err != nil {
 		return configError(cfg.Path, err)
 	}
@@ -119,6 +141,7 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	var ln net.Listener
 	var gw *gateway.Gateway
 	var hub *status.Hub
+	var monitor *jobs.Monitor
 	if cmd != "worker" {
 		ln, err = net.Listen("tcp", cfg.Listen)
 		if err != nil {
@@ -130,12 +153,22 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 			cfg.Gateway.Routes = append(cfg.Gateway.Routes, demoRoute(ln.Addr().String()))
 		}
 		hub = status.NewHub(rdb, store, log)
+		client := jobs.NewClient(frontRDB, frontStore, log)
+		monitor = jobs.NewMonitor(jobs.MonitorConfig{Queues: cfg.Gateway.Queues}, client, log)
+		var limiter ratelimit.Limiter
+		if cfg.RateLimitStore == "redis" {
+			if limiter, err = ratelimit.NewRedis(frontRDB, ratelimit.RedisConfig{Prefix: cfg.Status.Prefix}); err != nil {
+				return configError(cfg.Path, err)
+			}
+		}
 		gw, err = gateway.New(cfg.Gateway, gateway.Deps{
-			Jobs:   jobs.NewClient(rdb, store, log),
-			Store:  store,
-			Hub:    hub,
-			Ping:   func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-			Logger: log,
+			Jobs:    client,
+			Store:   frontStore,
+			Hub:     hub,
+			Queues:  monitor,
+			Limiter: limiter,
+			Ping:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+			Logger:  log,
 		})
 		if err != nil {
 			return configError(cfg.Path, err)
@@ -156,6 +189,8 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 			return err
 		}
 		defer hub.Stop(context.Background())
+		_ = monitor.Start(ctx)
+		defer monitor.Stop(context.Background())
 	}
 
 	if worker != nil {
@@ -192,4 +227,15 @@ func demoRoute(addr string) gateway.Route {
 		MaxAttempts: 3,
 		Backoff:     jobs.Backoff{Base: jobs.Duration(time.Second), Max: jobs.Duration(10 * time.Second)},
 	}
+}
+
+// keysCommand runs "asyncgw keys new": a fresh key for the client, and its
+// digest for the configuration (keys are never configured in clear).
+func keysCommand(args []string, stdout io.Writer) error {
+	if len(args) != 1 || args[0] != "new" {
+		return errors.New(`usage: asyncgw keys new`)
+	}
+	key, digest := gateway.NewKey()
+	fmt.Fprintf(stdout, "key:    %s\nsha256: %s\n\n# in the configuration, under auth.tenants[].keys:\n#   - sha256: %q\n", key, digest, digest)
+	return nil
 }
