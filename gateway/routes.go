@@ -89,10 +89,16 @@ func (g *Gateway) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
-			slog.String("tenant", tenant(c)),
+			slog.String("tenant", caller(c)),
 		)
 		return err
 	}
+}
+
+// caller is the authenticated tenant, or "" before authentication.
+func caller(c *echo.Context) string {
+	p, _ := c.Get(principalKey).(principal)
+	return p.tenant
 }
 
 // recoverPanics turns a handler panic into a 500 problem instead of a
