@@ -47,7 +47,8 @@ func (g *Gateway) jobEvents(c *echo.Context) error {
 	// Subscribe before reading the backlog, so nothing falls in between.
 	sub := g.deps.Hub.SubscribeJob(t, id)
 	defer sub.Close()
-	if _, err := g.deps.Store.Get(ctx, t, id); err != nil {
+	j, err := g.deps.Store.Get(ctx, t, id)
+	if err != nil {
 		return err
 	}
 	stream, err := openStream(c)
@@ -72,7 +73,9 @@ func (g *Gateway) jobEvents(c *echo.Context) error {
 		}
 		return false, nil
 	}
-	if done, err := catchUp(); done || err != nil {
+	if done, err := catchUp(); done || err != nil || j.State.Terminal() {
+		// A job that had ended before the backlog was read has nothing
+		// more to come, even for a client that resumes past its end.
 		return nil
 	}
 	heartbeat := time.NewTicker(g.cfg.Heartbeat)

@@ -202,6 +202,9 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 		// The last attempt failed but recording "dead" did not go through.
 		return w.finish(ctx, log, p, StateDead, nil, "attempts exhausted")
 	}
+	if err := awaitDue(ctx, j); err != nil {
+		return err
+	}
 
 	now := time.Now().UTC()
 	j, err = w.rec.Update(ctx, p.Tenant, p.ID, func(j *Job) error {
@@ -280,6 +283,35 @@ func (w *Worker) awaitRecord(ctx context.Context, p taskPayload) (*Job, error) {
 	}
 }
 
+// maxEarly bounds how long awaitDue waits in the handler; a task that
+// comes even earlier goes back to asynq until it is due.
+const maxEarly = 2 * time.Second
+
+// awaitDue waits until a scheduled job or a retry is due. asynq keeps
+// scheduled and retry times in whole seconds (the score is Unix seconds), so
+// it hands a task over up to a second before its time: a job delayed by 1s,
+// or retried after a Retry-After of 1s, could otherwise run almost at once.
+func awaitDue(ctx context.Context, j *Job) error {
+	if j.NextAttemptAt == nil {
+		return nil
+	}
+	early := time.Until(*j.NextAttemptAt)
+	if early <= 0 {
+		return nil
+	}
+	if early > maxEarly {
+		return &uncounted{Delay: early, Err: fmt.Errorf("job is not due for %s", early)}
+	}
+	t := time.NewTimer(early)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return &uncounted{Delay: 0, Err: fmt.Errorf("wait until due: %w", ctx.Err())}
+	case <-t.C:
+		return nil
+	}
+}
+
 func (w *Worker) finish(ctx context.Context, log *slog.Logger, p taskPayload, s State, res *Result, msg string) error {
 	now := time.Now().UTC()
 	_, err := w.rec.Update(ctx, p.Tenant, p.ID, func(j *Job) error {
@@ -319,7 +351,11 @@ func (w *Worker) run(ctx context.Context, j *Job, req *Request) (*Result, error)
 		body, err := h(ctx, j, req.Body)
 		var res *Result
 		if body != nil {
-			res = &Result{Status: http.StatusOK, Body: body}
+			if !json.Valid(body) {
+				// It could not be stored in the job resource.
+				return nil, Permanent(fmt.Errorf("handler for %q returned invalid JSON", j.Type))
+			}
+			res = &Result{Status: http.StatusOK, Headers: map[string]string{"Content-Type": "application/json"}, Body: body}
 		}
 		return res, err
 	}

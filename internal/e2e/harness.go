@@ -1,0 +1,539 @@
+// Package e2e tests asyncgw's HTTP contract end to end, in one process: a
+// gateway serving on a real 127.0.0.1 listener, a worker, a real Redis
+// (internal/redistest) and an upstream whose behaviour each test scripts.
+//
+// A Harness isolates itself with its own key prefix and queue names, so
+// tests that each start one can run in parallel against the shared Redis.
+// Everything it starts is stopped when the test ends.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/gateway"
+	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/sse"
+	"github.com/asyncgw/asyncgw/status"
+)
+
+// Timeouts that bound every wait of a test, so that nothing hangs.
+const (
+	// RequestTimeout bounds one plain HTTP exchange with the gateway.
+	RequestTimeout = 10 * time.Second
+	// StreamTimeout bounds the whole life of one event stream opened by a
+	// test.
+	StreamTimeout = 30 * time.Second
+	// WaitTimeout bounds how long WaitState polls.
+	WaitTimeout = 20 * time.Second
+	// shutdownTimeout bounds how long stopping a gateway may take.
+	shutdownTimeout = 10 * time.Second
+)
+
+// TestBackoff is the retry schedule routes get when a test sets none.
+var TestBackoff = jobs.Backoff{
+	Base: jobs.Duration(10 * time.Millisecond),
+	Max:  jobs.Duration(50 * time.Millisecond),
+}
+
+// Options configure a Harness.
+type Options struct {
+	// Routes are the gateway's routes. An Upstream that starts with "/" is
+	// a path on the harness's upstream server. Queue defaults to the
+	// harness's default queue and Backoff to TestBackoff.
+	Routes []gateway.Route
+	// Types are job types run by Go handlers; Queue defaults to the
+	// harness's default queue and Backoff to TestBackoff.
+	Types []gateway.Type
+	// Handlers are the worker's Go handlers, by job type.
+	Handlers map[string]jobs.HandlerFunc
+	// Heartbeat is the gateway's heartbeat interval. Defaults to the
+	// gateway's own default.
+	Heartbeat time.Duration
+	// MaxBody is the gateway's default body limit. Defaults to the
+	// gateway's own default.
+	MaxBody int64
+	// Concurrency is the worker's concurrency. Defaults to 10.
+	Concurrency int
+}
+
+// Queues are the harness's queue names, unique to it.
+type Queues struct {
+	Critical, Default, Low string
+}
+
+// Harness is asyncgw running in the test's process: the first gateway
+// (Server), a worker, the upstream, all on one Redis key prefix.
+type Harness struct {
+	// Server is the first gateway; StartGateway adds more.
+	*Server
+	// Upstream is the service routes forward to.
+	Upstream *Upstream
+	// Queues are the queue names gateways and the worker use.
+	Queues Queues
+	// Prefix is the Redis key prefix of the job records.
+	Prefix string
+	// Redis is the client every part of the harness shares.
+	Redis *redis.Client
+	// Store reads the job records directly.
+	Store *status.Store
+	// Worker runs the jobs.
+	Worker *jobs.Worker
+
+	cfg gateway.Config
+}
+
+// Start starts a harness for t: upstream, worker and one gateway. It fails
+// t if anything cannot start, Redis included.
+func Start(t testing.TB, opts Options) *Harness {
+	t.Helper()
+	srv := redistest.Shared(t)
+	h := &Harness{
+		Prefix: redistest.Prefix(t),
+		Queues: Queues{
+			Critical: redistest.Queue(t, "critical"),
+			Default:  redistest.Queue(t, "default"),
+			Low:      redistest.Queue(t, "low"),
+		},
+	}
+	ropts, err := redis.ParseURL(srv.URL())
+	if err != nil {
+		t.Fatalf("e2e: redis url: %v", err)
+	}
+	ropts.PoolSize = 64
+	h.Redis = redis.NewClient(ropts)
+	t.Cleanup(func() { _ = h.Redis.Close() })
+
+	h.Upstream = newUpstream(t)
+
+	h.Store, err = status.New(status.Config{Prefix: h.Prefix}, h.Redis)
+	if err != nil {
+		t.Fatalf("e2e: status store: %v", err)
+	}
+
+	h.cfg = gateway.Config{
+		Queues:    []string{h.Queues.Critical, h.Queues.Default, h.Queues.Low},
+		Heartbeat: opts.Heartbeat,
+		MaxBody:   opts.MaxBody,
+	}
+	for _, r := range opts.Routes {
+		if strings.HasPrefix(r.Upstream, "/") {
+			r.Upstream = h.Upstream.URL + r.Upstream
+		}
+		if r.Queue == "" {
+			r.Queue = h.Queues.Default
+		}
+		if r.Backoff == (jobs.Backoff{}) {
+			r.Backoff = TestBackoff
+		}
+		h.cfg.Routes = append(h.cfg.Routes, r)
+	}
+	for _, ty := range opts.Types {
+		if ty.Queue == "" {
+			ty.Queue = h.Queues.Default
+		}
+		if ty.Backoff == (jobs.Backoff{}) {
+			ty.Backoff = TestBackoff
+		}
+		h.cfg.Types = append(h.cfg.Types, ty)
+	}
+
+	concurrency := opts.Concurrency
+	if concurrency == 0 {
+		concurrency = 10
+	}
+	h.Worker, err = jobs.NewWorker(jobs.WorkerConfig{
+		Queues:          map[string]int{h.Queues.Critical: 6, h.Queues.Default: 3, h.Queues.Low: 1},
+		Concurrency:     concurrency,
+		ShutdownTimeout: 5 * time.Second,
+	}, h.Redis, h.Store, nil, nil)
+	if err != nil {
+		t.Fatalf("e2e: worker: %v", err)
+	}
+	for typ, fn := range opts.Handlers {
+		h.Worker.Handle(typ, fn)
+	}
+	if err := h.Worker.Start(context.Background()); err != nil {
+		t.Fatalf("e2e: %v", err)
+	}
+	t.Cleanup(func() {
+		within(t, "worker stop", 15*time.Second, func() { _ = h.Worker.Stop(context.Background()) })
+	})
+
+	h.Server = h.StartGateway(t)
+
+	// Runs first: let every held upstream call go, so that the worker and
+	// the upstream server can stop.
+	t.Cleanup(h.Upstream.release)
+	return h
+}
+
+// within runs fn, failing t if it has not returned after d; fn is then
+// left running, so that a stuck part fails its test instead of hanging the
+// whole binary.
+func within(t testing.TB, what string, d time.Duration, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Errorf("e2e: %s did not finish within %s", what, d)
+	}
+}
+
+// Server is one gateway serving on its own listener, with its own Hub.
+type Server struct {
+	// URL is the gateway's base URL, http://127.0.0.1:port.
+	URL string
+	// Gateway is the application.
+	Gateway *gateway.Gateway
+	// Hub is this gateway's event fan-out.
+	Hub *status.Hub
+
+	client *http.Client
+	cancel context.CancelFunc
+	done   chan error
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// StartGateway starts another gateway on the harness's Redis, prefix and
+// queues, with a Hub of its own, as a second gateway process would.
+func (h *Harness) StartGateway(t testing.TB) *Server {
+	t.Helper()
+	hub := status.NewHub(h.Redis, h.Store, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
+	defer cancel()
+	if err := hub.Start(ctx); err != nil {
+		t.Fatalf("e2e: hub: %v", err)
+	}
+	t.Cleanup(func() {
+		within(t, "hub stop", shutdownTimeout, func() { _ = hub.Stop(context.Background()) })
+	})
+
+	g, err := gateway.New(h.cfg, gateway.Deps{
+		Jobs:  jobs.NewClient(h.Redis, h.Store, nil),
+		Store: h.Store,
+		Hub:   hub,
+		Ping:  func(ctx context.Context) error { return h.Redis.Ping(ctx).Err() },
+	})
+	if err != nil {
+		t.Fatalf("e2e: gateway: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("e2e: listen: %v", err)
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	s := &Server{
+		URL:     "http://" + ln.Addr().String(),
+		Gateway: g,
+		Hub:     hub,
+		client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		cancel:  scancel,
+		done:    make(chan error, 1),
+	}
+	go func() { s.done <- g.Serve(sctx, ln) }()
+	t.Cleanup(func() {
+		if err := s.Shutdown(); err != nil {
+			t.Errorf("e2e: gateway shutdown: %v", err)
+		}
+		s.client.CloseIdleConnections()
+	})
+	return s
+}
+
+// Shutdown cancels the gateway's Serve context, as a signal would, and
+// returns what Serve returned. It fails if Serve does not return within
+// the shutdown bound. Later calls return the same result.
+func (s *Server) Shutdown() error {
+	s.stopOnce.Do(func() {
+		s.cancel()
+		select {
+		case s.stopErr = <-s.done:
+		case <-time.After(shutdownTimeout + 5*time.Second):
+			s.stopErr = errors.New("Serve did not return after its context was canceled")
+		}
+	})
+	return s.stopErr
+}
+
+// Response is a gateway answer read in full.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Do sends one request to the gateway and reads the whole answer. body
+// may be nil; header may be nil.
+func (s *Server) Do(t testing.TB, method, path string, body []byte, header http.Header) *Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.URL+path, rd)
+	if err != nil {
+		t.Fatalf("e2e: %s %s: %v", method, path, err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatalf("e2e: %s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("e2e: %s %s: read answer: %v", method, path, err)
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// PostJSON posts body as application/json.
+func (s *Server) PostJSON(t testing.TB, path, body string) *Response {
+	t.Helper()
+	return s.Do(t, http.MethodPost, path, []byte(body), http.Header{"Content-Type": {"application/json"}})
+}
+
+// Submit posts body as application/json to path, requires a 202 and
+// returns the job ID.
+func (s *Server) Submit(t testing.TB, path, body string) string {
+	t.Helper()
+	r := s.PostJSON(t, path, body)
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("POST %s: status %d, want 202; body %s", path, r.Status, r.Body)
+	}
+	var a gateway.Accepted
+	if err := json.Unmarshal(r.Body, &a); err != nil {
+		t.Fatalf("POST %s: decode 202 body %q: %v", path, r.Body, err)
+	}
+	if !jobs.ValidID(a.ID) {
+		t.Fatalf("POST %s: job id %q is not a valid job id", path, a.ID)
+	}
+	return a.ID
+}
+
+// Job gets the job resource, requiring a 200.
+func (s *Server) Job(t testing.TB, id string) (*jobs.Job, *Response) {
+	t.Helper()
+	r := s.Do(t, http.MethodGet, "/v1/jobs/"+id, nil, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /v1/jobs/%s: status %d, want 200; body %s", id, r.Status, r.Body)
+	}
+	var j jobs.Job
+	if err := json.Unmarshal(r.Body, &j); err != nil {
+		t.Fatalf("GET /v1/jobs/%s: decode %q: %v", id, r.Body, err)
+	}
+	return &j, r
+}
+
+// WaitState polls GET /v1/jobs/{id} until the job is in state want and
+// returns it. It fails at once when the job ends in another state, and
+// after WaitTimeout otherwise.
+func (s *Server) WaitState(t testing.TB, id string, want jobs.State) *jobs.Job {
+	t.Helper()
+	var j *jobs.Job
+	Eventually(t, WaitTimeout, func() (bool, string) {
+		j, _ = s.Job(t, id)
+		if j.State == want {
+			return true, ""
+		}
+		if j.State.Terminal() {
+			t.Fatalf("job %s ended %s (attempt %d, error %q), want %s", id, j.State, j.Attempt, j.Error, want)
+		}
+		return false, fmt.Sprintf("job %s is %s (attempt %d), want %s", id, j.State, j.Attempt, want)
+	})
+	return j
+}
+
+// Eventually calls cond every 10ms until it reports true, and fails t with
+// cond's last explanation if that does not happen within timeout.
+func Eventually(t testing.TB, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %s: %s", timeout, why)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Stream is an open event stream.
+type Stream struct {
+	// Resp is the answer whose body is being read.
+	Resp *http.Response
+	// Reader parses the body; Raw reads it unparsed. Use one of them.
+	Reader *sse.Reader
+	cancel context.CancelFunc
+}
+
+// Events opens GET path as an event stream (requiring a 200
+// text/event-stream answer), sending Last-Event-ID when lastID is not
+// empty. The stream is closed when the test ends and can live at most
+// StreamTimeout, after which reads fail.
+func (s *Server) Events(t testing.TB, path, lastID string) *Stream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), StreamTimeout)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+path, nil)
+	if err != nil {
+		cancel()
+		t.Fatalf("e2e: GET %s: %v", path, err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatalf("e2e: GET %s: %v", path, err)
+	}
+	st := &Stream{Resp: resp, Reader: sse.NewReader(resp.Body), cancel: cancel}
+	t.Cleanup(st.Close)
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: status %d, want 200; body %s", path, resp.StatusCode, b)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("GET %s: Content-Type %q, want text/event-stream", path, ct)
+	}
+	return st
+}
+
+// Next reads the next event, failing t on any error.
+func (st *Stream) Next(t testing.TB) sse.Event {
+	t.Helper()
+	ev, err := st.Reader.Next()
+	if err != nil {
+		t.Fatalf("read event: %v", err)
+	}
+	return ev
+}
+
+// Close ends the stream.
+func (st *Stream) Close() {
+	st.cancel()
+	_ = st.Resp.Body.Close()
+}
+
+// Call is one request the upstream received.
+type Call struct {
+	Method   string
+	Path     string
+	RawQuery string
+	Header   http.Header
+	Body     []byte
+	// At is when the request arrived.
+	At time.Time
+	// JobID is the request's Idempotency-Key.
+	JobID string
+	// Attempt is the request's X-Asyncgw-Attempt.
+	Attempt int
+}
+
+// Upstream is the service behind the routes: an httptest.Server that
+// records every request and answers as the test scripts it.
+type Upstream struct {
+	// URL is the server's base URL.
+	URL string
+
+	srv      *httptest.Server
+	released chan struct{}
+	once     sync.Once
+
+	mu      sync.Mutex
+	handler func(w http.ResponseWriter, r *http.Request, c Call)
+	calls   []Call
+}
+
+func newUpstream(t testing.TB) *Upstream {
+	u := &Upstream{released: make(chan struct{})}
+	u.srv = httptest.NewServer(http.HandlerFunc(u.serve))
+	u.URL = u.srv.URL
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+// Handle sets how the upstream answers. fn gets the request (its body
+// already read into c.Body). Until Handle is called it answers 200 {}.
+func (u *Upstream) Handle(fn func(w http.ResponseWriter, r *http.Request, c Call)) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.handler = fn
+}
+
+// Released is closed when the test ends. A handler that holds a call open
+// must also give up when it is closed, or the harness cannot stop.
+func (u *Upstream) Released() <-chan struct{} { return u.released }
+
+func (u *Upstream) release() { u.once.Do(func() { close(u.released) }) }
+
+// Calls returns the requests received for a job, in order.
+func (u *Upstream) Calls(jobID string) []Call {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var out []Call
+	for _, c := range u.calls {
+		if c.JobID == jobID {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// AllCalls returns every request received, in order.
+func (u *Upstream) AllCalls() []Call {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]Call(nil), u.calls...)
+}
+
+func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	attempt, _ := strconv.Atoi(r.Header.Get("X-Asyncgw-Attempt"))
+	c := Call{
+		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
+		Header: r.Header.Clone(), Body: body, At: time.Now(),
+		JobID: r.Header.Get("Idempotency-Key"), Attempt: attempt,
+	}
+	u.mu.Lock()
+	u.calls = append(u.calls, c)
+	fn := u.handler
+	u.mu.Unlock()
+	if fn == nil {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, "{}")
+		return
+	}
+	fn(w, r, c)
+}
