@@ -140,8 +140,8 @@ type config struct {
 	// RateLimitStore is "local" or "redis".
 	RateLimitStore string
 	Status         status.Config
-	Worker    jobs.WorkerConfig
-	Gateway   gateway.Config
+	Worker         jobs.WorkerConfig
+	Gateway        gateway.Config
 }
 
 const defaultListen = "127.0.0.1:8080"
