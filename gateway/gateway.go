@@ -270,6 +270,7 @@ type Reader interface {
 	Events(ctx context.Context, tenant, id string, after int64) ([]jobs.Event, error)
 	TenantEvents(ctx context.Context, tenant, after string, count int64) ([]jobs.Event, error)
 	TenantTail(ctx context.Context, tenant string) (string, error)
+	ResultBody(ctx context.Context, tenant, id string) ([]byte, error)
 }
 
 // Feed hands out live event subscriptions (status.Hub).

@@ -74,7 +74,10 @@ func (g *Gateway) getResult(c *echo.Context) error {
 		}
 	}
 	h.Set("X-Asyncgw-Job-State", string(j.State))
-	body := j.Result.Bytes()
+	body, err := g.deps.Store.ResultBody(c.Request().Context(), tenant(c), id)
+	if err != nil {
+		body = j.Result.Bytes() // a record from before raw bodies were kept
+	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	c.Response().WriteHeader(j.Result.Status)
 	_, err = c.Response().Write(body)

@@ -52,9 +52,10 @@ func (c *Client) Submit(ctx context.Context, j *Job, req *Request, processAt tim
 	opts := []asynq.Option{
 		asynq.TaskID(j.ID),
 		asynq.Queue(j.Queue),
-		// One more than the attempts: the extra run only records "dead"
-		// when writing it after the last attempt failed.
-		asynq.MaxRetry(j.MaxAttempts),
+		// Room beyond the attempts: when recording "dead" after the last
+		// attempt fails, asynq runs the task again (without counting) and
+		// that run only records it; it must not be archived instead.
+		asynq.MaxRetry(j.MaxAttempts + 1),
 		asynq.Timeout(time.Duration(req.Timeout) + 30*time.Second),
 	}
 	if !processAt.IsZero() {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // State is where a job is in its life.
@@ -87,7 +88,7 @@ type Job struct {
 	FinishedAt    *time.Time `json:"finished_at"`
 	NextAttemptAt *time.Time `json:"next_attempt_at"`
 	Result        *Result    `json:"result"`
-	Error         string     `json:"error,omitempty"`
+	Error         string     `json:"error"`
 	// Precheck is what the route's synchronous pre-check answered (JSON),
 	// when it has one.
 	Precheck json.RawMessage `json:"precheck,omitempty"`
@@ -106,12 +107,15 @@ type Result struct {
 	Headers    map[string]string `json:"headers,omitempty"`
 	Body       json.RawMessage   `json:"body,omitempty"`
 	BodyBase64 string            `json:"body_base64,omitempty"`
+	// Raw is the body exactly as the upstream sent it. It is stored beside
+	// the job resource, not in it, and served by GET /v1/jobs/{id}/result.
+	Raw []byte `json:"-"`
 }
 
 // NewResult builds the Result of an upstream answer, choosing how to carry
 // the body from its content type.
 func NewResult(status int, header http.Header, body []byte) *Result {
-	r := &Result{Status: status, Headers: make(map[string]string, len(header))}
+	r := &Result{Status: status, Headers: make(map[string]string, len(header)), Raw: body}
 	for k, v := range header {
 		if len(v) > 0 && !hopHeader(k) {
 			r.Headers[http.CanonicalHeaderKey(k)] = strings.Join(v, ", ")
@@ -124,7 +128,8 @@ func NewResult(status int, header http.Header, body []byte) *Result {
 	switch {
 	case isJSONType(ct) && json.Valid(body):
 		r.Body = json.RawMessage(body)
-	case strings.HasPrefix(ct, "text/") || (ct == "" && isPrintableUTF8(body)):
+	// Text that is not UTF-8 would not survive as a JSON string.
+	case strings.HasPrefix(ct, "text/") && utf8.Valid(body) || ct == "" && isPrintableUTF8(body):
 		s, _ := json.Marshal(string(body))
 		r.Body = s
 	default:

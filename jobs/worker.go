@@ -228,8 +228,14 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	}
 	res, runErr := w.run(ctx, j, req)
 	if ctx.Err() != nil {
-		// Canceled (DELETE) or the worker is shutting down: asynq puts the
-		// task back, and a canceled record stays canceled.
+		// Canceled (DELETE): the record says so, and the task is done.
+		// Shutting down: asynq puts the task back for another run.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		cur, err := w.rec.Get(rctx, p.Tenant, p.ID)
+		cancel()
+		if err == nil && cur.State.Terminal() {
+			return nil
+		}
 		return &uncounted{Delay: 0, Err: fmt.Errorf("run interrupted: %w", ctx.Err())}
 	}
 	var perm *permanentError

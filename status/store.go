@@ -156,7 +156,7 @@ return sid
 
 // updateScript: KEYS job, events, stream; ARGV doc, state, expected seq,
 // from-terminal allowed (0/1), ttl seconds (0: persist), maxlen, channel,
-// tenant, id. Returns {seq, sid}, or {-1} not found, {-2} terminal,
+// tenant, id, has raw result body (0/1), raw result body. Returns {seq, sid}, or {-1} not found, {-2} terminal,
 // {-3} conflict.
 var updateScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'state', 'seq')
@@ -169,6 +169,7 @@ redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'state', ARGV[2])
 redis.call('RPUSH', KEYS[2], ARGV[2] .. '\n' .. ARGV[1])
 local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'j', ARGV[9], 's', seq, 'k', ARGV[2], 'd', ARGV[1])
 redis.call('PUBLISH', ARGV[7], ARGV[8] .. '\n' .. ARGV[9] .. '\n' .. seq .. '\n' .. sid .. '\n' .. ARGV[2] .. '\n' .. ARGV[1])
+if ARGV[10] == '1' then redis.call('HSET', KEYS[1], 'rbody', ARGV[11]) end
 local ttl = tonumber(ARGV[5])
 if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
@@ -243,6 +244,19 @@ func (s *Store) get(ctx context.Context, tenant, id string) (*jobs.Job, string, 
 	return j, seq, err
 }
 
+// ResultBody returns the last upstream answer's body exactly as it came,
+// or ErrNotFound when none was stored.
+func (s *Store) ResultBody(ctx context.Context, tenant, id string) ([]byte, error) {
+	b, err := s.rdb.HGet(ctx, s.jobKey(tenant, id), "rbody").Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read job result: %w", err)
+	}
+	return b, nil
+}
+
 // Request returns the stored request of a job.
 func (s *Store) Request(ctx context.Context, tenant, id string) (*jobs.Request, error) {
 	b, err := s.rdb.HGet(ctx, s.jobKey(tenant, id), "req").Bytes()
@@ -309,8 +323,12 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool)
 	if reopen {
 		allow = "1"
 	}
+	hasRaw, raw := "0", []byte(nil)
+	if j.Result != nil && j.Result.Raw != nil {
+		hasRaw, raw = "1", j.Result.Raw
+	}
 	res, err := updateScript.Run(ctx, s.rdb, s.keys(j.Tenant, j.ID),
-		doc, string(j.State), seq, allow, ttl, s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID).Slice()
+		doc, string(j.State), seq, allow, ttl, s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID, hasRaw, raw).Slice()
 	if err != nil {
 		return fmt.Errorf("update job record: %w", err)
 	}
