@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -108,8 +107,6 @@ type Type struct {
 	Backoff     jobs.Backoff
 }
 
-var routeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-
 func (c Config) withDefaults() Config {
 	if len(c.Queues) == 0 {
 		c.Queues = []string{"critical", "default", "low"}
@@ -165,7 +162,7 @@ func (c Config) validate() error {
 	paths := map[string]bool{}
 	for i, r := range c.Routes {
 		at := fmt.Sprintf("routes[%d]", i)
-		if !routeName.MatchString(r.Name) {
+		if !jobs.ValidName(r.Name) {
 			return fmt.Errorf("%s.name: %q must be 1-64 letters, digits, '_', '.', '-'", at, r.Name)
 		}
 		if names[r.Name] {
@@ -223,7 +220,7 @@ func (c Config) validate() error {
 	}
 	for i, t := range c.Types {
 		at := fmt.Sprintf("types[%d]", i)
-		if !routeName.MatchString(t.Name) || names[t.Name] {
+		if !jobs.ValidName(t.Name) || names[t.Name] {
 			return fmt.Errorf("%s.name: %q is invalid or used twice", at, t.Name)
 		}
 		names[t.Name] = true

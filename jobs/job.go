@@ -73,6 +73,22 @@ func ValidID(id string) bool {
 	return true
 }
 
+// ValidName reports whether s can name a tenant, queue, route or job type:
+// 1–64 characters of ASCII letters, digits, '-', '_' and '.'. Such names
+// are safe in Redis keys, hash tags, URLs and logs.
+func ValidName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
 // Job is the public job resource, as served by GET /v1/jobs/{id} and carried
 // in every event.
 type Job struct {

@@ -69,12 +69,7 @@ func (c WorkerConfig) validate() error {
 // ValidateQueueName checks a queue name: 1–64 characters of letters,
 // digits, '-', '_' and '.'.
 func ValidateQueueName(q string) error {
-	ok := len(q) > 0 && len(q) <= 64
-	for i := 0; ok && i < len(q); i++ {
-		c := q[i]
-		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
-	}
-	if !ok {
+	if !ValidName(q) {
 		return fmt.Errorf("queues: invalid queue name %q (letters, digits, '-', '_', '.'; at most 64)", q)
 	}
 	return nil

@@ -100,18 +100,7 @@ func (s *Store) Channel() string { return s.cfg.Prefix + ":events" }
 
 // ValidTenant reports whether name can be used as a tenant: 1–64 characters
 // of letters, digits, '-', '_' and '.'.
-func ValidTenant(name string) bool {
-	if len(name) == 0 || len(name) > 64 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
+func ValidTenant(name string) bool { return jobs.ValidName(name) }
 
 func (s *Store) jobKey(tenant, id string) string {
 	return s.cfg.Prefix + ":{" + tenant + "}:job:" + id
