@@ -30,10 +30,11 @@ func (b Backoff) Delay(n int, retryAfter time.Duration) time.Duration {
 	if n < 1 {
 		n = 1
 	}
-	if n <= 40 && base<<(n-1) > 0 && base<<(n-1) < ceil {
-		exp = base << (n - 1)
+	// base·2^(n-1) ≤ ceil, checked without overflowing.
+	if k := n - 1; k < 63 && base <= ceil>>k {
+		exp = base << k
 	}
-	d := time.Duration(rand.Int64N(int64(exp) + 1))
+	d := time.Duration(rand.Uint64N(uint64(exp) + 1))
 	if retryAfter > d {
 		d = min(retryAfter, ceil)
 	}
