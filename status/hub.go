@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,12 @@ const subscriberBuffer = 64
 // full, further events are dropped for it and it is told to resync from the
 // store, where every event is kept.
 type Hub struct {
+	// HealthInterval is how long the subscription may stay silent before
+	// the hub pings it; a ping unanswered for as long again means the
+	// connection is dead, and the hub subscribes anew. Set it before Start.
+	// Defaults to 15s.
+	HealthInterval time.Duration
+
 	rdb     redis.UniversalClient
 	channel string
 	log     *slog.Logger
@@ -47,9 +54,10 @@ func NewHub(rdb redis.UniversalClient, s *Store, logger *slog.Logger) *Hub {
 	}
 	return &Hub{
 		rdb: rdb, channel: s.Channel(), log: logger,
-		byJob:    make(map[string]map[*Subscription]struct{}),
-		byTenant: make(map[string]map[*Subscription]struct{}),
-		done:     make(chan struct{}),
+		HealthInterval: 15 * time.Second,
+		byJob:          make(map[string]map[*Subscription]struct{}),
+		byTenant:       make(map[string]map[*Subscription]struct{}),
+		done:           make(chan struct{}),
 	}
 }
 
@@ -88,10 +96,11 @@ func (h *Hub) Stop(context.Context) error {
 		}
 	}
 	h.byJob, h.byTenant = nil, nil
+	ps := h.ps
 	h.mu.Unlock()
 	var err error
-	if h.ps != nil {
-		err = h.ps.Close()
+	if ps != nil {
+		err = ps.Close()
 		<-h.done
 	}
 	return err
@@ -100,23 +109,36 @@ func (h *Hub) Stop(context.Context) error {
 func (h *Hub) loop() {
 	defer close(h.done)
 	ctx := context.Background()
+	pinged := false
 	for {
-		msg, err := h.ps.Receive(ctx)
+		ps := h.pubsub()
+		msg, err := ps.ReceiveTimeout(ctx, h.HealthInterval)
 		if err != nil {
-			if errors.Is(err, redis.ErrClosed) {
+			if h.isClosed() {
 				return
 			}
-			if h.subscribed.Swap(false) {
-				h.log.Warn("event subscription lost", "err", err)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				if !pinged && ps.Ping(ctx) == nil {
+					pinged = true
+					continue
+				}
+				// No answer to a ping for a whole interval: the connection
+				// may be dead without an error (a host gone, a partition).
+				// Start over on a fresh one.
+				h.lost(err)
+				h.resubscribe(ctx)
+				pinged = false
+				continue
 			}
-			h.resyncAll()
+			h.lost(err)
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
+		pinged = false
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			// A resubscription after a reconnect: events may have been
-			// missed in between.
+			// A (re)subscription: events may have been missed before it.
 			if !h.subscribed.Swap(true) {
 				h.log.Info("event subscription restored")
 			}
@@ -127,6 +149,39 @@ func (h *Hub) loop() {
 			}
 		}
 	}
+}
+
+// lost marks the subscription down and tells subscribers to catch up.
+func (h *Hub) lost(err error) {
+	if h.subscribed.Swap(false) {
+		h.log.Warn("event subscription lost", "err", err)
+	}
+	h.resyncAll()
+}
+
+func (h *Hub) pubsub() *redis.PubSub {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.ps
+}
+
+func (h *Hub) isClosed() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.closed
+}
+
+// resubscribe replaces the subscription with one on a new connection.
+func (h *Hub) resubscribe(ctx context.Context) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	old := h.ps
+	h.ps = h.rdb.Subscribe(ctx, h.channel)
+	h.mu.Unlock()
+	_ = old.Close()
 }
 
 func (h *Hub) dispatch(ev jobs.Event) {

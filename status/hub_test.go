@@ -220,6 +220,8 @@ func TestHubSlowSubscriber(t *testing.T) {
 	// reads as they come; the slow one falls behind.
 	const n = 2 * subscriberBuffer
 	done := make(chan struct{})
+	read := make(chan int, n) // how far the fast subscriber has got
+	t.Cleanup(func() { <-done })
 	go func() {
 		defer close(done)
 		ctx := testContext(t)
@@ -227,7 +229,17 @@ func TestHubSlowSubscriber(t *testing.T) {
 			t.Errorf("Create: %v", err)
 			return
 		}
-		for range n - 1 {
+		seen := 0
+		for i := range n - 1 {
+			// Stay within half a buffer of the fast subscriber, so that
+			// only the slow one falls behind, however loaded the machine.
+			for seen < i+1-subscriberBuffer/2 {
+				select {
+				case seen = <-read:
+				case <-ctx.Done():
+					return
+				}
+			}
 			if _, err := b.store.Update(ctx, "acme", a.ID, func(j *jobs.Job) error {
 				j.State = jobs.StateRunning
 				j.Attempt++
@@ -242,6 +254,7 @@ func TestHubSlowSubscriber(t *testing.T) {
 		if ev := next(t, fast); ev.Seq != int64(i+1) {
 			t.Fatalf("fast subscriber got seq %d, want %d", ev.Seq, i+1)
 		}
+		read <- i + 1
 	}
 	<-done
 
@@ -398,5 +411,39 @@ func TestHubResubscribes(t *testing.T) {
 	j := b.create(t, "acme")
 	if ev := next(t, sub); ev.JobID != j.ID || ev.Seq != 1 {
 		t.Fatalf("after resubscribing got job %s seq %d, want %s seq 1", ev.JobID, ev.Seq, j.ID)
+	}
+}
+
+// TestHubNoticesSilentConnection checks that a subscription that goes quiet
+// without any error (here: Redis stops answering for a while) is noticed by
+// the health check and replaced, with subscribers told to catch up.
+func TestHubNoticesSilentConnection(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	b := setupOn(t, srv.Client(t), Config{})
+	h := NewHub(b.rdb, b.store, nil)
+	h.HealthInterval = 100 * time.Millisecond
+	if err := h.Start(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopHub(t, h) })
+	sub := h.SubscribeTenant("acme")
+	closeLater(t, sub)
+
+	// Every client of this server is paused for 2s: the hub's ping goes
+	// unanswered, with no error on its connection.
+	if err := b.rdb.Do(testContext(t), "CLIENT", "PAUSE", "2000", "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the hub to notice the silent subscription", func() bool { return !h.Ready() })
+	awaitResync(t, sub)
+	waitFor(t, "the hub to be subscribed again", h.Ready)
+	waitFor(t, "one subscription on the server", func() bool { return b.numSub(t) == 1 })
+	j := b.create(t, "acme")
+	for {
+		ev := next(t, sub)
+		if ev.JobID == j.ID {
+			break
+		}
 	}
 }
