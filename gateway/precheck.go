@@ -77,12 +77,14 @@ func (g *Gateway) precheck(c *echo.Context, rt *Route, body []byte) (json.RawMes
 		return nil, p
 	}
 	if status < 200 || status > 299 {
+		// A refusal is the pre-check's own 4xx; anything else that is not
+		// a 2xx (1xx, 3xx) refuses as 422.
+		if status < 400 {
+			status = http.StatusUnprocessableEntity
+		}
 		p := problem(status, "precheck-refused", "the pre-check refused the request")
 		if len(answer) > 0 {
 			p.Detail += ": " + sanitize(strings.TrimSpace(string(answer)))
-		}
-		if status < 400 {
-			p.Status = http.StatusUnprocessableEntity
 		}
 		return nil, p
 	}

@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 
@@ -91,6 +93,12 @@ func toProblem(err error) *Problem {
 		p := problem(http.StatusServiceUnavailable, "unavailable", "the queue is unavailable; nothing was stored, try again later")
 		p.RetryAfter = 1
 		return p
+	case unreachable(err):
+		// A read (status, result, events, cancel) that could not reach
+		// Redis: the service is unavailable, nothing is broken.
+		p := problem(http.StatusServiceUnavailable, "unavailable", "the job store is unreachable; try again later")
+		p.RetryAfter = 1
+		return p
 	}
 	if code := echo.StatusCode(err); code != 0 {
 		switch code {
@@ -102,4 +110,11 @@ func toProblem(err error) *Problem {
 		return problem(code, "http-"+strconv.Itoa(code), http.StatusText(code))
 	}
 	return problem(http.StatusInternalServerError, "internal", "an internal error occurred")
+}
+
+// unreachable reports whether err means that a backing service (Redis)
+// could not be reached or did not answer in time.
+func unreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -19,22 +19,25 @@ func (g *Gateway) build() *echo.Echo {
 	e.GET("/healthz", g.healthz)
 	e.GET("/readyz", g.readyz)
 
-	api := e.Group("", g.authenticate)
-	api.POST("/v1/jobs", g.submitGeneric)
-	api.GET("/v1/jobs/:id", g.getJob)
-	api.DELETE("/v1/jobs/:id", g.cancelJob)
-	api.GET("/v1/jobs/:id/result", g.getResult)
-	api.GET("/v1/jobs/:id/events", g.jobEvents)
-	api.GET("/v1/events", g.tenantEvents)
+	// Authentication is per route, not on a group: a group with
+	// middleware adds a catch-all route that turns every 405 (a known path
+	// called with another method) into a 404. Unknown paths get the
+	// router's 404; the error handler makes both problems.
+	auth := g.authenticate
+	e.POST("/v1/jobs", g.submitGeneric, auth)
+	e.GET("/v1/jobs/:id", g.getJob, auth)
+	e.DELETE("/v1/jobs/:id", g.cancelJob, auth)
+	e.GET("/v1/jobs/:id/result", g.getResult, auth)
+	e.GET("/v1/jobs/:id/events", g.jobEvents, auth)
+	e.GET("/v1/events", g.tenantEvents, auth)
 
 	for _, r := range g.routes {
-		api.Add(r.Method, r.Path, g.submitRoute(r))
+		e.Add(r.Method, r.Path, g.submitRoute(r), auth)
 	}
 	if g.cfg.Demo {
 		e.Any("/_demo/upstream", demoUpstream)
 		e.Any("/_demo/upstream/*", demoUpstream)
 	}
-	e.RouteNotFound("/*", func(*echo.Context) error { return echo.ErrNotFound })
 	return e
 }
 

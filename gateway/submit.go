@@ -238,9 +238,15 @@ func decodeStrict(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return jsonProblem(body, err)
 	}
+	end := dec.InputOffset()
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		// Point at the first byte of the trailing data, in the same terms
+		// as a syntax error (1-based line, column and offset).
+		rest := body[end:]
+		at := end + int64(len(rest)-len(bytes.TrimLeft(rest, " \t\r\n"))) + 1
+		line, col := position(body, at)
 		return problem(http.StatusBadRequest, "malformed-json",
-			fmt.Sprintf("unexpected data after the JSON value at offset %d", dec.InputOffset()))
+			fmt.Sprintf("unexpected data after the JSON value at line %d, column %d (offset %d)", line, col, at))
 	}
 	return nil
 }

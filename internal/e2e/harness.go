@@ -28,6 +28,7 @@ import (
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/sse"
 	"github.com/asyncgw/asyncgw/status"
 )
@@ -70,11 +71,46 @@ type Options struct {
 	MaxBody int64
 	// Concurrency is the worker's concurrency. Defaults to 10.
 	Concurrency int
+
+	// Auth is the gateway's authentication. Defaults to off (every caller
+	// is tenant "default").
+	Auth gateway.AuthConfig
+	// Limiter enforces route rate limits. Defaults to the gateway's
+	// in-process limiter.
+	Limiter ratelimit.Limiter
+	// QueueLimits are depth limits by queue role ("critical", "default",
+	// "low"), mapped to the harness's queue names. They only take effect
+	// with a Monitor.
+	QueueLimits map[string]int
+	// Monitor, when positive, starts a jobs.Monitor reading the queues at
+	// this interval and gives it to every gateway (Deps.Queues).
+	Monitor time.Duration
+	// MaxWait caps Prefer: wait. Defaults to the gateway's own default.
+	MaxWait time.Duration
+	// Redis is a dedicated server (redistest.Start) to run on instead of
+	// the shared one, for tests that stop or kill it. The harness then
+	// talks to it as cmd/asyncgw does: context deadlines honoured, quick
+	// dial retries, and a gateway pool that never retries.
+	Redis *redistest.Server
 }
 
 // Queues are the harness's queue names, unique to it.
 type Queues struct {
 	Critical, Default, Low string
+}
+
+// byRole returns the queue name of a role: "critical", "default" or
+// "low"; "" for anything else.
+func (q Queues) byRole(role string) string {
+	switch role {
+	case "critical":
+		return q.Critical
+	case "default":
+		return q.Default
+	case "low":
+		return q.Low
+	}
+	return ""
 }
 
 // Harness is asyncgw running in the test's process: the first gateway
@@ -94,16 +130,25 @@ type Harness struct {
 	Store *status.Store
 	// Worker runs the jobs.
 	Worker *jobs.Worker
+	// Monitor reads the queues, when Options.Monitor asked for one.
+	Monitor *jobs.Monitor
 
-	cfg gateway.Config
+	cfg     gateway.Config
+	opts    Options
+	front   *redis.Client // the gateways' Redis pool
+	frontSt *status.Store // the gateways' store, on front
 }
 
 // Start starts a harness for t: upstream, worker and one gateway. It fails
 // t if anything cannot start, Redis included.
 func Start(t testing.TB, opts Options) *Harness {
 	t.Helper()
-	srv := redistest.Shared(t)
+	srv := opts.Redis
+	if srv == nil {
+		srv = redistest.Shared(t)
+	}
 	h := &Harness{
+		opts:   opts,
 		Prefix: redistest.Prefix(t),
 		Queues: Queues{
 			Critical: redistest.Queue(t, "critical"),
@@ -116,8 +161,21 @@ func Start(t testing.TB, opts Options) *Harness {
 		t.Fatalf("e2e: redis url: %v", err)
 	}
 	ropts.PoolSize = 64
+	if opts.Redis != nil {
+		// As cmd/asyncgw configures its clients.
+		ropts.ContextTimeoutEnabled = true
+		ropts.DialTimeout = time.Second
+		ropts.DialerRetries, ropts.DialerRetryTimeout = 2, 20*time.Millisecond
+	}
 	h.Redis = redis.NewClient(ropts)
 	t.Cleanup(func() { _ = h.Redis.Close() })
+	h.front = h.Redis
+	if opts.Redis != nil {
+		fast := *ropts
+		fast.MaxRetries, fast.DialerRetries = -1, 1
+		h.front = redis.NewClient(&fast)
+		t.Cleanup(func() { _ = h.front.Close() })
+	}
 
 	h.Upstream = newUpstream(t)
 
@@ -125,15 +183,38 @@ func Start(t testing.TB, opts Options) *Harness {
 	if err != nil {
 		t.Fatalf("e2e: status store: %v", err)
 	}
+	h.frontSt = h.Store
+	if h.front != h.Redis {
+		if h.frontSt, err = status.New(status.Config{Prefix: h.Prefix}, h.front); err != nil {
+			t.Fatalf("e2e: status store: %v", err)
+		}
+	}
 
 	h.cfg = gateway.Config{
 		Queues:    []string{h.Queues.Critical, h.Queues.Default, h.Queues.Low},
 		Heartbeat: opts.Heartbeat,
 		MaxBody:   opts.MaxBody,
+		Auth:      opts.Auth,
+		MaxWait:   opts.MaxWait,
+	}
+	for role, n := range opts.QueueLimits {
+		q := h.Queues.byRole(role)
+		if q == "" {
+			t.Fatalf("e2e: QueueLimits: %q is not a queue role (critical, default, low)", role)
+		}
+		if h.cfg.QueueLimits == nil {
+			h.cfg.QueueLimits = map[string]int{}
+		}
+		h.cfg.QueueLimits[q] = n
 	}
 	for _, r := range opts.Routes {
 		if strings.HasPrefix(r.Upstream, "/") {
 			r.Upstream = h.Upstream.URL + r.Upstream
+		}
+		if r.Precheck != nil && strings.HasPrefix(r.Precheck.URL, "/") {
+			pc := *r.Precheck
+			pc.URL = h.Upstream.URL + pc.URL
+			r.Precheck = &pc
 		}
 		if r.Queue == "" {
 			r.Queue = h.Queues.Default
@@ -175,6 +256,15 @@ func Start(t testing.TB, opts Options) *Harness {
 		within(t, "worker stop", 15*time.Second, func() { _ = h.Worker.Stop(context.Background()) })
 	})
 
+	if opts.Monitor > 0 {
+		h.Monitor = jobs.NewMonitor(jobs.MonitorConfig{Queues: h.cfg.Queues, Interval: opts.Monitor},
+			jobs.NewClient(h.Redis, h.Store, nil), nil)
+		_ = h.Monitor.Start(context.Background())
+		t.Cleanup(func() {
+			within(t, "monitor stop", shutdownTimeout, func() { _ = h.Monitor.Stop(context.Background()) })
+		})
+	}
+
 	h.Server = h.StartGateway(t)
 
 	// Runs first: let every held upstream call go, so that the worker and
@@ -210,6 +300,15 @@ type Server struct {
 	Hub *status.Hub
 
 	client *http.Client
+	// key, when set, is sent as "Authorization: Bearer <key>" on every
+	// request that does not carry its own Authorization.
+	key string
+	run *serverRun
+}
+
+// serverRun is the serving goroutine of a gateway, shared by the views
+// As returns.
+type serverRun struct {
 	cancel context.CancelFunc
 	done   chan error
 
@@ -231,12 +330,17 @@ func (h *Harness) StartGateway(t testing.TB) *Server {
 		within(t, "hub stop", shutdownTimeout, func() { _ = hub.Stop(context.Background()) })
 	})
 
-	g, err := gateway.New(h.cfg, gateway.Deps{
-		Jobs:  jobs.NewClient(h.Redis, h.Store, nil),
-		Store: h.Store,
-		Hub:   hub,
-		Ping:  func(ctx context.Context) error { return h.Redis.Ping(ctx).Err() },
-	})
+	deps := gateway.Deps{
+		Jobs:    jobs.NewClient(h.front, h.frontSt, nil),
+		Store:   h.frontSt,
+		Hub:     hub,
+		Limiter: h.opts.Limiter,
+		Ping:    func(ctx context.Context) error { return h.Redis.Ping(ctx).Err() },
+	}
+	if h.Monitor != nil {
+		deps.Queues = h.Monitor
+	}
+	g, err := gateway.New(h.cfg, deps)
 	if err != nil {
 		t.Fatalf("e2e: gateway: %v", err)
 	}
@@ -250,10 +354,9 @@ func (h *Harness) StartGateway(t testing.TB) *Server {
 		Gateway: g,
 		Hub:     hub,
 		client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
-		cancel:  scancel,
-		done:    make(chan error, 1),
+		run:     &serverRun{cancel: scancel, done: make(chan error, 1)},
 	}
-	go func() { s.done <- g.Serve(sctx, ln) }()
+	go func() { s.run.done <- g.Serve(sctx, ln) }()
 	t.Cleanup(func() {
 		if err := s.Shutdown(); err != nil {
 			t.Errorf("e2e: gateway shutdown: %v", err)
@@ -263,19 +366,28 @@ func (h *Harness) StartGateway(t testing.TB) *Server {
 	return s
 }
 
+// As returns a view of the gateway that calls it with an API key
+// ("Authorization: Bearer <key>"); "" calls without one.
+func (s *Server) As(key string) *Server {
+	v := *s
+	v.key = key
+	return &v
+}
+
 // Shutdown cancels the gateway's Serve context, as a signal would, and
 // returns what Serve returned. It fails if Serve does not return within
 // the shutdown bound. Later calls return the same result.
 func (s *Server) Shutdown() error {
-	s.stopOnce.Do(func() {
-		s.cancel()
+	r := s.run
+	r.stopOnce.Do(func() {
+		r.cancel()
 		select {
-		case s.stopErr = <-s.done:
+		case r.stopErr = <-r.done:
 		case <-time.After(shutdownTimeout + 5*time.Second):
-			s.stopErr = errors.New("Serve did not return after its context was canceled")
+			r.stopErr = errors.New("Serve did not return after its context was canceled")
 		}
 	})
-	return s.stopErr
+	return r.stopErr
 }
 
 // Response is a gateway answer read in full.
@@ -289,6 +401,16 @@ type Response struct {
 // may be nil; header may be nil.
 func (s *Server) Do(t testing.TB, method, path string, body []byte, header http.Header) *Response {
 	t.Helper()
+	r, err := s.Send(method, path, body, header)
+	if err != nil {
+		t.Fatalf("e2e: %v", err)
+	}
+	return r
+}
+
+// Send is Do for goroutines other than the test's: it returns the error
+// instead of failing the test.
+func (s *Server) Send(method, path string, body []byte, header http.Header) (*Response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
 	defer cancel()
 	var rd io.Reader
@@ -297,21 +419,30 @@ func (s *Server) Do(t testing.TB, method, path string, body []byte, header http.
 	}
 	req, err := http.NewRequestWithContext(ctx, method, s.URL+path, rd)
 	if err != nil {
-		t.Fatalf("e2e: %s %s: %v", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
+	s.authorize(req)
 	resp, err := s.client.Do(req)
 	if err != nil {
-		t.Fatalf("e2e: %s %s: %v", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("e2e: %s %s: read answer: %v", method, path, err)
+		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// authorize adds the view's API key to req unless it has its own
+// Authorization.
+func (s *Server) authorize(req *http.Request) {
+	if s.key != "" && req.Header.Get("Authorization") == "" {
+		req.Header.Set("Authorization", "Bearer "+s.key)
+	}
 }
 
 // PostJSON posts body as application/json.
@@ -413,6 +544,7 @@ func (s *Server) Events(t testing.TB, path, lastID string) *Stream {
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
+	s.authorize(req)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		cancel()
@@ -536,4 +668,77 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fn(w, r, c)
+}
+
+// scan returns every key matching pattern.
+func scan(t testing.TB, rdb *redis.Client, pattern string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
+	defer cancel()
+	var keys []string
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatalf("e2e: scan %s: %v", pattern, err)
+	}
+	return keys
+}
+
+// Keys returns what the harness holds in Redis: every key under its prefix
+// and every key of its queues but asynq's daily counters, each with its
+// DUMP value. Two equal snapshots mean nothing was written in between.
+func (h *Harness) Keys(t testing.TB) map[string]string {
+	t.Helper()
+	keys := scan(t, h.Redis, h.Prefix+":*")
+	for _, q := range []string{h.Queues.Critical, h.Queues.Default, h.Queues.Low} {
+		for _, k := range scan(t, h.Redis, "asynq:{"+q+"}:*") {
+			rest := strings.TrimPrefix(k, "asynq:{"+q+"}:")
+			if !strings.HasPrefix(rest, "processed") && !strings.HasPrefix(rest, "failed") {
+				keys = append(keys, k)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
+	defer cancel()
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		v, err := h.Redis.Dump(ctx, k).Result()
+		if errors.Is(err, redis.Nil) {
+			continue // gone since the scan
+		}
+		if err != nil {
+			t.Fatalf("e2e: dump %s: %v", k, err)
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// JobIDs returns the IDs of tenant's job records in Redis.
+func (h *Harness) JobIDs(t testing.TB, tenant string) []string {
+	t.Helper()
+	base := h.Prefix + ":{" + tenant + "}:job:"
+	var ids []string
+	for _, k := range scan(t, h.Redis, base+"*") {
+		if id := strings.TrimPrefix(k, base); !strings.Contains(id, ":") {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// TaskIDs returns the IDs of the asynq tasks on the harness's queues (a
+// job's task ID is its job ID).
+func (h *Harness) TaskIDs(t testing.TB) []string {
+	t.Helper()
+	var ids []string
+	for _, q := range []string{h.Queues.Critical, h.Queues.Default, h.Queues.Low} {
+		base := "asynq:{" + q + "}:t:"
+		for _, k := range scan(t, h.Redis, base+"*") {
+			ids = append(ids, strings.TrimPrefix(k, base))
+		}
+	}
+	return ids
 }
