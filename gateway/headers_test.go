@@ -107,3 +107,26 @@ func FuzzParsePreferWait(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckTopKeys(t *testing.T) {
+	known := map[string]bool{"type": true, "payload": true}
+	tests := []struct {
+		body    string
+		pointer string // "" when accepted
+	}{
+		{`{"type":"a","payload":{"TYPE":1,"type":2}}`, ""},
+		{`{"TYPE":"a"}`, "/TYPE"},
+		{`{"type":"a","type":"b"}`, "/type"},
+		{`{"type":"a","Payload":{}}`, "/Payload"},
+		{`[1,2]`, ""},
+	}
+	for _, tt := range tests {
+		p := checkTopKeys([]byte(tt.body), known)
+		switch {
+		case tt.pointer == "" && p != nil:
+			t.Errorf("checkTopKeys(%s) = %+v, want nil", tt.body, p.Errors)
+		case tt.pointer != "" && (p == nil || p.Status != 400 || p.Errors[0].Pointer != tt.pointer):
+			t.Errorf("checkTopKeys(%s) = %+v, want 400 at %s", tt.body, p, tt.pointer)
+		}
+	}
+}

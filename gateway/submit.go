@@ -90,6 +90,45 @@ type genericRequest struct {
 	Delay       string          `json:"delay"`
 }
 
+// genericFields are the members of a POST /v1/jobs body.
+var genericFields = map[string]bool{"type": true, "payload": true, "priority": true, "callback_url": true, "delay": true}
+
+// checkTopKeys refuses what encoding/json lets through in an object that
+// decoded: members named in another case ("TYPE") and members given twice
+// (where the last would silently win).
+func checkTopKeys(body []byte, known map[string]bool) *Problem {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil // not an object: decodeStrict has said so
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		name, _ := t.(string)
+		var detail string
+		switch {
+		case !known[name]:
+			detail = "unknown field (names are case-sensitive)"
+		case seen[name]:
+			detail = "given more than once"
+		}
+		if detail != "" {
+			p := problem(http.StatusBadRequest, "validation", "the request body is invalid")
+			p.Errors = []FieldError{{Pointer: pointer([]string{name}), Detail: detail}}
+			return p
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
 // submitGeneric accepts POST /v1/jobs for a route's or a Go handler's type.
 func (g *Gateway) submitGeneric(c *echo.Context) error {
 	r := c.Request()
@@ -103,6 +142,9 @@ func (g *Gateway) submitGeneric(c *echo.Context) error {
 	var in genericRequest
 	if err := decodeStrict(body, &in); err != nil {
 		return err
+	}
+	if p := checkTopKeys(body, genericFields); p != nil {
+		return p
 	}
 	var fields []FieldError
 	var delay time.Duration
