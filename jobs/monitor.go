@@ -36,6 +36,9 @@ type MonitorConfig struct {
 	Interval time.Duration
 }
 
+// drainWindow is the time constant of the drain rate's moving average.
+const drainWindow = 5 * time.Second
+
 // Monitor keeps recent statistics of the queues, read once per interval
 // for everybody, so admission decisions cost no Redis call.
 type Monitor struct {
@@ -101,8 +104,10 @@ func (m *Monitor) read() {
 		if seen {
 			if dt := now.Sub(prev.At).Seconds(); dt > 0 {
 				done := float64(max(info.ProcessedTotal-m.processed[q], 0))
-				// Smooth over a few readings; a drop to zero decays.
-				rate = 0.5*rate + 0.5*done/dt
+				// An exponential moving average over drainWindow, whatever
+				// the interval between readings.
+				alpha := 1 - math.Exp(-dt/drainWindow.Seconds())
+				rate += alpha * (done/dt - rate)
 			}
 		}
 		m.processed[q] = info.ProcessedTotal
