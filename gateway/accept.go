@@ -88,7 +88,7 @@ func (g *Gateway) accept(c *echo.Context, s submission) error {
 	}
 
 	if key != "" {
-		fp := fingerprint(r.Method, r.URL.RequestURI(), s.raw)
+		fp := Fingerprint(r.Method, r.URL.RequestURI(), s.raw)
 		var claim status.Claim
 		err := g.redis.Do(func() error {
 			var err error
@@ -154,11 +154,11 @@ func (g *Gateway) awaitEnd(c *echo.Context, sub *status.Subscription, j *jobs.Jo
 	defer timer.Stop()
 	ctx := c.Request().Context()
 	check := func() []byte {
-		evs, err := g.deps.Store.Events(ctx, j.Tenant, j.ID, 0)
-		if err != nil || len(evs) == 0 || !evs[len(evs)-1].Terminal() {
+		cur, err := g.deps.Store.Get(ctx, j.Tenant, j.ID)
+		if err != nil || !cur.State.Terminal() {
 			return nil
 		}
-		return evs[len(evs)-1].Data
+		return status.PublicJSON(cur)
 	}
 	for {
 		select {
@@ -229,9 +229,9 @@ func unavailable(err error) error {
 	return err
 }
 
-// fingerprint identifies a request for idempotency: method, path with
-// query, and the body's digest.
-func fingerprint(method, uri string, body []byte) string {
+// Fingerprint identifies a request for idempotency: its method, path with
+// query, and the SHA-256 of its body. An Idempotency-Key is bound to it.
+func Fingerprint(method, uri string, body []byte) string {
 	h := sha256.New()
 	bd := sha256.Sum256(body)
 	h.Write([]byte(method + " " + uri + "\n"))

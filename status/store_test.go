@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,26 +50,15 @@ func TestChannel(t *testing.T) {
 
 func TestValidTenant(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		in   string
-		want bool
-	}{
-		{"default", true},
-		{"Acme-Corp_2.eu", true},
-		{strings.Repeat("a", 64), true},
-		{strings.Repeat("a", 65), false},
-		{"", false},
-		{"with space", false},
-		{"brace{", false},
-		{"colon:x", false},
-		{"new\nline", false},
-		{"nul\x00", false},
-		{"ünï", false},
-	}
-	for _, tt := range tests {
-		if got := ValidTenant(tt.in); got != tt.want {
-			t.Errorf("ValidTenant(%q) = %v, want %v", tt.in, got, tt.want)
+	// Tenants follow the model's one name rule (tested in jobs); what
+	// matters here is that a name cannot break out of its hash tag.
+	for _, name := range []string{"brace{", "brace}", "new\nline", ""} {
+		if ValidTenant(name) {
+			t.Errorf("ValidTenant(%q) = true", name)
 		}
+	}
+	if !ValidTenant("Acme-Corp_2.eu") {
+		t.Error(`ValidTenant("Acme-Corp_2.eu") = false`)
 	}
 }
 

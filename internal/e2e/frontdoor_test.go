@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"maps"
 	"net"
@@ -65,17 +63,6 @@ func requireExactProblem(t *testing.T, what string, r *Response, want wantProble
 		b, _ := json.Marshal(exp)
 		t.Errorf("%s: problem\n got %s\nwant %s", what, r.Body, b)
 	}
-}
-
-// fingerprint is the request fingerprint an Idempotency-Key is bound to,
-// as the gateway computes it: method, path with query, and the body's
-// SHA-256.
-func fingerprint(method, uri string, body []byte) string {
-	h := sha256.New()
-	bd := sha256.Sum256(body)
-	h.Write([]byte(method + " " + uri + "\n"))
-	h.Write(bd[:])
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // pauseQueues pauses the harness's queues, so that the worker leaves what
@@ -342,7 +329,7 @@ func TestFrontDoorRejections(t *testing.T) {
 		{name: "Idempotency-Key in flight", method: "POST", path: "/v1/orders", body: inFlightBody,
 			header: hdr("Idempotency-Key", `"in flight"`),
 			setup: func(t *testing.T) {
-				fp := fingerprint(http.MethodPost, "/v1/orders", []byte(inFlightBody))
+				fp := gateway.Fingerprint(http.MethodPost, "/v1/orders", []byte(inFlightBody))
 				c, err := h.Store.ClaimIdempotencyKey(context.Background(), "acme", "in flight", fp, jobs.NewID())
 				if err != nil || !c.Claimed {
 					t.Fatalf("claim: %+v, %v", c, err)
