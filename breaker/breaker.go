@@ -1,6 +1,6 @@
 // Package breaker provides the circuit breakers of asyncgw: around Redis on
-// the accept path, and (later) per upstream host and webhook destination. It
-// wraps sony/gobreaker and hides its types.
+// the accept path, per upstream host in the workers, and (later) per
+// webhook destination. It wraps sony/gobreaker and hides its types.
 package breaker
 
 import (
@@ -40,6 +40,9 @@ type Config struct {
 	// IsFailure says which errors count against the breaker. Defaults to
 	// every non-nil error.
 	IsFailure func(error) bool
+	// IsExcluded says which errors are not counted at all, neither as
+	// failure nor as success (e.g. a call cut short by shutdown).
+	IsExcluded func(error) bool
 	// OnChange is called after each state change (for events and metrics).
 	OnChange func(name string, from, to State)
 }
@@ -78,7 +81,7 @@ func (c Config) validate() error {
 // through again after a pause to see whether it is back.
 type Breaker struct {
 	cfg Config
-	cb  *gobreaker.CircuitBreaker[struct{}]
+	cb  *gobreaker.TwoStepCircuitBreaker[struct{}]
 }
 
 // New returns a closed Breaker. logger may be nil.
@@ -95,7 +98,7 @@ func New(cfg Config, logger *slog.Logger) (*Breaker, error) {
 		isFailure = func(err error) bool { return err != nil }
 	}
 	b := &Breaker{cfg: cfg}
-	b.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:         cfg.Name,
 		MaxRequests:  cfg.Probes,
 		Interval:     cfg.Window,
@@ -108,6 +111,7 @@ func New(cfg Config, logger *slog.Logger) (*Breaker, error) {
 			return c.Requests >= cfg.MinRequests && float64(c.TotalFailures)/float64(c.Requests) >= cfg.FailureRatio
 		},
 		IsSuccessful: func(err error) bool { return !isFailure(err) },
+		IsExcluded:   cfg.IsExcluded,
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			logger.Warn("circuit breaker changed state", "breaker", name, "from", toState(from), "to", toState(to))
 			if cfg.OnChange != nil {
@@ -121,11 +125,24 @@ func New(cfg Config, logger *slog.Logger) (*Breaker, error) {
 // Do runs fn unless the breaker is open, and counts its outcome. While open
 // it returns an error wrapping ErrOpen at once.
 func (b *Breaker) Do(fn func() error) error {
-	_, err := b.cb.Execute(func() (struct{}, error) { return struct{}{}, fn() })
-	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return fmt.Errorf("%s: %w", b.cfg.Name, ErrOpen)
+	done, err := b.Allow()
+	if err != nil {
+		return err
 	}
+	err = fn()
+	done(err)
 	return err
+}
+
+// Allow asks to make one call: while the breaker is open it returns an
+// error wrapping ErrOpen; otherwise the caller makes the call and reports
+// its outcome with done (exactly once).
+func (b *Breaker) Allow() (done func(error), err error) {
+	done, err = b.cb.Allow()
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return nil, fmt.Errorf("%s: %w", b.cfg.Name, ErrOpen)
+	}
+	return done, err
 }
 
 // State is the breaker's current state.

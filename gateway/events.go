@@ -56,18 +56,19 @@ func (g *Gateway) jobEvents(c *echo.Context) error {
 		return err
 	}
 	// catchUp sends what the store has after last; it reports whether the
-	// stream has ended.
+	// stream has ended. A terminal event that is not the last (the job was
+	// replayed from the dead-letter queue since) does not end it.
 	catchUp := func() (bool, error) {
 		evs, err := g.deps.Store.Events(ctx, t, id, last)
 		if err != nil {
 			return false, err
 		}
-		for _, ev := range evs {
+		for i, ev := range evs {
 			if err := stream.Send(toSSE(ev, strconv.FormatInt(ev.Seq, 10))); err != nil {
 				return false, err
 			}
 			last = ev.Seq
-			if ev.Terminal() {
+			if ev.Terminal() && i == len(evs)-1 {
 				return true, nil
 			}
 		}

@@ -249,6 +249,9 @@ type Deps struct {
 	// estimates (jobs.Monitor). Optional: without it there are no depth
 	// limits and Retry-After is 1.
 	Queues Queues
+	// Admin carries out the admin API's actions (admin.Service).
+	// Optional: without it there is no admin API.
+	Admin Admin
 	// Ping reports whether Redis is reachable, for /readyz.
 	Ping func(ctx context.Context) error
 	// Logger may be nil.

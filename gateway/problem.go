@@ -28,10 +28,12 @@ type Problem struct {
 	RetryAfter int `json:"-"`
 }
 
-// FieldError names one invalid part of a request by JSON pointer.
+// FieldError names one invalid part of a request: a member of the JSON
+// body by JSON pointer, or a query parameter by name.
 type FieldError struct {
-	Pointer string `json:"pointer"`
-	Detail  string `json:"detail"`
+	Pointer   string `json:"pointer,omitempty"`
+	Parameter string `json:"parameter,omitempty"`
+	Detail    string `json:"detail"`
 }
 
 // Error makes a Problem an error that handlers return.

@@ -31,6 +31,8 @@ func (g *Gateway) build() *echo.Echo {
 	e.GET("/v1/jobs/:id/events", g.jobEvents, auth)
 	e.GET("/v1/events", g.tenantEvents, auth)
 
+	g.adminRoutes(e)
+
 	for _, r := range g.routes {
 		e.Add(r.Method, r.Path, g.submitRoute(r), auth)
 	}

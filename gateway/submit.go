@@ -151,7 +151,7 @@ func (g *Gateway) submitGeneric(c *echo.Context) error {
 	if in.Delay != "" {
 		delay, err = time.ParseDuration(in.Delay)
 		if err != nil || delay < 0 || delay > maxDelay {
-			fields = append(fields, FieldError{"/delay", "must be a duration such as \"30s\" or \"5m\", from 0 to 8760h"})
+			fields = append(fields, FieldError{Pointer: "/delay", Detail: "must be a duration such as \"30s\" or \"5m\", from 0 to 8760h"})
 		}
 	}
 	if len(in.Payload) == 0 || string(in.Payload) == "null" {
@@ -160,11 +160,11 @@ func (g *Gateway) submitGeneric(c *echo.Context) error {
 	rt, typ := g.routes[in.Type], g.types[in.Type]
 	switch {
 	case in.Type == "":
-		fields = append(fields, FieldError{"/type", "is required"})
+		fields = append(fields, FieldError{Pointer: "/type", Detail: "is required"})
 	case rt == nil && typ == nil:
-		fields = append(fields, FieldError{"/type", fmt.Sprintf("unknown job type %q", in.Type)})
+		fields = append(fields, FieldError{Pointer: "/type", Detail: fmt.Sprintf("unknown job type %q", in.Type)})
 	case rt != nil && strings.ContainsAny(rt.Upstream, "{") || rt != nil && strings.Contains(rt.Upstream, "/:"):
-		fields = append(fields, FieldError{"/type", "this route needs path parameters: submit it on its own path"})
+		fields = append(fields, FieldError{Pointer: "/type", Detail: "this route needs path parameters: submit it on its own path"})
 	}
 	if len(fields) > 0 {
 		p := problem(http.StatusBadRequest, "validation", "the request body is invalid")

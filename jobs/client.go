@@ -23,6 +23,9 @@ type taskPayload struct {
 	// Created is when the task was enqueued (unix ms); a task whose record
 	// never appeared is dropped once it is older than the orphan grace.
 	Created int64 `json:"c"`
+	// Cycle is the job's replay count when the task was made: 0 for the
+	// first cycle, n for the n-th replay from the dead-letter queue.
+	Cycle int `json:"r,omitempty"`
 }
 
 // Client puts jobs on the queues and takes them off again.
@@ -48,7 +51,21 @@ func NewClient(rdb redis.UniversalClient, rec Recorder, logger *slog.Logger) *Cl
 // whose record never appeared. Either way the caller may answer "nothing
 // stored" when Submit fails, and a worker never runs a job without record.
 func (c *Client) Submit(ctx context.Context, j *Job, req *Request, processAt time.Time) error {
-	payload, _ := json.Marshal(taskPayload{Tenant: j.Tenant, ID: j.ID, Created: time.Now().UnixMilli()})
+	if err := c.enqueue(ctx, j, req, processAt, 0); err != nil {
+		return err
+	}
+	if err := c.rec.Create(ctx, j, req); err != nil {
+		c.takeBack(j)
+		if errors.Is(err, ErrExists) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+func (c *Client) enqueue(ctx context.Context, j *Job, req *Request, processAt time.Time, cycle int) error {
+	payload, _ := json.Marshal(taskPayload{Tenant: j.Tenant, ID: j.ID, Created: time.Now().UnixMilli(), Cycle: cycle})
 	opts := []asynq.Option{
 		asynq.TaskID(j.ID),
 		asynq.Queue(j.Queue),
@@ -67,16 +84,62 @@ func (c *Client) Submit(ctx context.Context, j *Job, req *Request, processAt tim
 		}
 		return fmt.Errorf("%w: enqueue: %w", ErrUnavailable, err)
 	}
-	if err := c.rec.Create(ctx, j, req); err != nil {
-		if derr := c.insp.DeleteTask(j.Queue, j.ID); derr != nil {
-			c.log.Warn("take back task after failed record", "job_id", j.ID, "tenant", j.Tenant, "err", derr)
-		}
-		if errors.Is(err, ErrExists) {
-			return err
-		}
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
 	return nil
+}
+
+// takeBack deletes the task of a job whose record could not be written.
+func (c *Client) takeBack(j *Job) {
+	if err := c.insp.DeleteTask(j.Queue, j.ID); err != nil {
+		c.log.Warn("take back task after failed record", "job_id", j.ID, "tenant", j.Tenant, "err", err)
+	}
+}
+
+// Replay starts a new cycle for a dead job: the same ID, attempts counted
+// from 1 again, due at processAt (zero: now). As in Submit, the task goes
+// on the queue first and the record is reopened second; if that fails the
+// task is taken back, and a worker that meets the task before the record
+// says so waits for it (the task carries its cycle). It returns
+// ErrNotDead (with the job) for a job that is not dead, and ErrExists
+// while the last cycle's task is still being cleared away.
+func (c *Client) Replay(ctx context.Context, tenant, id string, processAt time.Time) (*Job, error) {
+	j, err := c.rec.Get(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	if j.State != StateDead {
+		return j, ErrNotDead
+	}
+	req, err := c.rec.Request(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	cycle := j.Replays + 1
+	if err := c.enqueue(ctx, j, req, processAt, cycle); err != nil {
+		return j, err
+	}
+	out, err := c.rec.Reopen(ctx, tenant, id, func(j *Job) error {
+		if j.State != StateDead || j.Replays != cycle-1 {
+			return ErrNotDead
+		}
+		now := time.Now().UTC()
+		j.Replays, j.ReplayedAt = cycle, &now
+		j.State, j.Attempt, j.UpdatedAt = StateQueued, 0, now
+		j.StartedAt, j.FinishedAt, j.NextAttemptAt = nil, nil, nil
+		j.Result, j.Error = nil, ""
+		if processAt.After(now) {
+			at := processAt.UTC()
+			j.State, j.NextAttemptAt = StateScheduled, &at
+		}
+		return nil
+	})
+	if err != nil {
+		c.takeBack(j)
+		if errors.Is(err, ErrNotDead) || errors.Is(err, ErrNotFound) {
+			return out, err
+		}
+		return out, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return out, nil
 }
 
 // Cancel ends a live job as canceled and stops its task: a waiting task is

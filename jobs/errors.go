@@ -18,6 +18,8 @@ var (
 	ErrIdempotencyLost = errors.New("idempotency key claim lost")
 	// ErrUnavailable: the queue could not be reached; nothing was stored.
 	ErrUnavailable = errors.New("queue unavailable")
+	// ErrNotDead: a replay was asked for a job that is not dead.
+	ErrNotDead = errors.New("job is not in the dead-letter queue")
 )
 
 // Recorder stores job records and their events. status.Store implements it.
@@ -31,4 +33,6 @@ type Recorder interface {
 	// Update applies fn and records the job's new state as an event,
 	// atomically; a job that has ended is left alone (ErrFinished).
 	Update(ctx context.Context, tenant, id string, fn func(*Job) error) (*Job, error)
+	// Reopen is Update for a job that may have ended (a replay).
+	Reopen(ctx context.Context, tenant, id string, fn func(*Job) error) (*Job, error)
 }

@@ -108,6 +108,10 @@ type Job struct {
 	// Precheck is what the route's synchronous pre-check answered (JSON),
 	// when it has one.
 	Precheck json.RawMessage `json:"precheck,omitempty"`
+	// Replays counts the replays from the dead-letter queue; each starts a
+	// new cycle of attempts. ReplayedAt is when the last one was made.
+	Replays    int        `json:"replays,omitempty"`
+	ReplayedAt *time.Time `json:"replayed_at,omitempty"`
 	// Tenant owns the job. It is not part of the public resource.
 	Tenant string `json:"-"`
 	// IdempotencyKey, when the job was submitted with one, is remembered

@@ -7,12 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/breaker"
 )
 
 // WorkerConfig configures a Worker.
@@ -34,6 +38,25 @@ type WorkerConfig struct {
 	// OrphanGrace is how long a task waits for its record before it is
 	// dropped as the remains of a failed accept. Defaults to 1m.
 	OrphanGrace time.Duration
+	// UpstreamBreaker configures the circuit breaker kept for each
+	// upstream host (Name, IsFailure and IsExcluded are set by the
+	// worker). While a host's breaker is open its jobs are not run: they
+	// wait for the open timeout and come back without using an attempt.
+	// Defaults: open after 10 failures in a row, or half of at least 20
+	// calls failing within 1m; stay open 30s; 1 probe.
+	UpstreamBreaker breaker.Config
+	// Hooks are called on events worth counting (metrics).
+	Hooks Hooks
+}
+
+// Hooks are called by the worker on events worth counting. Any may be nil;
+// they must not block.
+type Hooks struct {
+	// Ended is called once per job that reaches a terminal state.
+	Ended func(j *Job)
+	// BreakerChanged is called when an upstream host's breaker changes
+	// state.
+	BreakerChanged func(host string, from, to breaker.State)
 }
 
 // DefaultQueues are the queues and weights used when none are configured.
@@ -48,8 +71,27 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	c.DelayedTaskCheckInterval = cmp.Or(c.DelayedTaskCheckInterval, 100*time.Millisecond)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)
 	c.OrphanGrace = cmp.Or(c.OrphanGrace, time.Minute)
+	b := &c.UpstreamBreaker
+	b.Name = "upstream"
+	b.Window = cmp.Or(b.Window, time.Minute)
+	b.MinRequests = cmp.Or(b.MinRequests, 20)
+	b.ConsecutiveFailures = cmp.Or(b.ConsecutiveFailures, 10)
+	b.OpenTimeout = cmp.Or(b.OpenTimeout, 30*time.Second)
+	b.IsFailure = upstreamFailure
+	b.IsExcluded = func(err error) bool { return errors.Is(err, errNotCalled) || errors.Is(err, context.Canceled) }
 	return c
 }
+
+// upstreamFailure tells an upstream's breaker which outcomes count against
+// the upstream: no answer, or 408, 429, 5xx. A final 4xx is the request's
+// fault, not the upstream's.
+func upstreamFailure(err error) bool {
+	var ue *upstreamError
+	return errors.As(err, &ue)
+}
+
+// errNotCalled reports to a breaker that the call it allowed was not made.
+var errNotCalled = errors.New("upstream not called")
 
 func (c WorkerConfig) validate() error {
 	for q, w := range c.Queues {
@@ -92,11 +134,12 @@ func (e *permanentError) Unwrap() error { return e.err }
 // Worker runs jobs: it takes tasks off the queues, replays each job's
 // request against its upstream and records the outcome.
 type Worker struct {
-	cfg  WorkerConfig
-	srv  *asynq.Server
-	rec  Recorder
-	http *http.Client
-	log  *slog.Logger
+	cfg      WorkerConfig
+	srv      *asynq.Server
+	rec      Recorder
+	http     *http.Client
+	log      *slog.Logger
+	breakers *breaker.Group
 
 	mu       sync.RWMutex
 	handlers map[string]HandlerFunc
@@ -120,6 +163,13 @@ func NewWorker(cfg WorkerConfig, rdb redis.UniversalClient, rec Recorder, client
 		}
 	}
 	w := &Worker{cfg: cfg, rec: rec, http: client, log: orDiscard(logger), handlers: map[string]HandlerFunc{}}
+	if on := cfg.Hooks.BreakerChanged; on != nil {
+		cfg.UpstreamBreaker.OnChange = on
+	}
+	var err error
+	if w.breakers, err = breaker.NewGroup(cfg.UpstreamBreaker, w.log); err != nil {
+		return nil, fmt.Errorf("upstream breaker: %w", err)
+	}
 	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   cfg.Queues,
@@ -190,7 +240,17 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	if err != nil {
 		return &uncounted{Delay: time.Second, Err: err}
 	}
-	if j.State.Terminal() {
+	switch {
+	case p.Cycle < j.Replays:
+		return nil // a task of an earlier cycle
+	case p.Cycle > j.Replays:
+		// A replay whose record is not reopened yet, or never will be.
+		if time.Since(time.UnixMilli(p.Created)) > w.cfg.OrphanGrace {
+			log.Warn("drop replay task whose record was never reopened", "cycle", p.Cycle)
+			return nil
+		}
+		return &uncounted{Delay: time.Second, Err: fmt.Errorf("replay %d not recorded yet", p.Cycle)}
+	case j.State.Terminal():
 		return nil // canceled, or a duplicate run of a finished job
 	}
 	if attempt > j.MaxAttempts {
@@ -199,6 +259,19 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	}
 	if err := awaitDue(ctx, j); err != nil {
 		return err
+	}
+	req, err := w.rec.Request(ctx, p.Tenant, p.ID)
+	if err != nil {
+		return &uncounted{Delay: time.Second, Err: err}
+	}
+	// An upstream whose breaker is open is not called: the job comes back
+	// after the open timeout, without using an attempt.
+	done := func(error) {}
+	if req.URL != "" {
+		b := w.breakers.Get(upstreamHost(req.URL))
+		if done, err = b.Allow(); err != nil {
+			return w.holdBack(ctx, log, p, b, err)
+		}
 	}
 
 	now := time.Now().UTC()
@@ -210,18 +283,17 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 		return nil
 	})
 	if errors.Is(err, ErrFinished) || errors.Is(err, ErrNotFound) {
+		done(errNotCalled)
 		return nil
 	}
 	if err != nil {
+		done(errNotCalled)
 		return &uncounted{Delay: time.Second, Err: err}
 	}
 	log.Debug("job running")
 
-	req, err := w.rec.Request(ctx, p.Tenant, p.ID)
-	if err != nil {
-		return &uncounted{Delay: time.Second, Err: err}
-	}
 	res, runErr := w.run(ctx, j, req)
+	done(runErr)
 	if ctx.Err() != nil {
 		// Canceled (DELETE): the record says so, and the task is done.
 		// Shutting down: asynq puts the task back for another run.
@@ -262,6 +334,38 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	}
 	log.Info("job will retry", "err", runErr, "delay", delay)
 	return &retryError{Delay: delay, Err: runErr}
+}
+
+// upstreamHost is the breaker key of an upstream URL: its host and port.
+func upstreamHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw
+	}
+	return u.Host
+}
+
+// holdBack records that a job waits for its upstream's breaker and hands
+// the task back to asynq without using an attempt. The wait is the open
+// timeout stretched by up to half at random, so that held-back jobs do not
+// all come back at the same instant.
+func (w *Worker) holdBack(ctx context.Context, log *slog.Logger, p taskPayload, b *breaker.Breaker, cause error) error {
+	open := b.OpenTimeout()
+	delay := open + rand.N(open/2+1)
+	next := time.Now().Add(delay).UTC()
+	msg := fmt.Sprintf("not run: %v; next try in %s", cause, delay.Round(time.Second))
+	_, err := w.rec.Update(ctx, p.Tenant, p.ID, func(j *Job) error {
+		j.State, j.UpdatedAt, j.NextAttemptAt, j.Error = StateRetrying, time.Now().UTC(), &next, msg
+		return nil
+	})
+	if errors.Is(err, ErrFinished) || errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return &uncounted{Delay: time.Second, Err: err}
+	}
+	log.Debug("job held back by an open breaker", "breaker", b.Name(), "delay", delay)
+	return &uncounted{Delay: delay, Err: cause}
 }
 
 // awaitRecord reads the job's record, waiting briefly for it: the task is
@@ -315,7 +419,7 @@ func awaitDue(ctx context.Context, j *Job) error {
 
 func (w *Worker) finish(ctx context.Context, log *slog.Logger, p taskPayload, s State, res *Result, msg string) error {
 	now := time.Now().UTC()
-	_, err := w.rec.Update(ctx, p.Tenant, p.ID, func(j *Job) error {
+	j, err := w.rec.Update(ctx, p.Tenant, p.ID, func(j *Job) error {
 		j.State, j.UpdatedAt, j.FinishedAt, j.NextAttemptAt = s, now, &now, nil
 		if res != nil {
 			j.Result = res
@@ -331,6 +435,9 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, p taskPayload, s 
 		return &uncounted{Delay: time.Second, Err: fmt.Errorf("record %s: %w", s, err)}
 	}
 	log.Info("job ended", "state", string(s), "err", msg)
+	if w.cfg.Hooks.Ended != nil {
+		w.cfg.Hooks.Ended(j)
+	}
 	return nil
 }
 

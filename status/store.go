@@ -38,8 +38,12 @@ type Config struct {
 	// Prefix starts every key. Defaults to "asyncgw".
 	Prefix string
 	// Retention is how long a record and its events are kept after the job
-	// ends. Dead jobs are kept until replayed or deleted. Defaults to 7 days.
+	// ends, and after a dead job is deleted from the dead-letter queue.
+	// Defaults to 7 days.
 	Retention time.Duration
+	// DeadRetention is how long a dead job stays in the dead-letter queue.
+	// Zero (the default) keeps it until it is replayed or deleted.
+	DeadRetention time.Duration
 	// StreamMaxLen bounds each tenant's event stream (approximately), which
 	// is the window GET /v1/events can resume within. Defaults to 10000.
 	StreamMaxLen int64
@@ -67,6 +71,9 @@ func (c Config) validate() error {
 	}
 	if c.Retention < time.Minute {
 		return fmt.Errorf("retention %s: must be at least 1m", c.Retention)
+	}
+	if c.DeadRetention != 0 && c.DeadRetention < time.Minute {
+		return fmt.Errorf("dead retention %s: must be at least 1m (or 0: until replayed or deleted)", c.DeadRetention)
 	}
 	if c.IdempotencyTTL < time.Minute {
 		return fmt.Errorf("idempotency ttl %s: must be at least 1m", c.IdempotencyTTL)
@@ -116,6 +123,16 @@ func (s *Store) keys(tenant, id string) []string {
 	return []string{s.jobKey(tenant, id), s.eventsKey(tenant, id), s.streamKey(tenant)}
 }
 
+// dlqKey is the dead-letter list of one tenant and queue: a sorted set of
+// job IDs scored by when they died (unix ms).
+func (s *Store) dlqKey(tenant, queue string) string {
+	return s.cfg.Prefix + ":{" + tenant + "}:dlq:" + queue
+}
+
+// dlqListsKey is the set of every dead-letter list ("tenant/queue") that
+// was ever written, so that the dead-letter queue can be read whole.
+func (s *Store) dlqListsKey() string { return s.cfg.Prefix + ":dlq:lists" }
+
 // The record is a hash: doc (the job resource as JSON, with the tenant),
 // req (the stored request), state, seq (events so far). The event log is a
 // list whose i-th element (0-based) is event seq i+1, "state\ndoc".
@@ -143,10 +160,12 @@ redis.call('PUBLISH', ARGV[5], ARGV[6] .. '\n' .. ARGV[7] .. '\n1\n' .. sid .. '
 return sid
 `)
 
-// updateScript: KEYS job, events, stream; ARGV doc, state, expected seq,
-// from-terminal allowed (0/1), ttl seconds (0: persist), maxlen, channel,
-// tenant, id, has raw result body (0/1), raw result body. Returns {seq, sid}, or {-1} not found, {-2} terminal,
-// {-3} conflict.
+// updateScript: KEYS job, events, stream, dead-letter list; ARGV doc,
+// state, expected seq, from-terminal allowed (0/1), ttl seconds (0:
+// persist), maxlen, channel, tenant, id, has raw result body (0/1), raw
+// result body, now (unix ms). A job that becomes dead joins the
+// dead-letter list; one that leaves dead (a replay) is taken out of it.
+// Returns {seq, sid}, or {-1} not found, {-2} terminal, {-3} conflict.
 var updateScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'state', 'seq')
 if not cur[1] then return {-1} end
@@ -159,6 +178,11 @@ redis.call('RPUSH', KEYS[2], ARGV[2] .. '\n' .. ARGV[1])
 local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'j', ARGV[9], 's', seq, 'k', ARGV[2], 'd', ARGV[1])
 redis.call('PUBLISH', ARGV[7], ARGV[8] .. '\n' .. ARGV[9] .. '\n' .. seq .. '\n' .. sid .. '\n' .. ARGV[2] .. '\n' .. ARGV[1])
 if ARGV[10] == '1' then redis.call('HSET', KEYS[1], 'rbody', ARGV[11]) end
+if ARGV[2] == 'dead' then
+  redis.call('ZADD', KEYS[4], ARGV[12], ARGV[9])
+elseif s == 'dead' then
+  redis.call('ZREM', KEYS[4], ARGV[9])
+end
 local ttl = tonumber(ARGV[5])
 if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
@@ -305,7 +329,14 @@ func (s *Store) update(ctx context.Context, tenant, id string, fn func(*jobs.Job
 func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool) error {
 	doc := PublicJSON(j)
 	ttl := int64(0)
-	if j.State.Terminal() && j.State != jobs.StateDead {
+	switch {
+	case j.State == jobs.StateDead:
+		ttl = int64(s.cfg.DeadRetention / time.Second)
+		// The list must be findable before the job is in it.
+		if err := s.rdb.SAdd(ctx, s.dlqListsKey(), j.Tenant+"/"+j.Queue).Err(); err != nil {
+			return fmt.Errorf("register dead-letter list: %w", err)
+		}
+	case j.State.Terminal():
 		ttl = int64(s.cfg.Retention / time.Second)
 	}
 	allow := "0"
@@ -316,8 +347,10 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool)
 	if j.Result != nil && j.Result.Raw != nil {
 		hasRaw, raw = "1", j.Result.Raw
 	}
-	res, err := updateScript.Run(ctx, s.rdb, s.keys(j.Tenant, j.ID),
-		doc, string(j.State), seq, allow, ttl, s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID, hasRaw, raw).Slice()
+	keys := append(s.keys(j.Tenant, j.ID), s.dlqKey(j.Tenant, j.Queue))
+	res, err := updateScript.Run(ctx, s.rdb, keys,
+		doc, string(j.State), seq, allow, ttl, s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID, hasRaw, raw,
+		deadAt(j).UnixMilli()).Slice()
 	if err != nil {
 		return fmt.Errorf("update job record: %w", err)
 	}
@@ -331,6 +364,14 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool)
 		return errConflict
 	}
 	return nil
+}
+
+// deadAt is when a dead job died: its finish time.
+func deadAt(j *jobs.Job) time.Time {
+	if j.FinishedAt != nil {
+		return *j.FinishedAt
+	}
+	return time.Now()
 }
 
 // Events returns a job's events after sequence number after (0: all).

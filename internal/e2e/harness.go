@@ -25,6 +25,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/asyncgw/asyncgw/admin"
+	"github.com/asyncgw/asyncgw/breaker"
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/jobs"
@@ -87,6 +89,11 @@ type Options struct {
 	Monitor time.Duration
 	// MaxWait caps Prefer: wait. Defaults to the gateway's own default.
 	MaxWait time.Duration
+	// Breaker configures the worker's upstream breakers. Defaults to the
+	// worker's own defaults.
+	Breaker breaker.Config
+	// WorkerHooks are the worker's hooks.
+	WorkerHooks jobs.Hooks
 	// Redis is a dedicated server (redistest.Start) to run on instead of
 	// the shared one, for tests that stop or kill it. The harness then
 	// talks to it as cmd/asyncgw does: context deadlines honoured, quick
@@ -242,6 +249,8 @@ func Start(t testing.TB, opts Options) *Harness {
 		Queues:          map[string]int{h.Queues.Critical: 6, h.Queues.Default: 3, h.Queues.Low: 1},
 		Concurrency:     concurrency,
 		ShutdownTimeout: 5 * time.Second,
+		UpstreamBreaker: opts.Breaker,
+		Hooks:           opts.WorkerHooks,
 	}, h.Redis, h.Store, nil, nil)
 	if err != nil {
 		t.Fatalf("e2e: worker: %v", err)
@@ -330,8 +339,10 @@ func (h *Harness) StartGateway(t testing.TB) *Server {
 		within(t, "hub stop", shutdownTimeout, func() { _ = hub.Stop(context.Background()) })
 	})
 
+	client := jobs.NewClient(h.front, h.frontSt, nil)
 	deps := gateway.Deps{
-		Jobs:    jobs.NewClient(h.front, h.frontSt, nil),
+		Jobs:    client,
+		Admin:   admin.New(h.frontSt, client, h.cfg.Queues, admin.Hooks{}, nil),
 		Store:   h.frontSt,
 		Hub:     hub,
 		Limiter: h.opts.Limiter,

@@ -1,0 +1,277 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/asyncgw/asyncgw/admin"
+	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/status"
+)
+
+// Admin carries out operator actions (admin.Service).
+type Admin interface {
+	Queues(ctx context.Context) ([]admin.Queue, error)
+	SetPaused(ctx context.Context, queue string, paused bool) (admin.Queue, error)
+	DeadLetters(ctx context.Context, f status.DLQFilter, cursor string, limit int) ([]status.DeadLetter, string, error)
+	DeadLetter(ctx context.Context, id string) (*status.DeadLetter, error)
+	Replay(ctx context.Context, id string) (*jobs.Job, error)
+	ReplayMatching(ctx context.Context, b admin.BulkReplay) (*admin.BulkResult, error)
+	Delete(ctx context.Context, id string) error
+}
+
+// adminRoutes mounts the admin API. Every route needs an admin key.
+func (g *Gateway) adminRoutes(e *echo.Echo) {
+	if g.deps.Admin == nil {
+		return
+	}
+	mw := []echo.MiddlewareFunc{g.authenticate, requireAdmin}
+	e.GET("/admin/v1/queues", g.adminQueues, mw...)
+	e.POST("/admin/v1/queues/:queue/pause", g.adminPause(true), mw...)
+	e.POST("/admin/v1/queues/:queue/resume", g.adminPause(false), mw...)
+	e.GET("/admin/v1/dlq", g.adminDLQ, mw...)
+	e.POST("/admin/v1/dlq/replay", g.adminBulkReplay, mw...)
+	e.GET("/admin/v1/dlq/:id", g.adminDeadLetter, mw...)
+	e.POST("/admin/v1/dlq/:id/replay", g.adminReplay, mw...)
+	e.DELETE("/admin/v1/dlq/:id", g.adminDelete, mw...)
+}
+
+func (g *Gateway) adminQueues(c *echo.Context) error {
+	qs, err := g.deps.Admin.Queues(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"queues": qs})
+}
+
+func (g *Gateway) adminPause(paused bool) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		q, err := g.deps.Admin.SetPaused(c.Request().Context(), c.Param("queue"), paused)
+		if errors.Is(err, admin.ErrUnknownQueue) {
+			return problem(http.StatusNotFound, "not-found", "no such queue")
+		}
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, q)
+	}
+}
+
+// adminDLQ serves GET /admin/v1/dlq: a page of dead letters, oldest first.
+func (g *Gateway) adminDLQ(c *echo.Context) error {
+	q := c.Request().URL.Query()
+	var fields []FieldError
+	bad := func(name, detail string) { fields = append(fields, FieldError{Parameter: name, Detail: detail}) }
+	for name := range q {
+		switch name {
+		case "queue", "type", "tenant", "error", "since", "until", "cursor", "limit":
+			if len(q[name]) > 1 {
+				bad(name, "is given more than once")
+			}
+		default:
+			bad(name, "unknown parameter")
+		}
+	}
+	f, ff := parseDLQFilter(dlqFilterInput{
+		Queue: q.Get("queue"), Type: q.Get("type"), Tenant: q.Get("tenant"),
+		Error: q.Get("error"), Since: q.Get("since"), Until: q.Get("until"),
+	}, func(name string) FieldError { return FieldError{Parameter: name} })
+	fields = append(fields, ff...)
+	limit := 100
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			bad("limit", "must be a whole number from 1 to 1000")
+		}
+		limit = n
+	}
+	if len(fields) > 0 {
+		p := problem(http.StatusBadRequest, "validation", "the query is invalid")
+		p.Errors = fields
+		return p
+	}
+	items, next, err := g.deps.Admin.DeadLetters(c.Request().Context(), f, q.Get("cursor"), limit)
+	if errors.Is(err, status.ErrBadCursor) {
+		p := problem(http.StatusBadRequest, "validation", "the query is invalid")
+		p.Errors = []FieldError{{Parameter: "cursor", Detail: "is not a cursor this API handed out"}}
+		return p
+	}
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []status.DeadLetter{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": items, "next_cursor": next})
+}
+
+// dlqFilterInput is a dead-letter filter as a client writes it, in the
+// query of GET /admin/v1/dlq or the body of POST /admin/v1/dlq/replay.
+type dlqFilterInput struct {
+	Queue  string `json:"queue"`
+	Type   string `json:"type"`
+	Tenant string `json:"tenant"`
+	Error  string `json:"error"`
+	Since  string `json:"since"`
+	Until  string `json:"until"`
+}
+
+// parseDLQFilter checks a filter; at names a bad field the way its input
+// does (query parameter or JSON pointer).
+func parseDLQFilter(in dlqFilterInput, at func(name string) FieldError) (status.DLQFilter, []FieldError) {
+	var fields []FieldError
+	bad := func(name, detail string) {
+		fe := at(name)
+		fe.Detail = detail
+		fields = append(fields, fe)
+	}
+	f := status.DLQFilter{Queue: in.Queue, Type: in.Type, Tenant: in.Tenant, Error: in.Error}
+	for name, v := range map[string]string{"queue": in.Queue, "type": in.Type, "tenant": in.Tenant} {
+		if v != "" && !jobs.ValidName(v) {
+			bad(name, "must be 1-64 letters, digits, '-', '_', '.'")
+		}
+	}
+	if len(in.Error) > 1024 {
+		bad("error", "must be at most 1024 bytes")
+	}
+	for _, t := range []struct {
+		name string
+		v    string
+		to   *time.Time
+	}{{"since", in.Since, &f.Since}, {"until", in.Until, &f.Until}} {
+		if t.v == "" {
+			continue
+		}
+		v, err := time.Parse(time.RFC3339Nano, t.v)
+		if err != nil {
+			bad(t.name, "must be an RFC 3339 time such as 2026-11-21T10:00:00Z")
+			continue
+		}
+		*t.to = v
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		bad("until", "must be after since")
+	}
+	return f, fields
+}
+
+// deadLetterID reads the :id of an admin dead-letter route; a malformed ID
+// is not in the dead-letter queue.
+func deadLetterID(c *echo.Context) (string, error) {
+	id := c.Param("id")
+	if !jobs.ValidID(id) {
+		return "", errNotDeadLetter
+	}
+	return id, nil
+}
+
+var errNotDeadLetter = problem(http.StatusNotFound, "not-found", "no such job in the dead-letter queue")
+
+// dlqError maps the dead-letter errors of admin.Service.
+func dlqError(err error) error {
+	switch {
+	case errors.Is(err, admin.ErrNotFound):
+		return errNotDeadLetter
+	case errors.Is(err, admin.ErrBusy):
+		p := problem(http.StatusConflict, "busy", err.Error())
+		p.RetryAfter = 1
+		return p
+	}
+	return err
+}
+
+func (g *Gateway) adminDeadLetter(c *echo.Context) error {
+	id, err := deadLetterID(c)
+	if err != nil {
+		return err
+	}
+	d, err := g.deps.Admin.DeadLetter(c.Request().Context(), id)
+	if err != nil {
+		return dlqError(err)
+	}
+	return c.JSON(http.StatusOK, d)
+}
+
+// adminReplay serves POST /admin/v1/dlq/{id}/replay: the job goes back on
+// its queue now, as a new cycle of the same job.
+func (g *Gateway) adminReplay(c *echo.Context) error {
+	id, err := deadLetterID(c)
+	if err != nil {
+		return err
+	}
+	j, err := g.deps.Admin.Replay(c.Request().Context(), id)
+	if err != nil {
+		return dlqError(err)
+	}
+	c.Response().Header().Set("Location", "/v1/jobs/"+j.ID)
+	return c.JSON(http.StatusAccepted, j)
+}
+
+func (g *Gateway) adminDelete(c *echo.Context) error {
+	id, err := deadLetterID(c)
+	if err != nil {
+		return err
+	}
+	if err := g.deps.Admin.Delete(c.Request().Context(), id); err != nil {
+		return dlqError(err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// bulkReplayRequest is the body of POST /admin/v1/dlq/replay.
+type bulkReplayRequest struct {
+	dlqFilterInput
+	DryRun bool    `json:"dry_run"`
+	Rate   float64 `json:"rate"`
+	Limit  int     `json:"limit"`
+}
+
+var bulkReplayFields = map[string]bool{
+	"queue": true, "type": true, "tenant": true, "error": true, "since": true, "until": true,
+	"dry_run": true, "rate": true, "limit": true,
+}
+
+// adminBulkReplay serves POST /admin/v1/dlq/replay: every dead letter
+// matching the filter goes back on its queue, at most rate per second.
+func (g *Gateway) adminBulkReplay(c *echo.Context) error {
+	r := c.Request()
+	if err := checkContentType(r.Header.Get("Content-Type"), r.ContentLength); err != nil {
+		return err
+	}
+	body, err := readBody(c, 64<<10)
+	if err != nil {
+		return err
+	}
+	var in bulkReplayRequest
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if err := decodeStrict(body, &in); err != nil {
+			return err
+		}
+		if p := checkTopKeys(body, bulkReplayFields); p != nil {
+			return p
+		}
+	}
+	f, fields := parseDLQFilter(in.dlqFilterInput, func(name string) FieldError { return FieldError{Pointer: "/" + name} })
+	if in.Rate < 0 || in.Rate > 100000 {
+		fields = append(fields, FieldError{Pointer: "/rate", Detail: "must be a number of jobs per second from 0 (the default, 50) to 100000"})
+	}
+	if in.Limit < 0 || in.Limit > admin.MaxBulk {
+		fields = append(fields, FieldError{Pointer: "/limit", Detail: "must be from 1 to " + strconv.Itoa(admin.MaxBulk)})
+	}
+	if len(fields) > 0 {
+		p := problem(http.StatusBadRequest, "validation", "the request body is invalid")
+		p.Errors = fields
+		return p
+	}
+	res, err := g.deps.Admin.ReplayMatching(r.Context(), admin.BulkReplay{Filter: f, DryRun: in.DryRun, Rate: in.Rate, Limit: in.Limit})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, res)
+}
