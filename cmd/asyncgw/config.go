@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/asyncgw/asyncgw/breaker"
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/ratelimit"
@@ -30,6 +31,7 @@ type fileConfig struct {
 	Worker  workerConfig   `yaml:"worker"`
 	Gateway gatewayConfig  `yaml:"gateway"`
 	Records recordsConfig  `yaml:"records"`
+	DLQ     dlqConfig      `yaml:"dlq"`
 	Log     logConfig      `yaml:"log"`
 	Routes  []routeConfig  `yaml:"routes"`
 	Auth    authConfig     `yaml:"auth"`
@@ -77,12 +79,32 @@ type precheckConfig struct {
 type redisConfig struct {
 	URL    string `yaml:"url"`
 	Prefix string `yaml:"prefix"`
+	// RequireDurable makes a Redis that fails the durability check at
+	// start-up a fatal error rather than a warning.
+	RequireDurable bool `yaml:"require_durable"`
 }
 
 type workerConfig struct {
-	Concurrency     int    `yaml:"concurrency"`
-	ShutdownTimeout string `yaml:"shutdown_timeout"`
-	PollInterval    string `yaml:"poll_interval"`
+	Concurrency     int           `yaml:"concurrency"`
+	ShutdownTimeout string        `yaml:"shutdown_timeout"`
+	PollInterval    string        `yaml:"poll_interval"`
+	Breaker         breakerConfig `yaml:"breaker"`
+}
+
+// breakerConfig tunes the circuit breaker kept per upstream host.
+type breakerConfig struct {
+	Window              string  `yaml:"window"`
+	MinRequests         int     `yaml:"min_requests"`
+	FailureRatio        float64 `yaml:"failure_ratio"`
+	ConsecutiveFailures int     `yaml:"consecutive_failures"`
+	OpenTimeout         string  `yaml:"open_timeout"`
+	Probes              int     `yaml:"probes"`
+}
+
+type dlqConfig struct {
+	// Retention is how long a dead job stays in the dead-letter queue;
+	// empty or "0": until it is replayed or deleted.
+	Retention string `yaml:"retention"`
 }
 
 type gatewayConfig struct {
@@ -137,6 +159,9 @@ type config struct {
 	LogFormat string
 	LogLevel  string
 	Demo      bool
+	// RequireDurable: refuse to start unless Redis is durable
+	// (redis.require_durable).
+	RequireDurable bool
 	// RateLimitStore is "local" or "redis".
 	RateLimitStore string
 	Status         status.Config
@@ -252,6 +277,8 @@ func yamlMessage(doc *yaml.Node, m string) string {
 				what = "an integer"
 			case what == "string":
 				what = "a string"
+			case what == "bool":
+				what = "true or false"
 			}
 			got := map[yaml.Kind]string{yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list"}[kind]
 			if kind == yaml.ScalarNode {
@@ -309,6 +336,10 @@ func (fc fileConfig) resolve() (*config, error) {
 	if fc.Redis.URL != "" && !strings.HasPrefix(fc.Redis.URL, "redis://") && !strings.HasPrefix(fc.Redis.URL, "rediss://") && !strings.HasPrefix(fc.Redis.URL, "unix://") {
 		return nil, fmt.Errorf("redis.url: %q must be a redis://, rediss:// or unix:// URL", fc.Redis.URL)
 	}
+	cfg.RequireDurable = fc.Redis.RequireDurable
+	if cfg.RequireDurable && fc.Redis.URL == "" {
+		return nil, errors.New("redis.require_durable: needs redis.url (or ASYNCGW_REDIS_URL); the embedded Redis is never durable")
+	}
 	var err error
 	d := func(key, v string) time.Duration {
 		if err != nil || v == "" {
@@ -343,6 +374,12 @@ func (fc fileConfig) resolve() (*config, error) {
 	if r := cfg.Status.Retention; r != 0 && r < time.Minute {
 		return nil, fmt.Errorf("records.retention: %q must be at least 1m", fc.Records.Retention)
 	}
+	if r := fc.DLQ.Retention; r != "" && r != "0" {
+		cfg.Status.DeadRetention = d("dlq.retention", r)
+		if v := cfg.Status.DeadRetention; err == nil && v < time.Minute {
+			return nil, fmt.Errorf("dlq.retention: %q must be at least 1m, or 0 to keep dead jobs until replayed or deleted", r)
+		}
+	}
 	if fc.Records.StreamMaxLen < 0 {
 		return nil, fmt.Errorf("records.stream_max_len: %d must be positive", fc.Records.StreamMaxLen)
 	}
@@ -360,11 +397,30 @@ func (fc fileConfig) resolve() (*config, error) {
 	if fc.Worker.Concurrency < 0 || fc.Worker.Concurrency > 10000 {
 		return nil, fmt.Errorf("worker.concurrency: %d must be between 1 and 10000", fc.Worker.Concurrency)
 	}
+	b := fc.Worker.Breaker
+	switch {
+	case b.MinRequests < 0 || b.MinRequests > 1e6:
+		return nil, fmt.Errorf("worker.breaker.min_requests: %d must be between 1 and 1000000", b.MinRequests)
+	case b.ConsecutiveFailures < 0 || b.ConsecutiveFailures > 1e6:
+		return nil, fmt.Errorf("worker.breaker.consecutive_failures: %d must be between 1 and 1000000", b.ConsecutiveFailures)
+	case b.Probes < 0 || b.Probes > 1000:
+		return nil, fmt.Errorf("worker.breaker.probes: %d must be between 1 and 1000", b.Probes)
+	case b.FailureRatio < 0 || b.FailureRatio > 1:
+		return nil, fmt.Errorf("worker.breaker.failure_ratio: %v must be above 0 and at most 1", b.FailureRatio)
+	}
 	cfg.Worker = jobs.WorkerConfig{
 		Queues:            fc.Queues,
 		Concurrency:       fc.Worker.Concurrency,
 		ShutdownTimeout:   d("worker.shutdown_timeout", fc.Worker.ShutdownTimeout),
 		TaskCheckInterval: d("worker.poll_interval", fc.Worker.PollInterval),
+		UpstreamBreaker: breaker.Config{
+			Window:              d("worker.breaker.window", b.Window),
+			MinRequests:         uint32(b.MinRequests),
+			FailureRatio:        b.FailureRatio,
+			ConsecutiveFailures: uint32(b.ConsecutiveFailures),
+			OpenTimeout:         d("worker.breaker.open_timeout", b.OpenTimeout),
+			Probes:              uint32(b.Probes),
+		},
 	}
 	queues := make([]string, 0, len(fc.Queues))
 	for q := range fc.Queues {

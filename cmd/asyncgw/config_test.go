@@ -94,6 +94,15 @@ func TestBadConfig(t *testing.T) {
 		{name: "worker concurrency not a number", yaml: "worker:\n  concurrency: ten\n", want: `line 2: worker.concurrency: must be an integer, not "ten"`},
 		{name: "worker shutdown_timeout", yaml: "worker:\n  shutdown_timeout: soon\n", want: `worker.shutdown_timeout: "soon" is not a positive duration`},
 		{name: "worker poll_interval", yaml: "worker:\n  poll_interval: 0s\n", want: `worker.poll_interval: "0s" is not a positive duration`},
+		{name: "breaker open_timeout", yaml: "worker:\n  breaker: {open_timeout: never}\n", want: `worker.breaker.open_timeout: "never" is not a positive duration`},
+		{name: "breaker window", yaml: "worker:\n  breaker: {window: -1s}\n", want: `worker.breaker.window: "-1s" is not a positive duration`},
+		{name: "breaker failure_ratio", yaml: "worker:\n  breaker: {failure_ratio: 1.5}\n", want: "worker.breaker.failure_ratio: 1.5 must be above 0 and at most 1"},
+		{name: "breaker min_requests", yaml: "worker:\n  breaker: {min_requests: -3}\n", want: "worker.breaker.min_requests: -3 must be between 1 and 1000000"},
+		{name: "breaker consecutive_failures", yaml: "worker:\n  breaker: {consecutive_failures: -1}\n", want: "worker.breaker.consecutive_failures: -1 must be between 1 and 1000000"},
+		{name: "breaker probes", yaml: "worker:\n  breaker: {probes: 5000}\n", want: "worker.breaker.probes: 5000 must be between 1 and 1000"},
+		{name: "breaker unknown key", yaml: "worker:\n  breaker: {threshold: 3}\n", want: "threshold"},
+		{name: "dlq retention", yaml: "dlq:\n  retention: forever\n", want: `dlq.retention: "forever" is not a positive duration`},
+		{name: "dlq retention short", yaml: "dlq:\n  retention: 30s\n", want: `dlq.retention: "30s" must be at least 1m`},
 		{name: "gateway max_body", yaml: "gateway:\n  max_body: 12 parsecs\n", want: `gateway.max_body: "12 parsecs" is not a size`},
 		{name: "gateway heartbeat", yaml: "gateway:\n  heartbeat: 15\n", want: `gateway.heartbeat: "15" is not a positive duration`},
 		{name: "gateway shutdown_timeout", yaml: "gateway:\n  shutdown_timeout: -5s\n", want: `gateway.shutdown_timeout: "-5s" is not a positive duration`},
@@ -104,6 +113,8 @@ func TestBadConfig(t *testing.T) {
 		{name: "redis url", yaml: "redis:\n  url: http://127.0.0.1:6379\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: `redis.url: "http://127.0.0.1:6379" must be a redis://`},
 		{name: "redis url unparsable", yaml: "redis:\n  url: redis://127.0.0.1:6379/zero\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.url: ", later: true},
 		{name: "redis prefix", yaml: "redis:\n  prefix: my prefix\n", want: `redis.prefix: "my prefix" must be`},
+		{name: "require_durable without redis", yaml: "redis:\n  require_durable: true\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.require_durable: needs redis.url"},
+		{name: "require_durable not a bool", yaml: "redis:\n  require_durable: maybe\n", want: `line 2: redis.require_durable: must be true or false, not "maybe"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/asyncgw/asyncgw/admin"
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/internal/memredis"
 	"github.com/asyncgw/asyncgw/jobs"
@@ -27,6 +28,8 @@ commands:
   gateway   run the HTTP gateway only
   worker    run the workers only
   keys new  print a fresh API key and the SHA-256 to configure for it
+  dlq       list, show, replay or delete dead jobs (asyncgw dlq --help)
+  queues    the queues' depths; queues pause|resume QUEUE (asyncgw queues --help)
   version   print the version
 
 The configuration file may also be named by ASYNCGW_CONFIG; ASYNCGW_LISTEN
@@ -42,6 +45,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if cmd == "keys" {
 		return keysCommand(args, stdout)
+	}
+	if cmd == "dlq" {
+		return dlqCommand(ctx, args, getenv, stdout, stderr)
+	}
+	if cmd == "queues" {
+		return queuesCommand(ctx, args, getenv, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("asyncgw "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -162,7 +171,10 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 			}
 		}
 		gw, err = gateway.New(cfg.Gateway, gateway.Deps{
-			Jobs:    client,
+			Jobs: client,
+			// Operator actions use the ordinary pool: they are rare, and a
+			// bulk replay is better retried than failed.
+			Admin:   admin.New(store, jobs.NewClient(rdb, store, log), cfg.Gateway.Queues, admin.Hooks{}, log),
 			Store:   frontStore,
 			Hub:     hub,
 			Queues:  monitor,
@@ -183,6 +195,11 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	cancel()
 	if err != nil {
 		return fmt.Errorf("redis.url: cannot reach %s: %w", opts.Addr, err)
+	}
+	if mem == nil { // the embedded Redis has had its warning above
+		if err := checkDurability(ctx, rdb, opts.Addr, cfg.RequireDurable, log); err != nil {
+			return err
+		}
 	}
 	if hub != nil {
 		if err := hub.Start(ctx); err != nil {
