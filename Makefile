@@ -10,7 +10,10 @@ TESTFLAGS ?=
 ARGS      ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test lint fmt
+# How long `make chaos` keeps the upstream down.
+OUTAGE    ?= 60s
+
+.PHONY: help run build test chaos lint fmt
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -24,6 +27,10 @@ build: ## Build bin/asyncgw
 test: ## Install redis-server if needed, then run all tests with -race
 	./scripts/ensure-redis.sh
 	$(GO) test -race -timeout 20m $(TESTFLAGS) ./...
+
+chaos: ## Take an upstream down for $(OUTAGE) under load (breaker, DLQ, bulk replay)
+	./scripts/ensure-redis.sh
+	ASYNCGW_OUTAGE=$(OUTAGE) $(GO) test -race -count=1 -timeout 30m -run 'TestUpstreamOutageUnderLoad' -v ./internal/e2e/
 
 lint: ## Check gofmt, run go vet, and golangci-lint if installed
 	@out="$$($(GOFMT) -l .)"; \

@@ -141,6 +141,9 @@ type Worker struct {
 	log      *slog.Logger
 	breakers *breaker.Group
 
+	rampsMu sync.Mutex
+	ramps   map[string]*ramp // by upstream host
+
 	mu       sync.RWMutex
 	handlers map[string]HandlerFunc
 }
@@ -162,9 +165,15 @@ func NewWorker(cfg WorkerConfig, rdb redis.UniversalClient, rec Recorder, client
 			},
 		}
 	}
-	w := &Worker{cfg: cfg, rec: rec, http: client, log: orDiscard(logger), handlers: map[string]HandlerFunc{}}
-	if on := cfg.Hooks.BreakerChanged; on != nil {
-		cfg.UpstreamBreaker.OnChange = on
+	w := &Worker{cfg: cfg, rec: rec, http: client, log: orDiscard(logger), handlers: map[string]HandlerFunc{}, ramps: map[string]*ramp{}}
+	probes := int(cmp.Or(cfg.UpstreamBreaker.Probes, 1))
+	cfg.UpstreamBreaker.OnChange = func(host string, from, to breaker.State) {
+		if from == breaker.HalfOpen && to == breaker.Closed {
+			w.ramp(host).start(probes, cfg.Concurrency)
+		}
+		if on := cfg.Hooks.BreakerChanged; on != nil {
+			on(host, from, to)
+		}
 	}
 	var err error
 	if w.breakers, err = breaker.NewGroup(cfg.UpstreamBreaker, w.log); err != nil {
@@ -268,9 +277,28 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	// after the open timeout, without using an attempt.
 	done := func(error) {}
 	if req.URL != "" {
-		b := w.breakers.Get(upstreamHost(req.URL))
-		if done, err = b.Allow(); err != nil {
-			return w.holdBack(ctx, log, p, b, err)
+		host := upstreamHost(req.URL)
+		b := w.breakers.Get(host)
+		allowed, err := b.Allow()
+		if err != nil {
+			open := b.OpenTimeout()
+			return w.holdBack(ctx, log, p, open+rand.N(open/2+1), err)
+		}
+		// Just back from an outage: pace the calls (see ramp).
+		r := w.ramp(host)
+		if !r.acquire() {
+			allowed(errNotCalled)
+			return w.holdBack(ctx, log, p, 500*time.Millisecond+rand.N(time.Second),
+				fmt.Errorf("upstream %s is recovering: calls are paced", host))
+		}
+		done = func(err error) {
+			allowed(err)
+			switch {
+			case errors.Is(err, errNotCalled):
+				r.drop()
+			default:
+				r.release(!upstreamFailure(err))
+			}
 		}
 	}
 
@@ -345,13 +373,26 @@ func upstreamHost(raw string) string {
 	return u.Host
 }
 
-// holdBack records that a job waits for its upstream's breaker and hands
-// the task back to asynq without using an attempt. The wait is the open
-// timeout stretched by up to half at random, so that held-back jobs do not
-// all come back at the same instant.
-func (w *Worker) holdBack(ctx context.Context, log *slog.Logger, p taskPayload, b *breaker.Breaker, cause error) error {
-	open := b.OpenTimeout()
-	delay := open + rand.N(open/2+1)
+// ramp returns the pacing of calls to an upstream host.
+func (w *Worker) ramp(host string) *ramp {
+	w.rampsMu.Lock()
+	defer w.rampsMu.Unlock()
+	r := w.ramps[host]
+	if r == nil {
+		if len(w.ramps) >= 4096 {
+			clear(w.ramps) // only a host in an active ramp loses its pacing
+		}
+		r = &ramp{}
+		w.ramps[host] = r
+	}
+	return r
+}
+
+// holdBack records that a job waits for its upstream (an open breaker, or
+// calls paced after an outage) and hands the task back to asynq for delay
+// without using an attempt. Callers add jitter to delay so that held-back
+// jobs do not all come back at the same instant.
+func (w *Worker) holdBack(ctx context.Context, log *slog.Logger, p taskPayload, delay time.Duration, cause error) error {
 	next := time.Now().Add(delay).UTC()
 	msg := fmt.Sprintf("not run: %v; next try in %s", cause, delay.Round(time.Second))
 	_, err := w.rec.Update(ctx, p.Tenant, p.ID, func(j *Job) error {
@@ -364,7 +405,7 @@ func (w *Worker) holdBack(ctx context.Context, log *slog.Logger, p taskPayload, 
 	if err != nil {
 		return &uncounted{Delay: time.Second, Err: err}
 	}
-	log.Debug("job held back by an open breaker", "breaker", b.Name(), "delay", delay)
+	log.Debug("job held back", "reason", cause, "delay", delay)
 	return &uncounted{Delay: delay, Err: cause}
 }
 
