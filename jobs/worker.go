@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,6 +90,9 @@ func upstreamFailure(err error) bool {
 	var ue *upstreamError
 	return errors.As(err, &ue)
 }
+
+// probeFailed marks the error of a job whose call was a failed probe.
+const probeFailed = "probe failed"
 
 // errNotCalled reports to a breaker that the call it allowed was not made.
 var errNotCalled = errors.New("upstream not called")
@@ -276,6 +280,7 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	// An upstream whose breaker is open is not called: the job comes back
 	// after the open timeout, without using an attempt.
 	done := func(error) {}
+	var probe *breaker.Breaker // set when this call tests a half-open breaker
 	if req.URL != "" {
 		host := upstreamHost(req.URL)
 		b := w.breakers.Get(host)
@@ -283,6 +288,12 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 		if err != nil {
 			open := b.OpenTimeout()
 			return w.holdBack(ctx, log, p, open+rand.N(open/2+1), err)
+		}
+		// A failed probe is free once per attempt: the job was only picked
+		// to test the upstream. Twice would let a job that always fails
+		// keep a breaker flapping without ever using up its attempts.
+		if b.State() == breaker.HalfOpen && !(j.Attempt == attempt && strings.Contains(j.Error, probeFailed)) {
+			probe = b
 		}
 		// Just back from an outage: pace the calls (see ramp).
 		r := w.ramp(host)
@@ -332,6 +343,13 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 			return nil
 		}
 		return &uncounted{Delay: 0, Err: fmt.Errorf("run interrupted: %w", ctx.Err())}
+	}
+	if probe != nil && upstreamFailure(runErr) {
+		// The upstream is still down: a failed probe says so, and uses
+		// up no more of the job's attempts than waiting would have.
+		open := probe.OpenTimeout()
+		return w.holdBack(ctx, log, p, open+rand.N(open/2+1),
+			fmt.Errorf("%s: %s (%v): %w", probe.Name(), probeFailed, runErr, breaker.ErrOpen))
 	}
 	var perm *permanentError
 	switch {

@@ -150,10 +150,7 @@ func TestUpstreamOutageUnderLoad(t *testing.T) {
 	}
 
 	for _, id := range good {
-		j := h.WaitState(t, id, jobs.StateSucceeded)
-		if calls := len(h.Upstream.Calls(id)); j.Attempt != calls {
-			t.Errorf("job %s: attempt %d after %d upstream calls", id, j.Attempt, calls)
-		}
+		checkAttempts(t, h, h.WaitState(t, id, jobs.StateSucceeded))
 	}
 	for _, id := range poison {
 		h.WaitState(t, id, jobs.StateDead)
