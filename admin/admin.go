@@ -97,7 +97,12 @@ func (s *Service) Queues(ctx context.Context) ([]Queue, error) {
 	out := make([]Queue, 0, len(names))
 	for _, name := range names {
 		q := Queue{Name: name, Dead: dead[name]}
-		if slices.Contains(known, name) { // else configured, never used: all zero
+		if !slices.Contains(known, name) {
+			// Configured, never used: empty, but it may be paused already.
+			if q.Paused, err = s.jobs.QueuePaused(ctx, name); err != nil {
+				return nil, err
+			}
+		} else {
 			info, err := s.insp.GetQueueInfo(name)
 			if err != nil {
 				return nil, fmt.Errorf("read queue %s: %w", name, err)
@@ -126,11 +131,13 @@ func (s *Service) SetPaused(ctx context.Context, queue string, paused bool) (Que
 	} else {
 		err = s.insp.UnpauseQueue(queue)
 	}
+	switch {
+	case err == nil:
+		s.log.Info("queue paused state changed", "queue", queue, "paused", paused)
 	// asynq refuses to pause a paused queue or resume a running one.
-	if err != nil && !strings.Contains(err.Error(), "already paused") && !strings.Contains(err.Error(), "not paused") {
+	case !strings.Contains(err.Error(), "already paused") && !strings.Contains(err.Error(), "not paused"):
 		return Queue{}, fmt.Errorf("pause queue %s: %w", queue, err)
 	}
-	s.log.Info("queue paused state changed", "queue", queue, "paused", paused)
 	all, err := s.Queues(ctx)
 	if err != nil {
 		return Queue{}, err
@@ -146,7 +153,10 @@ func (s *Service) SetPaused(ctx context.Context, queue string, paused bool) (Que
 // DeadLetters returns a page of the dead-letter queue (see
 // status.Store.DeadLetters); limit is 1–1000, default 100.
 func (s *Service) DeadLetters(ctx context.Context, f status.DLQFilter, cursor string, limit int) ([]status.DeadLetter, string, error) {
-	limit = min(cmp.Or(limit, 100), 1000)
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
 	return s.store.DeadLetters(ctx, f, cursor, limit, scanBudget)
 }
 
@@ -261,7 +271,7 @@ func (b BulkReplay) Validate() error {
 		return fmt.Errorf("rate %v: must be between 0 (default %v) and 100000 jobs per second", b.Rate, DefaultRate)
 	}
 	if b.Limit < 0 || b.Limit > MaxBulk {
-		return fmt.Errorf("limit %d: must be between 1 and %d", b.Limit, MaxBulk)
+		return fmt.Errorf("limit %d: must be from 1 to %d (0: %d)", b.Limit, MaxBulk, MaxBulk)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v5"
 
@@ -78,7 +77,7 @@ func (g *Gateway) adminDLQ(c *echo.Context) error {
 			bad(name, "unknown parameter")
 		}
 	}
-	f, ff := parseDLQFilter(dlqFilterInput{
+	f, ff := dlqFilter(admin.FilterInput{
 		Queue: q.Get("queue"), Type: q.Get("type"), Tenant: q.Get("tenant"),
 		Error: q.Get("error"), Since: q.Get("since"), Until: q.Get("until"),
 	}, func(name string) FieldError { return FieldError{Parameter: name} })
@@ -111,52 +110,15 @@ func (g *Gateway) adminDLQ(c *echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"items": items, "next_cursor": next})
 }
 
-// dlqFilterInput is a dead-letter filter as a client writes it, in the
-// query of GET /admin/v1/dlq or the body of POST /admin/v1/dlq/replay.
-type dlqFilterInput struct {
-	Queue  string `json:"queue"`
-	Type   string `json:"type"`
-	Tenant string `json:"tenant"`
-	Error  string `json:"error"`
-	Since  string `json:"since"`
-	Until  string `json:"until"`
-}
-
-// parseDLQFilter checks a filter; at names a bad field the way its input
-// does (query parameter or JSON pointer).
-func parseDLQFilter(in dlqFilterInput, at func(name string) FieldError) (status.DLQFilter, []FieldError) {
+// dlqFilter checks a filter; at names a bad field the way its input does
+// (query parameter or JSON pointer).
+func dlqFilter(in admin.FilterInput, at func(name string) FieldError) (status.DLQFilter, []FieldError) {
+	f, bad := admin.ParseFilter(in)
 	var fields []FieldError
-	bad := func(name, detail string) {
-		fe := at(name)
-		fe.Detail = detail
+	for _, b := range bad {
+		fe := at(b.Name)
+		fe.Detail = b.Detail
 		fields = append(fields, fe)
-	}
-	f := status.DLQFilter{Queue: in.Queue, Type: in.Type, Tenant: in.Tenant, Error: in.Error}
-	for name, v := range map[string]string{"queue": in.Queue, "type": in.Type, "tenant": in.Tenant} {
-		if v != "" && !jobs.ValidName(v) {
-			bad(name, "must be 1-64 letters, digits, '-', '_', '.'")
-		}
-	}
-	if len(in.Error) > 1024 {
-		bad("error", "must be at most 1024 bytes")
-	}
-	for _, t := range []struct {
-		name string
-		v    string
-		to   *time.Time
-	}{{"since", in.Since, &f.Since}, {"until", in.Until, &f.Until}} {
-		if t.v == "" {
-			continue
-		}
-		v, err := time.Parse(time.RFC3339Nano, t.v)
-		if err != nil {
-			bad(t.name, "must be an RFC 3339 time such as 2026-11-21T10:00:00Z")
-			continue
-		}
-		*t.to = v
-	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		bad("until", "must be after since")
 	}
 	return f, fields
 }
@@ -226,7 +188,7 @@ func (g *Gateway) adminDelete(c *echo.Context) error {
 
 // bulkReplayRequest is the body of POST /admin/v1/dlq/replay.
 type bulkReplayRequest struct {
-	dlqFilterInput
+	admin.FilterInput
 	DryRun bool    `json:"dry_run"`
 	Rate   float64 `json:"rate"`
 	Limit  int     `json:"limit"`
@@ -257,7 +219,7 @@ func (g *Gateway) adminBulkReplay(c *echo.Context) error {
 			return p
 		}
 	}
-	f, fields := parseDLQFilter(in.dlqFilterInput, func(name string) FieldError { return FieldError{Pointer: "/" + name} })
+	f, fields := dlqFilter(in.FilterInput, func(name string) FieldError { return FieldError{Pointer: "/" + name} })
 	if in.Rate < 0 || in.Rate > 100000 {
 		fields = append(fields, FieldError{Pointer: "/rate", Detail: "must be a number of jobs per second from 0 (the default, 50) to 100000"})
 	}

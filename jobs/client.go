@@ -30,6 +30,7 @@ type taskPayload struct {
 
 // Client puts jobs on the queues and takes them off again.
 type Client struct {
+	rdb  redis.UniversalClient
 	ac   *asynq.Client
 	insp *asynq.Inspector
 	rec  Recorder
@@ -39,6 +40,7 @@ type Client struct {
 // NewClient returns a Client on rdb that records jobs in rec.
 func NewClient(rdb redis.UniversalClient, rec Recorder, logger *slog.Logger) *Client {
 	return &Client{
+		rdb:  rdb,
 		ac:   asynq.NewClientFromRedisClient(rdb),
 		insp: asynq.NewInspectorFromRedisClient(rdb),
 		rec:  rec, log: orDiscard(logger),
@@ -160,6 +162,17 @@ func (c *Client) Cancel(ctx context.Context, tenant, id string) (*Job, error) {
 		_ = c.insp.CancelProcessing(j.ID)
 	}
 	return j, nil
+}
+
+// QueuePaused reports whether a queue is paused, also one that has never
+// held a task (asynq's inspector knows only queues it has seen). It reads
+// asynq's pause flag, "asynq:{<queue>}:paused".
+func (c *Client) QueuePaused(ctx context.Context, queue string) (bool, error) {
+	n, err := c.rdb.Exists(ctx, "asynq:{"+queue+"}:paused").Result()
+	if err != nil {
+		return false, fmt.Errorf("read queue %s: %w", queue, err)
+	}
+	return n == 1, nil
 }
 
 // Inspector returns the asynq inspector over the same Redis.

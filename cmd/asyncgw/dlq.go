@@ -200,37 +200,21 @@ func (c *cliFlags) filterFlags() filterFlags {
 
 // filter returns the filter, or an error naming every bad flag.
 func (f filterFlags) filter(cmd string) (status.DLQFilter, error) {
-	out := status.DLQFilter{Queue: *f.queue, Type: *f.typ, Tenant: *f.tenant, Error: *f.errText}
-	var bad []string
-	for _, n := range []struct{ name, v string }{{"queue", *f.queue}, {"type", *f.typ}, {"tenant", *f.tenant}} {
-		if n.v != "" && !jobs.ValidName(n.v) {
-			bad = append(bad, fmt.Sprintf("--%s %q: must be 1-64 letters, digits, '-', '_', '.'", n.name, n.v))
+	out, problems := admin.ParseFilter(admin.FilterInput{
+		Queue: *f.queue, Type: *f.typ, Tenant: *f.tenant, Error: *f.errText, Since: *f.since, Until: *f.until,
+	})
+	if len(problems) == 0 {
+		return out, nil
+	}
+	bad := make([]string, len(problems))
+	for i, p := range problems {
+		if p.Value != "" {
+			bad[i] = fmt.Sprintf("--%s %q: %s", p.Name, p.Value, p.Detail)
+		} else {
+			bad[i] = fmt.Sprintf("--%s: %s", p.Name, p.Detail)
 		}
 	}
-	if len(*f.errText) > 1024 {
-		bad = append(bad, "--error: must be at most 1024 bytes")
-	}
-	for _, t := range []struct {
-		name, v string
-		to      *time.Time
-	}{{"since", *f.since, &out.Since}, {"until", *f.until, &out.Until}} {
-		if t.v == "" {
-			continue
-		}
-		v, err := time.Parse(time.RFC3339Nano, t.v)
-		if err != nil {
-			bad = append(bad, fmt.Sprintf("--%s %q: must be an RFC 3339 time such as 2026-11-21T10:00:00Z", t.name, t.v))
-			continue
-		}
-		*t.to = v
-	}
-	if !out.Since.IsZero() && !out.Until.IsZero() && !out.Since.Before(out.Until) {
-		bad = append(bad, "--until: must be after --since")
-	}
-	if len(bad) > 0 {
-		return out, fmt.Errorf("%s: %s", cmd, strings.Join(bad, "; "))
-	}
-	return out, nil
+	return out, fmt.Errorf("%s: %s", cmd, strings.Join(bad, "; "))
 }
 
 // openAdmin connects to the configured Redis and returns the operator

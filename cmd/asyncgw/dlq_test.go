@@ -529,7 +529,7 @@ func TestDLQErrors(t *testing.T) {
 		{[]string{"dlq", "list", "--limit", "1001"}, "--limit 1001: must be a whole number from 1 to 1000"},
 		{[]string{"dlq", "list", "--limit", "ten"}, `dlq list: invalid value "ten" for flag -limit`},
 		{[]string{"dlq", "list", "--since", "yesterday"}, `dlq list: --since "yesterday": must be an RFC 3339 time such as 2026-11-21T10:00:00Z`},
-		{[]string{"dlq", "list", "--since", "2026-11-21T10:00:00Z", "--until", "2026-11-21T09:00:00Z"}, "--until: must be after --since"},
+		{[]string{"dlq", "list", "--since", "2026-11-21T10:00:00Z", "--until", "2026-11-21T09:00:00Z"}, "--until: must be after since"},
 		{[]string{"dlq", "list", "--queue", "a b"}, `--queue "a b": must be 1-64 letters`},
 		{[]string{"dlq", "list", "--queue", "a", "--queue", "b"}, "dlq list: --queue: given more than once"},
 		{[]string{"dlq", "list", "--queue"}, "dlq list: flag needs an argument: -queue"},

@@ -252,6 +252,13 @@ func TestPauseQueue(t *testing.T) {
 		t.Fatalf("resume: status %d, body %s", r.Status, r.Body)
 	}
 	h.WaitState(t, id, jobs.StateSucceeded)
+	// A configured queue that never held a job can be paused too, and says so.
+	for _, op := range []struct{ path, want string }{{"pause", `"paused":true`}, {"resume", `"paused":false`}} {
+		r := h.Do(t, http.MethodPost, "/admin/v1/queues/"+h.Queues.Low+"/"+op.path, nil, nil)
+		if r.Status != http.StatusOK || !strings.Contains(string(r.Body), op.want) {
+			t.Fatalf("%s of an unused queue: status %d, body %s", op.path, r.Status, r.Body)
+		}
+	}
 	if r := h.Do(t, http.MethodPost, "/admin/v1/queues/no-such-queue/pause", nil, nil); r.Status != http.StatusNotFound {
 		t.Fatalf("pause of an unknown queue: status %d, want 404", r.Status)
 	}

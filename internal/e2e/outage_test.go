@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,7 +58,8 @@ func TestUpstreamOutageUnderLoad(t *testing.T) {
 		WorkerHooks: jobs.Hooks{BreakerChanged: tr.record},
 		Concurrency: 20,
 	})
-	var down, poisonFixed atomic.Bool
+	var down, poisonFixed, poisonOn atomic.Bool
+	poisonOn.Store(true)
 	var callsDown atomic.Int64
 	h.Upstream.Handle(func(w http.ResponseWriter, r *http.Request, c Call) {
 		switch {
@@ -94,7 +96,7 @@ func TestUpstreamOutageUnderLoad(t *testing.T) {
 			}
 			i := n.Add(1)
 			inner.Go(func() {
-				isPoison := i%poisonEach == 0
+				isPoison := i%poisonEach == 0 && poisonOn.Load()
 				body := fmt.Sprintf(`{"n":%d}`, i)
 				if isPoison {
 					body = fmt.Sprintf(`{"n":%d,"poison":true}`, i)
@@ -129,7 +131,21 @@ func TestUpstreamOutageUnderLoad(t *testing.T) {
 	callsDuring := callsDown.Load()
 	back := time.Now()
 	down.Store(false)
-	time.Sleep(time.Second)
+	poisonOn.Store(false)
+	// The writes go on while the poison ones use up their attempts: a host
+	// that only ever fails keeps its breaker open, and then its jobs wait
+	// (one probe per open period) instead of dying fast.
+	mu.Lock()
+	doomed := slices.Clone(poison)
+	mu.Unlock()
+	Eventually(t, 2*time.Minute, func() (bool, string) {
+		for _, id := range doomed {
+			if j, _ := h.Job(t, id); j.State != jobs.StateDead {
+				return false, fmt.Sprintf("poison job %s is %s (attempt %d, %q)", id, j.State, j.Attempt, j.Error)
+			}
+		}
+		return true, ""
+	})
 	close(stop)
 	wg.Wait()
 
