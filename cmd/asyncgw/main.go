@@ -3,6 +3,10 @@
 //	asyncgw [--config FILE]          gateway and workers in one process
 //	asyncgw gateway [--config FILE]  the HTTP gateway only
 //	asyncgw worker [--config FILE]   the workers only
+//	asyncgw dlq list|show|replay|delete
+//	                                 the dead-letter queue
+//	asyncgw queues [pause|resume Q]  queue statistics; pause or resume one
+//	asyncgw keys new                 a fresh API key and its digest
 //	asyncgw version                  print the version
 package main
 
