@@ -29,11 +29,27 @@ type Problem struct {
 }
 
 // FieldError names one invalid part of a request: a member of the JSON
-// body by JSON pointer, or a query parameter by name.
+// body by JSON pointer ("" is the whole body), or a query parameter by name
+// (then it carries "parameter" instead of "pointer").
 type FieldError struct {
-	Pointer   string `json:"pointer,omitempty"`
+	Pointer   string `json:"pointer"`
 	Parameter string `json:"parameter,omitempty"`
 	Detail    string `json:"detail"`
+}
+
+// MarshalJSON writes "pointer" for a body member, "parameter" for a query
+// parameter.
+func (f FieldError) MarshalJSON() ([]byte, error) {
+	if f.Parameter != "" {
+		return json.Marshal(struct {
+			Parameter string `json:"parameter"`
+			Detail    string `json:"detail"`
+		}{f.Parameter, f.Detail})
+	}
+	return json.Marshal(struct {
+		Pointer string `json:"pointer"`
+		Detail  string `json:"detail"`
+	}{f.Pointer, f.Detail})
 }
 
 // Error makes a Problem an error that handlers return.
