@@ -57,13 +57,50 @@ func (c *Client) Submit(ctx context.Context, j *Job, req *Request, processAt tim
 		return err
 	}
 	if err := c.rec.Create(ctx, j, req); err != nil {
-		c.takeBack(j)
-		if errors.Is(err, ErrExists) {
+		if errors.Is(err, ErrExists) || errors.Is(err, ErrIdempotencyLost) {
+			c.takeBack(j)
 			return err
+		}
+		// The answer was lost, but Redis may have run the write: look
+		// before taking the task back, or a stored job would lose its task.
+		switch c.recordExists(ctx, j) {
+		case recordStored:
+			c.log.Warn("record written although its write reported an error; job accepted", "job_id", j.ID, "tenant", j.Tenant, "err", err)
+			return nil
+		case recordMissing:
+			c.takeBack(j)
+		default:
+			// Unknown: keep the task. If the record never appears the
+			// worker drops the task after the orphan grace; if it does,
+			// the job runs (a retry with the same Idempotency-Key finds it).
+			c.log.Warn("record write failed and its outcome is unknown; task kept", "job_id", j.ID, "tenant", j.Tenant, "err", err)
 		}
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
+}
+
+type recordState int
+
+const (
+	recordUnknown recordState = iota
+	recordStored
+	recordMissing
+)
+
+// recordExists looks for a job's record after a failed write, with a
+// deadline of its own (the request's may be spent).
+func (c *Client) recordExists(ctx context.Context, j *Job) recordState {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	_, err := c.rec.Get(rctx, j.Tenant, j.ID)
+	switch {
+	case err == nil:
+		return recordStored
+	case errors.Is(err, ErrNotFound):
+		return recordMissing
+	}
+	return recordUnknown
 }
 
 func (c *Client) enqueue(ctx context.Context, j *Job, req *Request, processAt time.Time, cycle int) error {
@@ -135,9 +172,20 @@ func (c *Client) Replay(ctx context.Context, tenant, id string, processAt time.T
 		return nil
 	})
 	if err != nil {
-		c.takeBack(j)
 		if errors.Is(err, ErrNotDead) || errors.Is(err, ErrNotFound) {
+			c.takeBack(j)
 			return out, err
+		}
+		// As in Submit: the reopen may have run although it reported an
+		// error; then the task must stay.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		cur, gerr := c.rec.Get(rctx, tenant, id)
+		cancel()
+		switch {
+		case gerr == nil && cur.Replays == cycle:
+			return cur, nil
+		case gerr == nil || errors.Is(gerr, ErrNotFound):
+			c.takeBack(j)
 		}
 		return out, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

@@ -23,6 +23,39 @@ func (failingCreate) Create(context.Context, *jobs.Job, *jobs.Request) error {
 	return errors.New("connection reset")
 }
 
+// lostReply is a real store whose Create runs but reports an error, as when
+// Redis dies or stalls after running the script and before answering.
+type lostReply struct{ *status.Store }
+
+func (s lostReply) Create(ctx context.Context, j *jobs.Job, req *jobs.Request) error {
+	if err := s.Store.Create(ctx, j, req); err != nil {
+		return err
+	}
+	return errors.New("i/o timeout")
+}
+
+// TestSubmitKeepsStoredJobWhenReplyIsLost: a record write that ran but whose
+// answer was lost is an accepted job; its task must not be taken back.
+func TestSubmitKeepsStoredJobWhenReplyIsLost(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Shared(t).Client(t)
+	store, err := status.New(status.Config{Prefix: redistest.Prefix(t)}, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := redistest.Queue(t, "default")
+	client := jobs.NewClient(rdb, lostReply{store}, nil)
+	now := time.Now().UTC()
+	j := &jobs.Job{ID: jobs.NewID(), Type: "t", State: jobs.StateQueued, Queue: queue,
+		MaxAttempts: 3, CreatedAt: now, UpdatedAt: now, Tenant: "default"}
+	if err := client.Submit(t.Context(), j, &jobs.Request{URL: "http://127.0.0.1:9/"}, time.Time{}); err != nil {
+		t.Fatalf("Submit: %v, want success: the job is stored", err)
+	}
+	if _, err := client.Inspector().GetTaskInfo(queue, j.ID); err != nil {
+		t.Fatalf("task of a stored job: %v, want it kept", err)
+	}
+}
+
 // TestSubmitTakesTaskBackWhenRecordFails checks that a failed accept leaves
 // no task behind: the caller is told nothing was stored, and it is true.
 func TestSubmitTakesTaskBackWhenRecordFails(t *testing.T) {

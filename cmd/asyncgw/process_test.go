@@ -205,53 +205,52 @@ func TestGatewayAndWorkerProcesses(t *testing.T) {
 	}
 }
 
-// TestWorkerKilledMidJob kills the worker process with SIGKILL while the
-// upstream holds its call. asynq gives the task back once its lease has
-// expired (lease 30s, plus the recoverer's 30s margin, checked every
-// minute), a new worker process runs it again, and the crash does not use
-// up an attempt.
+// TestWorkerKilledMidJob kills the worker process with SIGKILL while it
+// runs many jobs, each held by the upstream. asynq gives the tasks back
+// once their leases have expired (lease 30s, plus the recoverer's 30s
+// margin, checked every minute), a new worker process runs each of them
+// once more, and the crash does not use up an attempt: every job succeeds
+// with attempt 1, ends exactly once, and the upstream saw it twice, both
+// times as attempt 1.
 func TestWorkerKilledMidJob(t *testing.T) {
 	t.Parallel()
-	testDone := make(chan struct{})
-	up := newUpstream(t, func(n int, w http.ResponseWriter, r *http.Request) {
-		if n == 1 {
-			select { // held until the worker dies
-			case <-r.Context().Done():
-			case <-testDone:
-			}
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"ok":true}`)
-	})
-	t.Cleanup(func() { close(testDone) }) // before up.Close, which waits for the handler
-	s := newSetup(t, redistest.Shared(t), up.URL+"/orders")
+	const n = 20
+	// Each job's first call is held until the worker dies; later calls
+	// succeed.
+	up := newJobUpstream(t, func(_ string, call int) bool { return call == 1 })
+	s := newCrashSetup(t, redistest.Shared(t), up.URL+"/orders", n, 5*time.Second)
 	gw := startAsyncgw(t, nil, "gateway", "--config", s.config)
 	wk := startAsyncgw(t, nil, "worker", "--config", s.config)
 	base := gw.baseURL(t)
 	wk.waitLog(t, "workers started", 30*time.Second)
 
-	id := submit(t, base+"/v1/work", `{"sku":"A-1"}`)
-	up.waitCall(t, 30*time.Second)
-	if j := getJob(t, base, id); j.State != jobs.StateRunning || j.Attempt != 1 {
-		t.Fatalf("job %s with attempt %d while the upstream holds the call, want running, 1", j.State, j.Attempt)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = submit(t, base+"/v1/work", fmt.Sprintf(`{"sku":"A-%d"}`, i))
+	}
+	waitFor(t, 30*time.Second, "the upstream to hold every job's call", func() (bool, string) {
+		h := up.held()
+		return h == n, fmt.Sprintf("%d of %d held", h, n)
+	})
+	for _, id := range ids {
+		if j := getJob(t, base, id); j.State != jobs.StateRunning || j.Attempt != 1 {
+			t.Fatalf("job %s: %s with attempt %d while the upstream holds its call, want running, 1", id, j.State, j.Attempt)
+		}
 	}
 	wk.kill(t)
 	killed := time.Now()
 
 	wk2 := startAsyncgw(t, nil, "worker", "--config", s.config)
 	wk2.waitLog(t, "workers started", 30*time.Second)
-	j := waitState(t, base, id, jobs.StateSucceeded, 3*time.Minute)
-	t.Logf("the job ran again %v after the kill", time.Since(killed).Round(time.Second))
+	ended := waitEnded(t, base, s, ids, 3*time.Minute, wk, wk2)
+	t.Logf("the jobs ran again %v after the kill", time.Since(killed).Round(time.Second))
 
-	if got := up.attempts(); !slices.Equal(got, []string{"1", "1"}) {
-		t.Errorf("upstream attempts %q, want [1 1]: the killed run must not use up an attempt", got)
-	}
-	if j.Attempt != 1 || j.Result == nil || j.Result.Status != http.StatusOK || j.Error != "" {
-		t.Errorf("job: attempt %d, result %+v, error %q; want attempt 1, 200, no error", j.Attempt, j.Result, j.Error)
-	}
-	if !strings.Contains(wk2.stderr.String(), "job_id="+id) {
-		t.Errorf("the second worker process did not log job %s", id)
+	st := s.store(t)
+	for _, id := range ids {
+		checkRunOnceAfterStop(t, st, up, ended[id])
+		if !strings.Contains(wk2.stderr.String(), "job_id="+id) {
+			t.Errorf("the second worker process did not log job %s", id)
+		}
 	}
 }
 
