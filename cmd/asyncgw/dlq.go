@@ -378,17 +378,27 @@ func printable(s string) string {
 	}, s)
 }
 
-func dlqShow(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c := newCLIFlags("dlq show", dlqUsage, stderr, true)
-	pos, err := c.args(args, 1, "job ID (asyncgw dlq show ID)")
+// oneJob parses the arguments of a command that takes one job ID, checks
+// the ID and connects: dlq show and dlq delete.
+func oneJob(ctx context.Context, c *cliFlags, args []string, usage string, getenv func(string) string, stderr io.Writer) (string, *admin.Service, func(), error) {
+	pos, err := c.args(args, 1, usage)
 	if err != nil {
-		return helpOK(err)
+		return "", nil, nil, helpOK(err)
 	}
 	id := pos[0]
 	if !jobs.ValidID(id) {
-		return notDead(id)
+		return "", nil, nil, notDead(id)
 	}
 	svc, closeFn, err := openAdmin(ctx, "dlq", *c.config, getenv, stderr)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return id, svc, closeFn, nil
+}
+
+func dlqShow(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c := newCLIFlags("dlq show", dlqUsage, stderr, true)
+	id, svc, closeFn, err := oneJob(ctx, c, args, "job ID (asyncgw dlq show ID)", getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -593,15 +603,7 @@ func writeBulkResult(w io.Writer, res *admin.BulkResult) error {
 
 func dlqDelete(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c := newCLIFlags("dlq delete", dlqUsage, stderr, false)
-	pos, err := c.args(args, 1, "job ID (asyncgw dlq delete ID)")
-	if err != nil {
-		return helpOK(err)
-	}
-	id := pos[0]
-	if !jobs.ValidID(id) {
-		return notDead(id)
-	}
-	svc, closeFn, err := openAdmin(ctx, "dlq", *c.config, getenv, stderr)
+	id, svc, closeFn, err := oneJob(ctx, c, args, "job ID (asyncgw dlq delete ID)", getenv, stderr)
 	if err != nil {
 		return err
 	}
