@@ -96,3 +96,37 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("failure ratio 1.5: want an error")
 	}
 }
+
+// TestBreakerExcludesAndAllow: an excluded outcome (a call cut short, or
+// not made) counts neither way, and Allow reports outcomes like Do.
+func TestBreakerExcludesAndAllow(t *testing.T) {
+	t.Parallel()
+	errCut := errors.New("cut short")
+	b, err := New(Config{Name: "test", ConsecutiveFailures: 2, OpenTimeout: time.Hour,
+		IsExcluded: func(err error) bool { return errors.Is(err, errCut) }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := func(outcome error) {
+		t.Helper()
+		done, err := b.Allow()
+		if err != nil {
+			t.Fatalf("Allow: %v", err)
+		}
+		done(outcome)
+	}
+	report(errDown)
+	for range 10 {
+		report(errCut) // neither a failure nor a success
+	}
+	if b.State() != Closed {
+		t.Fatalf("state %s after one failure and excluded outcomes, want closed", b.State())
+	}
+	report(errDown) // the second failure in a row: excluded ones did not reset it
+	if b.State() != Open {
+		t.Fatalf("state %s after two failures around excluded outcomes, want open", b.State())
+	}
+	if _, err := b.Allow(); !errors.Is(err, ErrOpen) {
+		t.Fatalf("Allow on an open breaker: %v, want ErrOpen", err)
+	}
+}

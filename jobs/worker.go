@@ -53,7 +53,8 @@ type WorkerConfig struct {
 // Hooks are called by the worker on events worth counting. Any may be nil;
 // they must not block.
 type Hooks struct {
-	// Ended is called once per job that reaches a terminal state.
+	// Ended is called once per job the worker ends: succeeded, failed or
+	// dead (a cancel is recorded by the gateway, not here).
 	Ended func(j *Job)
 	// BreakerChanged is called when an upstream host's breaker changes
 	// state.
@@ -286,8 +287,7 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 		b := w.breakers.Get(host)
 		allowed, err := b.Allow()
 		if err != nil {
-			open := b.OpenTimeout()
-			return w.holdBack(ctx, log, p, open+rand.N(open/2+1), err)
+			return w.holdBack(ctx, log, p, untilProbe(b), err)
 		}
 		// A failed probe is free once per attempt: the job was only picked
 		// to test the upstream. Twice would let a job that always fails
@@ -347,8 +347,7 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	if probe != nil && upstreamFailure(runErr) {
 		// The upstream is still down: a failed probe says so, and uses
 		// up no more of the job's attempts than waiting would have.
-		open := probe.OpenTimeout()
-		return w.holdBack(ctx, log, p, open+rand.N(open/2+1),
+		return w.holdBack(ctx, log, p, untilProbe(probe),
 			fmt.Errorf("%s: %s (%v): %w", probe.Name(), probeFailed, runErr, breaker.ErrOpen))
 	}
 	var perm *permanentError
@@ -404,6 +403,13 @@ func (w *Worker) ramp(host string) *ramp {
 		w.ramps[host] = r
 	}
 	return r
+}
+
+// untilProbe is how long a job waits for an open breaker: the open timeout,
+// stretched by up to half at random.
+func untilProbe(b *breaker.Breaker) time.Duration {
+	open := b.OpenTimeout()
+	return open + rand.N(open/2+1)
 }
 
 // holdBack records that a job waits for its upstream (an open breaker, or

@@ -27,6 +27,33 @@ import (
 // checks what a 202 promises: the job is stored, runs, ends exactly once,
 // and a crash or a shutdown does not use up one of its attempts.
 
+// startHeld starts a gateway and a worker process on s, submits n jobs and
+// waits until the upstream holds the first call of each, every job running
+// its attempt 1. It returns the worker process, the gateway's URL and the
+// job IDs.
+func startHeld(t *testing.T, s *setup, up *jobUpstream, n int) (wk *proc, base string, ids []string) {
+	t.Helper()
+	gw := startAsyncgw(t, nil, "gateway", "--config", s.config)
+	wk = startAsyncgw(t, nil, "worker", "--config", s.config)
+	base = gw.baseURL(t)
+	wk.waitLog(t, "workers started", 30*time.Second)
+
+	ids = make([]string, n)
+	for i := range ids {
+		ids[i] = submit(t, base+"/v1/work", fmt.Sprintf(`{"sku":"A-%d"}`, i))
+	}
+	waitFor(t, 30*time.Second, "the upstream to hold every job's call", func() (bool, string) {
+		h := up.held()
+		return h == n, fmt.Sprintf("%d of %d held", h, n)
+	})
+	for _, id := range ids {
+		if j := getJob(t, base, id); j.State != jobs.StateRunning || j.Attempt != 1 {
+			t.Fatalf("job %s: %s with attempt %d while the upstream holds its call, want running, 1", id, j.State, j.Attempt)
+		}
+	}
+	return wk, base, ids
+}
+
 // newCrashSetup is newSetup with room for many jobs at once: the worker
 // runs concurrency jobs and lets them finish for workerShutdown on SIGTERM.
 func newCrashSetup(t *testing.T, srv *redistest.Server, upstream string, concurrency int, workerShutdown time.Duration) *setup {
@@ -245,24 +272,7 @@ func TestWorkerSIGTERMRequeues(t *testing.T) {
 	var fast atomic.Bool // until set, the upstream never answers
 	up := newJobUpstream(t, func(string, int) bool { return !fast.Load() })
 	s := newCrashSetup(t, redistest.Shared(t), up.URL+"/orders", n, shutdownTimeout)
-	gw := startAsyncgw(t, nil, "gateway", "--config", s.config)
-	wk := startAsyncgw(t, nil, "worker", "--config", s.config)
-	base := gw.baseURL(t)
-	wk.waitLog(t, "workers started", 30*time.Second)
-
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = submit(t, base+"/v1/work", fmt.Sprintf(`{"sku":"A-%d"}`, i))
-	}
-	waitFor(t, 30*time.Second, "the upstream to hold every job's call", func() (bool, string) {
-		h := up.held()
-		return h == n, fmt.Sprintf("%d of %d held", h, n)
-	})
-	for _, id := range ids {
-		if j := getJob(t, base, id); j.State != jobs.StateRunning || j.Attempt != 1 {
-			t.Fatalf("job %s: %s with attempt %d while the upstream holds its call, want running, 1", id, j.State, j.Attempt)
-		}
-	}
+	wk, base, ids := startHeld(t, s, up, n)
 
 	wk.signal(t, syscall.SIGTERM)
 	stopped := time.Now()

@@ -262,17 +262,6 @@ func getJob(t *testing.T, base, id string) jobs.Job {
 	return j
 }
 
-// waitState polls the job until it is in state want.
-func waitState(t *testing.T, base, id string, want jobs.State, timeout time.Duration) jobs.Job {
-	t.Helper()
-	var j jobs.Job
-	waitFor(t, timeout, fmt.Sprintf("job %s to be %s", id, want), func() (bool, string) {
-		j = getJob(t, base, id)
-		return j.State == want, fmt.Sprintf("state %s, attempt %d, error %q", j.State, j.Attempt, j.Error)
-	})
-	return j
-}
-
 // stream is an open event stream.
 type stream struct {
 	events chan sse.Event

@@ -219,24 +219,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	// succeed.
 	up := newJobUpstream(t, func(_ string, call int) bool { return call == 1 })
 	s := newCrashSetup(t, redistest.Shared(t), up.URL+"/orders", n, 5*time.Second)
-	gw := startAsyncgw(t, nil, "gateway", "--config", s.config)
-	wk := startAsyncgw(t, nil, "worker", "--config", s.config)
-	base := gw.baseURL(t)
-	wk.waitLog(t, "workers started", 30*time.Second)
-
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = submit(t, base+"/v1/work", fmt.Sprintf(`{"sku":"A-%d"}`, i))
-	}
-	waitFor(t, 30*time.Second, "the upstream to hold every job's call", func() (bool, string) {
-		h := up.held()
-		return h == n, fmt.Sprintf("%d of %d held", h, n)
-	})
-	for _, id := range ids {
-		if j := getJob(t, base, id); j.State != jobs.StateRunning || j.Attempt != 1 {
-			t.Fatalf("job %s: %s with attempt %d while the upstream holds its call, want running, 1", id, j.State, j.Attempt)
-		}
-	}
+	wk, base, ids := startHeld(t, s, up, n)
 	wk.kill(t)
 	killed := time.Now()
 
