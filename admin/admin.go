@@ -340,3 +340,19 @@ func (s *Service) ReplayMatching(ctx context.Context, b BulkReplay) (*BulkResult
 		"skipped", res.Skipped, "failed", res.FailedCount, "rate", b.Rate)
 	return res, nil
 }
+
+// DisabledEndpoints lists the webhook endpoints that answered 410 Gone, of
+// one tenant or (tenant "") of all.
+func (s *Service) DisabledEndpoints(ctx context.Context, tenant string) ([]status.DisabledEndpoint, error) {
+	return s.store.DisabledEndpoints(ctx, tenant)
+}
+
+// EnableEndpoint lets webhook deliveries to url go out again for tenant.
+// It reports whether the endpoint was disabled.
+func (s *Service) EnableEndpoint(ctx context.Context, tenant, url string) (bool, error) {
+	ok, err := s.store.EnableEndpoint(ctx, tenant, url)
+	if ok {
+		s.log.Info("webhook endpoint enabled", "tenant", tenant, "url", url)
+	}
+	return ok, err
+}

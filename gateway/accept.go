@@ -43,6 +43,11 @@ type submission struct {
 	idempotency string
 	// route, when the job comes from a route (for its pre-check).
 	route *Route
+	// callback is the callback URL the request named, and callbackAt
+	// where: "/callback_url" in the body, or "" for the X-Callback-URL
+	// header.
+	callback   string
+	callbackAt string
 }
 
 // accept runs the admission steps that need Redis, stores the job, and
@@ -65,6 +70,10 @@ func (g *Gateway) accept(c *echo.Context, s submission) error {
 	if err != nil {
 		return problem(http.StatusBadRequest, "bad-prefer", err.Error())
 	}
+	cbURL, cbEvents, err := g.callback(r, t, s)
+	if err != nil {
+		return err
+	}
 	if err := g.admit(s.queue); err != nil {
 		return err
 	}
@@ -79,7 +88,7 @@ func (g *Gateway) accept(c *echo.Context, s submission) error {
 	j := &jobs.Job{
 		ID: jobs.NewID(), Type: s.jobType, State: jobs.StateQueued, Queue: s.queue,
 		MaxAttempts: s.maxAttempts, CreatedAt: now, UpdatedAt: now, Tenant: t,
-		Precheck: pre,
+		Precheck: pre, CallbackURL: cbURL, CallbackEvents: cbEvents,
 	}
 	var processAt time.Time
 	if s.delay > 0 {

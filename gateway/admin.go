@@ -23,6 +23,8 @@ type Admin interface {
 	Replay(ctx context.Context, id string) (*jobs.Job, error)
 	ReplayMatching(ctx context.Context, b admin.BulkReplay) (*admin.BulkResult, error)
 	Delete(ctx context.Context, id string) error
+	DisabledEndpoints(ctx context.Context, tenant string) ([]status.DisabledEndpoint, error)
+	EnableEndpoint(ctx context.Context, tenant, url string) (bool, error)
 }
 
 // adminRoutes mounts the admin API. Every route needs an admin key.
@@ -39,6 +41,8 @@ func (g *Gateway) adminRoutes(e *echo.Echo) {
 	e.GET("/admin/v1/dlq/:id", g.adminDeadLetter, mw...)
 	e.POST("/admin/v1/dlq/:id/replay", g.adminReplay, mw...)
 	e.DELETE("/admin/v1/dlq/:id", g.adminDelete, mw...)
+	e.GET("/admin/v1/webhooks/disabled", g.adminDisabledEndpoints, mw...)
+	e.DELETE("/admin/v1/webhooks/disabled", g.adminEnableEndpoint, mw...)
 }
 
 func (g *Gateway) adminQueues(c *echo.Context) error {

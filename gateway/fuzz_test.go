@@ -64,6 +64,9 @@ func (emptyStore) TenantTail(context.Context, string) (string, error) { return "
 func (emptyStore) ResultBody(context.Context, string, string) ([]byte, error) {
 	return nil, jobs.ErrNotFound
 }
+func (emptyStore) Deliveries(context.Context, string, string) ([]*jobs.Job, error) {
+	return nil, jobs.ErrNotFound
+}
 
 func (emptyStore) ClaimIdempotencyKey(_ context.Context, _, _, fp, id string) (status.Claim, error) {
 	return status.Claim{Claimed: true, Fingerprint: fp, JobID: id}, nil

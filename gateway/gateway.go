@@ -252,6 +252,9 @@ type Deps struct {
 	// Admin carries out the admin API's actions (admin.Service).
 	// Optional: without it there is no admin API.
 	Admin Admin
+	// Webhooks decides where a job's webhooks go (webhook.Webhooks).
+	// Optional: without it a request naming a callback URL is refused.
+	Webhooks Callbacks
 	// Ping reports whether Redis is reachable, for /readyz.
 	Ping func(ctx context.Context) error
 	// Logger may be nil.
@@ -271,6 +274,14 @@ type Reader interface {
 	TenantEvents(ctx context.Context, tenant, after string, count int64) ([]jobs.Event, error)
 	TenantTail(ctx context.Context, tenant string) (string, error)
 	ResultBody(ctx context.Context, tenant, id string) ([]byte, error)
+	Deliveries(ctx context.Context, tenant, id string) ([]*jobs.Job, error)
+}
+
+// Callbacks decides where a new job's webhooks go (webhook.Webhooks): the
+// URL the request named, else the tenant's, else none (""), with the
+// states to report. A refused URL is a *webhook.CallbackError.
+type Callbacks interface {
+	Callback(tenant, requested string) (string, []jobs.State, error)
 }
 
 // Feed hands out live event subscriptions (status.Hub).

@@ -29,6 +29,7 @@ func (g *Gateway) build() *echo.Echo {
 	e.DELETE("/v1/jobs/:id", g.cancelJob, auth)
 	e.GET("/v1/jobs/:id/result", g.getResult, auth)
 	e.GET("/v1/jobs/:id/events", g.jobEvents, auth)
+	e.GET("/v1/jobs/:id/webhooks", g.jobWebhooks, auth)
 	e.GET("/v1/events", g.tenantEvents, auth)
 
 	g.adminRoutes(e)

@@ -77,6 +77,7 @@ func (g *Gateway) submitRoute(rt *Route) echo.HandlerFunc {
 		return g.accept(c, submission{
 			jobType: rt.Name, queue: queue, maxAttempts: rt.MaxAttempts, req: req,
 			raw: body, idempotency: rt.Idempotency, route: rt,
+			callback: r.Header.Get("X-Callback-URL"),
 		})
 	}
 }
@@ -172,6 +173,10 @@ func (g *Gateway) submitGeneric(c *echo.Context) error {
 		return p
 	}
 	priority := cmp.Or(in.Priority, r.Header.Get("X-Priority"))
+	callback, callbackAt := in.CallbackURL, "/callback_url"
+	if callback == "" {
+		callback, callbackAt = r.Header.Get("X-Callback-URL"), ""
+	}
 	if rt != nil {
 		if err := g.limit(c, rt); err != nil {
 			return err
@@ -195,6 +200,7 @@ func (g *Gateway) submitGeneric(c *echo.Context) error {
 		return g.accept(c, submission{
 			jobType: rt.Name, queue: queue, maxAttempts: rt.MaxAttempts, req: req,
 			delay: delay, raw: body, idempotency: rt.Idempotency, route: rt,
+			callback: callback, callbackAt: callbackAt,
 		})
 	}
 	queue, err := pickQueue(priority, typ.Queue, g.cfg.Queues)
@@ -204,7 +210,7 @@ func (g *Gateway) submitGeneric(c *echo.Context) error {
 	req := &jobs.Request{Body: in.Payload, Timeout: jobs.Duration(typ.Timeout), Backoff: typ.Backoff}
 	return g.accept(c, submission{
 		jobType: typ.Name, queue: queue, maxAttempts: typ.MaxAttempts, req: req,
-		delay: delay, raw: body,
+		delay: delay, raw: body, callback: callback, callbackAt: callbackAt,
 	})
 }
 

@@ -31,6 +31,14 @@ func (e *upstreamError) Error() string {
 
 func (e *upstreamError) Unwrap() error { return e.Err }
 
+// RetryLater reports a call that failed in a way worth another attempt
+// (no answer, or the status given), with the destination's own wish for
+// a delay. It counts against the destination's circuit breaker. Senders
+// return it; err says what happened.
+func RetryLater(status int, retryAfter time.Duration, err error) error {
+	return &upstreamError{Status: status, RetryAfter: retryAfter, Err: err}
+}
+
 // Retryable reports whether an upstream status is worth another attempt:
 // 408, 429 and 5xx are; any other 4xx is final.
 func Retryable(status int) bool {

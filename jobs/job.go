@@ -112,11 +112,30 @@ type Job struct {
 	// new cycle of attempts. ReplayedAt is when the last one was made.
 	Replays    int        `json:"replays,omitempty"`
 	ReplayedAt *time.Time `json:"replayed_at,omitempty"`
+	// CallbackURL is where the job's webhooks go, when it has one.
+	CallbackURL string `json:"callback_url,omitempty"`
+	// Webhook, on a webhook delivery, says which job and event it
+	// delivers.
+	Webhook *WebhookRef `json:"webhook,omitempty"`
+	// CallbackEvents are the states whose events are sent to CallbackURL.
+	// It is kept with the record, not shown.
+	CallbackEvents []State `json:"-"`
 	// Tenant owns the job. It is not part of the public resource.
 	Tenant string `json:"-"`
 	// IdempotencyKey, when the job was submitted with one, is remembered
 	// with the job as it is created. It is not part of the public resource.
 	IdempotencyKey string `json:"-"`
+}
+
+// WebhookRef ties a webhook delivery to what it delivers: an event of
+// another job of the same tenant.
+type WebhookRef struct {
+	JobID string `json:"job_id"`
+	// Event is the event's kind (the job's state) and Seq its number in
+	// the job's event log.
+	Event string `json:"event"`
+	Seq   int64  `json:"seq"`
+	URL   string `json:"url"`
 }
 
 // Result is the upstream's answer to the last attempt. Body holds the JSON
@@ -168,13 +187,18 @@ type Request struct {
 	Body    []byte      `json:"body,omitempty"`
 	Timeout Duration    `json:"timeout,omitempty"`
 	Backoff Backoff     `json:"backoff"`
+	// Kind names the Sender that makes the call instead of a plain
+	// forward (WorkerConfig.Senders); "" for upstream requests.
+	Kind string `json:"kind,omitempty"`
 }
 
 // Backoff is a retry schedule: exponential from Base, capped at Max, with
-// full jitter.
+// full jitter; or, when Schedule is set, the n-th retry after Schedule[n-1]
+// (the last entry repeating), stretched by up to a tenth at random.
 type Backoff struct {
-	Base Duration `json:"base,omitempty"`
-	Max  Duration `json:"max,omitempty"`
+	Base     Duration   `json:"base,omitempty"`
+	Max      Duration   `json:"max,omitempty"`
+	Schedule []Duration `json:"schedule,omitempty"`
 }
 
 // Duration is a time.Duration that encodes to JSON as a Go duration string.

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -176,7 +177,7 @@ func TestRequestJSON(t *testing.T) {
 		t.Fatalf("Marshal = %s, want %s", b, want)
 	}
 	var got Request
-	if err := json.Unmarshal(b, &got); err != nil || got.Timeout != req.Timeout || got.Backoff != req.Backoff {
+	if err := json.Unmarshal(b, &got); err != nil || got.Timeout != req.Timeout || !reflect.DeepEqual(got.Backoff, req.Backoff) {
 		t.Fatalf("round trip = %+v, %v; want %+v", got, err, req)
 	}
 }

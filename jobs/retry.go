@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,9 @@ const (
 // exponential from Base, capped at Max, with full jitter. retryAfter, the
 // upstream's own request, wins when it is longer, within Max.
 func (b Backoff) Delay(n int, retryAfter time.Duration) time.Duration {
+	if len(b.Schedule) > 0 {
+		return b.scheduled(n, retryAfter)
+	}
 	base, ceil := time.Duration(b.Base), time.Duration(b.Max)
 	if base <= 0 {
 		base = DefaultBackoffBase
@@ -37,6 +41,17 @@ func (b Backoff) Delay(n int, retryAfter time.Duration) time.Duration {
 	d := time.Duration(rand.Uint64N(uint64(exp) + 1))
 	if retryAfter > d {
 		d = min(retryAfter, ceil)
+	}
+	return d
+}
+
+// scheduled is Delay for a fixed schedule. retryAfter wins when longer,
+// within the schedule's longest step.
+func (b Backoff) scheduled(n int, retryAfter time.Duration) time.Duration {
+	step := time.Duration(b.Schedule[min(max(n, 1), len(b.Schedule))-1])
+	d := step + time.Duration(rand.Uint64N(uint64(step/10)+1))
+	if retryAfter > d {
+		d = min(retryAfter, time.Duration(slices.Max(b.Schedule)))
 	}
 	return d
 }

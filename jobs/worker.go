@@ -46,6 +46,10 @@ type WorkerConfig struct {
 	// Defaults: open after 10 failures in a row, or half of at least 20
 	// calls failing within 1m; stay open 30s; 1 probe.
 	UpstreamBreaker breaker.Config
+	// Senders make the calls of jobs whose Request.Kind names them, such
+	// as webhook deliveries. Each kind keeps breakers of its own, one per
+	// destination host, set up like UpstreamBreaker.
+	Senders map[string]Sender
 	// Hooks are called on events worth counting (metrics).
 	Hooks Hooks
 }
@@ -57,7 +61,7 @@ type Hooks struct {
 	// dead (a cancel is recorded by the gateway, not here).
 	Ended func(j *Job)
 	// BreakerChanged is called when an upstream host's breaker changes
-	// state.
+	// state (not for the destinations of Senders).
 	BreakerChanged func(host string, from, to breaker.State)
 }
 
@@ -122,11 +126,28 @@ func ValidateQueueName(q string) error {
 	return nil
 }
 
+// Sender makes the call of a job whose Request.Kind names it, in place of
+// the plain forward of an upstream request. It returns the destination's
+// answer and nil; an error made by RetryLater for what may be retried
+// (which counts against the destination's breaker); or a Permanent error.
+type Sender interface {
+	Send(ctx context.Context, j *Job, req *Request) (*Result, error)
+}
+
 // HandlerFunc runs a job of a type registered by the embedding program. It
 // gets the job's payload; what it returns becomes the job's result body. An
 // error wrapped with Permanent fails the job at once; any other error is
 // retried.
 type HandlerFunc func(ctx context.Context, j *Job, payload []byte) (json.RawMessage, error)
+
+// GiveUp marks an error that ends the job as dead at once: it goes to the
+// dead-letter queue, to be replayed once what stopped it is fixed.
+func GiveUp(err error) error { return &giveUpError{err} }
+
+type giveUpError struct{ err error }
+
+func (e *giveUpError) Error() string { return e.err.Error() }
+func (e *giveUpError) Unwrap() error { return e.err }
 
 // Permanent marks an error that retrying cannot fix.
 func Permanent(err error) error { return &permanentError{err} }
@@ -144,10 +165,10 @@ type Worker struct {
 	rec      Recorder
 	http     *http.Client
 	log      *slog.Logger
-	breakers *breaker.Group
+	breakers map[string]*breaker.Group // by Request.Kind ("" for upstreams)
 
 	rampsMu sync.Mutex
-	ramps   map[string]*ramp // by upstream host
+	ramps   map[string]*ramp // by Request.Kind and host
 
 	mu       sync.RWMutex
 	handlers map[string]HandlerFunc
@@ -170,19 +191,34 @@ func NewWorker(cfg WorkerConfig, rdb redis.UniversalClient, rec Recorder, client
 			},
 		}
 	}
-	w := &Worker{cfg: cfg, rec: rec, http: client, log: orDiscard(logger), handlers: map[string]HandlerFunc{}, ramps: map[string]*ramp{}}
-	probes := int(cmp.Or(cfg.UpstreamBreaker.Probes, 1))
-	cfg.UpstreamBreaker.OnChange = func(host string, from, to breaker.State) {
-		if from == breaker.HalfOpen && to == breaker.Closed {
-			w.ramp(host).start(probes, cfg.Concurrency)
-		}
-		if on := cfg.Hooks.BreakerChanged; on != nil {
-			on(host, from, to)
-		}
+	w := &Worker{
+		cfg: cfg, rec: rec, http: client, log: orDiscard(logger),
+		handlers: map[string]HandlerFunc{}, ramps: map[string]*ramp{},
+		breakers: map[string]*breaker.Group{},
 	}
-	var err error
-	if w.breakers, err = breaker.NewGroup(cfg.UpstreamBreaker, w.log); err != nil {
-		return nil, fmt.Errorf("upstream breaker: %w", err)
+	probes := int(cmp.Or(cfg.UpstreamBreaker.Probes, 1))
+	kinds := []string{""}
+	for k := range cfg.Senders {
+		kinds = append(kinds, k)
+	}
+	for _, kind := range kinds {
+		bc := cfg.UpstreamBreaker
+		if kind != "" {
+			bc.Name = kind
+		}
+		bc.OnChange = func(host string, from, to breaker.State) {
+			if from == breaker.HalfOpen && to == breaker.Closed {
+				w.ramp(kind, host).start(probes, cfg.Concurrency)
+			}
+			if on := cfg.Hooks.BreakerChanged; on != nil && kind == "" {
+				on(host, from, to)
+			}
+		}
+		g, err := breaker.NewGroup(bc, w.log)
+		if err != nil {
+			return nil, fmt.Errorf("%s breaker: %w", bc.Name, err)
+		}
+		w.breakers[kind] = g
 	}
 	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              cfg.Concurrency,
@@ -284,7 +320,11 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	var probe *breaker.Breaker // set when this call tests a half-open breaker
 	if req.URL != "" {
 		host := upstreamHost(req.URL)
-		b := w.breakers.Get(host)
+		group := w.breakers[req.Kind]
+		if group == nil {
+			return w.finish(ctx, log, p, StateFailed, nil, fmt.Sprintf("no sender for request kind %q", req.Kind))
+		}
+		b := group.Get(host)
 		allowed, err := b.Allow()
 		if err != nil {
 			return w.holdBack(ctx, log, p, untilProbe(b), err)
@@ -296,7 +336,7 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 			probe = b
 		}
 		// Just back from an outage: pace the calls (see ramp).
-		r := w.ramp(host)
+		r := w.ramp(req.Kind, host)
 		if !r.acquire() {
 			allowed(errNotCalled)
 			return w.holdBack(ctx, log, p, 500*time.Millisecond+rand.N(time.Second),
@@ -351,12 +391,13 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 			fmt.Errorf("%s: %s (%v): %w", probe.Name(), probeFailed, runErr, breaker.ErrOpen))
 	}
 	var perm *permanentError
+	var giveUp *giveUpError
 	switch {
 	case runErr == nil:
 		return w.finish(ctx, log, p, StateSucceeded, res, "")
 	case errors.As(runErr, &perm):
 		return w.finish(ctx, log, p, StateFailed, res, runErr.Error())
-	case attempt >= j.MaxAttempts:
+	case errors.As(runErr, &giveUp), attempt >= j.MaxAttempts:
 		return w.finish(ctx, log, p, StateDead, res, runErr.Error())
 	}
 	var ra time.Duration
@@ -390,17 +431,18 @@ func upstreamHost(raw string) string {
 	return u.Host
 }
 
-// ramp returns the pacing of calls to an upstream host.
-func (w *Worker) ramp(host string) *ramp {
+// ramp returns the pacing of calls to a host by a kind of request.
+func (w *Worker) ramp(kind, host string) *ramp {
+	key := kind + " " + host
 	w.rampsMu.Lock()
 	defer w.rampsMu.Unlock()
-	r := w.ramps[host]
+	r := w.ramps[key]
 	if r == nil {
 		if len(w.ramps) >= 4096 {
 			clear(w.ramps) // only a host in an active ramp loses its pacing
 		}
 		r = &ramp{}
-		w.ramps[host] = r
+		w.ramps[key] = r
 	}
 	return r
 }
@@ -531,6 +573,9 @@ func (w *Worker) run(ctx context.Context, j *Job, req *Request) (*Result, error)
 			res = &Result{Status: http.StatusOK, Headers: map[string]string{"Content-Type": "application/json"}, Body: body}
 		}
 		return res, err
+	}
+	if req.Kind != "" {
+		return w.cfg.Senders[req.Kind].Send(ctx, j, req)
 	}
 	return forward(ctx, w.http, j, req)
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -91,6 +92,8 @@ func (c Config) validate() error {
 type Store struct {
 	rdb redis.UniversalClient
 	cfg Config
+	// outboxes are the tenants this Store has put in the outbox set.
+	outboxes sync.Map
 }
 
 // New returns a Store on rdb.
@@ -139,28 +142,40 @@ func (s *Store) dlqListsKey() string { return s.cfg.Prefix + ":dlq:lists" }
 // Both scripts append the event to the tenant stream and publish it as
 // "tenant\nid\nseq\nstreamID\nkind\ndoc".
 
-// createScript: KEYS job, events, stream[, idempotency]; ARGV doc, req,
-// state, maxlen, channel, tenant, id[, idempotency ttl]. With an
-// idempotency key, the claim made for this job is turned into the final
-// mapping in the same step, so the key never names a job that was not
-// stored. Returns the stream ID, false if the job exists, or -1 if the
-// claim was lost.
+// A job with a callback keeps its URL in the record's cb field and the
+// states it is told about in cbev (",succeeded,failed,"). Both scripts put
+// each event to be sent into the tenant's outbox, a sorted set of
+// "id\nseq" scored by when it is due (unix ms), in the same step as the
+// event itself: an event is never written without its webhook.
+
+// createScript: KEYS job, events, stream, outbox[, idempotency]; ARGV doc,
+// req, state, maxlen, channel, tenant, id, idempotency ttl, callback URL
+// ("" for none), callback states, now (unix ms). With an idempotency key,
+// the claim made for this job is turned into the final mapping in the same
+// step, so the key never names a job that was not stored. Returns the
+// stream ID, false if the job exists, or -1 if the claim was lost.
 var createScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-if KEYS[4] then
-  local c = redis.call('HMGET', KEYS[4], 's', 'id')
+if KEYS[5] then
+  local c = redis.call('HMGET', KEYS[5], 's', 'id')
   if c[1] ~= 'p' or c[2] ~= ARGV[7] then return -1 end
-  redis.call('HSET', KEYS[4], 's', 'd', 'st', ARGV[3])
-  redis.call('EXPIRE', KEYS[4], ARGV[8])
+  redis.call('HSET', KEYS[5], 's', 'd', 'st', ARGV[3])
+  redis.call('EXPIRE', KEYS[5], ARGV[8])
 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'req', ARGV[2], 'state', ARGV[3], 'seq', 1)
+if ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[1], 'cb', ARGV[9], 'cbev', ARGV[10])
+  if string.find(ARGV[10], ',' .. ARGV[3] .. ',', 1, true) then
+    redis.call('ZADD', KEYS[4], ARGV[11], ARGV[7] .. '\n1')
+  end
+end
 redis.call('RPUSH', KEYS[2], ARGV[3] .. '\n' .. ARGV[1])
 local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'j', ARGV[7], 's', 1, 'k', ARGV[3], 'd', ARGV[1])
 redis.call('PUBLISH', ARGV[5], ARGV[6] .. '\n' .. ARGV[7] .. '\n1\n' .. sid .. '\n' .. ARGV[3] .. '\n' .. ARGV[1])
 return sid
 `)
 
-// updateScript: KEYS job, events, stream, dead-letter list; ARGV doc,
+// updateScript: KEYS job, events, stream, dead-letter list, outbox; ARGV doc,
 // state, expected seq, from-terminal allowed (0/1), ttl seconds (0:
 // persist), maxlen, channel, tenant, id, has raw result body (0/1), raw
 // result body, now (unix ms). A job that becomes dead joins the
@@ -174,6 +189,10 @@ local s = cur[1]
 if ARGV[4] ~= '1' and (s == 'succeeded' or s == 'failed' or s == 'dead' or s == 'canceled') then return {-2} end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'state', ARGV[2])
+local cb = redis.call('HGET', KEYS[1], 'cbev')
+if cb and string.find(cb, ',' .. ARGV[2] .. ',', 1, true) then
+  redis.call('ZADD', KEYS[5], ARGV[12], ARGV[9] .. '\n' .. seq)
+end
 redis.call('RPUSH', KEYS[2], ARGV[2] .. '\n' .. ARGV[1])
 local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'j', ARGV[9], 's', seq, 'k', ARGV[2], 'd', ARGV[1])
 redis.call('PUBLISH', ARGV[7], ARGV[8] .. '\n' .. ARGV[9] .. '\n' .. seq .. '\n' .. sid .. '\n' .. ARGV[2] .. '\n' .. ARGV[1])
@@ -219,10 +238,19 @@ func (s *Store) Create(ctx context.Context, j *jobs.Job, req *jobs.Request) erro
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
-	keys, args := s.keys(j.Tenant, j.ID), []any{doc, rq, string(j.State), s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID}
+	if j.CallbackURL != "" {
+		if err := s.registerOutbox(ctx, j.Tenant); err != nil {
+			return err
+		}
+	}
+	keys := append(s.keys(j.Tenant, j.ID), s.outboxKey(j.Tenant))
+	args := []any{
+		doc, rq, string(j.State), s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID,
+		int64(s.cfg.IdempotencyTTL / time.Second), j.CallbackURL, callbackStates(j.CallbackEvents),
+		time.Now().UnixMilli(),
+	}
 	if j.IdempotencyKey != "" {
 		keys = append(keys, s.idemKey(j.Tenant, j.IdempotencyKey))
-		args = append(args, int64(s.cfg.IdempotencyTTL/time.Second))
 	}
 	res, err := createScript.Run(ctx, s.rdb, keys, args...).Result()
 	if errors.Is(err, redis.Nil) || (err == nil && res == nil) {
@@ -347,7 +375,7 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool)
 	if j.Result != nil && j.Result.Raw != nil {
 		hasRaw, raw = "1", j.Result.Raw
 	}
-	keys := append(s.keys(j.Tenant, j.ID), s.dlqKey(j.Tenant, j.Queue))
+	keys := append(s.keys(j.Tenant, j.ID), s.dlqKey(j.Tenant, j.Queue), s.outboxKey(j.Tenant))
 	res, err := updateScript.Run(ctx, s.rdb, keys,
 		doc, string(j.State), seq, allow, ttl, s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID, hasRaw, raw,
 		deadAt(j).UnixMilli()).Slice()

@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +23,7 @@ import (
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/status"
+	"github.com/asyncgw/asyncgw/webhook"
 )
 
 // fileConfig is the YAML configuration as written. Durations and sizes are
@@ -37,7 +41,6 @@ type fileConfig struct {
 	Auth    authConfig     `yaml:"auth"`
 	// Idempotency holds the Idempotency-Key policy.
 	Idempotency idempotencyConfig `yaml:"idempotency"`
-	// Webhooks are read and checked; delivery is not built yet.
 	Webhooks webhooksConfig `yaml:"webhooks"`
 }
 
@@ -47,10 +50,17 @@ type authConfig struct {
 }
 
 type tenantConfig struct {
-	Name          string      `yaml:"name"`
-	Admin         bool        `yaml:"admin"`
-	Keys          []keyConfig `yaml:"keys"`
-	WebhookSecret string      `yaml:"webhook_secret"`
+	Name  string      `yaml:"name"`
+	Admin bool        `yaml:"admin"`
+	Keys  []keyConfig `yaml:"keys"`
+	// WebhookSecret signs the tenant's webhooks; WebhookSecrets, several
+	// at once, during a rotation (both may be given).
+	WebhookSecret  string   `yaml:"webhook_secret"`
+	WebhookSecrets []string `yaml:"webhook_secrets"`
+	// WebhookURL is where the tenant's jobs report when the request
+	// names no callback URL.
+	WebhookURL    string   `yaml:"webhook_url"`
+	WebhookEvents []string `yaml:"webhook_events"`
 }
 
 type keyConfig struct {
@@ -62,8 +72,16 @@ type idempotencyConfig struct {
 }
 
 type webhooksConfig struct {
-	AllowHTTP            bool `yaml:"allow_http"`
-	AllowPrivateNetworks bool `yaml:"allow_private_networks"`
+	AllowHTTP            bool     `yaml:"allow_http"`
+	AllowPrivateNetworks bool     `yaml:"allow_private_networks"`
+	AllowCIDRs           []string `yaml:"allow_cidrs"`
+	// Secrets sign the webhooks of tenants without secrets of their own.
+	Secrets       []string `yaml:"secrets"`
+	Events        []string `yaml:"events"`
+	Queue         string   `yaml:"queue"`
+	Weight        int      `yaml:"weight"`
+	RetrySchedule []string `yaml:"retry_schedule"`
+	Timeout       string   `yaml:"timeout"`
 }
 
 type rateLimitConfig struct {
@@ -167,6 +185,10 @@ type config struct {
 	Status         status.Config
 	Worker         jobs.WorkerConfig
 	Gateway        gateway.Config
+	Webhooks       webhook.Config
+	// AdminQueues are the queues the admin API reports: the gateway's
+	// and the webhook queue.
+	AdminQueues []string
 }
 
 const defaultListen = "127.0.0.1:8080"
@@ -443,14 +465,30 @@ func (fc fileConfig) resolve() (*config, error) {
 		return nil, aerr
 	}
 	cfg.Gateway.Auth = auth
+	if cfg.Webhooks, err = fc.webhooks(); err != nil {
+		return nil, err
+	}
 	if len(queues) == 0 {
 		cfg.Gateway.Queues = nil
 		for q := range jobs.DefaultQueues() {
 			cfg.Gateway.Queues = append(cfg.Gateway.Queues, q)
 		}
 	}
+	cfg.AdminQueues = append(slices.Clone(cfg.Gateway.Queues), cfg.Webhooks.Queue)
+	if len(cfg.Worker.Queues) == 0 {
+		cfg.Worker.Queues = jobs.DefaultQueues()
+	}
+	if _, ok := cfg.Worker.Queues[cfg.Webhooks.Queue]; !ok {
+		cfg.Worker.Queues = maps.Clone(cfg.Worker.Queues)
+		cfg.Worker.Queues[cfg.Webhooks.Queue] = cmp.Or(fc.Webhooks.Weight, 2)
+	} else if fc.Webhooks.Weight != 0 {
+		return nil, fmt.Errorf("webhooks.weight: the queue %q is configured under queues; set its weight there", cfg.Webhooks.Queue)
+	}
 	for i, r := range fc.Routes {
 		at := fmt.Sprintf("routes[%d]", i)
+		if r.Name == webhook.JobType {
+			return nil, fmt.Errorf("%s.name: %q is reserved for webhook deliveries", at, r.Name)
+		}
 		if r.MaxAttempts < 0 {
 			return nil, fmt.Errorf("%s.max_attempts: %d must be at least 1", at, r.MaxAttempts)
 		}
@@ -481,21 +519,14 @@ func (fc fileConfig) resolve() (*config, error) {
 	return cfg, nil
 }
 
-// resolve checks the auth section. Webhook secrets are checked for form
-// now; they sign webhook deliveries.
+// resolve checks the auth section (the tenants' webhook settings are read
+// by webhooks).
 func (a authConfig) resolve() (gateway.AuthConfig, error) {
 	out := gateway.AuthConfig{Enabled: a.Enabled}
-	for i, t := range a.Tenants {
-		at := fmt.Sprintf("auth.tenants[%d]", i)
+	for _, t := range a.Tenants {
 		tn := gateway.Tenant{Name: t.Name, Admin: t.Admin}
 		for _, k := range t.Keys {
 			tn.KeySHA256 = append(tn.KeySHA256, k.SHA256)
-		}
-		if s := t.WebhookSecret; s != "" {
-			raw, ok := strings.CutPrefix(s, "whsec_")
-			if b, err := base64.StdEncoding.DecodeString(raw); !ok || err != nil || len(b) < 24 || len(b) > 64 {
-				return out, fmt.Errorf("%s.webhook_secret: must be whsec_ followed by 24 to 64 base64 bytes", at)
-			}
 		}
 		out.Tenants = append(out.Tenants, tn)
 	}
@@ -527,4 +558,100 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// webhooks resolves the webhooks section and the tenants' webhook
+// settings, naming the bad key when one is wrong.
+func (fc fileConfig) webhooks() (webhook.Config, error) {
+	w := fc.Webhooks
+	out := webhook.Config{
+		Policy:  webhook.Policy{AllowHTTP: w.AllowHTTP, AllowPrivateNetworks: w.AllowPrivateNetworks},
+		Secrets: w.Secrets,
+		Queue:   cmpOr(w.Queue, "webhooks"),
+		Tenants: map[string]webhook.Tenant{},
+	}
+	for i, c := range w.AllowCIDRs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return out, fmt.Errorf("webhooks.allow_cidrs[%d]: %q is not a CIDR prefix such as 10.1.0.0/16", i, c)
+		}
+		out.Policy.AllowCIDRs = append(out.Policy.AllowCIDRs, p.Masked())
+	}
+	for i, s := range w.Secrets {
+		if err := webhook.CheckSecret(s); err != nil {
+			return out, fmt.Errorf("webhooks.secrets[%d]: %w", i, err)
+		}
+	}
+	var err error
+	if out.Events, err = states("webhooks.events", w.Events); err != nil {
+		return out, err
+	}
+	if w.Queue != "" && !jobs.ValidName(w.Queue) {
+		return out, fmt.Errorf("webhooks.queue: %q must be 1-64 letters, digits, '_', '.', '-'", w.Queue)
+	}
+	if w.Weight < 0 || w.Weight > 1000 {
+		return out, fmt.Errorf("webhooks.weight: %d must be between 1 and 1000", w.Weight)
+	}
+	for i, s := range w.RetrySchedule {
+		d, perr := time.ParseDuration(s)
+		if perr != nil || d < 0 || d > 48*time.Hour {
+			return out, fmt.Errorf("webhooks.retry_schedule[%d]: %q must be a duration from 0s to 48h", i, s)
+		}
+		out.Schedule = append(out.Schedule, d)
+	}
+	if len(w.RetrySchedule) > 50 {
+		return out, errors.New("webhooks.retry_schedule: at most 50 retries")
+	}
+	if w.Timeout != "" {
+		d, perr := time.ParseDuration(w.Timeout)
+		if perr != nil || d < time.Second || d > 5*time.Minute {
+			return out, fmt.Errorf("webhooks.timeout: %q must be a duration from 1s to 5m", w.Timeout)
+		}
+		out.Timeout = d
+	}
+	for i, t := range fc.Auth.Tenants {
+		at := fmt.Sprintf("auth.tenants[%d]", i)
+		wt := webhook.Tenant{URL: t.WebhookURL}
+		if t.WebhookSecret != "" {
+			if err := webhook.CheckSecret(t.WebhookSecret); err != nil {
+				return out, fmt.Errorf("%s.webhook_secret: %w", at, err)
+			}
+			wt.Secrets = append(wt.Secrets, t.WebhookSecret)
+		}
+		for j, s := range t.WebhookSecrets {
+			if err := webhook.CheckSecret(s); err != nil {
+				return out, fmt.Errorf("%s.webhook_secrets[%d]: %w", at, j, err)
+			}
+			wt.Secrets = append(wt.Secrets, s)
+		}
+		if wt.Events, err = states(at+".webhook_events", t.WebhookEvents); err != nil {
+			return out, err
+		}
+		if t.WebhookURL != "" {
+			if err := out.Policy.CheckURL(t.WebhookURL); err != nil {
+				return out, fmt.Errorf("%s.webhook_url: %w", at, err)
+			}
+			if len(wt.Secrets) == 0 && len(w.Secrets) == 0 {
+				return out, fmt.Errorf("%s.webhook_url: needs a signing secret (webhook_secret, or webhooks.secrets)", at)
+			}
+		}
+		out.Tenants[t.Name] = wt
+	}
+	if _, err := webhook.New(out); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+// states reads a list of job states.
+func states(key string, in []string) ([]jobs.State, error) {
+	var out []jobs.State
+	for i, s := range in {
+		st := jobs.State(s)
+		if !st.Valid() {
+			return nil, fmt.Errorf("%s[%d]: %q is not a job state (queued, scheduled, running, retrying, succeeded, failed, dead, canceled)", key, i, s)
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }

@@ -251,7 +251,7 @@ func openAdmin(ctx context.Context, cmd, configPath string, getenv func(string) 
 		return nil, nil, fmt.Errorf("redis.url: cannot reach %s: %w", opts.Addr, err)
 	}
 	client := jobs.NewClient(rdb, store, log)
-	svc := admin.New(store, client, cfg.Gateway.Queues, admin.Hooks{}, log)
+	svc := admin.New(store, client, cfg.AdminQueues, admin.Hooks{}, log)
 	return svc, func() { _ = rdb.Close() }, nil
 }
 

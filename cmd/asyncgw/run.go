@@ -19,6 +19,7 @@ import (
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/status"
+	"github.com/asyncgw/asyncgw/webhook"
 )
 
 const usage = `usage: asyncgw [command] [--config FILE]
@@ -139,12 +140,19 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		return configError(cfg.Path, err)
 	}
 
+	hooks, err := webhook.New(cfg.Webhooks)
+	if err != nil {
+		return configError(cfg.Path, err)
+	}
 	var worker *jobs.Worker
+	var dispatcher *webhook.Dispatcher
 	if cmd != "gateway" {
+		cfg.Worker.Senders = map[string]jobs.Sender{webhook.Kind: webhook.NewSender(hooks, store, nil, log)}
 		worker, err = jobs.NewWorker(cfg.Worker, rdb, store, nil, log)
 		if err != nil {
 			return configError(cfg.Path, err)
 		}
+		dispatcher = webhook.NewDispatcher(hooks, store, jobs.NewClient(rdb, store, log), log)
 	}
 
 	var ln net.Listener
@@ -174,13 +182,14 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 			Jobs: client,
 			// Operator actions use the ordinary pool: they are rare, and a
 			// bulk replay is better retried than failed.
-			Admin:   admin.New(store, jobs.NewClient(rdb, store, log), cfg.Gateway.Queues, admin.Hooks{}, log),
-			Store:   frontStore,
-			Hub:     hub,
-			Queues:  monitor,
-			Limiter: limiter,
-			Ping:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-			Logger:  log,
+			Admin:    admin.New(store, jobs.NewClient(rdb, store, log), cfg.AdminQueues, admin.Hooks{}, log),
+			Store:    frontStore,
+			Hub:      hub,
+			Queues:   monitor,
+			Limiter:  limiter,
+			Webhooks: hooks,
+			Ping:     func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+			Logger:   log,
 		})
 		if err != nil {
 			return configError(cfg.Path, err)
@@ -215,6 +224,7 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 			return err
 		}
 		log.Info("workers started", "concurrency", worker.Concurrency())
+		_ = dispatcher.Start(ctx)
 	}
 	var serveErr error
 	if gw != nil {
@@ -228,6 +238,7 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	}
 	log.Info("shutting down")
 	if worker != nil {
+		_ = dispatcher.Stop(context.Background())
 		_ = worker.Stop(context.Background())
 	}
 	return serveErr

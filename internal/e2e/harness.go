@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,7 @@ import (
 	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/sse"
 	"github.com/asyncgw/asyncgw/status"
+	"github.com/asyncgw/asyncgw/webhook"
 )
 
 // Timeouts that bound every wait of a test, so that nothing hangs.
@@ -94,6 +96,10 @@ type Options struct {
 	Breaker breaker.Config
 	// WorkerHooks are the worker's hooks.
 	WorkerHooks jobs.Hooks
+	// Webhooks, when set, turns webhooks on: the worker gets the delivery
+	// sender, a dispatcher runs, and the gateways take callback URLs. The
+	// queue is set to one of the harness's own.
+	Webhooks *webhook.Config
 	// Redis is a dedicated server (redistest.Start) to run on instead of
 	// the shared one, for tests that stop or kill it. The harness then
 	// talks to it as cmd/asyncgw does: context deadlines honoured, quick
@@ -139,11 +145,14 @@ type Harness struct {
 	Worker *jobs.Worker
 	// Monitor reads the queues, when Options.Monitor asked for one.
 	Monitor *jobs.Monitor
+	// Webhooks is the webhook setup, when Options.Webhooks asked for it.
+	Webhooks *webhook.Webhooks
 
-	cfg     gateway.Config
-	opts    Options
-	front   *redis.Client // the gateways' Redis pool
-	frontSt *status.Store // the gateways' store, on front
+	cfg         gateway.Config
+	adminQueues []string
+	opts        Options
+	front       *redis.Client // the gateways' Redis pool
+	frontSt     *status.Store // the gateways' store, on front
 }
 
 // Start starts a harness for t: upstream, worker and one gateway. It fails
@@ -226,7 +235,7 @@ func Start(t testing.TB, opts Options) *Harness {
 		if r.Queue == "" {
 			r.Queue = h.Queues.Default
 		}
-		if r.Backoff == (jobs.Backoff{}) {
+		if r.Backoff.Base == 0 && r.Backoff.Max == 0 && r.Backoff.Schedule == nil {
 			r.Backoff = TestBackoff
 		}
 		h.cfg.Routes = append(h.cfg.Routes, r)
@@ -235,7 +244,7 @@ func Start(t testing.TB, opts Options) *Harness {
 		if ty.Queue == "" {
 			ty.Queue = h.Queues.Default
 		}
-		if ty.Backoff == (jobs.Backoff{}) {
+		if ty.Backoff.Base == 0 && ty.Backoff.Max == 0 && ty.Backoff.Schedule == nil {
 			ty.Backoff = TestBackoff
 		}
 		h.cfg.Types = append(h.cfg.Types, ty)
@@ -245,13 +254,25 @@ func Start(t testing.TB, opts Options) *Harness {
 	if concurrency == 0 {
 		concurrency = 10
 	}
-	h.Worker, err = jobs.NewWorker(jobs.WorkerConfig{
+	wcfg := jobs.WorkerConfig{
 		Queues:          map[string]int{h.Queues.Critical: 6, h.Queues.Default: 3, h.Queues.Low: 1},
 		Concurrency:     concurrency,
 		ShutdownTimeout: 5 * time.Second,
 		UpstreamBreaker: opts.Breaker,
 		Hooks:           opts.WorkerHooks,
-	}, h.Redis, h.Store, nil, nil)
+	}
+	h.adminQueues = h.cfg.Queues
+	if opts.Webhooks != nil {
+		wc := *opts.Webhooks
+		wc.Queue = redistest.Queue(t, "webhooks")
+		if h.Webhooks, err = webhook.New(wc); err != nil {
+			t.Fatalf("e2e: webhooks: %v", err)
+		}
+		wcfg.Queues[wc.Queue] = 2
+		wcfg.Senders = map[string]jobs.Sender{webhook.Kind: webhook.NewSender(h.Webhooks, h.Store, nil, nil)}
+		h.adminQueues = append(slices.Clone(h.cfg.Queues), wc.Queue)
+	}
+	h.Worker, err = jobs.NewWorker(wcfg, h.Redis, h.Store, nil, nil)
 	if err != nil {
 		t.Fatalf("e2e: worker: %v", err)
 	}
@@ -264,6 +285,13 @@ func Start(t testing.TB, opts Options) *Harness {
 	t.Cleanup(func() {
 		within(t, "worker stop", 15*time.Second, func() { _ = h.Worker.Stop(context.Background()) })
 	})
+	if h.Webhooks != nil {
+		d := webhook.NewDispatcher(h.Webhooks, h.Store, jobs.NewClient(h.Redis, h.Store, nil), nil)
+		_ = d.Start(context.Background())
+		t.Cleanup(func() {
+			within(t, "dispatcher stop", shutdownTimeout, func() { _ = d.Stop(context.Background()) })
+		})
+	}
 
 	if opts.Monitor > 0 {
 		h.Monitor = jobs.NewMonitor(jobs.MonitorConfig{Queues: h.cfg.Queues, Interval: opts.Monitor},
@@ -342,7 +370,7 @@ func (h *Harness) StartGateway(t testing.TB) *Server {
 	client := jobs.NewClient(h.front, h.frontSt, nil)
 	deps := gateway.Deps{
 		Jobs:    client,
-		Admin:   admin.New(h.frontSt, client, h.cfg.Queues, admin.Hooks{}, nil),
+		Admin:   admin.New(h.frontSt, client, h.adminQueues, admin.Hooks{}, nil),
 		Store:   h.frontSt,
 		Hub:     hub,
 		Limiter: h.opts.Limiter,
@@ -350,6 +378,9 @@ func (h *Harness) StartGateway(t testing.TB) *Server {
 	}
 	if h.Monitor != nil {
 		deps.Queues = h.Monitor
+	}
+	if h.Webhooks != nil {
+		deps.Webhooks = h.Webhooks
 	}
 	g, err := gateway.New(h.cfg, deps)
 	if err != nil {

@@ -1,0 +1,269 @@
+package status
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/jobs"
+)
+
+// The webhook side of the store: the outbox of events to send (written by
+// the record scripts, see createScript), the deliveries made for each job,
+// and the endpoints that asked to hear no more (410 Gone).
+
+// outboxKey is the tenant's outbox: "id\nseq" members scored by when they
+// are due (unix ms).
+func (s *Store) outboxKey(tenant string) string {
+	return s.cfg.Prefix + ":{" + tenant + "}:outbox"
+}
+
+// outboxTenantsKey is the set of tenants that ever had an outbox.
+func (s *Store) outboxTenantsKey() string { return s.cfg.Prefix + ":outbox:tenants" }
+
+// deliveriesKey lists the webhook deliveries made for a job: delivery IDs
+// scored by the event's seq.
+func (s *Store) deliveriesKey(tenant, id string) string { return s.jobKey(tenant, id) + ":wh" }
+
+// disabledKey maps the tenant's disabled endpoints (URL) to why (JSON).
+func (s *Store) disabledKey(tenant string) string {
+	return s.cfg.Prefix + ":{" + tenant + "}:webhooks:disabled"
+}
+
+// disabledTenantsKey is the set of tenants that ever had an endpoint disabled.
+func (s *Store) disabledTenantsKey() string { return s.cfg.Prefix + ":webhooks:disabled:tenants" }
+
+// registerOutbox adds tenant to the set of outboxes, once per Store.
+func (s *Store) registerOutbox(ctx context.Context, tenant string) error {
+	if _, ok := s.outboxes.Load(tenant); ok {
+		return nil
+	}
+	if err := s.rdb.SAdd(ctx, s.outboxTenantsKey(), tenant).Err(); err != nil {
+		return fmt.Errorf("register outbox: %w", err)
+	}
+	s.outboxes.Store(tenant, true)
+	return nil
+}
+
+// callbackStates encodes the states a callback hears of as the scripts
+// match them: ",a,b,".
+func callbackStates(states []jobs.State) string {
+	if len(states) == 0 {
+		return ","
+	}
+	var b strings.Builder
+	b.WriteByte(',')
+	for _, st := range states {
+		b.WriteString(string(st))
+		b.WriteByte(',')
+	}
+	return b.String()
+}
+
+// OutboxEntry is an event waiting to be turned into a webhook delivery.
+type OutboxEntry struct {
+	Tenant string
+	JobID  string
+	Seq    int64
+	member string
+}
+
+// OutboxTenants returns the tenants whose outboxes may hold entries.
+func (s *Store) OutboxTenants(ctx context.Context) ([]string, error) {
+	ts, err := s.rdb.SMembers(ctx, s.outboxTenantsKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read outbox tenants: %w", err)
+	}
+	return ts, nil
+}
+
+// outboxClaimScript: KEYS outbox; ARGV now, lease until (unix ms), count. It
+// takes up to count due entries and makes them due again at the lease's
+// end, so that an entry whose taker dies is taken again.
+var outboxClaimScript = redis.NewScript(`
+local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[3])
+for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], m) end
+return due
+`)
+
+// ClaimOutbox takes up to n due entries of a tenant's outbox for lease: the
+// caller acknowledges each with AckOutbox once its delivery is stored, and
+// an entry not acknowledged comes back after the lease.
+func (s *Store) ClaimOutbox(ctx context.Context, tenant string, n int, lease time.Duration) ([]OutboxEntry, error) {
+	now := time.Now()
+	ms, err := outboxClaimScript.Run(ctx, s.rdb, []string{s.outboxKey(tenant)},
+		now.UnixMilli(), now.Add(lease).UnixMilli(), n).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("claim outbox: %w", err)
+	}
+	out := make([]OutboxEntry, 0, len(ms))
+	for _, m := range ms {
+		id, seq, _ := strings.Cut(m, "\n")
+		n, err := strconv.ParseInt(seq, 10, 64)
+		if err != nil {
+			// Not ours to read: drop it rather than claim it forever.
+			_ = s.rdb.ZRem(ctx, s.outboxKey(tenant), m).Err()
+			continue
+		}
+		out = append(out, OutboxEntry{Tenant: tenant, JobID: id, Seq: n, member: m})
+	}
+	return out, nil
+}
+
+// AckOutbox removes an entry from its outbox.
+func (s *Store) AckOutbox(ctx context.Context, e OutboxEntry) error {
+	if err := s.rdb.ZRem(ctx, s.outboxKey(e.Tenant), e.member).Err(); err != nil {
+		return fmt.Errorf("ack outbox: %w", err)
+	}
+	return nil
+}
+
+// OutboxSize counts the entries of a tenant's outbox.
+func (s *Store) OutboxSize(ctx context.Context, tenant string) (int64, error) {
+	return s.rdb.ZCard(ctx, s.outboxKey(tenant)).Result()
+}
+
+// Callback is what an outbox entry is to send: the event and where.
+type Callback struct {
+	URL   string
+	Event jobs.Event
+}
+
+// OutboxCallback reads the event of an outbox entry and the job's callback
+// URL. It returns ErrNotFound when the job or the event is gone (expired).
+func (s *Store) OutboxCallback(ctx context.Context, e OutboxEntry) (*Callback, error) {
+	key := s.jobKey(e.Tenant, e.JobID)
+	pipe := s.rdb.Pipeline()
+	cb := pipe.HGet(ctx, key, "cb")
+	ev := pipe.LIndex(ctx, s.eventsKey(e.Tenant, e.JobID), e.Seq-1)
+	_, err := pipe.Exec(ctx)
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read callback: %w", err)
+	}
+	kind, data, _ := strings.Cut(ev.Val(), "\n")
+	return &Callback{URL: cb.Val(), Event: jobs.Event{
+		Seq: e.Seq, Tenant: e.Tenant, JobID: e.JobID, Kind: kind, Data: []byte(data),
+	}}, nil
+}
+
+// AddDelivery notes that delivery deliveryID carries event seq of job id.
+// The list lives as long as the job's record may.
+func (s *Store) AddDelivery(ctx context.Context, tenant, id string, seq int64, deliveryID string) error {
+	key := s.deliveriesKey(tenant, id)
+	pipe := s.rdb.TxPipeline()
+	pipe.ZAdd(ctx, key, redis.Z{Score: float64(seq), Member: deliveryID})
+	pipe.Expire(ctx, key, s.cfg.Retention+max(s.cfg.DeadRetention, s.cfg.Retention))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("note delivery: %w", err)
+	}
+	return nil
+}
+
+// Deliveries returns the webhook deliveries made for a job, oldest event
+// first. A delivery whose record expired is left out.
+func (s *Store) Deliveries(ctx context.Context, tenant, id string) ([]*jobs.Job, error) {
+	ids, err := s.rdb.ZRange(ctx, s.deliveriesKey(tenant, id), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read deliveries: %w", err)
+	}
+	out := make([]*jobs.Job, 0, len(ids))
+	for _, d := range ids {
+		j, err := s.Get(ctx, tenant, d)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// DisabledEndpoint is a callback URL that answered 410 Gone: no more
+// deliveries are sent to it for its tenant until it is enabled again.
+type DisabledEndpoint struct {
+	Tenant     string    `json:"tenant"`
+	URL        string    `json:"url"`
+	DisabledAt time.Time `json:"disabled_at"`
+	// Delivery is the delivery that was answered 410.
+	Delivery string `json:"delivery"`
+}
+
+// DisableEndpoint stops deliveries to url for tenant.
+func (s *Store) DisableEndpoint(ctx context.Context, d DisabledEndpoint) error {
+	b, _ := json.Marshal(d)
+	if err := s.rdb.SAdd(ctx, s.disabledTenantsKey(), d.Tenant).Err(); err != nil {
+		return fmt.Errorf("register disabled endpoint: %w", err)
+	}
+	if err := s.rdb.HSet(ctx, s.disabledKey(d.Tenant), d.URL, b).Err(); err != nil {
+		return fmt.Errorf("disable endpoint: %w", err)
+	}
+	return nil
+}
+
+// EndpointDisabled returns the record of a disabled endpoint, or nil.
+func (s *Store) EndpointDisabled(ctx context.Context, tenant, url string) (*DisabledEndpoint, error) {
+	b, err := s.rdb.HGet(ctx, s.disabledKey(tenant), url).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read disabled endpoint: %w", err)
+	}
+	var d DisabledEndpoint
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("decode disabled endpoint: %w", err)
+	}
+	return &d, nil
+}
+
+// EnableEndpoint lets deliveries to url go out again. It reports whether
+// the endpoint was disabled.
+func (s *Store) EnableEndpoint(ctx context.Context, tenant, url string) (bool, error) {
+	n, err := s.rdb.HDel(ctx, s.disabledKey(tenant), url).Result()
+	if err != nil {
+		return false, fmt.Errorf("enable endpoint: %w", err)
+	}
+	return n == 1, nil
+}
+
+// DisabledEndpoints lists the disabled endpoints of every tenant (tenant
+// "" ) or of one.
+func (s *Store) DisabledEndpoints(ctx context.Context, tenant string) ([]DisabledEndpoint, error) {
+	tenants := []string{tenant}
+	if tenant == "" {
+		var err error
+		if tenants, err = s.rdb.SMembers(ctx, s.disabledTenantsKey()).Result(); err != nil {
+			return nil, fmt.Errorf("read disabled endpoints: %w", err)
+		}
+	}
+	var out []DisabledEndpoint
+	for _, t := range tenants {
+		m, err := s.rdb.HGetAll(ctx, s.disabledKey(t)).Result()
+		if err != nil {
+			return nil, fmt.Errorf("read disabled endpoints: %w", err)
+		}
+		for _, v := range m {
+			var d DisabledEndpoint
+			if json.Unmarshal([]byte(v), &d) == nil {
+				out = append(out, d)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b DisabledEndpoint) int {
+		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.URL, b.URL))
+	})
+	return out, nil
+}
