@@ -199,3 +199,33 @@ func TestRetryClassification(t *testing.T) {
 		t.Errorf("Permanent(%v) = %v, does not wrap it", plain, err)
 	}
 }
+
+// TestBackoffSchedule: with a schedule, retry n waits Schedule[n-1] (the
+// last step repeating) stretched by at most a tenth; a longer Retry-After
+// wins within the longest step.
+func TestBackoffSchedule(t *testing.T) {
+	t.Parallel()
+	b := Backoff{Schedule: []Duration{Duration(5 * time.Second), Duration(5 * time.Minute), Duration(30 * time.Minute)}}
+	for _, tt := range []struct {
+		n          int
+		retryAfter time.Duration
+		lo, hi     time.Duration
+	}{
+		{0, 0, 5 * time.Second, 5500 * time.Millisecond},
+		{1, 0, 5 * time.Second, 5500 * time.Millisecond},
+		{2, 0, 5 * time.Minute, 330 * time.Second},
+		{3, 0, 30 * time.Minute, 33 * time.Minute},
+		{9, 0, 30 * time.Minute, 33 * time.Minute},
+		{1, time.Minute, time.Minute, time.Minute},
+		{1, 5 * time.Hour, 30 * time.Minute, 30 * time.Minute},
+	} {
+		for range 50 {
+			if d := b.Delay(tt.n, tt.retryAfter); d < tt.lo || d > tt.hi {
+				t.Fatalf("Delay(%d, %s) = %s, want within [%s, %s]", tt.n, tt.retryAfter, d, tt.lo, tt.hi)
+			}
+		}
+	}
+	if d := (Backoff{Schedule: []Duration{0}}).Delay(1, 0); d != 0 {
+		t.Errorf("a zero step waits %s", d)
+	}
+}

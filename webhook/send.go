@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/asyncgw/asyncgw/jobs"
@@ -85,6 +86,12 @@ func (s *Sender) Send(ctx context.Context, j *jobs.Job, req *jobs.Request) (*job
 		if errors.As(err, &be) {
 			return nil, jobs.Permanent(fmt.Errorf("destination refused: %w", be))
 		}
+		// The URL may carry a receiver's token: keep it out of the error,
+		// which is logged and stored on the delivery.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, jobs.RetryLater(0, 0, fmt.Errorf("deliver: %w", err))
 	}
 	defer resp.Body.Close()
@@ -102,7 +109,7 @@ func (s *Sender) Send(ctx context.Context, j *jobs.Job, req *jobs.Request) (*job
 			// Not disabled: try again, and hear 410 again.
 			return res, jobs.RetryLater(code, 0, fmt.Errorf("endpoint answered 410 Gone; disabling it failed: %w", err))
 		}
-		s.log.Warn("webhook endpoint disabled: it answered 410 Gone", "tenant", j.Tenant, "url", req.URL, "delivery", j.ID)
+		s.log.Warn("webhook endpoint disabled: it answered 410 Gone", "tenant", j.Tenant, "host", hr.URL.Host, "delivery", j.ID)
 		return res, jobs.Permanent(errors.New("endpoint answered 410 Gone: it is disabled for this tenant"))
 	case code >= 300 && code < 400:
 		return res, jobs.RetryLater(code, 0, fmt.Errorf("endpoint answered %d %s: redirects are not followed", code, http.StatusText(code)))

@@ -25,15 +25,9 @@ const secretPrefix = "whsec_"
 // base64 of 24 to 64 random bytes.
 func CheckSecret(s string) error {
 	raw, ok := strings.CutPrefix(s, secretPrefix)
-	if !ok {
-		return errors.New("must start with whsec_")
-	}
 	key, err := base64.StdEncoding.DecodeString(raw)
-	if err != nil {
-		return errors.New("must be whsec_ followed by standard base64")
-	}
-	if len(key) < 24 || len(key) > 64 {
-		return fmt.Errorf("must hold 24 to 64 bytes (it holds %d)", len(key))
+	if !ok || err != nil || len(key) < 24 || len(key) > 64 {
+		return errors.New("must be whsec_ followed by the standard base64 of 24 to 64 random bytes")
 	}
 	return nil
 }

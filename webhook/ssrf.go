@@ -29,7 +29,7 @@ type Policy struct {
 	AllowPrivateNetworks bool
 	// AllowCIDRs are always permitted, even inside refused ranges (including
 	// metadata addresses): for operators whose receivers live on internal
-	// networks, and tests. Give IPv4 ranges in IPv4 form.
+	// networks, and tests.
 	AllowCIDRs []netip.Prefix
 }
 
@@ -129,25 +129,34 @@ var (
 // CheckIP reports why ip may not be dialled, or nil. A refusal is a
 // *BlockedError.
 func (p Policy) CheckIP(ip netip.Addr) error {
+	if reason := p.refusal(ip); reason != "" {
+		return &BlockedError{Addr: ip, Reason: reason}
+	}
+	return nil
+}
+
+// refusal returns why ip may not be dialled, or "".
+func (p Policy) refusal(ip netip.Addr) string {
 	if !ip.IsValid() {
-		return &BlockedError{Addr: ip, Reason: "invalid address"}
+		return "invalid address"
 	}
 	// A zoned address is contained in no prefix, so drop the zone.
 	addr := ip.WithZone("").Unmap()
 	if p.allowed(addr) {
-		return nil
+		return ""
 	}
-	reason, always := classify(addr, p)
-	if reason == "" || (!always && p.AllowPrivateNetworks) {
-		return nil
+	reason, always := p.classify(addr)
+	if always || !p.AllowPrivateNetworks {
+		return reason
 	}
-	return &BlockedError{Addr: ip, Reason: reason}
+	return ""
 }
 
 // allowed reports whether addr is in AllowCIDRs.
 func (p Policy) allowed(addr netip.Addr) bool {
 	for _, pfx := range p.AllowCIDRs {
 		if pfx.Addr().Is4In6() && pfx.Bits() >= 96 {
+			// addr is unmapped: so must the range be to contain it.
 			pfx = netip.PrefixFrom(pfx.Addr().Unmap(), pfx.Bits()-96)
 		}
 		if pfx.Contains(addr) {
@@ -157,40 +166,36 @@ func (p Policy) allowed(addr netip.Addr) bool {
 	return false
 }
 
-// classify returns why addr is refused ("" when it is not) and whether the
-// refusal stands with AllowPrivateNetworks. p judges embedded IPv4 addresses.
-func classify(addr netip.Addr, p Policy) (reason string, always bool) {
+// classify returns why addr (unmapped, without zone) is refused, "" when it
+// is not, and whether the refusal stands with AllowPrivateNetworks.
+func (p Policy) classify(addr netip.Addr) (reason string, always bool) {
 	for _, rl := range rules {
 		if rl.prefix.Contains(addr) {
 			return rl.reason, rl.always
 		}
 	}
-	if !addr.Is6() {
+	if addr.Is4() {
 		return "", false
 	}
 	b := addr.As16()
 	switch {
 	case nat64.Contains(addr):
-		return embedded("NAT64", netip.AddrFrom4([4]byte(b[12:16])), p)
+		return p.embedded("NAT64", netip.AddrFrom4([4]byte(b[12:16])))
 	case sixToFour.Contains(addr):
-		return embedded("6to4", netip.AddrFrom4([4]byte(b[2:6])), p)
+		return p.embedded("6to4", netip.AddrFrom4([4]byte(b[2:6])))
 	case !globalUnicast.Contains(addr):
 		return "reserved", true
 	}
 	return "", false
 }
 
-// embedded judges an IPv6 address by the IPv4 address inside it.
-func embedded(kind string, inner netip.Addr, p Policy) (reason string, always bool) {
-	err := p.CheckIP(inner)
-	if err == nil {
-		return "", false
+// embedded judges an IPv6 address by the IPv4 address inside it. The whole
+// policy has already been applied to inner, so a refusal is final.
+func (p Policy) embedded(kind string, inner netip.Addr) (reason string, always bool) {
+	if r := p.refusal(inner); r != "" {
+		return kind + " address of " + inner.String() + " (" + r + ")", true
 	}
-	var be *BlockedError
-	errors.As(err, &be)
-	// CheckIP already applied AllowPrivateNetworks to inner: what it refuses
-	// stays refused.
-	return kind + " address of " + inner.String() + " (" + be.Reason + ")", true
+	return "", false
 }
 
 // CheckURL validates a callback URL when a job is accepted. It returns nil or
@@ -270,9 +275,8 @@ func (p Policy) CheckURL(raw string) error {
 
 // checkHostIP is CheckIP worded for a client.
 func (p Policy) checkHostIP(addr netip.Addr) error {
-	var be *BlockedError
-	if err := p.CheckIP(addr); errors.As(err, &be) {
-		return fmt.Errorf("host %s is not allowed: %s", addr, be.Reason)
+	if reason := p.refusal(addr); reason != "" {
+		return fmt.Errorf("host %s is not allowed: %s", addr, reason)
 	}
 	return nil
 }

@@ -217,6 +217,7 @@ var checkURLCases = []struct {
 	{url: "https://notlocalhost/"},
 	{url: "https://example.com:1/"},
 	{url: "https://example.com:65535/"},
+	{url: "https://example.com:00443/"},
 	{url: "https://example.com#@127.0.0.1"},
 	{url: "https://example.com/a%20b"},
 	{url: "https://example.com/" + strings.Repeat("a", maxURLLen-len("https://example.com/"))},
@@ -247,6 +248,7 @@ var checkURLCases = []struct {
 	{url: "https://:@example.com/", want: "must not contain user information"},
 	{url: "http://example.com@127.0.0.1/", policy: Policy{AllowHTTP: true}, want: "must not contain user information"},
 	{url: "https://example.com\\@127.0.0.1/", want: "is not a valid URL"},
+	{url: "https://:443/", want: "must have a host"},
 	{url: "https://example.com:0/", want: "port must be a number from 1 to 65535"},
 	{url: "https://example.com:65536/", want: "port must be a number from 1 to 65535"},
 	{url: "https://example.com:4430000/", want: "port must be a number from 1 to 65535"},
@@ -261,6 +263,7 @@ var checkURLCases = []struct {
 	{url: "https://127.0.0.1/", want: "host 127.0.0.1 is not allowed: loopback"},
 	{url: "https://127.0.0.1#@example.com", want: "host 127.0.0.1 is not allowed: loopback"},
 	{url: "https://[::1]/", want: "host ::1 is not allowed: loopback"},
+	{url: "https://[::ffff:a9fe:a9fe]/", want: "host ::ffff:169.254.169.254 is not allowed: cloud metadata service"},
 	{url: "https://[::ffff:127.0.0.1]/", want: "host ::ffff:127.0.0.1 is not allowed: loopback"},
 	{url: "https://[::]/", want: "host :: is not allowed: unspecified address"},
 	{url: "https://0.0.0.0/", want: "host 0.0.0.0 is not allowed: unspecified address"},
@@ -276,6 +279,8 @@ var checkURLCases = []struct {
 	{url: "https://127.0.0.1./", want: "host must be a domain name or a dotted-quad IPv4 address"},
 	{url: "https://1.2.3.4.5/", want: "host must be a domain name or a dotted-quad IPv4 address"},
 	{url: "https://example.0x10/", want: "host must be a domain name or a dotted-quad IPv4 address"},
+	{url: "https://0X7F000001/", want: "host must be a domain name or a dotted-quad IPv4 address"},
+	{url: "https://a.b.c.0/", want: "host must be a domain name or a dotted-quad IPv4 address"},
 	{url: "https://0x/", want: "host must be a domain name or a dotted-quad IPv4 address"},
 	{url: "https://2130706433/", policy: privatePolicy, want: "host must be a domain name or a dotted-quad IPv4 address"},
 	{url: "https://localhost/", want: "host must not be localhost or a .localhost name"},
@@ -525,7 +530,7 @@ func dnsResponse(query []byte, lookup func(string, uint16) ([]netip.Addr, bool))
 	return resp
 }
 
-func addrs(ss ...string) []netip.Addr {
+func mustAddrs(ss ...string) []netip.Addr {
 	out := make([]netip.Addr, len(ss))
 	for i, s := range ss {
 		out[i] = netip.MustParseAddr(s)
@@ -554,30 +559,30 @@ func TestSSRFCanary(t *testing.T) {
 	resolver := startDNS(t, func(name string, qtype uint16) ([]netip.Addr, bool) {
 		switch name {
 		case "loopback.canary.test.":
-			return addrs("127.0.0.1"), true
+			return mustAddrs("127.0.0.1"), true
 		case "loopback6.canary.test.":
-			return addrs("::1"), true
+			return mustAddrs("::1"), true
 		case "many.canary.test.":
-			return addrs("127.0.0.1", "127.0.0.2", "10.0.0.1", "192.0.2.1", "::1", "fd00::1"), true
+			return mustAddrs("127.0.0.1", "127.0.0.2", "10.0.0.1", "192.0.2.1", "::1", "fd00::1"), true
 		case "mapped.canary.test.":
-			return addrs("::ffff:127.0.0.1"), true
+			return mustAddrs("::ffff:127.0.0.1"), true
 		case "zero.canary.test.":
-			return addrs("0.0.0.0", "::"), true
+			return mustAddrs("0.0.0.0", "::"), true
 		case "nat64.canary.test.":
-			return addrs("64:ff9b::7f00:1"), true
+			return mustAddrs("64:ff9b::7f00:1"), true
 		case "metadata.canary.test.":
-			return addrs("169.254.169.254", "fd00:ec2::254"), true
+			return mustAddrs("169.254.169.254", "fd00:ec2::254"), true
 		case "rebind.canary.test.":
 			// A public address for the first A question (a validator
 			// resolving ahead of time), loopback for the dial.
 			if qtype == dnsTypeA && rebindQueries.Add(1) == 1 {
-				return addrs("93.184.215.14"), true
+				return mustAddrs("93.184.215.14"), true
 			}
-			return addrs("127.0.0.1"), true
+			return mustAddrs("127.0.0.1"), true
 		}
 		if name == "localhost." || strings.HasSuffix(name, ".localhost.") {
 			// As systemd-resolved answers.
-			return addrs("127.0.0.1", "::1"), true
+			return mustAddrs("127.0.0.1", "::1"), true
 		}
 		return nil, false
 	})
@@ -677,7 +682,7 @@ func TestSSRFCanary(t *testing.T) {
 						t.Errorf("CheckURL(%q) accepted it", h.url)
 					}
 				}
-				err := get(t, client, h.url)
+				err := getOK(t, client, h.url)
 				if err == nil {
 					t.Fatalf("GET %q succeeded", h.url)
 				}
@@ -694,7 +699,7 @@ func TestSSRFCanary(t *testing.T) {
 	t.Cleanup(private.CloseIdleConnections)
 	for _, u := range []string{"http://169.254.169.254/latest/meta-data/", "http://metadata.canary.test/", "http://[fd00:ec2::254]/"} {
 		var be *BlockedError
-		if err := get(t, private, u); !errors.As(err, &be) {
+		if err := getOK(t, private, u); !errors.As(err, &be) {
 			t.Errorf("GET %q with AllowPrivateNetworks: %v, want a *BlockedError", u, err)
 		}
 	}
@@ -712,14 +717,14 @@ func TestSSRFCanary(t *testing.T) {
 			continue
 		}
 		u := "http://" + net.JoinHostPort(host, p) + "/"
-		if err := get(t, allowed, u); err != nil {
+		if err := getOK(t, allowed, u); err != nil {
 			t.Fatalf("control GET %q: %v", u, err)
 		}
 		if n, _ := c.hitsOn(host); n != 1 {
 			t.Errorf("canary on %s counted %d connections, want only the control one", host, n)
 		}
 	}
-	if err := get(t, allowed, "http://loopback.canary.test:"+p+"/"); err != nil {
+	if err := getOK(t, allowed, "http://loopback.canary.test:"+p+"/"); err != nil {
 		t.Fatalf("control GET through the fake DNS: %v", err)
 	}
 	if n, _ := c.hitsOn("127.0.0.1"); n != 2 {
@@ -730,9 +735,9 @@ func TestSSRFCanary(t *testing.T) {
 	}
 }
 
-// get GETs u with client and returns the error, or for a response other
+// getOK GETs u with client and returns the error, or for a response other
 // than 200 an error that says so.
-func get(t *testing.T, client *http.Client, u string) error {
+func getOK(t *testing.T, client *http.Client, u string) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
@@ -754,7 +759,7 @@ func get(t *testing.T, client *http.Client, u string) error {
 
 var loopbackOnly = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 
-func TestNewClientRedirect(t *testing.T) {
+func TestSSRFRedirect(t *testing.T) {
 	t.Parallel()
 	var hits atomic.Int64
 	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
@@ -781,9 +786,9 @@ func TestNewClientRedirect(t *testing.T) {
 	}
 }
 
-// TestNewClientProxy sets the proxy environment variables, so it cannot run
+// TestSSRFProxy sets the proxy environment variables, so it cannot run
 // in parallel.
-func TestNewClientProxy(t *testing.T) {
+func TestSSRFProxy(t *testing.T) {
 	proxy := startCanary(t)
 	proxyURL := "http://127.0.0.1:" + proxy.port
 	for _, name := range []string{"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"} {
@@ -799,7 +804,7 @@ func TestNewClientProxy(t *testing.T) {
 	// A name, not 127.0.0.1: environment proxies are never used for loopback
 	// hosts, which would make this test pass whatever the client does.
 	resolver := startDNS(t, func(name string, _ uint16) ([]netip.Addr, bool) {
-		return addrs("127.0.0.1"), name == "receiver.proxy.test."
+		return mustAddrs("127.0.0.1"), name == "receiver.proxy.test."
 	})
 
 	client := Policy{AllowHTTP: true, AllowCIDRs: loopbackOnly}.NewClient(2*time.Second, resolver)
@@ -807,7 +812,7 @@ func TestNewClientProxy(t *testing.T) {
 	if tr, ok := client.Transport.(*http.Transport); !ok || tr.Proxy != nil {
 		t.Fatalf("client transport %T has a Proxy function", client.Transport)
 	}
-	if err := get(t, client, "http://receiver.proxy.test:"+targetPort+"/"); err != nil {
+	if err := getOK(t, client, "http://receiver.proxy.test:"+targetPort+"/"); err != nil {
 		t.Fatal(err)
 	}
 	if n := hits.Load(); n != 1 {
@@ -818,7 +823,7 @@ func TestNewClientProxy(t *testing.T) {
 	}
 }
 
-func TestNewClientLimits(t *testing.T) {
+func TestSSRFClientLimits(t *testing.T) {
 	t.Parallel()
 	client := Policy{}.NewClient(0, nil)
 	if client.Timeout != defaultTimeout {
@@ -839,7 +844,7 @@ func TestNewClientLimits(t *testing.T) {
 	client = p.NewClient(2*time.Second, nil)
 	t.Cleanup(client.CloseIdleConnections)
 	cidrs[0] = netip.MustParsePrefix("192.0.2.0/24")
-	if err := get(t, client, "http://127.0.0.1:"+c.port+"/"); err != nil {
+	if err := getOK(t, client, "http://127.0.0.1:"+c.port+"/"); err != nil {
 		t.Errorf("GET after the caller changed its AllowCIDRs: %v", err)
 	}
 }

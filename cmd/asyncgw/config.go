@@ -465,8 +465,9 @@ func (fc fileConfig) resolve() (*config, error) {
 		return nil, aerr
 	}
 	cfg.Gateway.Auth = auth
-	if cfg.Webhooks, err = fc.webhooks(); err != nil {
-		return nil, err
+	var werr error
+	if cfg.Webhooks, werr = fc.webhooks(); werr != nil {
+		return nil, werr
 	}
 	if len(queues) == 0 {
 		cfg.Gateway.Queues = nil

@@ -41,6 +41,9 @@ func TestExampleConfig(t *testing.T) {
 	}
 }
 
+// testSecret is a well-formed webhook signing secret.
+const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYo="
+
 func TestBadConfig(t *testing.T) {
 	t.Parallel()
 	const route = "routes:\n  - name: a\n    path: /a\n    upstream: http://127.0.0.1:9/a\n"
@@ -64,6 +67,20 @@ func TestBadConfig(t *testing.T) {
 		{name: "bad key digest", yaml: "auth:\n  tenants:\n    - name: acme\n      keys: [{sha256: abc}]\n", want: `auth.tenants[0].keys[0].sha256: must be 64 hex digits`, later: true},
 		{name: "auth without tenants", yaml: "auth:\n  enabled: true\n", want: `auth.tenants: at least one tenant`, later: true},
 		{name: "bad webhook secret", yaml: "auth:\n  tenants:\n    - name: acme\n      webhook_secret: hunter2\n", want: `auth.tenants[0].webhook_secret: must be whsec_`},
+		{name: "bad rotated webhook secret", yaml: "auth:\n  tenants:\n    - name: acme\n      webhook_secrets: [" + testSecret + ", whsec_c2hvcnQ=]\n", want: `auth.tenants[0].webhook_secrets[1]: must be whsec_`},
+		{name: "bad default webhook secret", yaml: "webhooks:\n  secrets: [nope]\n", want: `webhooks.secrets[0]: must be whsec_`},
+		{name: "webhook url without secret", yaml: "auth:\n  tenants:\n    - name: acme\n      webhook_url: https://hooks.example.com/x\n", want: `auth.tenants[0].webhook_url: needs a signing secret`},
+		{name: "private webhook url", yaml: "webhooks:\n  secrets: [" + testSecret + "]\nauth:\n  tenants:\n    - name: acme\n      webhook_url: https://10.1.2.3/x\n", want: `auth.tenants[0].webhook_url: `},
+		{name: "http webhook url", yaml: "webhooks:\n  secrets: [" + testSecret + "]\nauth:\n  tenants:\n    - name: acme\n      webhook_url: http://hooks.example.com/x\n", want: `auth.tenants[0].webhook_url: `},
+		{name: "bad webhook events", yaml: "webhooks:\n  events: [done]\n", want: `webhooks.events[0]: "done" is not a job state`},
+		{name: "bad tenant webhook events", yaml: "auth:\n  tenants:\n    - name: acme\n      webhook_events: [succeeded, ok]\n", want: `auth.tenants[0].webhook_events[1]: "ok" is not a job state`},
+		{name: "bad webhook cidr", yaml: "webhooks:\n  allow_cidrs: [10.0.0.0]\n", want: `webhooks.allow_cidrs[0]: "10.0.0.0" is not a CIDR prefix`},
+		{name: "bad retry schedule", yaml: "webhooks:\n  retry_schedule: [5s, forever]\n", want: `webhooks.retry_schedule[1]: "forever" must be a duration`},
+		{name: "long retry step", yaml: "webhooks:\n  retry_schedule: [72h]\n", want: `webhooks.retry_schedule[0]: "72h" must be a duration from 0s to 48h`},
+		{name: "bad webhook timeout", yaml: "webhooks:\n  timeout: 10m\n", want: `webhooks.timeout: "10m" must be a duration from 1s to 5m`},
+		{name: "bad webhook queue", yaml: "webhooks:\n  queue: \"a b\"\n", want: `webhooks.queue: "a b" must be`},
+		{name: "webhook weight twice", yaml: "queues: {default: 1, webhooks: 2}\nwebhooks:\n  weight: 3\n", want: `webhooks.weight: the queue "webhooks" is configured under queues`},
+		{name: "route named webhook", yaml: "routes:\n  - name: webhook\n    path: /a\n    upstream: http://127.0.0.1:9/a\n", want: `routes[0].name: "webhook" is reserved`},
 		{name: "short idempotency ttl", yaml: "idempotency:\n  ttl: 10s\n", want: `idempotency.ttl: "10s" must be at least 1m`},
 		{name: "queue limit for unknown queue", yaml: "gateway:\n  queue_limits: {nope: 5}\n", want: `queue_limits.nope: not a configured queue`, later: true},
 		{name: "unknown webhooks key", yaml: "webhooks:\n  allow_ftp: true\n", want: `line 2: unknown key "webhooks.allow_ftp"`},
