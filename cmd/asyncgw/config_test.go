@@ -28,7 +28,7 @@ func TestExampleConfig(t *testing.T) {
 	if cfg.Demo || cfg.Listen != "127.0.0.1:8080" || cfg.RedisURL != "redis://127.0.0.1:6379/0" {
 		t.Errorf("demo %v, listen %q, redis %q", cfg.Demo, cfg.Listen, cfg.RedisURL)
 	}
-	if len(cfg.Worker.Queues) != 3 || len(cfg.Gateway.Routes) != 2 || cfg.Gateway.Routes[0].Name != "orders" {
+	if len(cfg.Worker.Queues) != 4 || cfg.Worker.Queues["webhooks"] != 2 || len(cfg.Gateway.Routes) != 2 || cfg.Gateway.Routes[0].Name != "orders" {
 		t.Errorf("queues %v, routes %+v", cfg.Worker.Queues, cfg.Gateway.Routes)
 	}
 

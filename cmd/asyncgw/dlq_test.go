@@ -25,8 +25,8 @@ type opsEnv struct {
 	srv    *redistest.Server
 	store  *status.Store
 	client *jobs.Client
-	// q and low are the configured queues.
-	q, low string
+	// q and low are the configured queues, hooks the webhook queue.
+	q, low, hooks string
 	prefix string
 	config string
 }
@@ -34,7 +34,10 @@ type opsEnv struct {
 // newOpsEnv sets up an opsEnv on srv.
 func newOpsEnv(t *testing.T, srv *redistest.Server) *opsEnv {
 	t.Helper()
-	e := &opsEnv{t: t, srv: srv, q: redistest.Queue(t, "default"), low: redistest.Queue(t, "low")}
+	e := &opsEnv{
+		t: t, srv: srv, q: redistest.Queue(t, "default"), low: redistest.Queue(t, "low"),
+		hooks: redistest.Queue(t, "webhooks"),
+	}
 	prefix := redistest.Prefix(t)
 	e.prefix = prefix
 	rdb := srv.Client(t)
@@ -52,7 +55,7 @@ func newOpsEnv(t *testing.T, srv *redistest.Server) *opsEnv {
 func (e *opsEnv) writeConfig(t *testing.T, redisSection string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "asyncgw.yaml")
-	yaml := redisSection + "queues: {" + e.q + ": 3, " + e.low + ": 1}\n"
+	yaml := redisSection + "queues: {" + e.q + ": 3, " + e.low + ": 1}\nwebhooks:\n  queue: " + e.hooks + "\n"
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -455,10 +458,8 @@ func TestQueuesCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	first, second := e.q, e.low
-	if second < first {
-		first, second = second, first
-	}
+	names := []string{e.q, e.low, e.hooks}
+	slices.Sort(names)
 	row := func(out, name string) []string {
 		t.Helper()
 		for _, l := range strings.Split(out, "\n") {
@@ -471,9 +472,9 @@ func TestQueuesCommand(t *testing.T) {
 	}
 	out := e.ok("queues")
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	if len(lines) != 3 || !regexp.MustCompile(`^NAME +PENDING +SCHEDULED +RETRY +ACTIVE +DEAD +LATENCY +PAUSED$`).MatchString(lines[0]) ||
-		!strings.HasPrefix(lines[1], first+" ") || !strings.HasPrefix(lines[2], second+" ") {
-		t.Fatalf("queues:\n%s", out)
+	if len(lines) != 4 || !regexp.MustCompile(`^NAME +PENDING +SCHEDULED +RETRY +ACTIVE +DEAD +LATENCY +PAUSED$`).MatchString(lines[0]) ||
+		!strings.HasPrefix(lines[1], names[0]+" ") || !strings.HasPrefix(lines[2], names[1]+" ") || !strings.HasPrefix(lines[3], names[2]+" ") {
+		t.Fatalf("queues (want %v):\n%s", names, out)
 	}
 	if r := row(out, e.q); !slices.Equal(r[1:6], []string{"1", "0", "0", "0", "1"}) || r[7] != "no" {
 		t.Errorf("row of %s: %v", e.q, r)
@@ -488,7 +489,7 @@ func TestQueuesCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.ok("queues", "--json")), &qs); err != nil {
 		t.Fatal(err)
 	}
-	if len(qs.Queues) != 2 || qs.Queues[0].Name != first || qs.Queues[1].Name != second {
+	if len(qs.Queues) != 3 || qs.Queues[0].Name != names[0] || qs.Queues[1].Name != names[1] || qs.Queues[2].Name != names[2] {
 		t.Fatalf("queues --json: %+v", qs)
 	}
 

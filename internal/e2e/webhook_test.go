@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asyncgw/asyncgw/breaker"
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/status"
@@ -248,6 +249,20 @@ func TestWebhookDelivered(t *testing.T) {
 	if dj.Result == nil || dj.Result.Status != http.StatusNoContent {
 		t.Errorf("delivery result = %+v, want the receiver's 204", dj.Result)
 	}
+	// Its attempts are events like any job's.
+	st := h.Events(t, "/v1/jobs/"+dj.ID+"/events", "")
+	var kinds []string
+	for {
+		ev := st.Next(t)
+		kinds = append(kinds, ev.Event)
+		if ev.Event == "succeeded" {
+			break
+		}
+	}
+	st.Close()
+	if want := "queued running succeeded"; strings.Join(kinds, " ") != want {
+		t.Errorf("delivery events = %v, want %s", kinds, want)
+	}
 	// Delivered once: nothing more comes.
 	time.Sleep(300 * time.Millisecond)
 	if n := len(rc.deliveries()); n != 1 {
@@ -389,6 +404,57 @@ func TestWebhookRedirectNotFollowed(t *testing.T) {
 	}
 	if ids := deadIDs(t, h.Server, url.Values{"type": {webhook.JobType}}, 100); len(ids) != 1 || ids[0] != dead.ID {
 		t.Errorf("dead-letter queue holds %v, want %s", ids, dead.ID)
+	}
+}
+
+// TestWebhookBreakerPerDestination: an endpoint that keeps failing gets
+// its own breaker: once it opens, its deliveries wait without calling it,
+// and deliveries to another endpoint go out meanwhile.
+func TestWebhookBreakerPerDestination(t *testing.T) {
+	t.Parallel()
+	h := Start(t, Options{
+		Routes:  []gateway.Route{{Name: "orders", Path: "/v1/orders", Upstream: "/orders", MaxAttempts: 1}},
+		Breaker: breaker.Config{ConsecutiveFailures: 3, MinRequests: 1000, OpenTimeout: time.Minute},
+		Webhooks: &webhook.Config{
+			Policy:   webhook.Policy{AllowHTTP: true, AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}},
+			Secrets:  []string{newSecret(t)},
+			Schedule: []time.Duration{10 * time.Millisecond},
+		},
+	})
+	down := newReceiver(t, func(int) (int, http.Header) { return http.StatusServiceUnavailable, nil })
+	up := newReceiver(t, nil)
+	const n = 20
+	var toDown []string
+	for range n {
+		toDown = append(toDown, submitWithCallback(t, h, down.URL))
+	}
+	Eventually(t, WaitTimeout, func() (bool, string) {
+		held := 0
+		for _, id := range toDown {
+			for _, d := range jobDeliveries(t, h.Server, id) {
+				if strings.Contains(d.Error, "circuit breaker open") {
+					held++
+				}
+			}
+		}
+		return held > 0, "no delivery waits for the open breaker"
+	})
+	for range 5 {
+		submitWithCallback(t, h, up.URL)
+	}
+	up.waitDeliveries(t, 5)
+	// Without a breaker each of the n deliveries would call twice (two
+	// tries, 10ms apart); with it, the calls stop soon after 3 failures.
+	time.Sleep(200 * time.Millisecond)
+	if calls := len(down.deliveries()); calls >= n {
+		t.Errorf("the failing endpoint got %d calls for %d deliveries; its breaker did not stop them", calls, n)
+	}
+	for _, id := range toDown {
+		for _, d := range jobDeliveries(t, h.Server, id) {
+			if d.State == jobs.StateDead && d.Attempt < 2 {
+				t.Errorf("delivery %s died after %d attempt(s): waiting on the breaker used up attempts", d.ID, d.Attempt)
+			}
+		}
 	}
 }
 
