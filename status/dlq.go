@@ -322,7 +322,8 @@ func (s *Store) FindDeadLetter(ctx context.Context, id string) (*DeadLetter, err
 	return nil, ErrNotFound
 }
 
-// deleteDeadScript: KEYS job, events, dead-letter list; ARGV id, ttl.
+// deleteDeadScript: KEYS job, events, dead-letter list, deliveries; ARGV
+// id, ttl.
 // Takes a dead job out of its list and lets its record expire like any
 // other ended job. Returns 1, or 0 if the job is not in the list.
 var deleteDeadScript = redis.NewScript(`
@@ -330,6 +331,7 @@ if redis.call('HGET', KEYS[1], 'state') ~= 'dead' then return 0 end
 if redis.call('ZREM', KEYS[3], ARGV[1]) == 0 then return 0 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[4], ARGV[2])
 return 1
 `)
 
@@ -338,7 +340,7 @@ return 1
 // ErrNotFound if it is not in the dead-letter queue.
 func (s *Store) DeleteDeadLetter(ctx context.Context, tenant, queue, id string) error {
 	n, err := deleteDeadScript.Run(ctx, s.rdb,
-		[]string{s.jobKey(tenant, id), s.eventsKey(tenant, id), s.dlqKey(tenant, queue)},
+		[]string{s.jobKey(tenant, id), s.eventsKey(tenant, id), s.dlqKey(tenant, queue), s.deliveriesKey(tenant, id)},
 		id, int64(s.cfg.Retention/time.Second)).Int()
 	if err != nil {
 		return fmt.Errorf("delete dead letter: %w", err)

@@ -175,10 +175,12 @@ redis.call('PUBLISH', ARGV[5], ARGV[6] .. '\n' .. ARGV[7] .. '\n1\n' .. sid .. '
 return sid
 `)
 
-// updateScript: KEYS job, events, stream, dead-letter list, outbox; ARGV doc,
+// updateScript: KEYS job, events, stream, dead-letter list, outbox,
+// deliveries; ARGV doc,
 // state, expected seq, from-terminal allowed (0/1), ttl seconds (0:
 // persist), maxlen, channel, tenant, id, has raw result body (0/1), raw
-// result body, now (unix ms). A job that becomes dead joins the
+// result body, time of death (unix ms), now (unix ms). A job that becomes
+// dead joins the
 // dead-letter list; one that leaves dead (a replay) is taken out of it.
 // Returns {seq, sid}, or {-1} not found, {-2} terminal, {-3} conflict.
 var updateScript = redis.NewScript(`
@@ -191,7 +193,7 @@ local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'state', ARGV[2])
 local cb = redis.call('HGET', KEYS[1], 'cbev')
 if cb and string.find(cb, ',' .. ARGV[2] .. ',', 1, true) then
-  redis.call('ZADD', KEYS[5], ARGV[12], ARGV[9] .. '\n' .. seq)
+  redis.call('ZADD', KEYS[5], ARGV[13], ARGV[9] .. '\n' .. seq)
 end
 redis.call('RPUSH', KEYS[2], ARGV[2] .. '\n' .. ARGV[1])
 local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'j', ARGV[9], 's', seq, 'k', ARGV[2], 'd', ARGV[1])
@@ -206,9 +208,11 @@ local ttl = tonumber(ARGV[5])
 if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('EXPIRE', KEYS[6], ttl)
 else
   redis.call('PERSIST', KEYS[1])
   redis.call('PERSIST', KEYS[2])
+  redis.call('PERSIST', KEYS[6])
 end
 return {seq, sid}
 `)
@@ -375,10 +379,10 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool)
 	if j.Result != nil && j.Result.Raw != nil {
 		hasRaw, raw = "1", j.Result.Raw
 	}
-	keys := append(s.keys(j.Tenant, j.ID), s.dlqKey(j.Tenant, j.Queue), s.outboxKey(j.Tenant))
+	keys := append(s.keys(j.Tenant, j.ID), s.dlqKey(j.Tenant, j.Queue), s.outboxKey(j.Tenant), s.deliveriesKey(j.Tenant, j.ID))
 	res, err := updateScript.Run(ctx, s.rdb, keys,
 		doc, string(j.State), seq, allow, ttl, s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID, hasRaw, raw,
-		deadAt(j).UnixMilli()).Slice()
+		deadAt(j).UnixMilli(), time.Now().UnixMilli()).Slice()
 	if err != nil {
 		return fmt.Errorf("update job record: %w", err)
 	}

@@ -41,15 +41,17 @@ func (s *Store) disabledKey(tenant string) string {
 // disabledTenantsKey is the set of tenants that ever had an endpoint disabled.
 func (s *Store) disabledTenantsKey() string { return s.cfg.Prefix + ":webhooks:disabled:tenants" }
 
-// registerOutbox adds tenant to the set of outboxes, once per Store.
+// registerOutbox adds tenant to the set of outboxes. A Store does so at
+// most once a minute per tenant (the set is only ever added to; the
+// minute bounds how long a set lost with Redis's data stays incomplete).
 func (s *Store) registerOutbox(ctx context.Context, tenant string) error {
-	if _, ok := s.outboxes.Load(tenant); ok {
+	if at, ok := s.outboxes.Load(tenant); ok && time.Since(at.(time.Time)) < time.Minute {
 		return nil
 	}
 	if err := s.rdb.SAdd(ctx, s.outboxTenantsKey(), tenant).Err(); err != nil {
 		return fmt.Errorf("register outbox: %w", err)
 	}
-	s.outboxes.Store(tenant, true)
+	s.outboxes.Store(tenant, time.Now())
 	return nil
 }
 
@@ -157,14 +159,24 @@ func (s *Store) OutboxCallback(ctx context.Context, e OutboxEntry) (*Callback, e
 	}}, nil
 }
 
+// addDeliveryScript: KEYS job, deliveries; ARGV seq, delivery ID. The
+// list expires with the record (the record scripts keep them in step).
+var addDeliveryScript = redis.NewScript(`
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[2], ttl)
+elseif ttl == -2 then
+  redis.call('DEL', KEYS[2])
+end
+return 1
+`)
+
 // AddDelivery notes that delivery deliveryID carries event seq of job id.
-// The list lives as long as the job's record may.
+// The list lives as long as the job's record.
 func (s *Store) AddDelivery(ctx context.Context, tenant, id string, seq int64, deliveryID string) error {
-	key := s.deliveriesKey(tenant, id)
-	pipe := s.rdb.TxPipeline()
-	pipe.ZAdd(ctx, key, redis.Z{Score: float64(seq), Member: deliveryID})
-	pipe.Expire(ctx, key, s.cfg.Retention+max(s.cfg.DeadRetention, s.cfg.Retention))
-	if _, err := pipe.Exec(ctx); err != nil {
+	err := addDeliveryScript.Run(ctx, s.rdb, []string{s.jobKey(tenant, id), s.deliveriesKey(tenant, id)}, seq, deliveryID).Err()
+	if err != nil {
 		return fmt.Errorf("note delivery: %w", err)
 	}
 	return nil

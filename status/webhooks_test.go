@@ -427,10 +427,15 @@ func TestDeliveries(t *testing.T) {
 		t.Errorf("Deliveries from another tenant = %d, %v; want none", len(ds), err)
 	}
 
+	// The index lives as long as the job's record: no TTL while the job
+	// is live, the retention once it ended.
 	key := b.store.deliveriesKey("acme", j.ID)
-	wantTTL := retention + deadRetention
-	if got := b.ttl(t, key); got < int64((wantTTL-time.Minute)/time.Second) || got > int64(wantTTL/time.Second) {
-		t.Errorf("TTL of the delivery index = %ds, want about %s", got, wantTTL)
+	if got := b.ttl(t, key); got != -1 {
+		t.Errorf("TTL of the delivery index of a live job = %ds, want none", got)
+	}
+	b.setState(t, j, jobs.StateSucceeded)
+	if got := b.ttl(t, key); got < int64((retention-time.Minute)/time.Second) || got > int64(retention/time.Second) {
+		t.Errorf("TTL of the delivery index of an ended job = %ds, want about %s", got, retention)
 	}
 
 	b.expire(t, "acme", d[2].ID)
@@ -443,19 +448,47 @@ func TestDeliveries(t *testing.T) {
 	}
 }
 
-func TestDeliveriesTTLDefaults(t *testing.T) {
+// TestDeliveriesExpireWithRecord: the delivery index of a job follows its
+// record's lifetime: copied when a delivery is noted after the job ended,
+// kept while a dead job stays in the dead-letter queue (no dead-letter
+// retention), and given the retention when it is deleted from there.
+func TestDeliveriesExpireWithRecord(t *testing.T) {
 	t.Parallel()
-	// Without a dead-letter retention the index is kept twice the
-	// retention.
 	const retention = time.Hour
 	b := setup(t, Config{Retention: retention})
-	j := b.createWithCallback(t, "acme", jobs.StateQueued)
-	if err := b.store.AddDelivery(testContext(t), "acme", j.ID, 1, jobs.NewID()); err != nil {
+	ctx := testContext(t)
+	about := func(key string, want time.Duration) {
+		t.Helper()
+		if got := b.ttl(t, key); got < int64((want-time.Minute)/time.Second) || got > int64(want/time.Second) {
+			t.Errorf("TTL of %s = %ds, want about %s", key, got, want)
+		}
+	}
+
+	ended := b.setState(t, b.createWithCallback(t, "acme", jobs.StateSucceeded), jobs.StateSucceeded)
+	if err := b.store.AddDelivery(ctx, "acme", ended.ID, 2, jobs.NewID()); err != nil {
 		t.Fatalf("AddDelivery: %v", err)
 	}
-	want := 2 * retention
-	if got := b.ttl(t, b.store.deliveriesKey("acme", j.ID)); got < int64((want-time.Minute)/time.Second) || got > int64(want/time.Second) {
-		t.Errorf("TTL of the delivery index = %ds, want about %s", got, want)
+	about(b.store.deliveriesKey("acme", ended.ID), retention)
+
+	dead := b.kill(t, "acme", "default", "orders", "boom", time.Now())
+	if err := b.store.AddDelivery(ctx, "acme", dead.ID, 2, jobs.NewID()); err != nil {
+		t.Fatalf("AddDelivery: %v", err)
+	}
+	if got := b.ttl(t, b.store.deliveriesKey("acme", dead.ID)); got != -1 {
+		t.Errorf("TTL of a dead job's delivery index = %ds, want none while it is in the dead-letter queue", got)
+	}
+	if err := b.store.DeleteDeadLetter(ctx, "acme", "default", dead.ID); err != nil {
+		t.Fatalf("DeleteDeadLetter: %v", err)
+	}
+	about(b.store.deliveriesKey("acme", dead.ID), retention)
+
+	// A delivery noted for a job whose record is gone leaves nothing.
+	gone := jobs.NewID()
+	if err := b.store.AddDelivery(ctx, "acme", gone, 1, jobs.NewID()); err != nil {
+		t.Fatalf("AddDelivery: %v", err)
+	}
+	if n := b.rdb.Exists(ctx, b.store.deliveriesKey("acme", gone)).Val(); n != 0 {
+		t.Errorf("a delivery index was left for a job without record")
 	}
 }
 
