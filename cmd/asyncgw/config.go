@@ -41,7 +41,7 @@ type fileConfig struct {
 	Auth    authConfig     `yaml:"auth"`
 	// Idempotency holds the Idempotency-Key policy.
 	Idempotency idempotencyConfig `yaml:"idempotency"`
-	Webhooks webhooksConfig `yaml:"webhooks"`
+	Webhooks    webhooksConfig    `yaml:"webhooks"`
 }
 
 type authConfig struct {

@@ -27,8 +27,8 @@ type opsEnv struct {
 	client *jobs.Client
 	// q and low are the configured queues, hooks the webhook queue.
 	q, low, hooks string
-	prefix string
-	config string
+	prefix        string
+	config        string
 }
 
 // newOpsEnv sets up an opsEnv on srv.
