@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v5"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/asyncgw/asyncgw/breaker"
 	"github.com/asyncgw/asyncgw/jobs"
@@ -128,6 +129,10 @@ func (g *Gateway) accept(c *echo.Context, s submission) error {
 		sub = g.deps.Hub.SubscribeJob(t, j.ID)
 		defer sub.Close()
 	}
+	// The job carries the request's trace, for its attempts to continue.
+	tc := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, tc)
+	s.req.TraceParent, s.req.TraceState = tc["traceparent"], tc["tracestate"]
 	err = g.redis.Do(func() error { return g.deps.Jobs.Submit(ctx, j, s.req, processAt) })
 	if err != nil {
 		if key != "" {
@@ -144,6 +149,7 @@ func (g *Gateway) accept(c *echo.Context, s submission) error {
 		}
 		return unavailable(err)
 	}
+	c.Set(acceptedKey, accepted{queue: s.queue, jobType: s.jobType})
 	g.log.Info("job accepted", "job_id", j.ID, "tenant", t, "type", s.jobType, "queue", s.queue,
 		"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 	if wait > 0 {

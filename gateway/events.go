@@ -19,10 +19,17 @@ const reconnectHint = time.Second
 const tenantBacklog = 500
 
 // openStream prepares a long-lived event stream: no read deadline cuts it
-// (the write deadline is handled per write by sse.Stream).
-func openStream(c *echo.Context) (*sse.Stream, error) {
+// (the write deadline is handled per write by sse.Stream). It is counted
+// as open, by scope, until the caller calls done.
+func (g *Gateway) openStream(c *echo.Context, scope string) (st *sse.Stream, done func(), err error) {
 	_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Time{})
-	return sse.NewStream(c.Response())
+	st, err = sse.NewStream(c.Response())
+	if err != nil {
+		return nil, nil, err
+	}
+	st.OnSend = g.metrics.EventSent
+	g.metrics.StreamOpened(scope)
+	return st, func() { g.metrics.StreamClosed(scope) }, nil
 }
 
 func toSSE(ev jobs.Event, id string) sse.Event {
@@ -51,10 +58,11 @@ func (g *Gateway) jobEvents(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	stream, err := openStream(c)
+	stream, closed, err := g.openStream(c, "job")
 	if err != nil {
 		return err
 	}
+	defer closed()
 	// catchUp sends what the store has after last; it reports whether the
 	// stream has ended. A terminal event that is not the last (the job was
 	// replayed from the dead-letter queue since) does not end it.
@@ -138,10 +146,11 @@ func (g *Gateway) tenantEvents(c *echo.Context) error {
 		}
 		last = tail
 	}
-	stream, err := openStream(c)
+	stream, closed, err := g.openStream(c, "tenant")
 	if err != nil {
 		return err
 	}
+	defer closed()
 	send := func(ev jobs.Event) error {
 		if err := stream.Send(toSSE(ev, ev.StreamID)); err != nil {
 			return err

@@ -255,6 +255,11 @@ type Deps struct {
 	// Webhooks decides where a job's webhooks go (webhook.Webhooks).
 	// Optional: without it a request naming a callback URL is refused.
 	Webhooks Callbacks
+	// Metrics receives what the gateway counts (telemetry.Metrics).
+	// Optional.
+	Metrics Metrics
+	// MetricsHandler, when set, is served at GET /metrics.
+	MetricsHandler http.Handler
 	// Ping reports whether Redis is reachable, for /readyz.
 	Ping func(ctx context.Context) error
 	// Logger may be nil.
@@ -305,9 +310,12 @@ type Gateway struct {
 	prechecks      map[string]*breaker.Breaker
 	precheckClient *http.Client
 
-	redis    *breaker.Breaker
-	stopOnce sync.Once
-	stopping chan struct{}
+	redis   *breaker.Breaker
+	metrics Metrics
+	// submitPaths are "METHOD path" of the routes that accept writes.
+	submitPaths map[string]bool
+	stopOnce    sync.Once
+	stopping    chan struct{}
 }
 
 // New builds the gateway.
@@ -336,6 +344,12 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		}
 		deps.Limiter = local
 	}
+	if deps.Metrics == nil {
+		deps.Metrics = nopMetrics{}
+	}
+	if cfg.RedisBreaker.OnChange == nil {
+		cfg.RedisBreaker.OnChange = func(name string, _, to breaker.State) { deps.Metrics.BreakerChanged("redis", name, to) }
+	}
 	rb, err := breaker.New(cfg.RedisBreaker, deps.Logger)
 	if err != nil {
 		return nil, err
@@ -352,9 +366,15 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		redis:    rb,
 		schemas:  schemas,
 		stopping: make(chan struct{}),
+		metrics:  deps.Metrics,
+		submitPaths: map[string]bool{
+			http.MethodPost + " /v1/jobs": true,
+		},
 	}
 	for i := range cfg.Routes {
-		g.routes[cfg.Routes[i].Name] = &cfg.Routes[i]
+		r := &cfg.Routes[i]
+		g.routes[r.Name] = r
+		g.submitPaths[r.Method+" "+r.Path] = true
 	}
 	if g.prechecks, err = newPrecheckBreakers(cfg.Routes, g); err != nil {
 		return nil, err

@@ -27,6 +27,7 @@ func (g *Gateway) limit(c *echo.Context, rt *Route) error {
 	if d.Allowed {
 		return nil
 	}
+	g.metrics.RateLimited(t, rt.Name)
 	p := problem(http.StatusTooManyRequests, "rate-limited",
 		"tenant "+t+" is over the rate limit of route "+rt.Name+" ("+
 			strconv.FormatFloat(rt.RateLimit.Rate, 'g', -1, 64)+"/s, burst "+strconv.Itoa(rt.RateLimit.Burst)+")")

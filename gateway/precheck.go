@@ -101,7 +101,10 @@ func newPrecheckBreakers(routes []Route, g *Gateway) (map[string]*breaker.Breake
 		if r.Precheck == nil {
 			continue
 		}
-		b, err := breaker.New(breaker.Config{Name: "precheck:" + r.Name}, g.log)
+		b, err := breaker.New(breaker.Config{
+			Name:     "precheck:" + r.Name,
+			OnChange: func(name string, _, to breaker.State) { g.metrics.BreakerChanged("precheck", name, to) },
+		}, g.log)
 		if err != nil {
 			return nil, err
 		}

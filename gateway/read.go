@@ -45,6 +45,7 @@ func (g *Gateway) cancelJob(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	g.metrics.Completed(j.Queue, j.Type, string(j.State))
 	g.log.Info("job canceled", "job_id", id, "tenant", j.Tenant)
 	return c.JSON(http.StatusOK, j)
 }

@@ -8,16 +8,22 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v5"
+
+	"github.com/asyncgw/asyncgw/breaker"
 )
 
 // build wires the echo application: middleware order, then routes.
 func (g *Gateway) build() *echo.Echo {
 	e := echo.New()
 	e.HTTPErrorHandler = errorHandler(g.log)
-	e.Use(requestID, g.accessLog, recoverPanics)
+	e.Use(requestID, g.trace, g.accessLog, recoverPanics)
 
 	e.GET("/healthz", g.healthz)
+	e.GET("/openapi.json", g.openAPI)
 	e.GET("/readyz", g.readyz)
+	if g.deps.MetricsHandler != nil {
+		e.GET("/metrics", echo.WrapHandler(g.deps.MetricsHandler))
+	}
 
 	// Authentication is per route, not on a group: a group with
 	// middleware adds a catch-all route that turns every 405 (a known path
@@ -82,9 +88,12 @@ func (g *Gateway) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if resp, uerr := echo.UnwrapResponse(c.Response()); uerr == nil && resp.Status != 0 {
 			status = resp.Status
 		}
+		var p *Problem
 		if err != nil {
-			status = toProblem(err).Status
+			p = toProblem(err)
+			status = p.Status
 		}
+		g.observe(c, status, p, time.Since(start))
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelWarn
@@ -142,6 +151,13 @@ func (g *Gateway) readyz(c *echo.Context) error {
 	if !g.deps.Hub.Ready() {
 		reasons = append(reasons, "event subscription down")
 	}
+	if g.redis.State() == breaker.Open {
+		// Writes are refused at once while it is open. Half-open is not
+		// a reason: it needs requests to close, and a balancer that took
+		// the gateway out would send none.
+		reasons = append(reasons, "redis circuit breaker open: writes are refused until it closes")
+	}
+	g.metrics.Ready(len(reasons) == 0)
 	if len(reasons) > 0 {
 		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "not ready", "reasons": reasons})
 	}

@@ -37,6 +37,9 @@ var skipHeaders = map[string]bool{
 	"Trailer": true, "Upgrade": true, "Proxy-Authorization": true, "Proxy-Connection": true,
 	"Expect": true, "Accept-Encoding": true, "Idempotency-Key": true, "X-Priority": true,
 	"X-Callback-Url": true, "Prefer": true, "Last-Event-Id": true,
+	// The trace context is stored with the job and sent from each
+	// attempt's own span instead.
+	"Traceparent": true, "Tracestate": true,
 }
 
 // submitRoute accepts a write on a configured route.

@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // MaxResultBody caps how much of an upstream's answer is kept as the result.
@@ -69,6 +72,9 @@ func forward(ctx context.Context, client *http.Client, j *Job, req *Request) (*R
 	if hr.Header.Get("User-Agent") == "" {
 		hr.Header.Set("User-Agent", "asyncgw")
 	}
+	// The attempt's trace context, in place of a traceparent stored with
+	// the client's headers.
+	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(hr.Header))
 	resp, err := client.Do(hr)
 	if err != nil {
 		return nil, &upstreamError{Err: fmt.Errorf("call upstream: %w", err)}

@@ -190,6 +190,10 @@ type Request struct {
 	// Kind names the Sender that makes the call instead of a plain
 	// forward (WorkerConfig.Senders); "" for upstream requests.
 	Kind string `json:"kind,omitempty"`
+	// TraceParent and TraceState are the W3C trace context the job was
+	// accepted in, so that its attempts continue the caller's trace.
+	TraceParent string `json:"traceparent,omitempty"`
+	TraceState  string `json:"tracestate,omitempty"`
 }
 
 // Backoff is a retry schedule: exponential from Base, capped at Max, with

@@ -63,6 +63,15 @@ type Hooks struct {
 	// BreakerChanged is called when an upstream host's breaker changes
 	// state (not for the destinations of Senders).
 	BreakerChanged func(host string, from, to breaker.State)
+	// SenderBreakerChanged is called when the breaker of a Sender's
+	// destination changes state, with the request kind.
+	SenderBreakerChanged func(kind string, from, to breaker.State)
+	// Started is called when a job's first attempt starts (again after a
+	// replay), with how long it waited since it was accepted or due.
+	Started func(j *Job, wait time.Duration)
+	// Attempted is called after each attempt that ran, with its outcome
+	// (succeeded, failed, dead, retry) and duration.
+	Attempted func(j *Job, outcome string, d time.Duration)
 }
 
 // DefaultQueues are the queues and weights used when none are configured.
@@ -213,6 +222,9 @@ func NewWorker(cfg WorkerConfig, rdb redis.UniversalClient, rec Recorder, client
 			if on := cfg.Hooks.BreakerChanged; on != nil && kind == "" {
 				on(host, from, to)
 			}
+			if on := cfg.Hooks.SenderBreakerChanged; on != nil && kind != "" {
+				on(kind, from, to)
+			}
 		}
 		g, err := breaker.NewGroup(bc, w.log)
 		if err != nil {
@@ -303,6 +315,7 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	case j.State.Terminal():
 		return nil // canceled, or a duplicate run of a finished job
 	}
+	log = log.With("type", j.Type)
 	if attempt > j.MaxAttempts {
 		// The last attempt failed but recording "dead" did not go through.
 		return w.finish(ctx, log, p, StateDead, nil, "attempts exhausted")
@@ -354,7 +367,12 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	}
 
 	now := time.Now().UTC()
+	var waited time.Duration // set on a cycle's first start
 	j, err = w.rec.Update(ctx, p.Tenant, p.ID, func(j *Job) error {
+		waited = 0
+		if j.StartedAt == nil {
+			waited = now.Sub(dueAt(j))
+		}
 		j.State, j.Attempt, j.UpdatedAt, j.NextAttemptAt = StateRunning, attempt, now, nil
 		if j.StartedAt == nil {
 			j.StartedAt = &now
@@ -369,10 +387,18 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 		done(errNotCalled)
 		return &uncounted{Delay: time.Second, Err: err}
 	}
-	log.Debug("job running")
+	log.Info("job running", "queue", j.Queue)
+	if on := w.cfg.Hooks.Started; on != nil && j.StartedAt != nil && j.StartedAt.Equal(now) {
+		on(j, max(waited, 0))
+	}
 
-	res, runErr := w.run(ctx, j, req)
+	actx, span := startAttempt(ctx, j, req, now, waited)
+	res, runErr := w.run(actx, j, req)
+	endAttempt(span, res, runErr)
 	done(runErr)
+	if on := w.cfg.Hooks.Attempted; on != nil && ctx.Err() == nil {
+		on(j, attemptOutcome(runErr, attempt >= j.MaxAttempts), time.Since(now))
+	}
 	if ctx.Err() != nil {
 		// Canceled (DELETE): the record says so, and the task is done.
 		// Shutting down: asynq puts the task back for another run.
@@ -420,6 +446,34 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	}
 	log.Info("job will retry", "err", runErr, "delay", delay)
 	return &retryError{Delay: delay, Err: runErr}
+}
+
+// dueAt is when a job became due to start: when it was accepted, when it
+// was scheduled for, or when it was replayed, whichever is latest.
+func dueAt(j *Job) time.Time {
+	t := j.CreatedAt
+	if j.NextAttemptAt != nil && j.NextAttemptAt.After(t) {
+		t = *j.NextAttemptAt
+	}
+	if j.ReplayedAt != nil && j.ReplayedAt.After(t) {
+		t = *j.ReplayedAt
+	}
+	return t
+}
+
+// attemptOutcome names what an attempt's error does to its job.
+func attemptOutcome(err error, last bool) string {
+	var perm *permanentError
+	var giveUp *giveUpError
+	switch {
+	case err == nil:
+		return "succeeded"
+	case errors.As(err, &perm):
+		return "failed"
+	case errors.As(err, &giveUp), last:
+		return "dead"
+	}
+	return "retry"
 }
 
 // upstreamHost is the breaker key of an upstream URL: its host and port.
@@ -578,4 +632,18 @@ func (w *Worker) run(ctx context.Context, j *Job, req *Request) (*Result, error)
 		return w.cfg.Senders[req.Kind].Send(ctx, j, req)
 	}
 	return forward(ctx, w.http, j, req)
+}
+
+// IsPermanent reports whether err, returned by a Sender or handler, fails
+// its job at once.
+func IsPermanent(err error) bool {
+	var perm *permanentError
+	return errors.As(err, &perm)
+}
+
+// IsGiveUp reports whether err sends its job to the dead-letter queue at
+// once.
+func IsGiveUp(err error) bool {
+	var g *giveUpError
+	return errors.As(err, &g)
 }

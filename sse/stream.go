@@ -32,6 +32,8 @@ type Stream struct {
 	// is idle between events is never cut off; it is skipped when the
 	// ResponseWriter does not support deadlines.
 	WriteTimeout time.Duration
+	// OnSend, when set, is called after each event Send has written.
+	OnSend func()
 
 	w   http.ResponseWriter
 	rc  *http.ResponseController
@@ -72,7 +74,13 @@ func (s *Stream) Send(e Event) error {
 		return s.err
 	}
 	s.buf = AppendEvent(s.buf[:0], e)
-	return s.write()
+	if err := s.write(); err != nil {
+		return err
+	}
+	if s.OnSend != nil {
+		s.OnSend()
+	}
+	return nil
 }
 
 // Comment writes a comment, encoded as by AppendComment, and flushes it.

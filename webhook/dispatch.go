@@ -24,6 +24,7 @@ type Outbox interface {
 	OutboxCallback(ctx context.Context, e status.OutboxEntry) (*status.Callback, error)
 	AddDelivery(ctx context.Context, tenant, id string, seq int64, deliveryID string) error
 	Get(ctx context.Context, tenant, id string) (*jobs.Job, error)
+	Request(ctx context.Context, tenant, id string) (*jobs.Request, error)
 }
 
 // Submitter stores delivery jobs (jobs.Client).
@@ -152,6 +153,11 @@ func (d *Dispatcher) dispatch(ctx context.Context, e status.OutboxEntry) error {
 	if err != nil {
 		d.log.Error("drop unreadable webhook event", "tenant", e.Tenant, "job_id", e.JobID, "seq", e.Seq, "err", err)
 		return d.box.AckOutbox(ctx, e)
+	}
+	// The delivery joins the trace of the job it reports, when that can
+	// be read: a delivery without one is still sent.
+	if parent, err := d.box.Request(ctx, e.Tenant, e.JobID); err == nil {
+		req.TraceParent, req.TraceState = parent.TraceParent, parent.TraceState
 	}
 	err = d.jobs.Submit(ctx, j, req, time.Time{})
 	if errors.Is(err, jobs.ErrExists) {

@@ -12,6 +12,9 @@ import (
 	"net/url"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/status"
 )
@@ -80,6 +83,7 @@ func (s *Sender) Send(ctx context.Context, j *jobs.Job, req *jobs.Request) (*job
 	for k, v := range signer.Headers(j.ID, s.now(), req.Body) {
 		hr.Header.Set(k, v)
 	}
+	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(hr.Header))
 	resp, err := s.client.Do(hr)
 	if err != nil {
 		var be *BlockedError

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/breaker"
 	"github.com/asyncgw/asyncgw/gateway"
+	"github.com/asyncgw/asyncgw/internal/telemetry"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/status"
@@ -42,6 +44,21 @@ type fileConfig struct {
 	// Idempotency holds the Idempotency-Key policy.
 	Idempotency idempotencyConfig `yaml:"idempotency"`
 	Webhooks    webhooksConfig    `yaml:"webhooks"`
+	Metrics     metricsConfig     `yaml:"metrics"`
+	Tracing     tracingConfig     `yaml:"tracing"`
+}
+
+type metricsConfig struct {
+	// Listen, when set, serves /metrics on a listener of its own (and not
+	// on the gateway's); a worker process serves metrics only then.
+	Listen string `yaml:"listen"`
+}
+
+type tracingConfig struct {
+	Enabled     bool    `yaml:"enabled"`
+	Endpoint    string  `yaml:"endpoint"`
+	ServiceName string  `yaml:"service_name"`
+	SampleRatio float64 `yaml:"sample_ratio"`
 }
 
 type authConfig struct {
@@ -186,6 +203,10 @@ type config struct {
 	Worker         jobs.WorkerConfig
 	Gateway        gateway.Config
 	Webhooks       webhook.Config
+	// MetricsListen is the address of a separate /metrics listener ("":
+	// the gateway's own).
+	MetricsListen string
+	Tracing       telemetry.TracingConfig
 	// AdminQueues are the queues the admin API reports: the gateway's
 	// and the webhook queue.
 	AdminQueues []string
@@ -469,6 +490,20 @@ func (fc fileConfig) resolve() (*config, error) {
 	if cfg.Webhooks, werr = fc.webhooks(); werr != nil {
 		return nil, werr
 	}
+	cfg.MetricsListen = fc.Metrics.Listen
+	if l := fc.Metrics.Listen; l != "" {
+		if _, _, serr := net.SplitHostPort(l); serr != nil {
+			return nil, fmt.Errorf("metrics.listen: %q must be host:port", l)
+		}
+	}
+	tc := fc.Tracing
+	if tc.SampleRatio < 0 || tc.SampleRatio > 1 {
+		return nil, fmt.Errorf("tracing.sample_ratio: %v must be from 0 to 1", tc.SampleRatio)
+	}
+	if tc.Endpoint != "" && !strings.HasPrefix(tc.Endpoint, "http://") && !strings.HasPrefix(tc.Endpoint, "https://") {
+		return nil, fmt.Errorf("tracing.endpoint: %q must be an http(s) URL of an OTLP/HTTP collector", tc.Endpoint)
+	}
+	cfg.Tracing = telemetry.TracingConfig{Enabled: tc.Enabled, Endpoint: tc.Endpoint, ServiceName: tc.ServiceName, SampleRatio: tc.SampleRatio}
 	if len(queues) == 0 {
 		cfg.Gateway.Queues = nil
 		for q := range jobs.DefaultQueues() {

@@ -371,6 +371,22 @@ func TestReadyz(t *testing.T) {
 			}
 			return false, fmt.Sprintf("503 without a redis reason: %v", body)
 		})
+		// Writes trip the Redis breaker, and /readyz says so.
+		waitFor(t, 15*time.Second, "/readyz to name the open breaker", func() (bool, string) {
+			for range 6 {
+				if resp, err := httpClient.Post(base+"/v1/work", "application/json", strings.NewReader(`{}`)); err == nil {
+					resp.Body.Close()
+				}
+			}
+			_, body, _ := readyz(base)
+			reasons, _ := body["reasons"].([]any)
+			for _, r := range reasons {
+				if s, _ := r.(string); strings.Contains(s, "circuit breaker open") {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprintf("reasons %v", reasons)
+		})
 
 		srv.Restart(t)
 		waitFor(t, 15*time.Second, "/readyz to answer 200 again", func() (bool, string) {

@@ -8,14 +8,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
 
 	"github.com/asyncgw/asyncgw/admin"
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/internal/memredis"
+	"github.com/asyncgw/asyncgw/internal/telemetry"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/status"
@@ -121,8 +124,10 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	opts.ContextTimeoutEnabled = true
 	opts.DialTimeout = min(opts.DialTimeout, time.Second)
 	opts.DialerRetries, opts.DialerRetryTimeout = 2, 20*time.Millisecond
+	metrics := telemetry.NewMetrics(version)
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
+	rdb.AddHook(metrics.RedisHook())
 	// The accept path has its own pool that never retries: a client is
 	// better served by a quick 503 than by a wait, and the breaker does the
 	// rest.
@@ -130,6 +135,7 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	fast.MaxRetries, fast.DialerRetries = -1, 1
 	frontRDB := redis.NewClient(&fast)
 	defer frontRDB.Close()
+	frontRDB.AddHook(metrics.RedisHook())
 
 	store, err := status.New(cfg.Status, rdb)
 	if err != nil {
@@ -140,6 +146,9 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		return configError(cfg.Path, err)
 	}
 
+	// Operator actions use the ordinary pool: they are rare, and a bulk
+	// replay is better retried than failed.
+	ops := admin.New(store, jobs.NewClient(rdb, store, log), cfg.AdminQueues, admin.Hooks{Replayed: metrics.Replayed}, log)
 	hooks, err := webhook.New(cfg.Webhooks)
 	if err != nil {
 		return configError(cfg.Path, err)
@@ -147,7 +156,8 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	var worker *jobs.Worker
 	var dispatcher *webhook.Dispatcher
 	if cmd != "gateway" {
-		cfg.Worker.Senders = map[string]jobs.Sender{webhook.Kind: webhook.NewSender(hooks, store, nil, log)}
+		cfg.Worker.Senders = map[string]jobs.Sender{webhook.Kind: countedSender{webhook.NewSender(hooks, store, nil, log), metrics}}
+		cfg.Worker.Hooks = metrics.WorkerHooks()
 		worker, err = jobs.NewWorker(cfg.Worker, rdb, store, nil, log)
 		if err != nil {
 			return configError(cfg.Path, err)
@@ -179,17 +189,22 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 			}
 		}
 		gw, err = gateway.New(cfg.Gateway, gateway.Deps{
-			Jobs: client,
-			// Operator actions use the ordinary pool: they are rare, and a
-			// bulk replay is better retried than failed.
-			Admin:    admin.New(store, jobs.NewClient(rdb, store, log), cfg.AdminQueues, admin.Hooks{}, log),
+			Jobs:     client,
+			Admin:    ops,
 			Store:    frontStore,
 			Hub:      hub,
 			Queues:   monitor,
 			Limiter:  limiter,
 			Webhooks: hooks,
-			Ping:     func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-			Logger:   log,
+			Metrics:  metrics,
+			MetricsHandler: func() http.Handler {
+				if cfg.MetricsListen != "" {
+					return nil // served on its own listener
+				}
+				return metrics.Handler()
+			}(),
+			Ping:   func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+			Logger: log,
 		})
 		if err != nil {
 			return configError(cfg.Path, err)
@@ -210,6 +225,26 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 			return err
 		}
 	}
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("tracing", "err", err) }))
+	shutdownTracing, err := telemetry.SetupTracing(ctx, cfg.Tracing, version)
+	if err != nil {
+		return configError(cfg.Path, fmt.Errorf("tracing: %w", err))
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(sctx)
+	}()
+	if cfg.MetricsListen != "" {
+		stop, err := serveMetrics(cfg.MetricsListen, metrics, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	metrics.WatchQueues(wctx, ops, store, 5*time.Second, log)
 	if hub != nil {
 		if err := hub.Start(ctx); err != nil {
 			return err

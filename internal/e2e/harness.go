@@ -476,8 +476,16 @@ func (s *Server) Send(method, path string, body []byte, header http.Header) (*Re
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+	r := &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	if checkResponse != nil {
+		err = checkResponse(req, r) // a mismatch fails the caller like a lost answer
+	}
+	return r, err
 }
+
+// checkResponse, when set, checks every answer Send reads (openapi_test.go
+// sets it); its error becomes Send's.
+var checkResponse func(req *http.Request, r *Response) error
 
 // authorize adds the view's API key to req unless it has its own
 // Authorization.

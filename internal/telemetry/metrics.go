@@ -6,6 +6,7 @@ package telemetry
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,30 +30,33 @@ const (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	HTTPRequests     *prometheus.CounterVec   // route, method, code
-	HTTPDuration     *prometheus.HistogramVec // route, method
-	JobsAccepted     *prometheus.CounterVec   // queue, type
-	JobsRejected     *prometheus.CounterVec   // reason
-	JobsCompleted    *prometheus.CounterVec   // queue, type, state
-	JobQueueWait     *prometheus.HistogramVec // queue
-	JobRunTime       *prometheus.HistogramVec // queue, outcome
-	JobsReplayed     *prometheus.CounterVec   // queue
-	RateLimited      *prometheus.CounterVec   // tenant, route
-	BreakerState     *prometheus.GaugeVec     // kind, name
-	BreakerChanges   *prometheus.CounterVec   // kind, to
-	SSESubscribers   *prometheus.GaugeVec     // scope
-	SSEEventsSent    prometheus.Counter
-	WebhookAttempts  *prometheus.CounterVec   // outcome
-	RedisDuration    *prometheus.HistogramVec // command
-	RedisErrors      *prometheus.CounterVec   // command
-	QueueDepth       *prometheus.GaugeVec     // queue, state
-	QueueOldestAge   *prometheus.GaugeVec     // queue
-	QueuePaused      *prometheus.GaugeVec     // queue
-	DLQSize          *prometheus.GaugeVec     // queue
-	WebhookOutbox    prometheus.Gauge
-	Ready            prometheus.Gauge
-	QueueStatsAge    prometheus.Gauge
-	BuildInfo        *prometheus.GaugeVec // version
+	HTTPRequests    *prometheus.CounterVec   // route, method, code
+	HTTPDuration    *prometheus.HistogramVec // route, method
+	JobsAccepted    *prometheus.CounterVec   // queue, type
+	JobsRejected    *prometheus.CounterVec   // reason
+	JobsCompleted   *prometheus.CounterVec   // queue, type, state
+	JobQueueWait    *prometheus.HistogramVec // queue
+	JobRunTime      *prometheus.HistogramVec // queue, outcome
+	JobsReplayed    *prometheus.CounterVec   // queue
+	RateLimitHits   *prometheus.CounterVec   // tenant, route
+	BreakerState    *prometheus.GaugeVec     // kind, name
+	BreakerChanges  *prometheus.CounterVec   // kind, to
+	SSESubscribers  *prometheus.GaugeVec     // scope
+	SSEEventsSent   prometheus.Counter
+	WebhookAttempts *prometheus.CounterVec   // outcome
+	RedisDuration   *prometheus.HistogramVec // command
+	RedisErrors     *prometheus.CounterVec   // command
+	QueueDepth      *prometheus.GaugeVec     // queue, state
+	QueueOldestAge  *prometheus.GaugeVec     // queue
+	QueuePaused     *prometheus.GaugeVec     // queue
+	DLQSize         *prometheus.GaugeVec     // queue
+	WebhookOutbox   prometheus.Gauge
+	ReadyGauge      prometheus.Gauge
+	BuildInfo       *prometheus.GaugeVec // version
+
+	// statsAt is when WatchQueues last read the figures (unix ns; 0:
+	// never).
+	statsAt atomic.Int64
 }
 
 // latencyBuckets suit request and Redis latencies: 0.5ms to 10s.
@@ -91,7 +95,7 @@ func NewMetrics(version string) *Metrics {
 	m.JobsReplayed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "asyncgw_jobs_replayed_total", Help: "Jobs replayed from the dead-letter queue, by queue.",
 	}, []string{"queue"})
-	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+	m.RateLimitHits = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "asyncgw_rate_limited_total", Help: "Requests refused by a route's rate limit, by tenant and route (both come from the configuration).",
 	}, []string{"tenant", "route"})
 	m.BreakerState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -130,27 +134,34 @@ func NewMetrics(version string) *Metrics {
 	m.WebhookOutbox = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "asyncgw_webhook_outbox_pending", Help: "Job events waiting to become webhook deliveries.",
 	})
-	m.Ready = prometheus.NewGauge(prometheus.GaugeOpts{
+	m.ReadyGauge = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "asyncgw_ready", Help: "1 when /readyz answers ready (gateway processes), as of the last check.",
-	})
-	m.QueueStatsAge = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "asyncgw_queue_stats_age_seconds", Help: "Age of the queue and dead-letter figures: it grows while Redis cannot be read.",
 	})
 	m.BuildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "asyncgw_build_info", Help: "Always 1, labelled with the version.",
 	}, []string{"version"})
 	for _, c := range []prometheus.Collector{
 		m.HTTPRequests, m.HTTPDuration, m.JobsAccepted, m.JobsRejected, m.JobsCompleted,
-		m.JobQueueWait, m.JobRunTime, m.JobsReplayed, m.RateLimited, m.BreakerState,
+		m.JobQueueWait, m.JobRunTime, m.JobsReplayed, m.RateLimitHits, m.BreakerState,
 		m.BreakerChanges, m.SSESubscribers, m.SSEEventsSent, m.WebhookAttempts,
 		m.RedisDuration, m.RedisErrors, m.QueueDepth, m.QueueOldestAge, m.QueuePaused,
-		m.DLQSize, m.WebhookOutbox, m.Ready, m.QueueStatsAge, m.BuildInfo,
+		m.DLQSize, m.WebhookOutbox, m.ReadyGauge, m.BuildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		f(c)
 	}
 	m.BuildInfo.WithLabelValues(version).Set(1)
+	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "asyncgw_queue_stats_age_seconds",
+		Help: "Age of the queue, dead-letter and outbox figures (0 before the first read): it grows while Redis cannot be read.",
+	}, func() float64 {
+		at := m.statsAt.Load()
+		if at == 0 {
+			return 0
+		}
+		return time.Since(time.Unix(0, at)).Seconds()
+	}))
 	return m
 }
 

@@ -1,0 +1,156 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/breaker"
+	"github.com/asyncgw/asyncgw/jobs"
+)
+
+// The methods below are what gateway.Metrics and the jobs and admin hooks
+// call; cmd/asyncgw connects them.
+
+// Accepted counts a stored job.
+func (m *Metrics) Accepted(queue, jobType string) {
+	m.JobsAccepted.WithLabelValues(queue, jobType).Inc()
+}
+
+// Rejected counts a refused write.
+func (m *Metrics) Rejected(reason string) { m.JobsRejected.WithLabelValues(reason).Inc() }
+
+// RateLimited counts a 429 of a route's rate limit.
+func (m *Metrics) RateLimited(tenant, route string) {
+	m.RateLimitHits.WithLabelValues(tenant, route).Inc()
+}
+
+// Completed counts a job that reached a terminal state.
+func (m *Metrics) Completed(queue, jobType, state string) {
+	m.JobsCompleted.WithLabelValues(queue, jobType, state).Inc()
+}
+
+// StreamOpened counts an open event stream.
+func (m *Metrics) StreamOpened(scope string) { m.SSESubscribers.WithLabelValues(scope).Inc() }
+
+// StreamClosed uncounts a closed event stream.
+func (m *Metrics) StreamClosed(scope string) { m.SSESubscribers.WithLabelValues(scope).Dec() }
+
+// EventSent counts an event written to a stream.
+func (m *Metrics) EventSent() { m.SSEEventsSent.Inc() }
+
+// Ready records a readiness check.
+func (m *Metrics) Ready(ok bool) {
+	if ok {
+		m.ReadyGauge.Set(1)
+	} else {
+		m.ReadyGauge.Set(0)
+	}
+}
+
+// stateValue is a breaker state as asyncgw_breaker_state reports it.
+func stateValue(s breaker.State) float64 {
+	switch s {
+	case breaker.HalfOpen:
+		return 1
+	case breaker.Open:
+		return 2
+	}
+	return 0
+}
+
+// BreakerChanged records a breaker's new state. Breakers named after
+// webhook destinations (which clients choose) are only counted, never
+// labelled by name.
+func (m *Metrics) BreakerChanged(kind, name string, to breaker.State) {
+	m.BreakerChanges.WithLabelValues(kind, string(to)).Inc()
+	if name != "" {
+		m.BreakerState.WithLabelValues(kind, name).Set(stateValue(to))
+	}
+}
+
+// WorkerHooks returns the worker's hooks, counting into m.
+func (m *Metrics) WorkerHooks() jobs.Hooks {
+	return jobs.Hooks{
+		Ended: func(j *jobs.Job) { m.Completed(j.Queue, j.Type, string(j.State)) },
+		BreakerChanged: func(host string, _, to breaker.State) {
+			m.BreakerChanged("upstream", host, to)
+		},
+		SenderBreakerChanged: func(kind string, _, to breaker.State) { m.BreakerChanged(kind, "", to) },
+		Started: func(j *jobs.Job, wait time.Duration) {
+			m.JobQueueWait.WithLabelValues(j.Queue).Observe(wait.Seconds())
+		},
+		Attempted: func(j *jobs.Job, outcome string, d time.Duration) {
+			m.JobRunTime.WithLabelValues(j.Queue, outcome).Observe(d.Seconds())
+		},
+	}
+}
+
+// Replayed counts a job replayed from the dead-letter queue.
+func (m *Metrics) Replayed(queue string) { m.JobsReplayed.WithLabelValues(queue).Inc() }
+
+// WebhookAttempt counts a webhook delivery attempt by outcome.
+func (m *Metrics) WebhookAttempt(outcome string) { m.WebhookAttempts.WithLabelValues(outcome).Inc() }
+
+// RedisHook returns a go-redis hook timing every round trip by command.
+func (m *Metrics) RedisHook() redis.Hook { return redisHook{m} }
+
+type redisHook struct{ m *Metrics }
+
+func (h redisHook) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		start := time.Now()
+		c, err := next(ctx, network, addr)
+		h.observe("dial", start, err)
+		return c, err
+	}
+}
+
+func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		start := time.Now()
+		err := next(ctx, cmd)
+		h.observe(commandName(cmd), start, err)
+		return err
+	}
+}
+
+func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		start := time.Now()
+		err := next(ctx, cmds)
+		h.observe("pipeline", start, err)
+		return err
+	}
+}
+
+func (h redisHook) observe(cmd string, start time.Time, err error) {
+	h.m.RedisDuration.WithLabelValues(cmd).Observe(time.Since(start).Seconds())
+	if err != nil && !errors.Is(err, redis.Nil) {
+		h.m.RedisErrors.WithLabelValues(cmd).Inc()
+	}
+}
+
+// knownCommands bounds the command label: anything else is "other".
+var knownCommands = map[string]bool{}
+
+func init() {
+	for _, c := range strings.Fields(`evalsha eval script hget hgetall hmget hset hdel hincrby get set del exists expire
+		pexpire persist ttl pttl zadd zrem zrange zrangebyscore zcard zscore zcount lrange lindex rpush lpush
+		xadd xrange xrevrange smembers sadd srem scard publish subscribe ping config info multi exec
+		incr incrby decr keys scan type lpop rpop llen brpoplpush lmove blmove`) {
+		knownCommands[c] = true
+	}
+}
+
+func commandName(cmd redis.Cmder) string {
+	n := strings.ToLower(cmd.Name())
+	if knownCommands[n] {
+		return n
+	}
+	return "other"
+}

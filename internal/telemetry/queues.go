@@ -1,0 +1,77 @@
+package telemetry
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/asyncgw/asyncgw/admin"
+)
+
+// QueueSource reports the queues (admin.Service).
+type QueueSource interface {
+	Queues(ctx context.Context) ([]admin.Queue, error)
+}
+
+// OutboxSource reports the webhook outboxes (status.Store).
+type OutboxSource interface {
+	OutboxTenants(ctx context.Context) ([]string, error)
+	OutboxSize(ctx context.Context, tenant string) (int64, error)
+}
+
+// WatchQueues reads the queue, dead-letter and outbox figures every
+// interval until ctx is done, so that a scrape never reads Redis: the
+// gauges hold the last figures, and asyncgw_queue_stats_age_seconds says
+// how old they are. outbox may be nil.
+func (m *Metrics) WatchQueues(ctx context.Context, q QueueSource, outbox OutboxSource, every time.Duration, log *slog.Logger) {
+	read := func() {
+		rctx, cancel := context.WithTimeout(ctx, every)
+		defer cancel()
+		qs, err := q.Queues(rctx)
+		if err != nil {
+			log.Debug("read queue figures", "err", err)
+			return
+		}
+		for _, x := range qs {
+			m.QueueDepth.WithLabelValues(x.Name, "pending").Set(float64(x.Pending))
+			m.QueueDepth.WithLabelValues(x.Name, "scheduled").Set(float64(x.Scheduled))
+			m.QueueDepth.WithLabelValues(x.Name, "retry").Set(float64(x.Retry))
+			m.QueueDepth.WithLabelValues(x.Name, "active").Set(float64(x.Active))
+			m.QueueOldestAge.WithLabelValues(x.Name).Set(x.LatencySeconds)
+			paused := 0.0
+			if x.Paused {
+				paused = 1
+			}
+			m.QueuePaused.WithLabelValues(x.Name).Set(paused)
+			m.DLQSize.WithLabelValues(x.Name).Set(float64(x.Dead))
+		}
+		if outbox != nil {
+			ts, err := outbox.OutboxTenants(rctx)
+			if err != nil {
+				return
+			}
+			var n int64
+			for _, t := range ts {
+				k, err := outbox.OutboxSize(rctx, t)
+				if err != nil {
+					return
+				}
+				n += k
+			}
+			m.WebhookOutbox.Set(float64(n))
+		}
+		m.statsAt.Store(time.Now().UnixNano())
+	}
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			read()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
