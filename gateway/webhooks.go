@@ -18,7 +18,7 @@ func (g *Gateway) callback(r *http.Request, tenant string, s submission) (string
 			p.Errors = []FieldError{{Pointer: s.callbackAt, Detail: detail}}
 			return p
 		}
-		return problem(http.StatusBadRequest, "bad-callback-url", "X-Callback-URL "+detail)
+		return problem(http.StatusBadRequest, "bad-callback-url", "X-Callback-URL: "+detail)
 	}
 	if s.callbackAt == "" && len(r.Header.Values("X-Callback-URL")) > 1 {
 		return "", nil, refuse("is given more than once")
