@@ -352,7 +352,8 @@ func (s *Service) DisabledEndpoints(ctx context.Context, tenant string) ([]statu
 func (s *Service) EnableEndpoint(ctx context.Context, tenant, url string) (bool, error) {
 	ok, err := s.store.EnableEndpoint(ctx, tenant, url)
 	if ok {
-		s.log.Info("webhook endpoint enabled", "tenant", tenant, "url", url)
+		// Not the URL: it may carry the receiver's token.
+		s.log.Info("webhook endpoint enabled", "tenant", tenant)
 	}
 	return ok, err
 }

@@ -69,18 +69,7 @@ func (g *Gateway) adminPause(paused bool) echo.HandlerFunc {
 // adminDLQ serves GET /admin/v1/dlq: a page of dead letters, oldest first.
 func (g *Gateway) adminDLQ(c *echo.Context) error {
 	q := c.Request().URL.Query()
-	var fields []FieldError
-	bad := func(name, detail string) { fields = append(fields, FieldError{Parameter: name, Detail: detail}) }
-	for name := range q {
-		switch name {
-		case "queue", "type", "tenant", "error", "since", "until", "cursor", "limit":
-			if len(q[name]) > 1 {
-				bad(name, "is given more than once")
-			}
-		default:
-			bad(name, "unknown parameter")
-		}
-	}
+	fields := checkParams(q, "queue", "type", "tenant", "error", "since", "until", "cursor", "limit")
 	f, ff := dlqFilter(admin.FilterInput{
 		Queue: q.Get("queue"), Type: q.Get("type"), Tenant: q.Get("tenant"),
 		Error: q.Get("error"), Since: q.Get("since"), Until: q.Get("until"),
@@ -90,20 +79,16 @@ func (g *Gateway) adminDLQ(c *echo.Context) error {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			bad("limit", "must be a whole number from 1 to 1000")
+			fields = append(fields, FieldError{Parameter: "limit", Detail: "must be a whole number from 1 to 1000"})
 		}
 		limit = n
 	}
 	if len(fields) > 0 {
-		p := problem(http.StatusBadRequest, "validation", "the query is invalid")
-		p.Errors = fields
-		return p
+		return queryProblem(fields...)
 	}
 	items, next, err := g.deps.Admin.DeadLetters(c.Request().Context(), f, q.Get("cursor"), limit)
 	if errors.Is(err, status.ErrBadCursor) {
-		p := problem(http.StatusBadRequest, "validation", "the query is invalid")
-		p.Errors = []FieldError{{Parameter: "cursor", Detail: "is not a cursor this API handed out"}}
-		return p
+		return queryProblem(FieldError{Parameter: "cursor", Detail: "is not a cursor this API handed out"})
 	}
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v5"
 
@@ -63,12 +64,12 @@ func (g *Gateway) jobWebhooks(c *echo.Context) error {
 // endpoints that answered 410 Gone, with ?tenant= to see one tenant's.
 func (g *Gateway) adminDisabledEndpoints(c *echo.Context) error {
 	q := c.Request().URL.Query()
-	if p := onlyParams(q, "tenant"); p != nil {
-		return p
+	if fields := checkParams(q, "tenant"); len(fields) > 0 {
+		return queryProblem(fields...)
 	}
 	t := q.Get("tenant")
 	if t != "" && !jobs.ValidName(t) {
-		return badParam("tenant", "is not a valid tenant name")
+		return queryProblem(FieldError{Parameter: "tenant", Detail: "is not a valid tenant name"})
 	}
 	ds, err := g.deps.Admin.DisabledEndpoints(c.Request().Context(), t)
 	if err != nil {
@@ -85,15 +86,15 @@ func (g *Gateway) adminDisabledEndpoints(c *echo.Context) error {
 // disabled are in the dead-letter queue, to be replayed.
 func (g *Gateway) adminEnableEndpoint(c *echo.Context) error {
 	q := c.Request().URL.Query()
-	if p := onlyParams(q, "tenant", "url"); p != nil {
-		return p
+	if fields := checkParams(q, "tenant", "url"); len(fields) > 0 {
+		return queryProblem(fields...)
 	}
 	t, u := q.Get("tenant"), q.Get("url")
 	switch {
 	case !jobs.ValidName(t):
-		return badParam("tenant", "is required: the tenant whose endpoint to enable")
+		return queryProblem(FieldError{Parameter: "tenant", Detail: "is required: the tenant whose endpoint to enable"})
 	case u == "":
-		return badParam("url", "is required: the endpoint to enable")
+		return queryProblem(FieldError{Parameter: "url", Detail: "is required: the endpoint to enable"})
 	}
 	ok, err := g.deps.Admin.EnableEndpoint(c.Request().Context(), t, u)
 	if err != nil {
@@ -105,32 +106,24 @@ func (g *Gateway) adminEnableEndpoint(c *echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// onlyParams refuses query parameters other than names, and any given
-// twice.
-func onlyParams(q map[string][]string, names ...string) *Problem {
-	known := map[string]bool{}
-	for _, n := range names {
-		known[n] = true
-	}
+// checkParams names the query parameters that are not among names, and
+// those given more than once.
+func checkParams(q map[string][]string, names ...string) []FieldError {
 	var fields []FieldError
 	for name, vs := range q {
 		switch {
-		case !known[name]:
+		case !slices.Contains(names, name):
 			fields = append(fields, FieldError{Parameter: name, Detail: "unknown parameter"})
 		case len(vs) > 1:
 			fields = append(fields, FieldError{Parameter: name, Detail: "is given more than once"})
 		}
 	}
-	if len(fields) == 0 {
-		return nil
-	}
-	p := problem(http.StatusBadRequest, "validation", "the query is invalid")
-	p.Errors = fields
-	return p
+	return fields
 }
 
-func badParam(name, detail string) *Problem {
+// queryProblem is the 400 of an invalid query.
+func queryProblem(fields ...FieldError) *Problem {
 	p := problem(http.StatusBadRequest, "validation", "the query is invalid")
-	p.Errors = []FieldError{{Parameter: name, Detail: detail}}
+	p.Errors = fields
 	return p
 }

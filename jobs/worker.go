@@ -70,8 +70,9 @@ type Hooks struct {
 	// replay), with how long it waited since it was accepted or due.
 	Started func(j *Job, wait time.Duration)
 	// Attempted is called after each attempt that ran, with its outcome
-	// (succeeded, failed, dead, retry) and duration.
-	Attempted func(j *Job, outcome string, d time.Duration)
+	// (succeeded, failed, dead, or retrying when another follows) and
+	// duration.
+	Attempted func(j *Job, outcome State, d time.Duration)
 }
 
 // DefaultQueues are the queues and weights used when none are configured.
@@ -396,8 +397,9 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	res, runErr := w.run(actx, j, req)
 	endAttempt(span, res, runErr)
 	done(runErr)
+	outcome := attemptOutcome(runErr, attempt >= j.MaxAttempts)
 	if on := w.cfg.Hooks.Attempted; on != nil && ctx.Err() == nil {
-		on(j, attemptOutcome(runErr, attempt >= j.MaxAttempts), time.Since(now))
+		on(j, outcome, time.Since(now))
 	}
 	if ctx.Err() != nil {
 		// Canceled (DELETE): the record says so, and the task is done.
@@ -416,15 +418,11 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 		return w.holdBack(ctx, log, p, untilProbe(probe),
 			fmt.Errorf("%s: %s (%v): %w", probe.Name(), probeFailed, runErr, breaker.ErrOpen))
 	}
-	var perm *permanentError
-	var giveUp *giveUpError
-	switch {
-	case runErr == nil:
+	switch outcome {
+	case StateSucceeded:
 		return w.finish(ctx, log, p, StateSucceeded, res, "")
-	case errors.As(runErr, &perm):
-		return w.finish(ctx, log, p, StateFailed, res, runErr.Error())
-	case errors.As(runErr, &giveUp), attempt >= j.MaxAttempts:
-		return w.finish(ctx, log, p, StateDead, res, runErr.Error())
+	case StateFailed, StateDead:
+		return w.finish(ctx, log, p, outcome, res, runErr.Error())
 	}
 	var ra time.Duration
 	var ue *upstreamError
@@ -461,19 +459,18 @@ func dueAt(j *Job) time.Time {
 	return t
 }
 
-// attemptOutcome names what an attempt's error does to its job.
-func attemptOutcome(err error, last bool) string {
-	var perm *permanentError
-	var giveUp *giveUpError
+// attemptOutcome is what an attempt's error does to its job: it ends it
+// (succeeded, failed or dead) or, as StateRetrying, calls for another.
+func attemptOutcome(err error, last bool) State {
 	switch {
 	case err == nil:
-		return "succeeded"
-	case errors.As(err, &perm):
-		return "failed"
-	case errors.As(err, &giveUp), last:
-		return "dead"
+		return StateSucceeded
+	case IsPermanent(err):
+		return StateFailed
+	case IsGiveUp(err), last:
+		return StateDead
 	}
-	return "retry"
+	return StateRetrying
 }
 
 // upstreamHost is the breaker key of an upstream URL: its host and port.

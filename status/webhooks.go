@@ -189,12 +189,24 @@ func (s *Store) Deliveries(ctx context.Context, tenant, id string) ([]*jobs.Job,
 	if err != nil {
 		return nil, fmt.Errorf("read deliveries: %w", err)
 	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	docs := make([]*redis.StringCmd, len(ids))
+	for i, d := range ids {
+		docs[i] = pipe.HGet(ctx, s.jobKey(tenant, d), "doc")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read deliveries: %w", err)
+	}
 	out := make([]*jobs.Job, 0, len(ids))
-	for _, d := range ids {
-		j, err := s.Get(ctx, tenant, d)
-		if errors.Is(err, ErrNotFound) {
-			continue
+	for _, doc := range docs {
+		b, err := doc.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue // expired
 		}
+		j, err := decodeDoc(b, tenant)
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ package telemetry
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -90,7 +91,7 @@ func NewMetrics(version string) *Metrics {
 		Name: "asyncgw_job_queue_wait_seconds", Help: "Time from a job's acceptance (or due time) to its first attempt starting.", Buckets: waitBuckets,
 	}, []string{"queue"})
 	m.JobRunTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "asyncgw_job_run_seconds", Help: "Duration of one attempt (the upstream call), by queue and outcome (succeeded, retry, failed, dead).", Buckets: waitBuckets,
+		Name: "asyncgw_job_run_seconds", Help: "Duration of one attempt (the upstream call), by queue and outcome (succeeded, failed, dead, or retrying when another attempt follows).", Buckets: waitBuckets,
 	}, []string{"queue", "outcome"})
 	m.JobsReplayed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "asyncgw_jobs_replayed_total", Help: "Jobs replayed from the dead-letter queue, by queue.",
@@ -181,7 +182,7 @@ func (m *Metrics) Names() []string {
 	mfs, _ := m.Registry.Gather()
 	var out []string
 	for _, mf := range mfs {
-		if n := mf.GetName(); len(n) > 8 && n[:8] == "asyncgw_" {
+		if n := mf.GetName(); strings.HasPrefix(n, "asyncgw_") {
 			out = append(out, n)
 		}
 	}

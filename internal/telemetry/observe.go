@@ -84,8 +84,8 @@ func (m *Metrics) WorkerHooks() jobs.Hooks {
 		Started: func(j *jobs.Job, wait time.Duration) {
 			m.JobQueueWait.WithLabelValues(j.Queue).Observe(wait.Seconds())
 		},
-		Attempted: func(j *jobs.Job, outcome string, d time.Duration) {
-			m.JobRunTime.WithLabelValues(j.Queue, outcome).Observe(d.Seconds())
+		Attempted: func(j *jobs.Job, outcome jobs.State, d time.Duration) {
+			m.JobRunTime.WithLabelValues(j.Queue, string(outcome)).Observe(d.Seconds())
 		},
 	}
 }
