@@ -19,12 +19,6 @@ import (
 	"github.com/asyncgw/asyncgw/status"
 )
 
-// Idempotency remembers Idempotency-Keys (status.Store).
-type Idempotency interface {
-	ClaimIdempotencyKey(ctx context.Context, tenant, key, fingerprint, jobID string) (status.Claim, error)
-	ReleaseIdempotencyKey(ctx context.Context, tenant, key, jobID string) error
-}
-
 // Queues reports the state of the queues for admission (jobs.Monitor).
 type Queues interface {
 	Stats(queue string) jobs.QueueStats
@@ -98,30 +92,7 @@ func (g *Gateway) accept(c *echo.Context, s submission) error {
 	}
 
 	if key != "" {
-		fp := Fingerprint(r.Method, r.URL.RequestURI(), s.raw)
-		var claim status.Claim
-		err := g.redis.Do(func() error {
-			var err error
-			claim, err = g.deps.Idempotency.ClaimIdempotencyKey(ctx, t, key, fp, j.ID)
-			return err
-		})
-		if err != nil {
-			return unavailable(err)
-		}
-		switch {
-		case claim.Fingerprint != fp:
-			return problem(http.StatusUnprocessableEntity, "idempotency-key-reused",
-				"this Idempotency-Key was used for a different request (method, path or body)")
-		case claim.Pending && claim.JobID != j.ID:
-			p := problem(http.StatusConflict, "idempotency-key-in-use",
-				"a request with this Idempotency-Key is still being accepted; retry shortly")
-			p.RetryAfter = 1
-			return p
-		case !claim.Claimed:
-			c.Response().Header().Set("Idempotent-Replayed", "true")
-			return g.answerAccepted(c, claim.JobID, claim.State, s.queue)
-		}
-		j.IdempotencyKey = key
+		j.IdempotencyKey, j.IdempotencyFingerprint = key, Fingerprint(r.Method, r.URL.RequestURI(), s.raw)
 	}
 
 	var sub *status.Subscription
@@ -134,19 +105,11 @@ func (g *Gateway) accept(c *echo.Context, s submission) error {
 	propagation.TraceContext{}.Inject(ctx, tc)
 	s.req.TraceParent, s.req.TraceState = tc["traceparent"], tc["tracestate"]
 	err = g.redis.Do(func() error { return g.deps.Jobs.Submit(ctx, j, s.req, processAt) })
-	if err != nil {
-		if key != "" {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-			if rerr := g.deps.Idempotency.ReleaseIdempotencyKey(rctx, t, key, j.ID); rerr != nil {
-				g.log.Warn("release idempotency key", "job_id", j.ID, "tenant", t, "err", rerr)
-			}
-			cancel()
-		}
-		if errors.Is(err, jobs.ErrIdempotencyLost) {
-			p := problem(http.StatusConflict, "idempotency-key-in-use", "the Idempotency-Key claim lapsed while accepting; nothing was stored, retry")
-			p.RetryAfter = 1
-			return p
-		}
+	var taken *jobs.KeyTaken
+	switch {
+	case errors.As(err, &taken):
+		return g.keyTaken(c, taken, j, s.queue)
+	case err != nil:
 		return unavailable(err)
 	}
 	c.Set(acceptedKey, accepted{queue: s.queue, jobType: s.jobType})
@@ -160,6 +123,23 @@ func (g *Gateway) accept(c *echo.Context, s submission) error {
 		}
 	}
 	return g.answerAccepted(c, j.ID, j.State, s.queue)
+}
+
+// keyTaken answers a request whose Idempotency-Key already stands for a
+// job: the first answer again for the same request, 422 for another.
+func (g *Gateway) keyTaken(c *echo.Context, taken *jobs.KeyTaken, j *jobs.Job, queue string) error {
+	switch {
+	case taken.Fingerprint != j.IdempotencyFingerprint:
+		return problem(http.StatusUnprocessableEntity, "idempotency-key-reused",
+			"this Idempotency-Key was used for a different request (method, path or body)")
+	case taken.Pending:
+		p := problem(http.StatusConflict, "idempotency-key-in-use",
+			"a request with this Idempotency-Key is still being accepted; retry shortly")
+		p.RetryAfter = 1
+		return p
+	}
+	c.Response().Header().Set("Idempotent-Replayed", "true")
+	return g.answerAccepted(c, taken.JobID, taken.State, queue)
 }
 
 // awaitEnd waits up to d for the job's terminal event and returns the job
@@ -260,5 +240,6 @@ func isRedisFailure(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
-	return !errors.Is(err, jobs.ErrExists) && !errors.Is(err, jobs.ErrIdempotencyLost)
+	var taken *jobs.KeyTaken
+	return !errors.Is(err, jobs.ErrExists) && !errors.As(err, &taken)
 }

@@ -68,12 +68,6 @@ func (emptyStore) Deliveries(context.Context, string, string) ([]*jobs.Job, erro
 	return nil, jobs.ErrNotFound
 }
 
-func (emptyStore) ClaimIdempotencyKey(_ context.Context, _, _, fp, id string) (status.Claim, error) {
-	return status.Claim{Claimed: true, Fingerprint: fp, JobID: id}, nil
-}
-
-func (emptyStore) ReleaseIdempotencyKey(context.Context, string, string, string) error { return nil }
-
 // quietFeed is a Feed without events.
 type quietFeed struct{}
 

@@ -239,9 +239,6 @@ type Deps struct {
 	Store Reader
 	// Hub streams live events.
 	Hub Feed
-	// Idempotency remembers Idempotency-Keys (status.Store). Defaults to
-	// Store when it implements Idempotency.
-	Idempotency Idempotency
 	// Limiter enforces route rate limits. Defaults to an in-process
 	// limiter; use ratelimit.NewRedis to share limits between gateways.
 	Limiter ratelimit.Limiter
@@ -329,13 +326,6 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if deps.Idempotency == nil {
-		idem, ok := deps.Store.(Idempotency)
-		if !ok {
-			return nil, errors.New("gateway: Idempotency is required")
-		}
-		deps.Idempotency = idem
 	}
 	if deps.Limiter == nil {
 		local, err := ratelimit.NewLocal(ratelimit.LocalConfig{})

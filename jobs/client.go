@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,72 +46,43 @@ func NewClient(rdb redis.UniversalClient, rec Recorder, logger *slog.Logger) *Cl
 	}
 }
 
-// Submit stores a job durably: the task goes on its queue, then the record
-// (with its first event) is written. If the record cannot be written the
-// task is taken off again; should even that fail, the worker drops a task
-// whose record never appeared. Either way the caller may answer "nothing
-// stored" when Submit fails, and a worker never runs a job without record.
+// Submit stores a job durably, in one step: its record with the first
+// event, its task on the queue, and its Idempotency-Key. It returns
+// *KeyTaken when the key already stands for a job, and ErrExists for a job
+// ID in use; then nothing was stored. When Redis's answer is lost, Submit
+// looks for the record: found, the job was accepted; missing, nothing was
+// stored; unknown, it reports ErrUnavailable (a retry with the same
+// Idempotency-Key finds the job if it was stored after all).
 func (c *Client) Submit(ctx context.Context, j *Job, req *Request, processAt time.Time) error {
-	if err := c.enqueue(ctx, j, req, processAt, 0); err != nil {
+	err := c.rec.Accept(ctx, j, req, newTaskWrite(j, req, processAt))
+	var taken *KeyTaken
+	if err == nil || errors.Is(err, ErrExists) || errors.As(err, &taken) {
 		return err
 	}
-	if err := c.rec.Create(ctx, j, req); err != nil {
-		if errors.Is(err, ErrExists) || errors.Is(err, ErrIdempotencyLost) {
-			c.takeBack(j)
-			return err
-		}
-		// The answer was lost, but Redis may have run the write: look
-		// before taking the task back, or a stored job would lose its task.
-		switch c.recordExists(ctx, j) {
-		case recordStored:
-			c.log.Warn("record written although its write reported an error; job accepted", "job_id", j.ID, "tenant", j.Tenant, "err", err)
-			return nil
-		case recordMissing:
-			c.takeBack(j)
-		default:
-			// Unknown: keep the task. If the record never appears the
-			// worker drops the task after the orphan grace; if it does,
-			// the job runs (a retry with the same Idempotency-Key finds it).
-			c.log.Warn("record write failed and its outcome is unknown; task kept", "job_id", j.ID, "tenant", j.Tenant, "err", err)
-		}
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	if c.stored(ctx, j) {
+		c.log.Warn("job stored although its write reported an error; job accepted", "job_id", j.ID, "tenant", j.Tenant, "err", err)
+		return nil
 	}
-	return nil
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
-type recordState int
-
-const (
-	recordUnknown recordState = iota
-	recordStored
-	recordMissing
-)
-
-// recordExists looks for a job's record after a failed write, with a
-// deadline of its own (the request's may be spent).
-func (c *Client) recordExists(ctx context.Context, j *Job) recordState {
+// stored reports whether a job's record exists, after a write that
+// reported an error; it reads with a deadline of its own (the request's
+// may be spent).
+func (c *Client) stored(ctx context.Context, j *Job) bool {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
 	_, err := c.rec.Get(rctx, j.Tenant, j.ID)
-	switch {
-	case err == nil:
-		return recordStored
-	case errors.Is(err, ErrNotFound):
-		return recordMissing
-	}
-	return recordUnknown
+	return err == nil
 }
 
 func (c *Client) enqueue(ctx context.Context, j *Job, req *Request, processAt time.Time, cycle int) error {
-	payload, _ := json.Marshal(taskPayload{Tenant: j.Tenant, ID: j.ID, Created: time.Now().UnixMilli(), Cycle: cycle})
+	payload := newTaskPayload(j, time.Now(), cycle)
 	opts := []asynq.Option{
 		asynq.TaskID(j.ID),
 		asynq.Queue(j.Queue),
-		// Room beyond the attempts: when recording "dead" after the last
-		// attempt fails, asynq runs the task again (without counting) and
-		// that run only records it; it must not be archived instead.
-		asynq.MaxRetry(j.MaxAttempts + 1),
-		asynq.Timeout(time.Duration(req.Timeout) + 30*time.Second),
+		asynq.MaxRetry(taskRetries(j)),
+		asynq.Timeout(taskTimeout(req)),
 	}
 	if !processAt.IsZero() {
 		opts = append(opts, asynq.ProcessAt(processAt))
@@ -134,8 +104,8 @@ func (c *Client) takeBack(j *Job) {
 }
 
 // Replay starts a new cycle for a dead job: the same ID, attempts counted
-// from 1 again, due at processAt (zero: now). As in Submit, the task goes
-// on the queue first and the record is reopened second; if that fails the
+// from 1 again, due at processAt (zero: now). The task goes on the queue
+// first and the record is reopened second; if that fails the
 // task is taken back, and a worker that meets the task before the record
 // says so waits for it (the task carries its cycle). It returns
 // ErrNotDead (with the job) for a job that is not dead, and ErrExists

@@ -13,19 +13,36 @@ var (
 	ErrExists = errors.New("job already exists")
 	// ErrFinished: the job is in a terminal state and the change was refused.
 	ErrFinished = errors.New("job already ended")
-	// ErrIdempotencyLost: the claim on an Idempotency-Key expired before
-	// the job was stored; nothing was stored.
-	ErrIdempotencyLost = errors.New("idempotency key claim lost")
 	// ErrUnavailable: the queue could not be reached; nothing was stored.
 	ErrUnavailable = errors.New("queue unavailable")
 	// ErrNotDead: a replay was asked for a job that is not dead.
 	ErrNotDead = errors.New("job is not in the dead-letter queue")
 )
 
+// KeyTaken is the answer to a submission whose Idempotency-Key already
+// stands for a job: nothing was stored.
+type KeyTaken struct {
+	// Fingerprint of the request that took the key.
+	Fingerprint string
+	// JobID and State of the job the key stands for (State as the first
+	// answer said).
+	JobID string
+	State State
+	// Pending: the key is held by a request still being accepted (by a
+	// gateway of an earlier version, which claimed keys before storing).
+	Pending bool
+}
+
+func (k *KeyTaken) Error() string { return "idempotency key already used for job " + k.JobID }
+
 // Recorder stores job records and their events. status.Store implements it.
 type Recorder interface {
-	// Create stores a new record and its first event.
-	Create(ctx context.Context, j *Job, req *Request) error
+	// Accept stores a new record and its first event and, in the same
+	// step, the job's task (when task is not nil) and its
+	// Idempotency-Key. It returns ErrExists for a job ID in use and
+	// *KeyTaken when the key stands for another job; either way nothing
+	// was written.
+	Accept(ctx context.Context, j *Job, req *Request, task *TaskWrite) error
 	// Get returns a job, or ErrNotFound.
 	Get(ctx context.Context, tenant, id string) (*Job, error)
 	// Request returns the request a job replays.

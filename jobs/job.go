@@ -125,6 +125,8 @@ type Job struct {
 	// IdempotencyKey, when the job was submitted with one, is remembered
 	// with the job as it is created. It is not part of the public resource.
 	IdempotencyKey string `json:"-"`
+	// IdempotencyFingerprint identifies the request that used the key.
+	IdempotencyFingerprint string `json:"-"`
 }
 
 // WebhookRef ties a webhook delivery to what it delivers: an event of

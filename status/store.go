@@ -51,10 +51,6 @@ type Config struct {
 	// IdempotencyTTL is how long an Idempotency-Key is remembered.
 	// Defaults to 24h.
 	IdempotencyTTL time.Duration
-	// IdempotencyLease is how long a key stays claimed by a request that is
-	// still being accepted; a gateway that dies mid-accept frees it after
-	// this. Defaults to 30s.
-	IdempotencyLease time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -62,7 +58,6 @@ func (c Config) withDefaults() Config {
 	c.Retention = cmp.Or(c.Retention, 7*24*time.Hour)
 	c.StreamMaxLen = cmp.Or(c.StreamMaxLen, 10000)
 	c.IdempotencyTTL = cmp.Or(c.IdempotencyTTL, 24*time.Hour)
-	c.IdempotencyLease = cmp.Or(c.IdempotencyLease, 30*time.Second)
 	return c
 }
 
@@ -78,9 +73,6 @@ func (c Config) validate() error {
 	}
 	if c.IdempotencyTTL < time.Minute {
 		return fmt.Errorf("idempotency ttl %s: must be at least 1m", c.IdempotencyTTL)
-	}
-	if c.IdempotencyLease < time.Second || c.IdempotencyLease > c.IdempotencyTTL {
-		return fmt.Errorf("idempotency lease %s: must be between 1s and the ttl", c.IdempotencyLease)
 	}
 	if c.StreamMaxLen < 1 {
 		return fmt.Errorf("stream_max_len %d: must be positive", c.StreamMaxLen)
@@ -148,19 +140,41 @@ func (s *Store) dlqListsKey() string { return s.cfg.Prefix + ":dlq:lists" }
 // "id\nseq" scored by when it is due (unix ms), in the same step as the
 // event itself: an event is never written without its webhook.
 
-// createScript: KEYS job, events, stream, outbox[, idempotency]; ARGV doc,
-// req, state, maxlen, channel, tenant, id, idempotency ttl, callback URL
-// ("" for none), callback states, now (unix ms). With an idempotency key,
-// the claim made for this job is turned into the final mapping in the same
-// step, so the key never names a job that was not stored. Returns the
-// stream ID, false if the job exists, or -1 if the claim was lost.
-var createScript = redis.NewScript(`
+// acceptScript stores a job in one step. KEYS job, events, stream, outbox,
+// then the idempotency key (when ARGV[12] is 1), then the task hash, its
+// pending list or scheduled set and asynq's set of queues (when ARGV[14] is
+// 1). ARGV doc, req, state, maxlen, channel, tenant, id, idempotency ttl,
+// callback URL ("" for none), callback states, now (unix ms), has key,
+// fingerprint, has task, task message, task scheduled (0/1), its score
+// (unix s) or pending since (unix ns), queue. The task is written as
+// asynq's client writes it (see jobs.TaskWrite). Returns the stream ID;
+// false if the job or its task exists; or, when the key stands for a job
+// already, {s, fp, id, st} of that key ("p" for s: an earlier version's
+// claim still pending), having written nothing.
+var acceptScript = redis.NewScript(`
+local k = 5
+local idem
+if ARGV[12] == '1' then
+  idem = KEYS[k]
+  k = k + 1
+  local v = redis.call('HMGET', idem, 's', 'fp', 'id', 'st')
+  if v[1] then return v end
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-if KEYS[5] then
-  local c = redis.call('HMGET', KEYS[5], 's', 'id')
-  if c[1] ~= 'p' or c[2] ~= ARGV[7] then return -1 end
-  redis.call('HSET', KEYS[5], 's', 'd', 'st', ARGV[3])
-  redis.call('EXPIRE', KEYS[5], ARGV[8])
+if ARGV[14] == '1' then
+  if redis.call('EXISTS', KEYS[k]) == 1 then return false end
+  if ARGV[16] == '1' then
+    redis.call('HSET', KEYS[k], 'msg', ARGV[15], 'state', 'scheduled')
+    redis.call('ZADD', KEYS[k+1], ARGV[17], ARGV[7])
+  else
+    redis.call('HSET', KEYS[k], 'msg', ARGV[15], 'state', 'pending', 'pending_since', ARGV[17])
+    redis.call('LPUSH', KEYS[k+1], ARGV[7])
+  end
+  redis.call('SADD', KEYS[k+2], ARGV[18])
+end
+if idem then
+  redis.call('HSET', idem, 's', 'd', 'fp', ARGV[13], 'id', ARGV[7], 'st', ARGV[3])
+  redis.call('EXPIRE', idem, ARGV[8])
 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'req', ARGV[2], 'state', ARGV[3], 'seq', 1)
 if ARGV[9] ~= '' then
@@ -235,8 +249,16 @@ func decodeDoc(b []byte, tenant string) (*jobs.Job, error) {
 
 // Create stores a new job record and the request it will replay, and
 // appends its first event (the job's current state). It fails with
-// ErrExists if the ID is taken.
+// ErrExists if the ID is taken. It puts no task on a queue: that is Accept.
 func (s *Store) Create(ctx context.Context, j *jobs.Job, req *jobs.Request) error {
+	return s.Accept(ctx, j, req, nil)
+}
+
+// Accept is Create and, in the same step, the job's task (when task is not
+// nil) and the job's Idempotency-Key (when it has one): all are written,
+// or none. A key that stands for a job already is answered with
+// *jobs.KeyTaken.
+func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task *jobs.TaskWrite) error {
 	doc := PublicJSON(j)
 	rq, err := json.Marshal(req)
 	if err != nil {
@@ -247,24 +269,45 @@ func (s *Store) Create(ctx context.Context, j *jobs.Job, req *jobs.Request) erro
 			return err
 		}
 	}
-	keys := append(s.keys(j.Tenant, j.ID), s.outboxKey(j.Tenant))
-	args := []any{
+	keys := make([]string, 0, 8)
+	keys = append(keys, s.jobKey(j.Tenant, j.ID), s.eventsKey(j.Tenant, j.ID), s.streamKey(j.Tenant), s.outboxKey(j.Tenant))
+	args := make([]any, 0, 18)
+	args = append(args,
 		doc, rq, string(j.State), s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID,
-		int64(s.cfg.IdempotencyTTL / time.Second), j.CallbackURL, callbackStates(j.CallbackEvents),
-		time.Now().UnixMilli(),
-	}
+		int64(s.cfg.IdempotencyTTL/time.Second), j.CallbackURL, callbackStates(j.CallbackEvents),
+		time.Now().UnixMilli())
 	if j.IdempotencyKey != "" {
 		keys = append(keys, s.idemKey(j.Tenant, j.IdempotencyKey))
+		args = append(args, 1, j.IdempotencyFingerprint)
+	} else {
+		args = append(args, 0, "")
 	}
-	res, err := createScript.Run(ctx, s.rdb, keys, args...).Result()
+	if task != nil {
+		keys = append(keys, task.Key, task.List, task.Queues)
+		scheduled, score := 0, task.PendingSince
+		if task.Scheduled {
+			scheduled, score = 1, task.Score
+		}
+		args = append(args, 1, task.Msg, scheduled, score, task.Queue)
+	} else {
+		args = append(args, 0, "", 0, 0, "")
+	}
+	res, err := acceptScript.Run(ctx, s.rdb, keys, args...).Result()
 	if errors.Is(err, redis.Nil) || (err == nil && res == nil) {
 		return ErrExists
 	}
 	if err != nil {
-		return fmt.Errorf("create job record: %w", err)
+		return fmt.Errorf("store job: %w", err)
 	}
-	if n, ok := res.(int64); ok && n == -1 {
-		return jobs.ErrIdempotencyLost
+	if v, ok := res.([]any); ok {
+		str := func(i int) string {
+			if i < len(v) {
+				s, _ := v[i].(string)
+				return s
+			}
+			return ""
+		}
+		return &jobs.KeyTaken{Pending: str(0) == "p", Fingerprint: str(1), JobID: str(2), State: jobs.State(str(3))}
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // The webhook side of the store: the outbox of events to send (written by
-// the record scripts, see createScript), the deliveries made for each job,
+// the record scripts, see acceptScript), the deliveries made for each job,
 // and the endpoints that asked to hear no more (410 Gone).
 
 // outboxKey is the tenant's outbox: "id\nseq" members scored by when they

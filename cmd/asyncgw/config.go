@@ -52,6 +52,8 @@ type metricsConfig struct {
 	// Listen, when set, serves /metrics on a listener of its own (and not
 	// on the gateway's); a worker process serves metrics only then.
 	Listen string `yaml:"listen"`
+	// Pprof adds Go's profiler (/debug/pprof/) to that listener.
+	Pprof bool `yaml:"pprof"`
 }
 
 type tracingConfig struct {
@@ -206,7 +208,9 @@ type config struct {
 	// MetricsListen is the address of a separate /metrics listener ("":
 	// the gateway's own).
 	MetricsListen string
-	Tracing       telemetry.TracingConfig
+	// Pprof serves /debug/pprof/ on the metrics listener.
+	Pprof   bool
+	Tracing telemetry.TracingConfig
 	// AdminQueues are the queues the admin API reports: the gateway's
 	// and the webhook queue.
 	AdminQueues []string
@@ -490,7 +494,10 @@ func (fc fileConfig) resolve() (*config, error) {
 	if cfg.Webhooks, werr = fc.webhooks(); werr != nil {
 		return nil, werr
 	}
-	cfg.MetricsListen = fc.Metrics.Listen
+	cfg.MetricsListen, cfg.Pprof = fc.Metrics.Listen, fc.Metrics.Pprof
+	if cfg.Pprof && cfg.MetricsListen == "" {
+		return nil, errors.New("metrics.pprof: needs metrics.listen (the profiler is never served on the gateway's own port)")
+	}
 	if l := fc.Metrics.Listen; l != "" {
 		if _, _, serr := net.SplitHostPort(l); serr != nil {
 			return nil, fmt.Errorf("metrics.listen: %q must be host:port", l)

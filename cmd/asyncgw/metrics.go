@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/asyncgw/asyncgw/internal/telemetry"
@@ -31,7 +32,7 @@ func (s countedSender) Send(ctx context.Context, j *jobs.Job, req *jobs.Request)
 // serveMetrics serves /metrics (and /healthz) on addr until stop is
 // called: for worker processes, which have no gateway listener, and for
 // operators who keep metrics off the public port.
-func serveMetrics(addr string, m *telemetry.Metrics, log *slog.Logger) (stop func(), err error) {
+func serveMetrics(addr string, m *telemetry.Metrics, profiler bool, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics.listen: %w", err)
@@ -42,6 +43,13 @@ func serveMetrics(addr string, m *telemetry.Metrics, log *slog.Logger) (stop fun
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
+	if profiler {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -236,7 +236,7 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		_ = shutdownTracing(sctx)
 	}()
 	if cfg.MetricsListen != "" {
-		stop, err := serveMetrics(cfg.MetricsListen, metrics, log)
+		stop, err := serveMetrics(cfg.MetricsListen, metrics, cfg.Pprof, log)
 		if err != nil {
 			return err
 		}

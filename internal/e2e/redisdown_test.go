@@ -105,7 +105,7 @@ func TestRedisDown(t *testing.T) {
 	}
 	Eventually(t, WaitTimeout, func() (bool, string) {
 		tasks := h.TaskIDs(t)
-		return len(tasks) == 0, fmt.Sprintf("tasks %v left after every job ended", tasks)
+		return len(tasks) == 0, fmt.Sprintf("tasks %v left after every job ended (accepted %v)", tasks, accepted)
 	})
 	if n := len(h.Upstream.AllCalls()); n != len(accepted) {
 		t.Errorf("upstream called %d times, want %d", n, len(accepted))

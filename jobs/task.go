@@ -1,0 +1,91 @@
+package jobs
+
+import (
+	"encoding/json"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// TaskWrite is a job's asynq task, ready to be written by the script that
+// stores the job's record, so that a job is accepted in one step: task,
+// record, first event and Idempotency-Key mapping together, or nothing.
+//
+// It writes what asynq's own client writes (asynq v0.26): the task hash
+// "asynq:{<queue>}:t:<id>" with msg, state and pending_since, the task ID
+// on the queue's pending list (or on its scheduled set, scored by the
+// due time in unix seconds), and the queue in "asynq:queues". The message
+// is asynq's TaskMessage in protobuf; TestTaskWriteMatchesAsynq checks
+// that asynq reads back what it would have written itself.
+type TaskWrite struct {
+	// Key is the task hash; List the pending list or the scheduled set;
+	// Queues the set of every queue.
+	Key, List, Queues string
+	Queue, ID         string
+	// Msg is the encoded task message.
+	Msg []byte
+	// Scheduled: List is the scheduled set and Score the due time (unix
+	// seconds). Otherwise PendingSince is now (unix ns).
+	Scheduled    bool
+	Score        int64
+	PendingSince int64
+}
+
+// asynq's TaskMessage field numbers (internal/proto/asynq.proto).
+const (
+	fieldType    = 1
+	fieldPayload = 2
+	fieldID      = 3
+	fieldQueue   = 4
+	fieldRetry   = 5
+	fieldTimeout = 8
+)
+
+// newTaskWrite builds the task of j: its payload points at the record, and
+// its options are those enqueue gives.
+func newTaskWrite(j *Job, req *Request, processAt time.Time) *TaskWrite {
+	now := time.Now()
+	payload := newTaskPayload(j, now, 0)
+	// As in asynq's client: the wire form of a TaskMessage with a
+	// timeout and no deadline, fields in number order, zero values left
+	// out.
+	msg := make([]byte, 0, 64+len(payload)+len(j.ID)+len(j.Queue))
+	msg = protowire.AppendTag(msg, fieldType, protowire.BytesType)
+	msg = protowire.AppendString(msg, TaskType)
+	msg = protowire.AppendTag(msg, fieldPayload, protowire.BytesType)
+	msg = protowire.AppendBytes(msg, payload)
+	msg = protowire.AppendTag(msg, fieldID, protowire.BytesType)
+	msg = protowire.AppendString(msg, j.ID)
+	msg = protowire.AppendTag(msg, fieldQueue, protowire.BytesType)
+	msg = protowire.AppendString(msg, j.Queue)
+	msg = protowire.AppendTag(msg, fieldRetry, protowire.VarintType)
+	msg = protowire.AppendVarint(msg, uint64(taskRetries(j)))
+	msg = protowire.AppendTag(msg, fieldTimeout, protowire.VarintType)
+	msg = protowire.AppendVarint(msg, uint64(taskTimeout(req)/time.Second))
+
+	base := "asynq:{" + j.Queue + "}:"
+	t := &TaskWrite{
+		Key: base + "t:" + j.ID, List: base + "pending", Queues: "asynq:queues",
+		Queue: j.Queue, ID: j.ID, Msg: msg, PendingSince: now.UnixNano(),
+	}
+	if processAt.After(now) {
+		t.List, t.Scheduled, t.Score = base+"scheduled", true, processAt.Unix()
+	}
+	return t
+}
+
+// newTaskPayload is what j's task carries: where the record is.
+func newTaskPayload(j *Job, now time.Time, cycle int) []byte {
+	b, _ := json.Marshal(taskPayload{Tenant: j.Tenant, ID: j.ID, Created: now.UnixMilli(), Cycle: cycle})
+	return b
+}
+
+// taskRetries is asynq's retry limit for j's task. There is room beyond
+// the attempts: when recording "dead" after the last attempt fails, asynq
+// runs the task again (without counting) and that run only records it; it
+// must not be archived instead.
+func taskRetries(j *Job) int { return j.MaxAttempts + 1 }
+
+// taskTimeout is asynq's limit on one run of j's task: the upstream
+// call's own timeout, and time to record its outcome.
+func taskTimeout(req *Request) time.Duration { return time.Duration(req.Timeout) + 30*time.Second }

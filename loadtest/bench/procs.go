@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// proc is a child process of the harness.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *tail
+	done chan struct{}
+}
+
+// tail keeps the last bytes a process wrote, for error messages.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 16<<10 {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-8<<10:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+// start runs a child; output goes to its tail only.
+func start(name string, env []string, bin string, args ...string) (*proc, error) {
+	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &tail{}, done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+// startListening runs a child that prints "listening on <addr>" and returns
+// the address.
+func startListening(name, bin string, args ...string) (*proc, string, error) {
+	pr, pw := io.Pipe()
+	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &tail{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = io.MultiWriter(pw, p.out), p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		return nil, "", fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() { _ = p.cmd.Wait(); pw.Close(); close(p.done) }()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+				addr <- a
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	select {
+	case a := <-addr:
+		return p, a, nil
+	case <-p.done:
+		return nil, "", fmt.Errorf("%s exited: %s", name, p.out)
+	case <-time.After(15 * time.Second):
+		p.stop()
+		return nil, "", fmt.Errorf("%s did not start: %s", name, p.out)
+	}
+}
+
+// stop asks the process to end, and kills it after a grace period.
+func (p *proc) stop() {
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// rss is the process's resident set size in bytes.
+func (p *proc) rss() (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+// freeAddr returns a 127.0.0.1 address with a port that was free a moment
+// ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// startRedis runs a redis-server without persistence on a free port.
+func startRedis(dir string) (*proc, string, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, "", errors.New("redis-server not found: run ./scripts/ensure-redis.sh (make bench does)")
+	}
+	for range 5 {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, "", err
+		}
+		_, port, _ := net.SplitHostPort(addr)
+		p, err := start("redis", nil, bin, "--port", port, "--bind", "127.0.0.1", "--save", "",
+			"--appendonly", "no", "--dir", dir, "--protected-mode", "no", "--maxclients", "20000")
+		if err != nil {
+			return nil, "", err
+		}
+		if waitTCP(addr, p, 5*time.Second) == nil {
+			return p, addr, nil
+		}
+		p.stop()
+	}
+	return nil, "", errors.New("redis-server did not start")
+}
+
+// waitTCP waits until addr accepts connections.
+func waitTCP(addr string, p *proc, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited: %s", p.name, p.out)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s: %s not reachable after %s", p.name, addr, d)
+}
+
+// waitReady waits until GET url answers 200.
+func waitReady(url string, p *proc, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited: %s", p.name, p.out)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s: %s not ready after %s: %s", p.name, url, d, p.out)
+}
+
+// buildAsyncgw compiles the gateway from this module into dir.
+func buildAsyncgw(ctx context.Context, dir string) (string, error) {
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "asyncgw")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/asyncgw")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/asyncgw: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := string(bytes.TrimSpace(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("run the harness from inside the asyncgw module")
+	}
+	return filepath.Dir(mod), nil
+}

@@ -1,0 +1,326 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/status"
+)
+
+// options size a run.
+type options struct {
+	// measure is how long each measurement lasts; warm how long each
+	// server is loaded before it is measured.
+	measure, warm time.Duration
+	// conns is the closed-loop concurrency of the accept comparison.
+	conns int
+	// rounds of the accept comparison, alternating glue and gateway.
+	rounds int
+	// rates of the open-loop accept latency runs.
+	rates []float64
+	// proxyConns is the concurrency of the synchronous-proxy comparison.
+	proxyConns int
+	// e2eRate is the submit rate of the end-to-end run, e2eMeasure its
+	// length.
+	e2eRate    float64
+	e2eMeasure time.Duration
+	// sse is the number of event-stream subscribers.
+	sse int
+	// only runs the named scenarios (accept, latency, proxy, e2e, sse).
+	only map[string]bool
+	// profiles, when set, is where CPU profiles of the gateway under load
+	// are written.
+	profiles string
+}
+
+func fullOptions() options {
+	return options{
+		measure: 10 * time.Second, warm: 2 * time.Second, conns: 50, rounds: 2,
+		rates: []float64{1000, 2500, 5000}, proxyConns: 256,
+		e2eRate: 3000, e2eMeasure: 20 * time.Second, sse: 10000,
+	}
+}
+
+// quickOptions keep every scenario to seconds: the test suite runs them
+// for correctness, not speed.
+func quickOptions() options {
+	return options{
+		measure: time.Second, warm: 200 * time.Millisecond, conns: 8, rounds: 1,
+		rates: []float64{200}, proxyConns: 16,
+		e2eRate: 200, e2eMeasure: 2 * time.Second, sse: 100,
+	}
+}
+
+func (o options) runs(name string) bool { return len(o.only) == 0 || o.only[name] }
+
+// bench is one run of the harness: its Redis, its binaries, its findings.
+type bench struct {
+	opt     options
+	dir     string
+	redis   string // host:port
+	rdb     *redis.Client
+	asyncgw string // path of the gateway binary
+	self    string // path of this binary, for the glue and proxy servers
+	key     string // the bench tenant's API key
+	digest  string
+	report  *report
+	seq     int
+	// wrong collects what was incorrect (not slow): lost jobs, errors.
+	wrong []string
+}
+
+const tenant = "bench"
+
+func newBench(ctx context.Context, opt options, dir string) (*bench, func(), error) {
+	b := &bench{opt: opt, dir: dir, report: &report{}}
+	var cleanup []func()
+	done := func() {
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			cleanup[i]()
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, done, err
+	}
+	b.self = self
+	if b.asyncgw, err = buildAsyncgw(ctx, dir); err != nil {
+		return nil, done, err
+	}
+	rp, addr, err := startRedis(dir)
+	if err != nil {
+		return nil, done, err
+	}
+	cleanup = append(cleanup, rp.stop)
+	b.redis = addr
+	b.rdb = redis.NewClient(&redis.Options{Addr: addr, PoolSize: 32})
+	cleanup = append(cleanup, func() { b.rdb.Close() })
+	raw := make([]byte, 24)
+	_, _ = rand.Read(raw)
+	b.key = "agw_bench_" + hex.EncodeToString(raw)
+	sum := sha256.Sum256([]byte(b.key))
+	b.digest = hex.EncodeToString(sum[:])
+	return b, done, nil
+}
+
+// gwConfig is one gateway's setup: its queue and prefix are its own, so
+// scenarios never read each other's jobs.
+type gwConfig struct {
+	name        string
+	upstream    string
+	concurrency int
+}
+
+// gateway starts asyncgw (role: "" for gateway and workers, "gateway",
+// or "worker") with a fresh configuration and waits until it is ready.
+type gateway struct {
+	url, queue, prefix string
+	procs              []*proc
+	// debug is the metrics and profiler listener (with -profiles).
+	debug string
+}
+
+func (g *gateway) stop() {
+	for _, p := range g.procs {
+		p.stop()
+	}
+}
+
+// startGateway runs the roles given (each its own process) on one
+// configuration.
+func (b *bench) startGateway(c gwConfig, roles ...string) (*gateway, error) {
+	b.seq++
+	g := &gateway{queue: fmt.Sprintf("bench_%s_%d", c.name, b.seq), prefix: fmt.Sprintf("bench%d", b.seq)}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	g.url = "http://" + addr
+	metrics := ""
+	if b.opt.profiles != "" {
+		if g.debug, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		metrics = fmt.Sprintf("metrics: {listen: %q, pprof: true}\n", g.debug)
+	}
+	cfg := metrics + fmt.Sprintf(`listen: %s
+redis:
+  url: redis://%s/0
+  prefix: %s
+queues: {%s: 1}
+worker:
+  concurrency: %d
+  poll_interval: 10ms
+gateway:
+  shutdown_timeout: 5s
+auth:
+  enabled: true
+  tenants:
+    - name: %s
+      keys:
+        - sha256: %q
+log:
+  level: info
+routes:
+  - name: work
+    path: /v1/work
+    upstream: %s
+    queue: %s
+    timeout: 30s
+    max_attempts: 3
+    backoff: {base: 100ms, max: 1s}
+`, addr, b.redis, g.prefix, g.queue, max(c.concurrency, 1), tenant, b.digest, c.upstream, g.queue)
+	path := filepath.Join(b.dir, g.prefix+".yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	for _, role := range roles {
+		args := []string{"--config", path}
+		if role != "" {
+			args = append([]string{role}, args...)
+		}
+		p, err := start("asyncgw "+cmp.Or(role, "gateway+worker"), nil, b.asyncgw, args...)
+		if err != nil {
+			g.stop()
+			return nil, err
+		}
+		g.procs = append(g.procs, p)
+		if role != "worker" {
+			if err := waitReady(g.url+"/readyz", p, 15*time.Second); err != nil {
+				g.stop()
+				return nil, err
+			}
+		}
+	}
+	return g, nil
+}
+
+// profile saves a CPU profile of the gateway's first process over d, in
+// the background; wait for the returned channel.
+func (b *bench) profile(g *gateway, name string, d time.Duration) <-chan struct{} {
+	done := make(chan struct{})
+	if b.opt.profiles == "" || g.debug == "" {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", g.debug, max(1, int(d.Seconds())))
+		resp, err := http.Get(url)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "profile %s: %v\n", name, err)
+			return
+		}
+		defer resp.Body.Close()
+		path := filepath.Join(b.opt.profiles, name+".cpu.pprof")
+		f, err := os.Create(path)
+		if err == nil {
+			_, err = io.Copy(f, resp.Body)
+			err = errors.Join(err, f.Close())
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "profile %s: %v\n", name, err)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "profile of %s: go tool pprof -top %s\n", name, path)
+	}()
+	return done
+}
+
+// work is the request the load sends: a small JSON order.
+var workBody = []byte(`{"order_id":"A-1042","customer":"c-77","items":[{"sku":"X1","qty":2},{"sku":"Y9","qty":1}],"total":"59.90"}`)
+
+func (b *bench) gatewayTarget(g *gateway) *target {
+	return &target{
+		url: g.url + "/v1/work", body: workBody, idempotency: true,
+		header: http.Header{"Authorization": {"Bearer " + b.key}},
+	}
+}
+
+// glue starts the baseline server.
+func (b *bench) glue() (*proc, *target, error) {
+	b.seq++
+	p, addr, err := startListening("glue", b.self, "glue", "-listen", "127.0.0.1:0",
+		"-redis", "redis://"+b.redis+"/0", "-queue", fmt.Sprintf("bench_glue_%d", b.seq))
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, &target{url: "http://" + addr + "/v1/work", body: workBody}, nil
+}
+
+// checkRun notes what a load run got wrong: transport errors and answers
+// other than 202.
+func (b *bench) checkRun(what string, r *result) {
+	var bad []string
+	for code, n := range r.statuses {
+		if code != http.StatusAccepted {
+			bad = append(bad, fmt.Sprintf("%d×%d", n, code))
+		}
+	}
+	if r.errors > 0 {
+		bad = append(bad, fmt.Sprintf("%d transport errors (first: %s)", r.errors, r.firstErr))
+	}
+	if r.ok == 0 {
+		bad = append(bad, "nothing accepted")
+	}
+	if len(bad) > 0 {
+		b.wrong = append(b.wrong, what+": "+strings.Join(bad, ", "))
+	}
+}
+
+// queueBacklog is what waits or runs on an asynq queue.
+func (b *bench) queueBacklog(insp *asynq.Inspector, queue string) int {
+	info, err := insp.GetQueueInfo(queue)
+	if err != nil {
+		return 0 // a queue not seen yet holds nothing
+	}
+	return info.Pending + info.Active + info.Scheduled + info.Retry
+}
+
+func (b *bench) store(prefix string) (*status.Store, error) {
+	return status.New(status.Config{Prefix: prefix}, b.rdb)
+}
+
+// run runs every selected scenario in turn.
+func (b *bench) run(ctx context.Context) error {
+	type scenario struct {
+		name string
+		fn   func(context.Context) error
+	}
+	for _, s := range []scenario{
+		{"accept", b.acceptVsGlue},
+		{"latency", b.openLoopLatency},
+		{"proxy", b.versusProxy},
+		{"e2e", b.endToEnd},
+		{"sse", b.subscribers},
+	} {
+		if !b.opt.runs(s.name) {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "== %s\n", s.name)
+		if err := s.fn(ctx); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if len(b.wrong) > 0 {
+		return errors.New("incorrect results:\n  " + strings.Join(b.wrong, "\n  "))
+	}
+	return nil
+}

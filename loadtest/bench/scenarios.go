@@ -1,0 +1,336 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/asyncgw/asyncgw/jobs"
+)
+
+// merge pools several runs of one server: rates are averaged, latencies
+// pooled.
+func merge(rs []*result) (rate float64, all *result) {
+	all = &result{statuses: map[int]int{}}
+	for _, r := range rs {
+		rate += r.rate()
+		all.ok += r.ok
+		all.latencies = append(all.latencies, r.latencies...)
+	}
+	slices.Sort(all.latencies)
+	return rate / float64(len(rs)), all
+}
+
+// acceptVsGlue (a): the full accept path against the hand-written glue, at
+// the same closed-loop concurrency, in alternating rounds.
+func (b *bench) acceptVsGlue(ctx context.Context) error {
+	gp, glue, err := b.glue()
+	if err != nil {
+		return err
+	}
+	defer gp.stop()
+	// Gateway only: the glue has no workers either.
+	gw, err := b.startGateway(gwConfig{name: "accept", upstream: "http://127.0.0.1:9/work"}, "gateway")
+	if err != nil {
+		return err
+	}
+	defer gw.stop()
+	full := b.gatewayTarget(gw)
+	var glueRuns, gwRuns []*result
+	for i := range b.opt.rounds {
+		closedLoop(ctx, glue, b.opt.conns, b.opt.warm)
+		r := closedLoop(ctx, glue, b.opt.conns, b.opt.measure)
+		b.checkRun("glue", r)
+		glueRuns = append(glueRuns, r)
+		closedLoop(ctx, full, b.opt.conns, b.opt.warm)
+		var profiled <-chan struct{}
+		if i == 0 {
+			profiled = b.profile(gw, "accept", b.opt.measure)
+		}
+		r = closedLoop(ctx, full, b.opt.conns, b.opt.measure)
+		if profiled != nil {
+			<-profiled
+		}
+		b.checkRun("gateway accept", r)
+		gwRuns = append(gwRuns, r)
+	}
+	glueRate, glueAll := merge(glueRuns)
+	gwRate, gwAll := merge(gwRuns)
+	ratio := gwRate / glueRate
+	const scen = "(a) accept, closed loop"
+	b.report.add(row{scen, fmt.Sprintf("requests/s at %d connections", b.opt.conns),
+		fmtRate(gwRate), fmtRate(glueRate) + " (glue)",
+		fmt.Sprintf("≥ 0.80× glue: %.2f×", ratio), met(ratio >= 0.8)})
+	b.report.add(row{scen, "latency p50 / p99", fmtLat(gwAll), fmtLat(glueAll) + " (glue)", "", nil})
+	return nil
+}
+
+// openLoopLatency (b): accept latency at fixed arrival rates, from each
+// request's due time.
+func (b *bench) openLoopLatency(ctx context.Context) error {
+	gw, err := b.startGateway(gwConfig{name: "latency", upstream: "http://127.0.0.1:9/work"}, "gateway")
+	if err != nil {
+		return err
+	}
+	defer gw.stop()
+	full := b.gatewayTarget(gw)
+	const scen = "(b) accept, open loop"
+	top := b.opt.rates[len(b.opt.rates)-1]
+	for _, rate := range b.opt.rates {
+		openLoop(ctx, full, rate, b.opt.warm, 2000)
+		r := openLoop(ctx, full, rate, b.opt.measure, 2000)
+		b.checkRun(fmt.Sprintf("open loop %.0f/s", rate), r)
+		target, ok := "", (*bool)(nil)
+		if rate == top {
+			p99 := r.pct(0.99)
+			target, ok = fmt.Sprintf("p99 ≤ 10 ms: %s", ms(p99)), met(p99 <= 10*time.Millisecond)
+		}
+		b.report.add(row{scen, fmt.Sprintf("p50 / p99 / p99.9 at %.0f/s (got %.0f/s)", rate, r.rate()),
+			fmt.Sprintf("%s / %s / %s", ms(r.pct(0.5)), ms(r.pct(0.99)), ms(r.pct(0.999))), "", target, ok})
+	}
+	gw.stop()
+	gp, glue, err := b.glue()
+	if err != nil {
+		return err
+	}
+	defer gp.stop()
+	openLoop(ctx, glue, top, b.opt.warm, 2000)
+	r := openLoop(ctx, glue, top, b.opt.measure, 2000)
+	b.checkRun("glue open loop", r)
+	b.report.add(row{scen, fmt.Sprintf("glue p50 / p99 / p99.9 at %.0f/s", top), "",
+		fmt.Sprintf("%s / %s / %s", ms(r.pct(0.5)), ms(r.pct(0.99)), ms(r.pct(0.999))), "", nil})
+	return nil
+}
+
+// listenUpstream serves u on a free port of 127.0.0.1.
+func listenUpstream(u http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: u, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// versusProxy (c): a synchronous reverse proxy and the gateway, both in
+// front of an upstream that takes 200 ms and serves 64 requests at a time.
+func (b *bench) versusProxy(ctx context.Context) error {
+	slow, closeSlow, err := listenUpstream(newUpstream(200*time.Millisecond, 64))
+	if err != nil {
+		return err
+	}
+	defer closeSlow()
+	pp, addr, err := startListening("proxy", b.self, "proxy", "-listen", "127.0.0.1:0", "-upstream", slow)
+	if err != nil {
+		return err
+	}
+	defer pp.stop()
+	proxy := &target{url: "http://" + addr + "/work", body: workBody}
+	closedLoop(ctx, proxy, b.opt.proxyConns, b.opt.warm)
+	pr := closedLoop(ctx, proxy, b.opt.proxyConns, b.opt.measure)
+	b.checkRunStatus("proxy", pr, http.StatusOK)
+	pp.stop()
+	// The gateway runs its workers too, draining into the slow upstream
+	// at 64 at a time while it accepts.
+	gw, err := b.startGateway(gwConfig{name: "proxy", upstream: slow + "/work", concurrency: 64}, "")
+	if err != nil {
+		return err
+	}
+	defer gw.stop()
+	full := b.gatewayTarget(gw)
+	closedLoop(ctx, full, b.opt.proxyConns, b.opt.warm)
+	gr := closedLoop(ctx, full, b.opt.proxyConns, b.opt.measure)
+	b.checkRun("gateway before slow upstream", gr)
+	ratio := gr.rate() / pr.rate()
+	const scen = "(c) vs synchronous proxy"
+	b.report.add(row{scen, fmt.Sprintf("answered requests/s at %d connections (upstream 200 ms, 64 at a time)", b.opt.proxyConns),
+		fmtRate(gr.rate()), fmtRate(pr.rate()) + " (proxy)",
+		fmt.Sprintf("≥ 40×: %.0f×", ratio), met(ratio >= 40)})
+	b.report.add(row{scen, "latency p50 / p99", fmtLat(gr), fmtLat(pr) + " (proxy)", "", nil})
+	return nil
+}
+
+// checkRunStatus is checkRun for a server whose success is another status.
+func (b *bench) checkRunStatus(what string, r *result, want int) {
+	r2 := *r
+	r2.statuses = map[int]int{}
+	for code, n := range r.statuses {
+		if code == want {
+			code = http.StatusAccepted
+		}
+		r2.statuses[code] += n
+	}
+	b.checkRun(what, &r2)
+}
+
+// endToEnd (d, e): jobs submitted at a fixed rate to a gateway with its
+// workers and a fast HTTP upstream: how soon each starts, how many end per
+// second, and whether the backlog grows.
+func (b *bench) endToEnd(ctx context.Context) error {
+	var mu sync.Mutex
+	answered := map[string]time.Time{}
+	up := newUpstream(0, 0)
+	up.onCall = func(r *http.Request, at time.Time) {
+		mu.Lock()
+		if _, ok := answered[r.Header.Get("X-Asyncgw-Job-Id")]; !ok {
+			answered[r.Header.Get("X-Asyncgw-Job-Id")] = at
+		}
+		mu.Unlock()
+	}
+	url, closeUp, err := listenUpstream(up)
+	if err != nil {
+		return err
+	}
+	defer closeUp()
+	gw, err := b.startGateway(gwConfig{name: "e2e", upstream: url + "/work", concurrency: 50}, "")
+	if err != nil {
+		return err
+	}
+	defer gw.stop()
+
+	var ids []string
+	full := b.gatewayTarget(gw)
+	full.accepted = func(id string, _ time.Time) {
+		mu.Lock()
+		ids = append(ids, id)
+		mu.Unlock()
+	}
+	insp := asynq.NewInspectorFromRedisClient(b.rdb)
+	openLoop(ctx, full, b.opt.e2eRate, b.opt.warm, 2000)
+
+	// Sample the backlog through the measured window.
+	type sample struct {
+		at      time.Duration
+		backlog int
+	}
+	var samples []sample
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	start := time.Now()
+	wg.Go(func() {
+		t := time.NewTicker(b.opt.e2eMeasure / 20)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				samples = append(samples, sample{time.Since(start), b.queueBacklog(insp, gw.queue)})
+			}
+		}
+	})
+	r := openLoop(ctx, full, b.opt.e2eRate, b.opt.e2eMeasure, 2000)
+	end := time.Now()
+	close(stop)
+	wg.Wait()
+	b.checkRun("end-to-end submit", r)
+
+	// Every accepted job must end, and succeed.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		mu.Lock()
+		n, want := len(answered), len(ids)
+		mu.Unlock()
+		if n >= want || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	st, err := b.store(gw.prefix)
+	if err != nil {
+		return err
+	}
+	mu.Lock()
+	accepted := slices.Clone(ids)
+	mu.Unlock()
+	var starts []time.Duration
+	notDone := 0
+	for _, j := range b.readJobs(ctx, st, accepted) {
+		if j == nil || j.State != jobs.StateSucceeded || j.StartedAt == nil {
+			notDone++
+			continue
+		}
+		starts = append(starts, j.StartedAt.Sub(j.CreatedAt))
+	}
+	// Poll once more for stragglers still recording their end.
+	if notDone > 0 {
+		time.Sleep(2 * time.Second)
+		notDone, starts = 0, starts[:0]
+		for _, j := range b.readJobs(ctx, st, accepted) {
+			if j == nil || j.State != jobs.StateSucceeded || j.StartedAt == nil {
+				notDone++
+				continue
+			}
+			starts = append(starts, j.StartedAt.Sub(j.CreatedAt))
+		}
+	}
+	if notDone > 0 {
+		b.wrong = append(b.wrong, fmt.Sprintf("end to end: %d of %d accepted jobs did not succeed within a minute", notDone, len(accepted)))
+	}
+	slices.Sort(starts)
+
+	// Jobs per second: upstream answers inside the measured window.
+	mu.Lock()
+	inWindow := 0
+	for _, at := range answered {
+		if !at.Before(start) && at.Before(end) {
+			inWindow++
+		}
+	}
+	mu.Unlock()
+	done := float64(inWindow) / end.Sub(start).Seconds()
+	first, last := 0, 0
+	if len(samples) > 0 {
+		first, last = samples[0].backlog, samples[len(samples)-1].backlog
+	}
+	peak := 0
+	for _, s := range samples {
+		peak = max(peak, s.backlog)
+	}
+	// No growth: the backlog at the end is under a second of arrivals.
+	noGrowth := float64(last) <= b.opt.e2eRate
+	const scen = "(d) enqueue → start"
+	p99 := quantile(starts, 0.99)
+	b.report.add(row{scen, fmt.Sprintf("p50 / p99 / max at %.0f jobs/s (%d jobs)", b.opt.e2eRate, len(starts)),
+		fmt.Sprintf("%s / %s / %s", ms(quantile(starts, 0.5)), ms(p99), ms(quantile(starts, 1))), "",
+		fmt.Sprintf("p99 ≤ 50 ms: %s", ms(p99)), met(p99 <= 50*time.Millisecond && notDone == 0)})
+	const scen2 = "(e) end to end"
+	b.report.add(row{scen2, fmt.Sprintf("jobs/s done while %.0f/s arrive", b.opt.e2eRate), fmtRate(done), "",
+		fmt.Sprintf("≥ %.0f/s: %.0f/s", b.opt.e2eRate, done), met(done >= 0.97*b.opt.e2eRate && notDone == 0)})
+	b.report.add(row{scen2, "backlog first / peak / last sample", fmt.Sprintf("%d / %d / %d", first, peak, last), "",
+		"no growth (last < 1 s of arrivals)", met(noGrowth)})
+	b.report.add(row{scen2, "accept p50 / p99 with workers running", fmtLat(r), "", "", nil})
+	return nil
+}
+
+// readJobs reads the records of ids (nil where one is missing), eight at a
+// time.
+func (b *bench) readJobs(ctx context.Context, st interface {
+	Get(context.Context, string, string) (*jobs.Job, error)
+}, ids []string) []*jobs.Job {
+	out := make([]*jobs.Job, len(ids))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			for i := range next {
+				if j, err := st.Get(ctx, tenant, ids[i]); err == nil {
+					out[i] = j
+				}
+			}
+		})
+	}
+	for i := range ids {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
+}
