@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/asyncgw/asyncgw/breaker"
+	"github.com/asyncgw/asyncgw/internal/jsonx"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/status"
 )
@@ -112,9 +113,8 @@ func (g *Gateway) accept(c *echo.Context, s submission) error {
 	case err != nil:
 		return unavailable(err)
 	}
-	c.Set(acceptedKey, accepted{queue: s.queue, jobType: s.jobType})
-	g.log.Info("job accepted", "job_id", j.ID, "tenant", t, "type", s.jobType, "queue", s.queue,
-		"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+	// The access log line says which job the request stored.
+	c.Set(acceptedKey, &accepted{id: j.ID, queue: s.queue, jobType: s.jobType})
 	if wait > 0 {
 		if done := g.awaitEnd(c, sub, j, wait); done != nil {
 			c.Response().Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
@@ -188,7 +188,21 @@ func (g *Gateway) answerAccepted(c *echo.Context, id string, state jobs.State, q
 		retry = jobs.RetryAfterSeconds(g.deps.Queues.EstimateWait(queue), 3600)
 	}
 	h.Set("Retry-After", strconv.Itoa(retry))
-	return c.JSON(http.StatusAccepted, Accepted{ID: id, State: state, StatusURL: loc, EventsURL: loc + "/events"})
+	if !jsonx.Plain(id) || !jsonx.Plain(string(state)) {
+		return c.JSON(http.StatusAccepted, Accepted{ID: id, State: state, StatusURL: loc, EventsURL: loc + "/events"})
+	}
+	// What c.JSON writes for Accepted, without reflection.
+	b := make([]byte, 0, 96+3*len(id))
+	b = append(b, `{"id":"`...)
+	b = append(b, id...)
+	b = append(b, `","state":"`...)
+	b = append(b, state...)
+	b = append(b, `","status_url":"`...)
+	b = append(b, loc...)
+	b = append(b, `","events_url":"`...)
+	b = append(b, loc...)
+	b = append(b, "/events\"}\n"...)
+	return c.JSONBlob(http.StatusAccepted, b)
 }
 
 // admit refuses a job when its queue is over its depth limit, with a

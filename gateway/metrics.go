@@ -53,7 +53,7 @@ func (nopMetrics) Ready(bool)                                     {}
 const acceptedKey = "asyncgw.accepted"
 
 // accepted is what acceptedKey holds.
-type accepted struct{ queue, jobType string }
+type accepted struct{ id, queue, jobType string }
 
 // observe counts one answered request: by route template, and for writes,
 // whether a job was stored or why not.
@@ -67,7 +67,7 @@ func (g *Gateway) observe(c *echo.Context, status int, p *Problem, d time.Durati
 	if !g.submitPaths[method+" "+c.Path()] {
 		return
 	}
-	if a, ok := c.Get(acceptedKey).(accepted); ok {
+	if a, ok := c.Get(acceptedKey).(*accepted); ok {
 		g.metrics.Accepted(a.queue, a.jobType)
 		return
 	}

@@ -76,8 +76,16 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		p := toProblem(err)
-		if p.Status >= 500 {
-			log.Error("request failed", "err", err, "status", p.Status,
+		// A problem the gateway chose to answer (such as 503 overloaded,
+		// which is backpressure working) is in the access log already;
+		// the cause of any other failure is logged here.
+		var chosen *Problem
+		if p.Status >= 500 && !errors.As(err, &chosen) {
+			level := slog.LevelError
+			if p.Status == http.StatusServiceUnavailable {
+				level = slog.LevelWarn
+			}
+			log.Log(c.Request().Context(), level, "request failed", "err", err, "status", p.Status,
 				"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 		}
 		h := c.Response().Header()

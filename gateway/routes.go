@@ -79,7 +79,8 @@ func validRequestID(s string) bool {
 	return true
 }
 
-// accessLog writes one line per request.
+// accessLog writes one line per request; for a write that stored a job,
+// the line names the job, its type and its queue.
 func (g *Gateway) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		start := time.Now()
@@ -98,7 +99,11 @@ func (g *Gateway) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if status >= 500 {
 			level = slog.LevelWarn
 		}
-		g.log.LogAttrs(c.Request().Context(), level, "http request",
+		if !g.log.Enabled(c.Request().Context(), level) {
+			return err
+		}
+		attrs := make([]slog.Attr, 0, 9)
+		attrs = append(attrs,
 			slog.String("method", c.Request().Method),
 			slog.String("path", c.Path()),
 			slog.Int("status", status),
@@ -106,6 +111,10 @@ func (g *Gateway) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 			slog.String("tenant", caller(c)),
 		)
+		if a, ok := c.Get(acceptedKey).(*accepted); ok {
+			attrs = append(attrs, slog.String("job_id", a.id), slog.String("type", a.jobType), slog.String("queue", a.queue))
+		}
+		g.log.LogAttrs(c.Request().Context(), level, "http request", attrs...)
 		return err
 	}
 }

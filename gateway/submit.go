@@ -275,10 +275,18 @@ func readBody(c *echo.Context, limit int64) ([]byte, error) {
 	return body, nil
 }
 
-// checkJSON checks that body is exactly one JSON value.
+// checkJSON checks that body is exactly one JSON value. Valid JSON is
+// recognised without decoding it; the decoder runs only to say what is
+// wrong.
 func checkJSON(body []byte) error {
+	if json.Valid(body) {
+		return nil
+	}
 	var v any
-	return decodeStrict(body, &v)
+	if err := decodeStrict(body, &v); err != nil {
+		return err
+	}
+	return problem(http.StatusBadRequest, "malformed-json", "malformed JSON")
 }
 
 // decodeStrict decodes one JSON value into v, refusing unknown fields and

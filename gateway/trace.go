@@ -37,10 +37,11 @@ func (g *Gateway) trace(next echo.HandlerFunc) echo.HandlerFunc {
 		if route != "" {
 			name += " " + route
 		}
-		attrs := []attribute.KeyValue{
+		attrs := make([]attribute.KeyValue, 0, 3)
+		attrs = append(attrs,
 			semconv.HTTPRequestMethodKey.String(method),
 			attribute.String("asyncgw.request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
-		}
+		)
 		if route != "" {
 			attrs = append(attrs, semconv.HTTPRoute(route))
 		}

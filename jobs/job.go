@@ -210,9 +210,10 @@ type Backoff struct {
 // Duration is a time.Duration that encodes to JSON as a Go duration string.
 type Duration time.Duration
 
-// MarshalJSON encodes d as "1.5s".
-func (d Duration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
+// MarshalText encodes d as 1.5s (in JSON: "1.5s"). A duration's text
+// never needs escaping.
+func (d Duration) MarshalText() ([]byte, error) {
+	return []byte(time.Duration(d).String()), nil
 }
 
 // UnmarshalJSON decodes "1.5s".

@@ -2,9 +2,12 @@ package jobs
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/asyncgw/asyncgw/internal/jsonx"
 )
 
 // TaskWrite is a job's asynq task, ready to be written by the script that
@@ -74,10 +77,26 @@ func newTaskWrite(j *Job, req *Request, processAt time.Time) *TaskWrite {
 	return t
 }
 
-// newTaskPayload is what j's task carries: where the record is.
+// newTaskPayload is what j's task carries: where the record is. Tenant
+// names and job IDs are plain ASCII (ValidName, NewID), written without
+// escapes; anything else goes through encoding/json.
 func newTaskPayload(j *Job, now time.Time, cycle int) []byte {
-	b, _ := json.Marshal(taskPayload{Tenant: j.Tenant, ID: j.ID, Created: now.UnixMilli(), Cycle: cycle})
-	return b
+	if !jsonx.Plain(j.Tenant) || !jsonx.Plain(j.ID) {
+		b, _ := json.Marshal(taskPayload{Tenant: j.Tenant, ID: j.ID, Created: now.UnixMilli(), Cycle: cycle})
+		return b
+	}
+	b := make([]byte, 0, 40+len(j.Tenant)+len(j.ID))
+	b = append(b, `{"t":"`...)
+	b = append(b, j.Tenant...)
+	b = append(b, `","id":"`...)
+	b = append(b, j.ID...)
+	b = append(b, `","c":`...)
+	b = strconv.AppendInt(b, now.UnixMilli(), 10)
+	if cycle != 0 {
+		b = append(b, `,"r":`...)
+		b = strconv.AppendInt(b, int64(cycle), 10)
+	}
+	return append(b, '}')
 }
 
 // taskRetries is asynq's retry limit for j's task. There is room beyond

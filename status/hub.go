@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,9 +17,15 @@ import (
 	"github.com/asyncgw/asyncgw/jobs"
 )
 
-// subscriberBuffer is how many events a subscriber may fall behind before
-// the hub stops queuing for it and asks it to catch up from the store.
-const subscriberBuffer = 64
+// How many events a subscriber may fall behind before the hub stops
+// queuing for it and asks it to catch up from the store. A job has few
+// events, and an idle event stream should cost little memory (each
+// buffered slot is an Event, about 100 bytes); a tenant's stream carries
+// many.
+const (
+	jobBuffer    = 8
+	tenantBuffer = 64
+)
 
 // Hub holds this process's one Redis subscription to the event channel and
 // fans events out in memory to the subscribers of single jobs and of whole
@@ -144,6 +151,11 @@ func (h *Hub) loop() {
 			}
 			h.resyncAll()
 		case *redis.Message:
+			// Most events have no subscriber in this process: look at
+			// whom an event is for before decoding it.
+			if !h.wanted(m.Payload) {
+				continue
+			}
 			if ev, ok := parseMessage(m.Payload); ok {
 				h.dispatch(ev)
 			}
@@ -195,6 +207,21 @@ func (h *Hub) dispatch(ev jobs.Event) {
 	}
 }
 
+// wanted reports whether a published event ("tenant\nid\n…") has a
+// subscriber here.
+func (h *Hub) wanted(payload string) bool {
+	tenant, rest, ok := strings.Cut(payload, "\n")
+	if !ok {
+		return false
+	}
+	id, _, _ := strings.Cut(rest, "\n")
+	var buf [192]byte
+	key := append(append(append(buf[:0], tenant...), 0), id...)
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.byJob[string(key)]) > 0 || len(h.byTenant[tenant]) > 0
+}
+
 func (h *Hub) resyncAll() {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -211,17 +238,17 @@ func jobKey(tenant, id string) string { return tenant + "\x00" + id }
 
 // SubscribeJob subscribes to the events of one job.
 func (h *Hub) SubscribeJob(tenant, id string) *Subscription {
-	return h.subscribe(&h.byJob, jobKey(tenant, id))
+	return h.subscribe(&h.byJob, jobKey(tenant, id), jobBuffer)
 }
 
 // SubscribeTenant subscribes to the events of all of a tenant's jobs.
 func (h *Hub) SubscribeTenant(tenant string) *Subscription {
-	return h.subscribe(&h.byTenant, tenant)
+	return h.subscribe(&h.byTenant, tenant, tenantBuffer)
 }
 
-func (h *Hub) subscribe(set *map[string]map[*Subscription]struct{}, key string) *Subscription {
+func (h *Hub) subscribe(set *map[string]map[*Subscription]struct{}, key string, buffer int) *Subscription {
 	sub := &Subscription{
-		ch:     make(chan jobs.Event, subscriberBuffer),
+		ch:     make(chan jobs.Event, buffer),
 		resync: make(chan struct{}, 1),
 		hub:    h, set: set, key: key,
 	}

@@ -218,7 +218,7 @@ func TestHubSlowSubscriber(t *testing.T) {
 
 	// Twice the buffer's worth of events for one job. The fast subscriber
 	// reads as they come; the slow one falls behind.
-	const n = 2 * subscriberBuffer
+	const n = 2 * tenantBuffer
 	done := make(chan struct{})
 	read := make(chan int, n) // how far the fast subscriber has got
 	t.Cleanup(func() { <-done })
@@ -233,7 +233,7 @@ func TestHubSlowSubscriber(t *testing.T) {
 		for i := range n - 1 {
 			// Stay within half a buffer of the fast subscriber, so that
 			// only the slow one falls behind, however loaded the machine.
-			for seen < i+1-subscriberBuffer/2 {
+			for seen < i+1-jobBuffer/2 {
 				select {
 				case seen = <-read:
 				case <-ctx.Done():
@@ -270,10 +270,10 @@ func TestHubSlowSubscriber(t *testing.T) {
 	}
 
 	awaitResync(t, slow)
-	if got := len(slow.C); got != subscriberBuffer {
-		t.Fatalf("slow subscriber holds %d events, want a full buffer of %d", got, subscriberBuffer)
+	if got := len(slow.C); got != tenantBuffer {
+		t.Fatalf("slow subscriber holds %d events, want a full buffer of %d", got, tenantBuffer)
 	}
-	for i := range subscriberBuffer {
+	for i := range tenantBuffer {
 		if ev := <-slow.C; ev.JobID != a.ID || ev.Seq != int64(i+1) {
 			t.Fatalf("slow subscriber event %d = job %s seq %d, want the first events in order", i, ev.JobID, ev.Seq)
 		}

@@ -84,6 +84,10 @@ func (c Config) validate() error {
 type Store struct {
 	rdb redis.UniversalClient
 	cfg Config
+	// channel is Channel(); streamMaxLen and idemTTL are the Accept
+	// arguments that never change, made once.
+	channel               string
+	streamMaxLen, idemTTL any
 	// outboxes are the tenants this Store has put in the outbox set.
 	outboxes sync.Map
 }
@@ -94,11 +98,14 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("status config: %w", err)
 	}
-	return &Store{rdb: rdb, cfg: cfg}, nil
+	return &Store{
+		rdb: rdb, cfg: cfg, channel: cfg.Prefix + ":events",
+		streamMaxLen: cfg.StreamMaxLen, idemTTL: int64(cfg.IdempotencyTTL / time.Second),
+	}, nil
 }
 
 // Channel is the pub/sub channel on which every event is published.
-func (s *Store) Channel() string { return s.cfg.Prefix + ":events" }
+func (s *Store) Channel() string { return s.channel }
 
 // ValidTenant reports whether name can be used as a tenant: 1–64 characters
 // of letters, digits, '-', '_' and '.'.
@@ -269,12 +276,13 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 			return err
 		}
 	}
+	jobKey := s.jobKey(j.Tenant, j.ID)
 	keys := make([]string, 0, 8)
-	keys = append(keys, s.jobKey(j.Tenant, j.ID), s.eventsKey(j.Tenant, j.ID), s.streamKey(j.Tenant), s.outboxKey(j.Tenant))
+	keys = append(keys, jobKey, jobKey+":ev", s.streamKey(j.Tenant), s.outboxKey(j.Tenant))
 	args := make([]any, 0, 18)
 	args = append(args,
-		doc, rq, string(j.State), s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID,
-		int64(s.cfg.IdempotencyTTL/time.Second), j.CallbackURL, callbackStates(j.CallbackEvents),
+		doc, rq, string(j.State), s.streamMaxLen, s.channel, j.Tenant, j.ID,
+		s.idemTTL, j.CallbackURL, callbackStates(j.CallbackEvents),
 		time.Now().UnixMilli())
 	if j.IdempotencyKey != "" {
 		keys = append(keys, s.idemKey(j.Tenant, j.IdempotencyKey))

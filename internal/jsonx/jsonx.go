@@ -1,0 +1,15 @@
+// Package jsonx helps write small JSON documents by hand on hot paths.
+package jsonx
+
+// Plain reports whether s can be written in a JSON string as it is, with
+// the same bytes encoding/json would write: printable ASCII without
+// quotes, backslashes or HTML's <, > and &.
+func Plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
