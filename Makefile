@@ -12,8 +12,10 @@ ARGS      ?=
 .DEFAULT_GOAL := help
 # How long `make chaos` keeps the upstream down.
 OUTAGE    ?= 60s
+# Flags for the benchmark harness, e.g. make bench BENCHFLAGS='-only accept,sse -profiles bin/prof'.
+BENCHFLAGS ?=
 
-.PHONY: help run build test chaos lint fmt
+.PHONY: help run build test chaos bench loadtest lint fmt
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -31,6 +33,19 @@ test: ## Install redis-server if needed, then run all tests with -race
 chaos: ## Take an upstream down for $(OUTAGE) under load (breaker, DLQ, bulk replay)
 	./scripts/ensure-redis.sh
 	ASYNCGW_OUTAGE=$(OUTAGE) $(GO) test -race -count=1 -timeout 30m -run 'TestUpstreamOutageUnderLoad' -v ./internal/e2e/
+
+bench: ## Micro-benchmarks, then the side-by-side harness (table also in bin/bench.md)
+	./scripts/ensure-redis.sh
+	$(GO) test -run '^$$' -bench . -benchmem ./gateway ./sse ./status
+	@mkdir -p bin
+	$(GO) run ./loadtest/bench -out bin/bench.md $(BENCHFLAGS)
+
+loadtest: ## Run the k6 load tests (installs k6 into ./bin); BASE_URL=... for a remote gateway
+	@if [ ! -x bin/k6 ] && ! k6 version 2>/dev/null | grep -q '^k6 v1\.8\.'; then \
+		echo "installing k6 v1.8.1 into ./bin (takes a few minutes)"; \
+		GOBIN=$(CURDIR)/bin $(GO) install go.k6.io/k6@v1.8.1; \
+	fi
+	GO=$(GO) ./scripts/loadtest.sh
 
 lint: ## Check gofmt, run go vet, and golangci-lint if installed
 	@out="$$($(GOFMT) -l .)"; \

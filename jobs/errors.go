@@ -52,4 +52,10 @@ type Recorder interface {
 	Update(ctx context.Context, tenant, id string, fn func(*Job) error) (*Job, error)
 	// Reopen is Update for a job that may have ended (a replay).
 	Reopen(ctx context.Context, tenant, id string, fn func(*Job) error) (*Job, error)
+	// Advance is Update from j as last read or written (j.Version): if the
+	// record is still at that version, fn's change to a copy of j is
+	// written without reading the record first; otherwise it is Update.
+	Advance(ctx context.Context, j *Job, fn func(*Job) error) (*Job, error)
+	// Load returns a job and the request it replays in one read.
+	Load(ctx context.Context, tenant, id string) (*Job, *Request, error)
 }

@@ -127,6 +127,10 @@ type Job struct {
 	IdempotencyKey string `json:"-"`
 	// IdempotencyFingerprint identifies the request that used the key.
 	IdempotencyFingerprint string `json:"-"`
+	// Version is the record's version when this copy was read (for
+	// status.Store, its event count), so that Recorder.Advance can write
+	// the next state without reading the record again. "" when unknown.
+	Version string `json:"-"`
 }
 
 // WebhookRef ties a webhook delivery to what it delivers: an event of

@@ -27,6 +27,12 @@ type WorkerConfig struct {
 	Queues map[string]int
 	// Concurrency is how many jobs run at once. Defaults to 50.
 	Concurrency int
+	// Fetchers is how many loops take tasks off the queues, sharing
+	// Concurrency. A loop takes one task per Redis round trip (one per
+	// queue it looks at), which bounds how fast one loop can start jobs
+	// whatever the concurrency. Defaults to one per 16 of Concurrency, at
+	// most 4.
+	Fetchers int
 	// TaskCheckInterval is how long an idle fetcher waits before looking at
 	// the queues again. Defaults to 10ms (asynq's 1s costs ~1.3s p99 pickup).
 	TaskCheckInterval time.Duration
@@ -83,6 +89,7 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 		c.Queues = DefaultQueues()
 	}
 	c.Concurrency = cmp.Or(c.Concurrency, 50)
+	c.Fetchers = cmp.Or(c.Fetchers, min(4, max(1, c.Concurrency/16)))
 	c.TaskCheckInterval = cmp.Or(c.TaskCheckInterval, 10*time.Millisecond)
 	c.DelayedTaskCheckInterval = cmp.Or(c.DelayedTaskCheckInterval, 100*time.Millisecond)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)
@@ -123,6 +130,9 @@ func (c WorkerConfig) validate() error {
 	}
 	if c.Concurrency < 1 {
 		return fmt.Errorf("worker.concurrency: %d must be at least 1", c.Concurrency)
+	}
+	if c.Fetchers < 1 || c.Fetchers > c.Concurrency {
+		return fmt.Errorf("worker.fetchers: %d must be between 1 and the concurrency (%d)", c.Fetchers, c.Concurrency)
 	}
 	return nil
 }
@@ -171,7 +181,8 @@ func (e *permanentError) Unwrap() error { return e.err }
 // request against its upstream and records the outcome.
 type Worker struct {
 	cfg      WorkerConfig
-	srv      *asynq.Server
+	// srvs are the fetch loops: asynq servers sharing the concurrency.
+	srvs     []*asynq.Server
 	rec      Recorder
 	http     *http.Client
 	log      *slog.Logger
@@ -233,17 +244,24 @@ func NewWorker(cfg WorkerConfig, rdb redis.UniversalClient, rec Recorder, client
 		}
 		w.breakers[kind] = g
 	}
-	w.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:              cfg.Concurrency,
-		Queues:                   cfg.Queues,
-		TaskCheckInterval:        cfg.TaskCheckInterval,
-		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
-		ShutdownTimeout:          cfg.ShutdownTimeout,
-		RetryDelayFunc:           func(_ int, err error, _ *asynq.Task) time.Duration { return retryDelay(err) },
-		IsFailure:                isFailure,
-		Logger:                   asynqLogger{w.log},
-		LogLevel:                 asynq.WarnLevel,
-	})
+	for i := range cfg.Fetchers {
+		// The concurrency, shared out as evenly as it goes.
+		n := cfg.Concurrency / cfg.Fetchers
+		if i < cfg.Concurrency%cfg.Fetchers {
+			n++
+		}
+		w.srvs = append(w.srvs, asynq.NewServerFromRedisClient(rdb, asynq.Config{
+			Concurrency:              n,
+			Queues:                   cfg.Queues,
+			TaskCheckInterval:        cfg.TaskCheckInterval,
+			DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+			ShutdownTimeout:          cfg.ShutdownTimeout,
+			RetryDelayFunc:           func(_ int, err error, _ *asynq.Task) time.Duration { return retryDelay(err) },
+			IsFailure:                isFailure,
+			Logger:                   asynqLogger{w.log},
+			LogLevel:                 asynq.WarnLevel,
+		}))
+	}
 	return w, nil
 }
 
@@ -269,16 +287,29 @@ func (w *Worker) Handle(jobType string, h HandlerFunc) {
 
 // Start starts taking jobs off the queues.
 func (w *Worker) Start(context.Context) error {
-	if err := w.srv.Start(asynq.HandlerFunc(w.process)); err != nil {
-		return fmt.Errorf("start worker: %w", err)
+	for i, srv := range w.srvs {
+		if err := srv.Start(asynq.HandlerFunc(w.process)); err != nil {
+			w.shutdown(w.srvs[:i])
+			return fmt.Errorf("start worker: %w", err)
+		}
 	}
 	return nil
+}
+
+// shutdown stops the fetch loops together, so that their grace periods
+// run at the same time.
+func (w *Worker) shutdown(srvs []*asynq.Server) {
+	var wg sync.WaitGroup
+	for _, srv := range srvs {
+		wg.Go(srv.Shutdown)
+	}
+	wg.Wait()
 }
 
 // Stop stops fetching, lets running jobs finish for up to ShutdownTimeout
 // and puts the unfinished ones back on their queues.
 func (w *Worker) Stop(context.Context) error {
-	w.srv.Shutdown()
+	w.shutdown(w.srvs)
 	return nil
 }
 
@@ -292,7 +323,7 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	attempt := retried + 1
 	log := w.log.With("job_id", p.ID, "tenant", p.Tenant, "attempt", attempt)
 
-	j, err := w.awaitRecord(ctx, p)
+	j, req, err := w.awaitRecord(ctx, p)
 	if errors.Is(err, ErrNotFound) {
 		if time.Since(time.UnixMilli(p.Created)) > w.cfg.OrphanGrace {
 			log.Warn("drop task whose record never appeared (failed accept)")
@@ -319,14 +350,10 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	log = log.With("type", j.Type)
 	if attempt > j.MaxAttempts {
 		// The last attempt failed but recording "dead" did not go through.
-		return w.finish(ctx, log, p, StateDead, nil, "attempts exhausted")
+		return w.finish(ctx, log, j, StateDead, nil, "attempts exhausted")
 	}
 	if err := awaitDue(ctx, j); err != nil {
 		return err
-	}
-	req, err := w.rec.Request(ctx, p.Tenant, p.ID)
-	if err != nil {
-		return &uncounted{Delay: time.Second, Err: err}
 	}
 	// An upstream whose breaker is open is not called: the job comes back
 	// after the open timeout, without using an attempt.
@@ -336,12 +363,12 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 		host := upstreamHost(req.URL)
 		group := w.breakers[req.Kind]
 		if group == nil {
-			return w.finish(ctx, log, p, StateFailed, nil, fmt.Sprintf("no sender for request kind %q", req.Kind))
+			return w.finish(ctx, log, j, StateFailed, nil, fmt.Sprintf("no sender for request kind %q", req.Kind))
 		}
 		b := group.Get(host)
 		allowed, err := b.Allow()
 		if err != nil {
-			return w.holdBack(ctx, log, p, untilProbe(b), err)
+			return w.holdBack(ctx, log, j, untilProbe(b), err)
 		}
 		// A failed probe is free once per attempt: the job was only picked
 		// to test the upstream. Twice would let a job that always fails
@@ -353,7 +380,7 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 		r := w.ramp(req.Kind, host)
 		if !r.acquire() {
 			allowed(errNotCalled)
-			return w.holdBack(ctx, log, p, 500*time.Millisecond+rand.N(time.Second),
+			return w.holdBack(ctx, log, j, 500*time.Millisecond+rand.N(time.Second),
 				fmt.Errorf("upstream %s is recovering: calls are paced", host))
 		}
 		done = func(err error) {
@@ -369,7 +396,7 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 
 	now := time.Now().UTC()
 	var waited time.Duration // set on a cycle's first start
-	j, err = w.rec.Update(ctx, p.Tenant, p.ID, func(j *Job) error {
+	j, err = w.rec.Advance(ctx, j, func(j *Job) error {
 		waited = 0
 		if j.StartedAt == nil {
 			waited = now.Sub(dueAt(j))
@@ -388,7 +415,7 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 		done(errNotCalled)
 		return &uncounted{Delay: time.Second, Err: err}
 	}
-	log.Info("job running", "queue", j.Queue)
+	log.Debug("job running", "queue", j.Queue)
 	if on := w.cfg.Hooks.Started; on != nil && j.StartedAt != nil && j.StartedAt.Equal(now) {
 		on(j, max(waited, 0))
 	}
@@ -415,14 +442,14 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	if probe != nil && upstreamFailure(runErr) {
 		// The upstream is still down: a failed probe says so, and uses
 		// up no more of the job's attempts than waiting would have.
-		return w.holdBack(ctx, log, p, untilProbe(probe),
+		return w.holdBack(ctx, log, j, untilProbe(probe),
 			fmt.Errorf("%s: %s (%v): %w", probe.Name(), probeFailed, runErr, breaker.ErrOpen))
 	}
 	switch outcome {
 	case StateSucceeded:
-		return w.finish(ctx, log, p, StateSucceeded, res, "")
+		return w.finish(ctx, log, j, StateSucceeded, res, "")
 	case StateFailed, StateDead:
-		return w.finish(ctx, log, p, outcome, res, runErr.Error())
+		return w.finish(ctx, log, j, outcome, res, runErr.Error())
 	}
 	var ra time.Duration
 	var ue *upstreamError
@@ -431,7 +458,7 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	}
 	delay := req.Backoff.Delay(attempt, ra)
 	next := time.Now().Add(delay).UTC()
-	_, err = w.rec.Update(ctx, p.Tenant, p.ID, func(j *Job) error {
+	_, err = w.rec.Advance(ctx, j, func(j *Job) error {
 		j.State, j.UpdatedAt, j.NextAttemptAt = StateRetrying, time.Now().UTC(), &next
 		j.Result, j.Error = res, runErr.Error()
 		return nil
@@ -509,10 +536,10 @@ func untilProbe(b *breaker.Breaker) time.Duration {
 // calls paced after an outage) and hands the task back to asynq for delay
 // without using an attempt. Callers add jitter to delay so that held-back
 // jobs do not all come back at the same instant.
-func (w *Worker) holdBack(ctx context.Context, log *slog.Logger, p taskPayload, delay time.Duration, cause error) error {
+func (w *Worker) holdBack(ctx context.Context, log *slog.Logger, j *Job, delay time.Duration, cause error) error {
 	next := time.Now().Add(delay).UTC()
 	msg := fmt.Sprintf("not run: %v; next try in %s", cause, delay.Round(time.Second))
-	_, err := w.rec.Update(ctx, p.Tenant, p.ID, func(j *Job) error {
+	_, err := w.rec.Advance(ctx, j, func(j *Job) error {
 		j.State, j.UpdatedAt, j.NextAttemptAt, j.Error = StateRetrying, time.Now().UTC(), &next, msg
 		return nil
 	})
@@ -526,20 +553,20 @@ func (w *Worker) holdBack(ctx context.Context, log *slog.Logger, p taskPayload, 
 	return &uncounted{Delay: delay, Err: cause}
 }
 
-// awaitRecord reads the job's record, waiting briefly for it: the task is
-// enqueued just before the record is written, so a fast worker can get there
-// first.
-func (w *Worker) awaitRecord(ctx context.Context, p taskPayload) (*Job, error) {
+// awaitRecord reads the job's record and request, waiting briefly for
+// them: a replay's task is enqueued just before its record is reopened,
+// and a task may come from a version that enqueued before recording.
+func (w *Worker) awaitRecord(ctx context.Context, p taskPayload) (*Job, *Request, error) {
 	wait := 2 * time.Millisecond
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		j, err := w.rec.Get(ctx, p.Tenant, p.ID)
+		j, req, err := w.rec.Load(ctx, p.Tenant, p.ID)
 		if !errors.Is(err, ErrNotFound) || time.Now().After(deadline) {
-			return j, err
+			return j, req, err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 200*time.Millisecond)
@@ -575,9 +602,9 @@ func awaitDue(ctx context.Context, j *Job) error {
 	}
 }
 
-func (w *Worker) finish(ctx context.Context, log *slog.Logger, p taskPayload, s State, res *Result, msg string) error {
+func (w *Worker) finish(ctx context.Context, log *slog.Logger, last *Job, s State, res *Result, msg string) error {
 	now := time.Now().UTC()
-	j, err := w.rec.Update(ctx, p.Tenant, p.ID, func(j *Job) error {
+	j, err := w.rec.Advance(ctx, last, func(j *Job) error {
 		j.State, j.UpdatedAt, j.FinishedAt, j.NextAttemptAt = s, now, &now, nil
 		if res != nil {
 			j.Result = res

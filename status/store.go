@@ -317,6 +317,7 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 		}
 		return &jobs.KeyTaken{Pending: str(0) == "p", Fingerprint: str(1), JobID: str(2), State: jobs.State(str(3))}
 	}
+	j.Version = "1" // one event so far
 	return nil
 }
 
@@ -337,7 +338,33 @@ func (s *Store) get(ctx context.Context, tenant, id string) (*jobs.Job, string, 
 	}
 	seq, _ := vals[1].(string)
 	j, err := decodeDoc([]byte(doc), tenant)
+	if j != nil {
+		j.Version = seq
+	}
 	return j, seq, err
+}
+
+// Load returns the job and the request it replays, in one read.
+func (s *Store) Load(ctx context.Context, tenant, id string) (*jobs.Job, *jobs.Request, error) {
+	vals, err := s.rdb.HMGet(ctx, s.jobKey(tenant, id), "doc", "seq", "req").Result()
+	if err != nil {
+		return nil, nil, fmt.Errorf("read job record: %w", err)
+	}
+	doc, ok := vals[0].(string)
+	if !ok {
+		return nil, nil, ErrNotFound
+	}
+	j, err := decodeDoc([]byte(doc), tenant)
+	if err != nil {
+		return nil, nil, err
+	}
+	j.Version, _ = vals[1].(string)
+	raw, _ := vals[2].(string)
+	var req jobs.Request
+	if err := json.Unmarshal([]byte(raw), &req); err != nil {
+		return nil, nil, fmt.Errorf("decode job request: %w", err)
+	}
+	return j, &req, nil
 }
 
 // ResultBody returns the last upstream answer's body exactly as it came,
@@ -397,7 +424,7 @@ func (s *Store) update(ctx context.Context, tenant, id string, fn func(*jobs.Job
 		if err := fn(j); err != nil {
 			return &before, err
 		}
-		err = s.write(ctx, j, seq, reopen)
+		j.Version, err = s.write(ctx, j, seq, reopen)
 		if errors.Is(err, errConflict) {
 			continue
 		}
@@ -409,7 +436,31 @@ func (s *Store) update(ctx context.Context, tenant, id string, fn func(*jobs.Job
 	return nil, fmt.Errorf("update job %s: %w", id, errConflict)
 }
 
-func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool) error {
+// Advance is Update from j as last read or written: while the record is
+// still at j.Version, fn's change to a copy of j is written in one round
+// trip; if it has changed since (a cancel, another run), it is Update.
+func (s *Store) Advance(ctx context.Context, j *jobs.Job, fn func(*jobs.Job) error) (*jobs.Job, error) {
+	if j.Version == "" || j.State.Terminal() {
+		return s.Update(ctx, j.Tenant, j.ID, fn)
+	}
+	next := *j
+	if err := fn(&next); err != nil {
+		return j, err
+	}
+	var err error
+	next.Version, err = s.write(ctx, &next, j.Version, false)
+	switch {
+	case err == nil:
+		return &next, nil
+	case errors.Is(err, errConflict), errors.Is(err, ErrFinished):
+		return s.Update(ctx, j.Tenant, j.ID, fn)
+	}
+	return j, err
+}
+
+// write stores j's new state if the record is still at seq, and returns
+// its new seq.
+func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool) (string, error) {
 	doc := PublicJSON(j)
 	ttl := int64(0)
 	switch {
@@ -417,7 +468,7 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool)
 		ttl = int64(s.cfg.DeadRetention / time.Second)
 		// The list must be findable before the job is in it.
 		if err := s.rdb.SAdd(ctx, s.dlqListsKey(), j.Tenant+"/"+j.Queue).Err(); err != nil {
-			return fmt.Errorf("register dead-letter list: %w", err)
+			return "", fmt.Errorf("register dead-letter list: %w", err)
 		}
 	case j.State.Terminal():
 		ttl = int64(s.cfg.Retention / time.Second)
@@ -435,18 +486,18 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool)
 		doc, string(j.State), seq, allow, ttl, s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID, hasRaw, raw,
 		deadAt(j).UnixMilli(), time.Now().UnixMilli()).Slice()
 	if err != nil {
-		return fmt.Errorf("update job record: %w", err)
+		return "", fmt.Errorf("update job record: %w", err)
 	}
 	code, _ := res[0].(int64)
 	switch code {
 	case -1:
-		return ErrNotFound
+		return "", ErrNotFound
 	case -2:
-		return ErrFinished
+		return "", ErrFinished
 	case -3:
-		return errConflict
+		return "", errConflict
 	}
-	return nil
+	return strconv.FormatInt(code, 10), nil
 }
 
 // deadAt is when a dead job died: its finish time.

@@ -223,3 +223,61 @@ func moduleRoot(ctx context.Context) (string, error) {
 	}
 	return filepath.Dir(mod), nil
 }
+
+// cpuTime is the CPU time a process has used so far (user and system).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 12th and 13th of them.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / ticks
+}
+
+// cpuMeter measures how busy the server under test, Redis and the harness
+// itself are over a window.
+type cpuMeter struct {
+	groups [3][]int // server, Redis, harness
+	start  [3]time.Duration
+	t0     time.Time
+}
+
+func (b *bench) meter(server ...int) *cpuMeter {
+	m := &cpuMeter{groups: [3][]int{server, {b.redisProc.cmd.Process.Pid}, {os.Getpid()}}, t0: time.Now()}
+	m.start = m.sample()
+	return m
+}
+
+func (m *cpuMeter) sample() (out [3]time.Duration) {
+	for i, pids := range m.groups {
+		for _, pid := range pids {
+			out[i] += cpuTime(pid)
+		}
+	}
+	return out
+}
+
+// stop says how busy each was, in cores (1.00: one core all the time).
+func (m *cpuMeter) stop() string {
+	end, wall := m.sample(), time.Since(m.t0)
+	cores := func(i int) float64 { return float64(end[i]-m.start[i]) / float64(wall) }
+	return fmt.Sprintf("server %.2f · Redis %.2f · harness %.2f", cores(0), cores(1), cores(2))
+}
+
+// pids are the process IDs of a gateway's processes.
+func (g *gateway) pids() []int {
+	var out []int
+	for _, p := range g.procs {
+		out = append(out, p.cmd.Process.Pid)
+	}
+	return out
+}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,9 +35,9 @@ type options struct {
 	rates []float64
 	// proxyConns is the concurrency of the synchronous-proxy comparison.
 	proxyConns int
-	// e2eRate is the submit rate of the end-to-end run, e2eMeasure its
-	// length.
-	e2eRate    float64
+	// e2eRates are the submit rates of the end-to-end runs (the last is
+	// the target's), e2eMeasure their length.
+	e2eRates   []float64
 	e2eMeasure time.Duration
 	// sse is the number of event-stream subscribers.
 	sse int
@@ -51,7 +52,7 @@ func fullOptions() options {
 	return options{
 		measure: 10 * time.Second, warm: 2 * time.Second, conns: 50, rounds: 2,
 		rates: []float64{1000, 2500, 5000}, proxyConns: 256,
-		e2eRate: 3000, e2eMeasure: 20 * time.Second, sse: 10000,
+		e2eRates: []float64{1500, 3000}, e2eMeasure: 20 * time.Second, sse: 10000,
 	}
 }
 
@@ -61,7 +62,7 @@ func quickOptions() options {
 	return options{
 		measure: time.Second, warm: 200 * time.Millisecond, conns: 8, rounds: 1,
 		rates: []float64{200}, proxyConns: 16,
-		e2eRate: 200, e2eMeasure: 2 * time.Second, sse: 100,
+		e2eRates: []float64{200}, e2eMeasure: 2 * time.Second, sse: 100,
 	}
 }
 
@@ -72,6 +73,8 @@ type bench struct {
 	opt     options
 	dir     string
 	redis   string // host:port
+	// redisProc is the Redis server's process.
+	redisProc *proc
 	rdb     *redis.Client
 	asyncgw string // path of the gateway binary
 	self    string // path of this binary, for the glue and proxy servers
@@ -106,7 +109,7 @@ func newBench(ctx context.Context, opt options, dir string) (*bench, func(), err
 		return nil, done, err
 	}
 	cleanup = append(cleanup, rp.stop)
-	b.redis = addr
+	b.redis, b.redisProc = addr, rp
 	b.rdb = redis.NewClient(&redis.Options{Addr: addr, PoolSize: 32})
 	cleanup = append(cleanup, func() { b.rdb.Close() })
 	raw := make([]byte, 24)
@@ -123,6 +126,8 @@ type gwConfig struct {
 	name        string
 	upstream    string
 	concurrency int
+	// debug serves the profiler even without -profiles.
+	debug bool
 }
 
 // gateway starts asyncgw (role: "" for gateway and workers, "gateway",
@@ -151,13 +156,13 @@ func (b *bench) startGateway(c gwConfig, roles ...string) (*gateway, error) {
 	}
 	g.url = "http://" + addr
 	metrics := ""
-	if b.opt.profiles != "" {
+	if b.opt.profiles != "" || c.debug {
 		if g.debug, err = freeAddr(); err != nil {
 			return nil, err
 		}
 		metrics = fmt.Sprintf("metrics: {listen: %q, pprof: true}\n", g.debug)
 	}
-	cfg := metrics + fmt.Sprintf(`listen: %s
+	cfg := fmt.Sprintf(`listen: %s
 redis:
   url: redis://%s/0
   prefix: %s
@@ -184,11 +189,20 @@ routes:
     max_attempts: 3
     backoff: {base: 100ms, max: 1s}
 `, addr, b.redis, g.prefix, g.queue, max(c.concurrency, 1), tenant, b.digest, c.upstream, g.queue)
-	path := filepath.Join(b.dir, g.prefix+".yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+	// Only the first process serves the profiler (each would need a port
+	// of its own).
+	first, rest := filepath.Join(b.dir, g.prefix+".yaml"), filepath.Join(b.dir, g.prefix+"-more.yaml")
+	if err := os.WriteFile(first, []byte(metrics+cfg), 0o600); err != nil {
 		return nil, err
 	}
-	for _, role := range roles {
+	if err := os.WriteFile(rest, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	for i, role := range roles {
+		path := first
+		if i > 0 {
+			path = rest
+		}
 		args := []string{"--config", path}
 		if role != "" {
 			args = append([]string{role}, args...)
@@ -219,26 +233,60 @@ func (b *bench) profile(g *gateway, name string, d time.Duration) <-chan struct{
 	}
 	go func() {
 		defer close(done)
-		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", g.debug, max(1, int(d.Seconds())))
-		resp, err := http.Get(url)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "profile %s: %v\n", name, err)
-			return
-		}
-		defer resp.Body.Close()
-		path := filepath.Join(b.opt.profiles, name+".cpu.pprof")
-		f, err := os.Create(path)
-		if err == nil {
-			_, err = io.Copy(f, resp.Body)
-			err = errors.Join(err, f.Close())
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "profile %s: %v\n", name, err)
-			return
-		}
-		fmt.Fprintf(os.Stderr, "profile of %s: go tool pprof -top %s\n", name, path)
+		b.saveProfile(g, fmt.Sprintf("profile?seconds=%d", max(1, int(d.Seconds()))), name+".cpu.pprof")
 	}()
 	return done
+}
+
+// memStats reads the Go memory statistics of the gateway's first process
+// after a garbage collection (it needs the profiler: gwConfig.debug).
+func (b *bench) memStats(g *gateway) (map[string]int64, error) {
+	resp, err := http.Get("http://" + g.debug + "/debug/pprof/heap?debug=1&gc=1")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for line := range strings.Lines(string(body)) {
+		name, val, ok := strings.Cut(strings.TrimPrefix(line, "# "), " = ")
+		if !ok || !strings.HasPrefix(line, "# ") {
+			continue
+		}
+		val, _, _ = strings.Cut(strings.TrimSpace(val), " ")
+		if n, err := strconv.ParseInt(val, 10, 64); err == nil {
+			out[name] = n
+		}
+	}
+	return out, nil
+}
+
+// saveProfile fetches /debug/pprof/<what> from the gateway's first
+// process into the profiles directory.
+func (b *bench) saveProfile(g *gateway, what, file string) {
+	if b.opt.profiles == "" || g.debug == "" {
+		return
+	}
+	resp, err := http.Get("http://" + g.debug + "/debug/pprof/" + what)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "profile %s: %v\n", file, err)
+		return
+	}
+	defer resp.Body.Close()
+	path := filepath.Join(b.opt.profiles, file)
+	f, err := os.Create(path)
+	if err == nil {
+		_, err = io.Copy(f, resp.Body)
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "profile %s: %v\n", file, err)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "profile: go tool pprof -top %s\n", path)
 }
 
 // work is the request the load sends: a small JSON order.

@@ -138,7 +138,7 @@ func (b *bench) subscribers(ctx context.Context) error {
 	}
 	defer closeUp()
 	defer up.release()
-	gw, err := b.startGateway(gwConfig{name: "sse", upstream: url + "/work", concurrency: 50}, "gateway", "worker")
+	gw, err := b.startGateway(gwConfig{name: "sse", upstream: url + "/work", concurrency: 50, debug: true}, "gateway", "worker")
 	if err != nil {
 		return err
 	}
@@ -149,6 +149,10 @@ func (b *bench) subscribers(ctx context.Context) error {
 	}
 	time.Sleep(time.Second)
 	before, err := gw.procs[0].rss()
+	if err != nil {
+		return err
+	}
+	msBefore, err := b.memStats(gw)
 	if err != nil {
 		return err
 	}
@@ -198,6 +202,12 @@ func (b *bench) subscribers(ctx context.Context) error {
 	}
 	time.Sleep(2 * time.Second)
 	after, err := gw.procs[0].rss()
+	b.saveProfile(gw, "heap", "sse.heap.pprof")
+	b.saveProfile(gw, "goroutine?debug=1", "sse.goroutines.txt")
+	msAfter, err := b.memStats(gw)
+	if err != nil {
+		return err
+	}
 	if err != nil {
 		return err
 	}
@@ -234,6 +244,11 @@ func (b *bench) subscribers(ctx context.Context) error {
 		fmt.Sprintf("%.1f KB", per/1024), "", fmt.Sprintf("≤ 32 KB: %.1f KB", per/1024), met(per <= 32*1024)})
 	// The gateway's pool is bounded (2 × worker concurrency + 64): more
 	// new connections than that would mean one per subscriber.
+	// What the subscribers hold once garbage is collected: live heap and
+	// goroutine stacks, as the Go runtime counts them.
+	perKB := func(k string) float64 { return float64(msAfter[k]-msBefore[k]) / float64(n) / 1024 }
+	b.report.add(row{scen, "of which live after a GC: heap / goroutine stacks per subscriber",
+		fmt.Sprintf("%.1f KB / %.1f KB", perKB("HeapInuse"), perKB("Stack")), "", "", nil})
 	b.report.add(row{scen, "Redis connections before / with subscribers", fmt.Sprintf("%d / %d", clientsBefore, clientsAfter), "",
 		"none per subscriber", met(clientsAfter-clientsBefore <= 2*50+64)})
 	p99 := quantile(lat, 0.99)
