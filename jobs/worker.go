@@ -180,7 +180,7 @@ func (e *permanentError) Unwrap() error { return e.err }
 // Worker runs jobs: it takes tasks off the queues, replays each job's
 // request against its upstream and records the outcome.
 type Worker struct {
-	cfg      WorkerConfig
+	cfg WorkerConfig
 	// srvs are the fetch loops: asynq servers sharing the concurrency.
 	srvs     []*asynq.Server
 	rec      Recorder

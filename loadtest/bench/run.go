@@ -70,18 +70,18 @@ func (o options) runs(name string) bool { return len(o.only) == 0 || o.only[name
 
 // bench is one run of the harness: its Redis, its binaries, its findings.
 type bench struct {
-	opt     options
-	dir     string
-	redis   string // host:port
+	opt   options
+	dir   string
+	redis string // host:port
 	// redisProc is the Redis server's process.
 	redisProc *proc
-	rdb     *redis.Client
-	asyncgw string // path of the gateway binary
-	self    string // path of this binary, for the glue and proxy servers
-	key     string // the bench tenant's API key
-	digest  string
-	report  *report
-	seq     int
+	rdb       *redis.Client
+	asyncgw   string // path of the gateway binary
+	self      string // path of this binary, for the glue and proxy servers
+	key       string // the bench tenant's API key
+	digest    string
+	report    *report
+	seq       int
 	// wrong collects what was incorrect (not slow): lost jobs, errors.
 	wrong []string
 }
