@@ -123,6 +123,7 @@ type redisConfig struct {
 
 type workerConfig struct {
 	Concurrency     int           `yaml:"concurrency"`
+	Fetchers        int           `yaml:"fetchers"`
 	ShutdownTimeout string        `yaml:"shutdown_timeout"`
 	PollInterval    string        `yaml:"poll_interval"`
 	Breaker         breakerConfig `yaml:"breaker"`
@@ -444,6 +445,9 @@ func (fc fileConfig) resolve() (*config, error) {
 	if fc.Worker.Concurrency < 0 || fc.Worker.Concurrency > 10000 {
 		return nil, fmt.Errorf("worker.concurrency: %d must be between 1 and 10000", fc.Worker.Concurrency)
 	}
+	if fc.Worker.Fetchers < 0 || fc.Worker.Fetchers > 64 {
+		return nil, fmt.Errorf("worker.fetchers: %d must be between 1 and 64", fc.Worker.Fetchers)
+	}
 	b := fc.Worker.Breaker
 	switch {
 	case b.MinRequests < 0 || b.MinRequests > 1e6:
@@ -458,6 +462,7 @@ func (fc fileConfig) resolve() (*config, error) {
 	cfg.Worker = jobs.WorkerConfig{
 		Queues:            fc.Queues,
 		Concurrency:       fc.Worker.Concurrency,
+		Fetchers:          fc.Worker.Fetchers,
 		ShutdownTimeout:   d("worker.shutdown_timeout", fc.Worker.ShutdownTimeout),
 		TaskCheckInterval: d("worker.poll_interval", fc.Worker.PollInterval),
 		UpstreamBreaker: breaker.Config{

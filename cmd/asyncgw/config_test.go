@@ -109,6 +109,7 @@ func TestBadConfig(t *testing.T) {
 		{name: "queue weight not a number", yaml: "queues:\n  default: heavy\n", want: `line 2: queues.default: must be an integer, not "heavy"`},
 		{name: "worker concurrency negative", yaml: "worker:\n  concurrency: -1\n", want: "worker.concurrency: -1 must be between 1 and 10000"},
 		{name: "worker concurrency not a number", yaml: "worker:\n  concurrency: ten\n", want: `line 2: worker.concurrency: must be an integer, not "ten"`},
+		{name: "worker fetchers too many", yaml: "worker:\n  fetchers: 65\n", want: "worker.fetchers: 65 must be between 1 and 64"},
 		{name: "worker shutdown_timeout", yaml: "worker:\n  shutdown_timeout: soon\n", want: `worker.shutdown_timeout: "soon" is not a positive duration`},
 		{name: "worker poll_interval", yaml: "worker:\n  poll_interval: 0s\n", want: `worker.poll_interval: "0s" is not a positive duration`},
 		{name: "breaker open_timeout", yaml: "worker:\n  breaker: {open_timeout: never}\n", want: `worker.breaker.open_timeout: "never" is not a positive duration`},
