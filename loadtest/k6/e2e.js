@@ -39,9 +39,8 @@ import exec from 'k6/execution';
 import { check, sleep } from 'k6';
 import { Counter, Rate, Trend } from 'k6/metrics';
 
-const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
-const API_KEY = __ENV.API_KEY || '';
-const ROUTE = __ENV.ROUTE || '/v1/work';
+import { API_KEY, BASE_URL, ROUTE, num, runID, writeHeaders } from './lib.js';
+
 const RATE = num('RATE', 200);
 const DURATION = __ENV.DURATION || '20s';
 const POLL_MS = num('POLL_MS', 25);
@@ -53,13 +52,6 @@ const SUCCESS_RATE = num('SUCCESS_RATE', 0.99);
 const VUS = num('VUS', 50);
 const MAX_VUS = num('MAX_VUS', 1000);
 
-function num(name, def) {
-  const v = __ENV[name];
-  if (v === undefined || v === '') return def;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`${name}=${v} is not a number`);
-  return n;
-}
 
 const TERMINAL = { succeeded: true, failed: true, dead: true, canceled: true };
 
@@ -94,7 +86,7 @@ export const options = {
 };
 
 export function setup() {
-  return { run: `${Date.now().toString(36)}${Math.floor(Math.random() * 1e9).toString(36)}` };
+  return { run: runID() };
 }
 
 // ms reads an RFC 3339 time with up to nanoseconds as epoch milliseconds.
@@ -113,15 +105,8 @@ function json(res) {
 
 export default function (data) {
   const n = exec.scenario.iterationInTest;
-  const headers = {
-    'Content-Type': 'application/json',
-    'Idempotency-Key': `"k6-e2e-${data.run}-${n}"`,
-  };
-  const auth = {};
-  if (API_KEY) {
-    headers.Authorization = `Bearer ${API_KEY}`;
-    auth.Authorization = headers.Authorization;
-  }
+  const headers = writeHeaders(`k6-e2e-${data.run}-${n}`);
+  const auth = API_KEY ? { Authorization: headers.Authorization } : {};
 
   const start = Date.now();
   const res = http.post(`${BASE_URL}${ROUTE}`, JSON.stringify({ n, at: start }), {

@@ -45,9 +45,8 @@ import exec from 'k6/execution';
 import { check } from 'k6';
 import { Counter, Rate, Trend } from 'k6/metrics';
 
-const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
-const API_KEY = __ENV.API_KEY || '';
-const ROUTE = __ENV.ROUTE || '/v1/work';
+import { BASE_URL, ROUTE, num, runID, seconds, writeHeaders } from './lib.js';
+
 const LOW_RATE = num('LOW_RATE', 200);
 const HIGH_RATE = num('HIGH_RATE', 2000);
 const LOW_DURATION = __ENV.LOW_DURATION || '6s';
@@ -59,26 +58,7 @@ const VUS = num('VUS', 300);
 const MAX_VUS = num('MAX_VUS', 2000);
 const MAX_DROPPED_PCT = num('MAX_DROPPED_PCT', 2);
 
-function num(name, def) {
-  const v = __ENV[name];
-  if (v === undefined || v === '') return def;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`${name}=${v} is not a number`);
-  return n;
-}
 
-function seconds(d) {
-  let total = 0;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
-  let m;
-  let matched = '';
-  while ((m = re.exec(d)) !== null) {
-    total += Number(m[1]) * { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2]];
-    matched += m[0];
-  }
-  if (matched !== d) throw new Error(`${d} is not a duration such as 8s or 1m30s`);
-  return total;
-}
 
 const stages = [
   { target: LOW_RATE, duration: LOW_DURATION },
@@ -132,7 +112,7 @@ export const options = {
 };
 
 export function setup() {
-  return { run: `${Date.now().toString(36)}${Math.floor(Math.random() * 1e9).toString(36)}` };
+  return { run: runID() };
 }
 
 function problemType(res) {
@@ -146,11 +126,7 @@ function problemType(res) {
 
 export default function (data) {
   const n = exec.scenario.iterationInTest;
-  const headers = {
-    'Content-Type': 'application/json',
-    'Idempotency-Key': `"k6-spike-${data.run}-${n}"`,
-  };
-  if (API_KEY) headers.Authorization = `Bearer ${API_KEY}`;
+  const headers = writeHeaders(`k6-spike-${data.run}-${n}`);
   const res = http.post(`${BASE_URL}${ROUTE}`, JSON.stringify({ n, at: Date.now() }), {
     headers,
     tags: { name: `POST ${ROUTE}` },
