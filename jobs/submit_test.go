@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/jobs"
@@ -36,6 +37,18 @@ func (s lostReply) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, t
 	return errors.New("i/o timeout")
 }
 
+// storeOnShared is a Store on the shared Redis with the test's own key
+// prefix, and a queue of its own.
+func storeOnShared(t *testing.T) (*redis.Client, *status.Store, string) {
+	t.Helper()
+	rdb := redistest.Shared(t).Client(t)
+	store, err := status.New(status.Config{Prefix: redistest.Prefix(t)}, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rdb, store, redistest.Queue(t, "default")
+}
+
 func newJob(queue string) *jobs.Job {
 	now := time.Now().UTC()
 	return &jobs.Job{ID: jobs.NewID(), Type: "t", State: jobs.StateQueued, Queue: queue,
@@ -46,12 +59,7 @@ func newJob(queue string) *jobs.Job {
 // answer was lost is an accepted job, with its task.
 func TestSubmitKeepsStoredJobWhenReplyIsLost(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Shared(t).Client(t)
-	store, err := status.New(status.Config{Prefix: redistest.Prefix(t)}, rdb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue := redistest.Queue(t, "default")
+	rdb, store, queue := storeOnShared(t)
 	client := jobs.NewClient(rdb, lostReply{store}, nil)
 	j := newJob(queue)
 	if err := client.Submit(t.Context(), j, &jobs.Request{URL: "http://127.0.0.1:9/"}, time.Time{}); err != nil {
@@ -66,15 +74,10 @@ func TestSubmitKeepsStoredJobWhenReplyIsLost(t *testing.T) {
 // such, and left nothing behind.
 func TestSubmitReportsFailedAccept(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Shared(t).Client(t)
-	store, err := status.New(status.Config{Prefix: redistest.Prefix(t)}, rdb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue := redistest.Queue(t, "default")
+	rdb, store, queue := storeOnShared(t)
 	client := jobs.NewClient(rdb, failingAccept{store}, nil)
 	j := newJob(queue)
-	err = client.Submit(t.Context(), j, &jobs.Request{URL: "http://127.0.0.1:9/"}, time.Time{})
+	err := client.Submit(t.Context(), j, &jobs.Request{URL: "http://127.0.0.1:9/"}, time.Time{})
 	if !errors.Is(err, jobs.ErrUnavailable) {
 		t.Fatalf("Submit: %v, want ErrUnavailable", err)
 	}
@@ -91,12 +94,7 @@ func TestSubmitReportsFailedAccept(t *testing.T) {
 // record nor its task is written.
 func TestSubmitWithTakenKeyStoresNothing(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Shared(t).Client(t)
-	store, err := status.New(status.Config{Prefix: redistest.Prefix(t)}, rdb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue := redistest.Queue(t, "default")
+	rdb, store, queue := storeOnShared(t)
 	client := jobs.NewClient(rdb, store, nil)
 	first, second := newJob(queue), newJob(queue)
 	first.IdempotencyKey, first.IdempotencyFingerprint = "k-1", "fp-a"
@@ -105,7 +103,7 @@ func TestSubmitWithTakenKeyStoresNothing(t *testing.T) {
 	if err := client.Submit(t.Context(), first, req, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	err = client.Submit(t.Context(), second, req, time.Time{})
+	err := client.Submit(t.Context(), second, req, time.Time{})
 	var taken *jobs.KeyTaken
 	if !errors.As(err, &taken) {
 		t.Fatalf("second Submit: %v, want *KeyTaken", err)
@@ -127,12 +125,7 @@ func TestSubmitWithTakenKeyStoresNothing(t *testing.T) {
 // options, due now and scheduled, and asynq knows its queue.
 func TestTaskWriteMatchesAsynq(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Shared(t).Client(t)
-	store, err := status.New(status.Config{Prefix: redistest.Prefix(t)}, rdb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue := redistest.Queue(t, "default")
+	rdb, store, queue := storeOnShared(t)
 	ac := asynq.NewClientFromRedisClient(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	client := jobs.NewClient(rdb, store, nil)
@@ -195,12 +188,7 @@ func TestTaskWriteMatchesAsynq(t *testing.T) {
 // dropped once it is older than the orphan grace, without running.
 func TestWorkerDropsOrphanTask(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Shared(t).Client(t)
-	store, err := status.New(status.Config{Prefix: redistest.Prefix(t)}, rdb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue := redistest.Queue(t, "default")
+	rdb, store, queue := storeOnShared(t)
 	ran := make(chan struct{}, 1)
 	w, err := jobs.NewWorker(jobs.WorkerConfig{
 		Queues: map[string]int{queue: 1}, Concurrency: 1, ShutdownTimeout: time.Second,
