@@ -191,18 +191,22 @@ func (g *Gateway) answerAccepted(c *echo.Context, id string, state jobs.State, q
 	if !jsonx.Plain(id) || !jsonx.Plain(string(state)) {
 		return c.JSON(http.StatusAccepted, Accepted{ID: id, State: state, StatusURL: loc, EventsURL: loc + "/events"})
 	}
-	// What c.JSON writes for Accepted, without reflection.
-	b := make([]byte, 0, 96+3*len(id))
+	return c.JSONBlob(http.StatusAccepted, appendAccepted(make([]byte, 0, 96+3*len(id)), id, state))
+}
+
+// appendAccepted appends what c.JSON writes for the Accepted of a job
+// whose ID and state are jsonx.Plain, without reflection (the accept path
+// is hot).
+func appendAccepted(b []byte, id string, state jobs.State) []byte {
 	b = append(b, `{"id":"`...)
 	b = append(b, id...)
 	b = append(b, `","state":"`...)
 	b = append(b, state...)
-	b = append(b, `","status_url":"`...)
-	b = append(b, loc...)
-	b = append(b, `","events_url":"`...)
-	b = append(b, loc...)
-	b = append(b, "/events\"}\n"...)
-	return c.JSONBlob(http.StatusAccepted, b)
+	b = append(b, `","status_url":"/v1/jobs/`...)
+	b = append(b, id...)
+	b = append(b, `","events_url":"/v1/jobs/`...)
+	b = append(b, id...)
+	return append(b, "/events\"}\n"...)
 }
 
 // admit refuses a job when its queue is over its depth limit, with a

@@ -43,7 +43,8 @@ type WorkerConfig struct {
 	// are put back on their queues. Defaults to 10s.
 	ShutdownTimeout time.Duration
 	// OrphanGrace is how long a task waits for its record before it is
-	// dropped as the remains of a failed accept. Defaults to 1m.
+	// dropped: the remains of a failed accept by an earlier version, which
+	// enqueued before recording. Defaults to 1m.
 	OrphanGrace time.Duration
 	// UpstreamBreaker configures the circuit breaker kept for each
 	// upstream host (Name, IsFailure and IsExcluded are set by the
@@ -326,7 +327,7 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	j, req, err := w.awaitRecord(ctx, p)
 	if errors.Is(err, ErrNotFound) {
 		if time.Since(time.UnixMilli(p.Created)) > w.cfg.OrphanGrace {
-			log.Warn("drop task whose record never appeared (failed accept)")
+			log.Warn("drop task whose record never appeared (a failed accept)")
 			return nil
 		}
 		return &uncounted{Delay: time.Second, Err: err}

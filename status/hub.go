@@ -216,7 +216,7 @@ func (h *Hub) wanted(payload string) bool {
 	}
 	id, _, _ := strings.Cut(rest, "\n")
 	var buf [192]byte
-	key := append(append(append(buf[:0], tenant...), 0), id...)
+	key := appendJobKey(buf[:0], tenant, id)
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return len(h.byJob[string(key)]) > 0 || len(h.byTenant[tenant]) > 0
@@ -234,7 +234,12 @@ func (h *Hub) resyncAll() {
 	}
 }
 
-func jobKey(tenant, id string) string { return tenant + "\x00" + id }
+// jobKey is the key of a job's subscribers: tenant, NUL, ID.
+func jobKey(tenant, id string) string { return string(appendJobKey(nil, tenant, id)) }
+
+func appendJobKey(dst []byte, tenant, id string) []byte {
+	return append(append(append(dst, tenant...), 0), id...)
+}
 
 // SubscribeJob subscribes to the events of one job.
 func (h *Hub) SubscribeJob(tenant, id string) *Subscription {

@@ -115,7 +115,10 @@ func (s *Store) jobKey(tenant, id string) string {
 	return s.cfg.Prefix + ":{" + tenant + "}:job:" + id
 }
 
-func (s *Store) eventsKey(tenant, id string) string { return s.jobKey(tenant, id) + ":ev" }
+func (s *Store) eventsKey(tenant, id string) string { return eventsKeyOf(s.jobKey(tenant, id)) }
+
+// eventsKeyOf is the event list of the job whose record is at jobKey.
+func eventsKeyOf(jobKey string) string { return jobKey + ":ev" }
 
 func (s *Store) streamKey(tenant string) string {
 	return s.cfg.Prefix + ":{" + tenant + "}:events"
@@ -278,7 +281,7 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 	}
 	jobKey := s.jobKey(j.Tenant, j.ID)
 	keys := make([]string, 0, 8)
-	keys = append(keys, jobKey, jobKey+":ev", s.streamKey(j.Tenant), s.outboxKey(j.Tenant))
+	keys = append(keys, jobKey, eventsKeyOf(jobKey), s.streamKey(j.Tenant), s.outboxKey(j.Tenant))
 	args := make([]any, 0, 18)
 	args = append(args,
 		doc, rq, string(j.State), s.streamMaxLen, s.channel, j.Tenant, j.ID,

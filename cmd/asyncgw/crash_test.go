@@ -54,35 +54,6 @@ func startHeld(t *testing.T, s *setup, up *jobUpstream, n int) (wk *proc, base s
 	return wk, base, ids
 }
 
-// newCrashSetup is newSetup with room for many jobs at once: the worker
-// runs concurrency jobs and lets them finish for workerShutdown on SIGTERM.
-func newCrashSetup(t *testing.T, srv *redistest.Server, upstream string, concurrency int, workerShutdown time.Duration) *setup {
-	t.Helper()
-	s := &setup{prefix: redistest.Prefix(t), queue: redistest.Queue(t, "default"), redis: srv}
-	s.config = writeFile(t, "asyncgw.yaml", fmt.Sprintf(`listen: 127.0.0.1:0
-redis:
-  url: %s
-  prefix: %s
-queues: {%s: 1}
-worker:
-  concurrency: %d
-  shutdown_timeout: %s
-gateway:
-  shutdown_timeout: 5s
-log:
-  level: debug
-routes:
-  - name: work
-    path: /v1/work
-    upstream: %s
-    queue: %s
-    timeout: 30s
-    max_attempts: 3
-    backoff: {base: 100ms, max: 1s}
-`, srv.URL(), s.prefix, s.queue, concurrency, workerShutdown, upstream, s.queue))
-	return s
-}
-
 // jobUpstream is an upstream that keeps count of its calls per job (by
 // X-Asyncgw-Job-Id), for any number of calls. hold decides, for the n-th
 // call of a job (from 1), whether to hold the call until the caller goes
@@ -271,7 +242,7 @@ func TestWorkerSIGTERMRequeues(t *testing.T) {
 	const shutdownTimeout = 2 * time.Second
 	var fast atomic.Bool // until set, the upstream never answers
 	up := newJobUpstream(t, func(string, int) bool { return !fast.Load() })
-	s := newCrashSetup(t, redistest.Shared(t), up.URL+"/orders", n, shutdownTimeout)
+	s := newSizedSetup(t, redistest.Shared(t), up.URL+"/orders", n, shutdownTimeout)
 	wk, base, ids := startHeld(t, s, up, n)
 
 	wk.signal(t, syscall.SIGTERM)
@@ -354,7 +325,7 @@ func TestRedisKilledDuringAccepts(t *testing.T) {
 	const clients = 4
 	srv := redistest.Start(t, redistest.WithAOF(), redistest.WithArgs("--maxmemory-policy", "noeviction"))
 	up := newJobUpstream(t, nil)
-	s := newCrashSetup(t, srv, up.URL+"/orders", 16, 5*time.Second)
+	s := newSizedSetup(t, srv, up.URL+"/orders", 16, 5*time.Second)
 	p := startAsyncgw(t, nil, "gateway", "--config", s.config)
 	base := p.baseURL(t)
 

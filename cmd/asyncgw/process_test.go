@@ -32,8 +32,16 @@ type setup struct {
 	redis  *redistest.Server
 }
 
-// newSetup writes the configuration for upstream on srv.
+// newSetup writes the configuration for upstream on srv: a worker that
+// runs 4 jobs at once and lets them finish for 5s on SIGTERM.
 func newSetup(t *testing.T, srv *redistest.Server, upstream string) *setup {
+	t.Helper()
+	return newSizedSetup(t, srv, upstream, 4, 5*time.Second)
+}
+
+// newSizedSetup is newSetup for a worker that runs concurrency jobs at
+// once and lets them finish for workerShutdown on SIGTERM.
+func newSizedSetup(t *testing.T, srv *redistest.Server, upstream string, concurrency int, workerShutdown time.Duration) *setup {
 	t.Helper()
 	s := &setup{prefix: redistest.Prefix(t), queue: redistest.Queue(t, "default"), redis: srv}
 	s.config = writeFile(t, "asyncgw.yaml", fmt.Sprintf(`listen: 127.0.0.1:0
@@ -42,8 +50,8 @@ redis:
   prefix: %s
 queues: {%s: 1}
 worker:
-  concurrency: 4
-  shutdown_timeout: 5s
+  concurrency: %d
+  shutdown_timeout: %s
 gateway:
   shutdown_timeout: 5s
 log:
@@ -56,7 +64,7 @@ routes:
     timeout: 30s
     max_attempts: 3
     backoff: {base: 100ms, max: 1s}
-`, srv.URL(), s.prefix, s.queue, upstream, s.queue))
+`, srv.URL(), s.prefix, s.queue, concurrency, workerShutdown, upstream, s.queue))
 	return s
 }
 
@@ -218,7 +226,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	// Each job's first call is held until the worker dies; later calls
 	// succeed.
 	up := newJobUpstream(t, func(_ string, call int) bool { return call == 1 })
-	s := newCrashSetup(t, redistest.Shared(t), up.URL+"/orders", n, 5*time.Second)
+	s := newSizedSetup(t, redistest.Shared(t), up.URL+"/orders", n, 5*time.Second)
 	wk, base, ids := startHeld(t, s, up, n)
 	wk.kill(t)
 	killed := time.Now()

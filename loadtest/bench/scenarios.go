@@ -189,16 +189,8 @@ func (b *bench) endToEnd(ctx context.Context) error {
 }
 
 func (b *bench) endToEndAt(ctx context.Context, rate float64) error {
-	var mu sync.Mutex
-	answered := map[string]time.Time{}
-	up := newUpstream(0, 0)
-	up.onCall = func(r *http.Request, at time.Time) {
-		mu.Lock()
-		if _, ok := answered[r.Header.Get("X-Asyncgw-Job-Id")]; !ok {
-			answered[r.Header.Get("X-Asyncgw-Job-Id")] = at
-		}
-		mu.Unlock()
-	}
+	var mu sync.Mutex // guards ids
+	up := newJobUpstream(false)
 	url, closeUp, err := listenUpstream(up)
 	if err != nil {
 		return err
@@ -254,8 +246,9 @@ func (b *bench) endToEndAt(ctx context.Context, rate float64) error {
 	// Every accepted job must end, and succeed.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
+		n, _ := up.jobs(time.Time{}, time.Time{})
 		mu.Lock()
-		n, want := len(answered), len(ids)
+		want := len(ids)
 		mu.Unlock()
 		if n >= want || time.Now().After(deadline) || ctx.Err() != nil {
 			break
@@ -295,14 +288,7 @@ func (b *bench) endToEndAt(ctx context.Context, rate float64) error {
 	slices.Sort(starts)
 
 	// Jobs per second: upstream answers inside the measured window.
-	mu.Lock()
-	inWindow := 0
-	for _, at := range answered {
-		if !at.Before(start) && at.Before(end) {
-			inWindow++
-		}
-	}
-	mu.Unlock()
+	_, inWindow := up.jobs(start, end)
 	done := float64(inWindow) / end.Sub(start).Seconds()
 	first, last := 0, 0
 	if len(samples) > 0 {

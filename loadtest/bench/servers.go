@@ -172,34 +172,56 @@ func proxyCmd(args []string) error {
 	return serve(*listen, rp)
 }
 
-// gatedUpstream is an upstream whose calls wait for release; it records
-// when each job's call was answered.
-type gatedUpstream struct {
+// jobUpstream is an upstream that notes when each job's call (by
+// X-Asyncgw-Job-Id) was first answered; when gated, its calls wait until
+// release.
+type jobUpstream struct {
 	*upstream
 	mu       sync.Mutex
 	answered map[string]time.Time
 	once     sync.Once
 }
 
-func newGatedUpstream() *gatedUpstream {
-	g := &gatedUpstream{upstream: newUpstream(0, 0), answered: map[string]time.Time{}}
-	g.gate = make(chan struct{})
-	g.onCall = func(r *http.Request, at time.Time) {
-		id := r.Header.Get("X-Asyncgw-Job-Id")
-		g.mu.Lock()
-		if _, ok := g.answered[id]; !ok {
-			g.answered[id] = at
-		}
-		g.mu.Unlock()
+func newJobUpstream(gated bool) *jobUpstream {
+	u := &jobUpstream{upstream: newUpstream(0, 0), answered: map[string]time.Time{}}
+	if gated {
+		u.gate = make(chan struct{})
 	}
-	return g
+	u.onCall = func(r *http.Request, at time.Time) {
+		id := r.Header.Get("X-Asyncgw-Job-Id")
+		u.mu.Lock()
+		if _, ok := u.answered[id]; !ok {
+			u.answered[id] = at
+		}
+		u.mu.Unlock()
+	}
+	return u
 }
 
-func (g *gatedUpstream) release() { g.once.Do(func() { close(g.gate) }) }
+// release lets the held calls of a gated upstream through.
+func (u *jobUpstream) release() {
+	u.once.Do(func() {
+		if u.gate != nil {
+			close(u.gate)
+		}
+	})
+}
 
-func (g *gatedUpstream) answeredAt(id string) (time.Time, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	t, ok := g.answered[id]
+func (u *jobUpstream) answeredAt(id string) (time.Time, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	t, ok := u.answered[id]
 	return t, ok
+}
+
+// jobs counts the jobs answered so far, and those answered in [from, to).
+func (u *jobUpstream) jobs(from, to time.Time) (all, between int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, at := range u.answered {
+		if !at.Before(from) && at.Before(to) {
+			between++
+		}
+	}
+	return len(u.answered), between
 }

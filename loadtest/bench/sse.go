@@ -131,7 +131,7 @@ func (b *bench) redisClients(ctx context.Context) (int, error) {
 // its memory is the subscribers'.
 func (b *bench) subscribers(ctx context.Context) error {
 	n := b.opt.sse
-	up := newGatedUpstream()
+	up := newJobUpstream(true)
 	url, closeUp, err := listenUpstream(up)
 	if err != nil {
 		return err
