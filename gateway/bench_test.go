@@ -73,7 +73,11 @@ type benchGateway struct {
 	seq atomic.Uint64
 }
 
-func newBenchGateway(b *testing.B) *benchGateway {
+func newBenchGateway(b *testing.B) *benchGateway { return newTestGateway(b, nil) }
+
+// newTestGateway is newBenchGateway for tests, with tune, when not nil,
+// changing the configuration and dependencies before the gateway is made.
+func newTestGateway(b testing.TB, tune func(*Config, *Deps)) *benchGateway {
 	b.Helper()
 	opts, err := redis.ParseURL(redistest.Shared(b).URL())
 	if err != nil {
@@ -128,17 +132,22 @@ func newBenchGateway(b *testing.B) *benchGateway {
 		{Name: "acme", KeySHA256: []string{benchDigest(benchAPIKey)}},
 		{Name: "ops", Admin: true, KeySHA256: []string{benchDigest("agw_admin_key")}},
 	}
-	g, err := New(Config{
+	cfg := Config{
 		Queues: []string{queue},
 		Routes: []Route{{
 			Name: "orders", Path: "/v1/orders", Upstream: "http://127.0.0.1:9/orders",
 			Queue: queue, Schema: "../configs/schemas/order.json",
 		}},
 		Auth: AuthConfig{Enabled: true, Tenants: tenants},
-	}, Deps{
+	}
+	deps := Deps{
 		Jobs: client, Store: store, Hub: hub, Metrics: metrics,
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	})
+	}
+	if tune != nil {
+		tune(&cfg, &deps)
+	}
+	g, err := New(cfg, deps)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -36,6 +37,30 @@ func toSSE(ev jobs.Event, id string) sse.Event {
 	return sse.Event{ID: id, Event: ev.Kind, Data: ev.Data}
 }
 
+// serveStream runs follow until the stream ends, then end. Where the
+// connection allows, the stream is detached from the HTTP server first and
+// follow runs in a goroutine of its own, so that an idle stream holds only
+// that goroutine and its connection, not the handler's deep stack, the
+// server's buffers and the request; the handler returns at once. Otherwise
+// follow runs on the handler's goroutine. follow must not use c: echo
+// reuses it once the handler has returned. Its context is done when the
+// client goes away.
+func (g *Gateway) serveStream(c *echo.Context, st *sse.Stream, follow func(ctx context.Context), end func()) {
+	ctx, err := st.Detach(c.Request())
+	if err != nil {
+		defer end()
+		follow(c.Request().Context())
+		return
+	}
+	g.detached.Add(1)
+	go func() {
+		defer g.detached.Done()
+		defer end()
+		defer func() { _ = st.Close() }()
+		follow(ctx)
+	}()
+}
+
 // jobEvents serves GET /v1/jobs/{id}/events: the events after Last-Event-ID
 // from the store, then live ones from the hub, until the terminal event.
 func (g *Gateway) jobEvents(c *echo.Context) error {
@@ -53,78 +78,98 @@ func (g *Gateway) jobEvents(c *echo.Context) error {
 	ctx, t := c.Request().Context(), tenant(c)
 	// Subscribe before reading the backlog, so nothing falls in between.
 	sub := g.deps.Hub.SubscribeJob(t, id)
-	defer sub.Close()
 	j, err := g.deps.Store.Get(ctx, t, id)
 	if err != nil {
+		sub.Close()
 		return err
 	}
 	stream, closed, err := g.openStream(c, "job")
 	if err != nil {
+		sub.Close()
 		return err
 	}
-	defer closed()
-	// catchUp sends what the store has after last; it reports whether the
-	// stream has ended. A terminal event that is not the last (the job was
-	// replayed from the dead-letter queue since) does not end it.
-	catchUp := func() (bool, error) {
-		evs, err := g.deps.Store.Events(ctx, t, id, last)
-		if err != nil {
-			return false, err
-		}
-		for i, ev := range evs {
-			if err := stream.Send(toSSE(ev, strconv.FormatInt(ev.Seq, 10))); err != nil {
-				return false, err
-			}
-			last = ev.Seq
-			if ev.Terminal() && i == len(evs)-1 {
-				return true, nil
-			}
-		}
-		return false, nil
-	}
-	if done, err := catchUp(); done || err != nil || j.State.Terminal() {
+	js := &jobStream{g: g, stream: stream, sub: sub, tenant: t, id: id, last: last}
+	end := func() { sub.Close(); closed() }
+	if done, err := js.catchUp(ctx); done || err != nil || j.State.Terminal() {
 		// A job that had ended before the backlog was read has nothing
 		// more to come, even for a client that resumes past its end.
+		end()
 		return nil
 	}
-	heartbeat := time.NewTicker(g.cfg.Heartbeat)
+	g.serveStream(c, stream, js.follow, end)
+	return nil
+}
+
+// jobStream is one client's stream of one job's events.
+type jobStream struct {
+	g          *Gateway
+	stream     *sse.Stream
+	sub        *status.Subscription
+	tenant, id string
+	last       int64 // the last event sent
+}
+
+// catchUp sends what the store has after the last event sent; it reports
+// whether the stream has ended. A terminal event that is not the last (the
+// job was replayed from the dead-letter queue since) does not end it.
+func (s *jobStream) catchUp(ctx context.Context) (bool, error) {
+	evs, err := s.g.deps.Store.Events(ctx, s.tenant, s.id, s.last)
+	if err != nil {
+		return false, err
+	}
+	for i, ev := range evs {
+		if err := s.stream.Send(toSSE(ev, strconv.FormatInt(ev.Seq, 10))); err != nil {
+			return false, err
+		}
+		s.last = ev.Seq
+		if ev.Terminal() && i == len(evs)-1 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// follow sends live events until the job ends, the client goes away or the
+// gateway stops.
+func (s *jobStream) follow(ctx context.Context) {
+	heartbeat := time.NewTicker(s.g.cfg.Heartbeat)
 	defer heartbeat.Stop()
 	for {
 		select {
-		case ev, ok := <-sub.C:
+		case ev, ok := <-s.sub.C:
 			if !ok {
-				_ = stream.Retry(reconnectHint)
-				return nil
+				_ = s.stream.Retry(reconnectHint)
+				return
 			}
-			if ev.Seq <= last {
+			if ev.Seq <= s.last {
 				continue
 			}
-			if ev.Seq > last+1 { // a gap: fill it from the store
-				if done, err := catchUp(); done || err != nil {
-					return nil
+			if ev.Seq > s.last+1 { // a gap: fill it from the store
+				if done, err := s.catchUp(ctx); done || err != nil {
+					return
 				}
 				continue
 			}
-			if err := stream.Send(toSSE(ev, strconv.FormatInt(ev.Seq, 10))); err != nil {
-				return nil
+			if err := s.stream.Send(toSSE(ev, strconv.FormatInt(ev.Seq, 10))); err != nil {
+				return
 			}
-			last = ev.Seq
+			s.last = ev.Seq
 			if ev.Terminal() {
-				return nil
+				return
 			}
-		case <-sub.Resync:
-			if done, err := catchUp(); done || err != nil {
-				return nil
+		case <-s.sub.Resync:
+			if done, err := s.catchUp(ctx); done || err != nil {
+				return
 			}
 		case <-heartbeat.C:
-			if err := stream.Comment("keep-alive"); err != nil {
-				return nil
+			if err := s.stream.Comment("keep-alive"); err != nil {
+				return
 			}
-		case <-g.stopping:
-			_ = stream.Retry(reconnectHint)
-			return nil
+		case <-s.g.stopping:
+			_ = s.stream.Retry(reconnectHint)
+			return
 		case <-ctx.Done():
-			return nil
+			return
 		}
 	}
 }
@@ -138,73 +183,94 @@ func (g *Gateway) tenantEvents(c *echo.Context) error {
 		return problem(http.StatusBadRequest, "bad-last-event-id", "Last-Event-ID must be an event id of this stream")
 	}
 	sub := g.deps.Hub.SubscribeTenant(t)
-	defer sub.Close()
 	if last == "" {
 		tail, err := g.deps.Store.TenantTail(ctx, t)
 		if err != nil {
+			sub.Close()
 			return err
 		}
 		last = tail
 	}
 	stream, closed, err := g.openStream(c, "tenant")
 	if err != nil {
+		sub.Close()
 		return err
 	}
-	defer closed()
-	send := func(ev jobs.Event) error {
-		if err := stream.Send(toSSE(ev, ev.StreamID)); err != nil {
+	ts := &tenantStream{g: g, stream: stream, sub: sub, tenant: t, last: last}
+	end := func() { sub.Close(); closed() }
+	if err := ts.catchUp(ctx); err != nil {
+		end()
+		return nil
+	}
+	g.serveStream(c, stream, ts.follow, end)
+	return nil
+}
+
+// tenantStream is one client's stream of a tenant's events.
+type tenantStream struct {
+	g            *Gateway
+	stream       *sse.Stream
+	sub          *status.Subscription
+	tenant, last string // last is the stream ID of the last event sent
+}
+
+func (s *tenantStream) send(ev jobs.Event) error {
+	if err := s.stream.Send(toSSE(ev, ev.StreamID)); err != nil {
+		return err
+	}
+	s.last = ev.StreamID
+	return nil
+}
+
+// catchUp sends what the tenant's stream holds after the last event sent.
+func (s *tenantStream) catchUp(ctx context.Context) error {
+	for {
+		evs, err := s.g.deps.Store.TenantEvents(ctx, s.tenant, s.last, tenantBacklog)
+		if err != nil {
 			return err
 		}
-		last = ev.StreamID
-		return nil
-	}
-	catchUp := func() error {
-		for {
-			evs, err := g.deps.Store.TenantEvents(ctx, t, last, tenantBacklog)
-			if err != nil {
+		for _, ev := range evs {
+			if err := s.send(ev); err != nil {
 				return err
 			}
-			for _, ev := range evs {
-				if err := send(ev); err != nil {
-					return err
-				}
-			}
-			if len(evs) < tenantBacklog {
-				return nil
-			}
+		}
+		if len(evs) < tenantBacklog {
+			return nil
 		}
 	}
-	if err := catchUp(); err != nil {
-		return nil
-	}
-	heartbeat := time.NewTicker(g.cfg.Heartbeat)
+}
+
+// follow sends live events until the client goes away or the gateway
+// stops.
+func (s *tenantStream) follow(ctx context.Context) {
+	heartbeat := time.NewTicker(s.g.cfg.Heartbeat)
 	defer heartbeat.Stop()
 	for {
 		select {
-		case ev, ok := <-sub.C:
+		case ev, ok := <-s.sub.C:
 			if !ok {
-				_ = stream.Retry(reconnectHint)
-				return nil
+				_ = s.stream.Retry(reconnectHint)
+				return
 			}
-			if status.CompareStreamIDs(ev.StreamID, last) <= 0 {
+			if status.CompareStreamIDs(ev.StreamID, s.last) <= 0 {
 				continue
 			}
-			if err := send(ev); err != nil {
-				return nil
+			if err := s.send(ev); err != nil {
+				return
 			}
-		case <-sub.Resync:
-			if err := catchUp(); err != nil {
-				return nil
+		case <-s.sub.Resync:
+			if err := s.catchUp(ctx); err != nil {
+				return
 			}
 		case <-heartbeat.C:
-			if err := stream.Comment("keep-alive"); err != nil {
-				return nil
+			if err := s.stream.Comment("keep-alive"); err != nil {
+				return
 			}
-		case <-g.stopping:
-			_ = stream.Retry(reconnectHint)
-			return nil
+		case <-s.g.stopping:
+			_ = s.stream.Retry(reconnectHint)
+			return
 		case <-ctx.Done():
-			return nil
+			return
 		}
 	}
 }

@@ -313,6 +313,9 @@ type Gateway struct {
 	submitPaths map[string]bool
 	stopOnce    sync.Once
 	stopping    chan struct{}
+	// detached counts event streams running apart from their handlers,
+	// which the HTTP server's shutdown does not wait for.
+	detached sync.WaitGroup
 }
 
 // New builds the gateway.
@@ -409,6 +412,14 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	err := srv.Shutdown(sctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		_ = srv.Close()
+	}
+	// Detached event streams end on Stop, each after at most one write.
+	streams := make(chan struct{})
+	go func() { g.detached.Wait(); close(streams) }()
+	select {
+	case <-streams:
+	case <-sctx.Done():
+		err = cmp.Or(err, sctx.Err())
 	}
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
 		return serr

@@ -1,9 +1,12 @@
 package sse
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -39,6 +42,11 @@ type Stream struct {
 	rc  *http.ResponseController
 	buf []byte
 	err error
+
+	// conn is the connection once the stream is detached; writes then
+	// go to it directly, each event framed as one HTTP/1.1 chunk.
+	conn   net.Conn
+	cancel context.CancelFunc
 }
 
 // NewStream starts an event stream on w. It sets the headers
@@ -125,6 +133,9 @@ func (s *Stream) writeBuf() error {
 	if timeout == 0 {
 		timeout = DefaultWriteTimeout
 	}
+	if s.conn != nil {
+		return s.writeConn(appendChunk(make([]byte, 0, len(s.buf)+12), s.buf), timeout)
+	}
 	bounded := false
 	if timeout > 0 {
 		err := s.rc.SetWriteDeadline(time.Now().Add(timeout))
@@ -148,6 +159,109 @@ func (s *Stream) writeBuf() error {
 		return s.rc.SetWriteDeadline(time.Time{})
 	}
 	return nil
+}
+
+// ErrNotDetachable is returned by Detach for a connection it cannot take
+// over: HTTP/2, HTTP/1.0, or a ResponseWriter that cannot be hijacked.
+var ErrNotDetachable = errors.New("sse: stream cannot be detached from its handler")
+
+// Detach takes the stream's connection over from the HTTP server, so that
+// the handler can return while the stream goes on in a goroutine of the
+// caller's. An idle stream then costs that goroutine, a small reader and
+// the connection, instead of the server's goroutines, buffers and request
+// for as long as it stays open.
+//
+// r is the stream's request. Only HTTP/1.1 connections can be detached,
+// and only after NewStream and before the handler returns; otherwise
+// Detach returns an error wrapping ErrNotDetachable and the stream goes on
+// as before, on the handler's goroutine. The handler must not use the
+// request or the ResponseWriter again after a successful Detach.
+//
+// The returned context is done when the client closes the connection (or
+// sends anything: a client of an event stream has nothing to say) and
+// when the stream is closed. Close must be called to end a detached
+// stream: it sends the end of the response and closes the connection.
+func (s *Stream) Detach(r *http.Request) (context.Context, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	if s.conn != nil {
+		return nil, errors.New("sse: stream already detached")
+	}
+	// net/http frames a flushed HTTP/1.1 response without a length in
+	// chunks; the detached stream continues that framing.
+	if r.ProtoMajor != 1 || r.ProtoMinor < 1 || s.w.Header().Get("Content-Length") != "" || s.w.Header().Get("Transfer-Encoding") != "" {
+		return nil, ErrNotDetachable
+	}
+	conn, rw, err := s.rc.Hijack()
+	if err != nil {
+		if errors.Is(err, http.ErrNotSupported) {
+			return nil, fmt.Errorf("%w: %w", ErrNotDetachable, err)
+		}
+		return nil, fmt.Errorf("sse: detaching: %w", err)
+	}
+	_ = rw // buffered input is a pipelined request, which is not answered
+	ctx, cancel := context.WithCancel(context.Background())
+	s.conn, s.cancel, s.w, s.rc = conn, cancel, nil, nil
+	s.buf = nil
+	go watch(conn, cancel)
+	return ctx, nil
+}
+
+// watch reads conn until it fails, then cancels: the client has gone, or
+// the stream was closed.
+func watch(conn net.Conn, cancel context.CancelFunc) {
+	defer cancel()
+	var b [16]byte
+	for {
+		if n, err := conn.Read(b[:]); err != nil || n > 0 {
+			return
+		}
+	}
+}
+
+// Close ends a detached stream: it sends the end of the response and
+// closes the connection. On a stream that is not detached it does
+// nothing, as the response ends when the handler returns. It is safe to
+// call more than once.
+func (s *Stream) Close() error {
+	if s.conn == nil {
+		return nil
+	}
+	var err error
+	if s.err == nil {
+		timeout := s.WriteTimeout
+		if timeout == 0 {
+			timeout = DefaultWriteTimeout
+		}
+		err = s.writeConn([]byte("0\r\n\r\n"), timeout)
+		s.err = net.ErrClosed
+	}
+	if cerr := s.conn.Close(); err == nil && !errors.Is(cerr, net.ErrClosed) {
+		err = cerr
+	}
+	s.cancel()
+	return err
+}
+
+// writeConn writes b to the detached connection, bounded by timeout when
+// it is positive.
+func (s *Stream) writeConn(b []byte, timeout time.Duration) error {
+	if timeout > 0 {
+		if err := s.conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+			return err
+		}
+	}
+	_, err := s.conn.Write(b)
+	return err
+}
+
+// appendChunk appends p as one HTTP/1.1 chunk.
+func appendChunk(dst, p []byte) []byte {
+	dst = strconv.AppendUint(dst, uint64(len(p)), 16)
+	dst = append(dst, "\r\n"...)
+	dst = append(dst, p...)
+	return append(dst, "\r\n"...)
 }
 
 // MaxLastEventIDLen is the longest value ParseLastEventID accepts, in bytes.

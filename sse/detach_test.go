@@ -1,0 +1,222 @@
+package sse_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asyncgw/asyncgw/sse"
+)
+
+// detachedServer serves streams that are detached from their handlers and
+// then driven by run, in a goroutine of their own. Each run's end is
+// reported on the returned channel once the stream is closed, with the
+// handler's goroutine already gone.
+func detachedServer(t *testing.T, run func(ctx context.Context, s *sse.Stream) error) (*httptest.Server, <-chan error) {
+	t.Helper()
+	ended := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := sse.NewStream(w)
+		if err != nil {
+			ended <- err
+			return
+		}
+		ctx, err := s.Detach(r)
+		if err != nil {
+			ended <- err
+			return
+		}
+		go func() {
+			err := run(ctx, s)
+			if cerr := s.Close(); err == nil {
+				err = cerr
+			}
+			ended <- err
+		}()
+	}))
+	t.Cleanup(srv.Close)
+	return srv, ended
+}
+
+func TestDetachedStream(t *testing.T) {
+	proceed := make(chan struct{})
+	srv, ended := detachedServer(t, func(_ context.Context, s *sse.Stream) error {
+		if err := s.Send(sse.Event{ID: "1", Event: "queued", Data: []byte("first")}); err != nil {
+			return err
+		}
+		<-proceed
+		if err := s.Comment("keep-alive"); err != nil {
+			return err
+		}
+		return s.Send(sse.Event{ID: "2", Data: []byte(strings.Repeat("x", 5000) + "\nend")})
+	})
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" {
+		t.Errorf("transfer encoding %q, want chunked", resp.TransferEncoding)
+	}
+	r := sse.NewReader(resp.Body)
+	// The first event arrives while the stream is still open, from a
+	// goroutine that is not the handler's.
+	e, err := r.Next()
+	if err != nil || e.ID != "1" || string(e.Data) != "first" {
+		t.Fatalf("first event %+v, %v", e, err)
+	}
+	close(proceed)
+	e, err = r.Next()
+	if err != nil || e.ID != "2" || !strings.HasSuffix(string(e.Data), "\nend") || len(e.Data) != 5004 {
+		t.Fatalf("second event %q…, %v", e.ID, err)
+	}
+	// Close ends the response properly: a clean end, not a cut connection.
+	if _, err := r.Next(); err != io.EOF {
+		t.Errorf("after the last event: %v, want io.EOF", err)
+	}
+	if err := <-ended; err != nil {
+		t.Errorf("stream: %v", err)
+	}
+}
+
+// TestDetachedStreamNoticesClientLeaving checks that a detached stream's
+// context ends when the client closes its connection, without a write.
+func TestDetachedStreamNoticesClientLeaving(t *testing.T) {
+	srv, ended := detachedServer(t, func(ctx context.Context, s *sse.Stream) error {
+		if err := s.Comment("hello"); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(30 * time.Second):
+			return errors.New("the client's leaving went unnoticed")
+		}
+	})
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", srv.Listener.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || line != ": hello\n" {
+		t.Fatalf("read %q, %v; want the comment", line, err)
+	}
+	conn.Close()
+	if err := <-ended; err != nil && !errors.Is(err, net.ErrClosed) && !isConnReset(err) {
+		t.Error(err)
+	}
+}
+
+// isConnReset reports a write to a connection the client has closed.
+func isConnReset(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op)
+}
+
+// TestDetachedStreamWriteTimeout checks that a client that stops reading
+// makes a detached stream's writes fail instead of blocking.
+func TestDetachedStreamWriteTimeout(t *testing.T) {
+	srv, ended := detachedServer(t, func(_ context.Context, s *sse.Stream) error {
+		s.WriteTimeout = 100 * time.Millisecond
+		data := []byte(strings.Repeat("x", 64<<10))
+		for {
+			if err := s.Send(sse.Event{Data: data}); err != nil {
+				return nil
+			}
+		}
+	})
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", srv.Listener.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a detached stream blocked on a client that does not read")
+	}
+}
+
+// TestDetachNotPossible checks that streams Detach cannot take over go on
+// on their handlers.
+func TestDetachNotPossible(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		http2 bool
+		proto string
+	}{
+		{name: "HTTP/2", http2: true},
+		{name: "HTTP/1.0", proto: "HTTP/1.0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				s, err := sse.NewStream(w)
+				if err != nil {
+					return
+				}
+				if _, err := s.Detach(r); !errors.Is(err, sse.ErrNotDetachable) {
+					_ = s.Send(sse.Event{Data: fmt.Appendf(nil, "Detach: %v", err)})
+					return
+				}
+				_ = s.Send(sse.Event{Data: []byte("on the handler")})
+			}))
+			if tc.http2 {
+				srv.EnableHTTP2 = true
+				srv.StartTLS()
+			} else {
+				srv.Start()
+			}
+			defer srv.Close()
+			var body io.Reader
+			if tc.proto != "" {
+				conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				fmt.Fprintf(conn, "GET / %s\r\nHost: x\r\n\r\n", tc.proto)
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body = resp.Body
+			} else {
+				resp, err := srv.Client().Get(srv.URL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				body = resp.Body
+			}
+			got, err := readAll(sse.NewReader(body))
+			if err != io.EOF || len(got) != 1 || string(got[0].Data) != "on the handler" {
+				t.Fatalf("got %+v, %v", got, err)
+			}
+		})
+	}
+}
