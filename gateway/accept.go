@@ -100,6 +100,9 @@ func (g *Gateway) accept(c *echo.Context, s submission) error {
 	if wait > 0 {
 		sub = g.deps.Hub.SubscribeJob(t, j.ID)
 		defer sub.Close()
+		if err := g.live(ctx, sub); err != nil {
+			wait = 0 // answer 202 at once rather than miss the end
+		}
 	}
 	// The job carries the request's trace, for its attempts to continue.
 	tc := propagation.MapCarrier{}

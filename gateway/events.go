@@ -19,6 +19,24 @@ const reconnectHint = time.Second
 // tenantBacklog bounds one read of a tenant's stream.
 const tenantBacklog = 500
 
+// subscribeTimeout bounds the wait for a subscription to go live.
+const subscribeTimeout = 5 * time.Second
+
+// live waits until sub receives every event published from now on. When
+// it cannot, it closes sub and returns the problem to answer.
+func (g *Gateway) live(ctx context.Context, sub *status.Subscription) error {
+	ctx, cancel := context.WithTimeout(ctx, subscribeTimeout)
+	defer cancel()
+	if err := sub.Wait(ctx); err != nil {
+		sub.Close()
+		g.log.Warn("event subscription not live", "err", err)
+		p := problem(http.StatusServiceUnavailable, "unavailable", "live events are unavailable; try again later")
+		p.RetryAfter = 1
+		return p
+	}
+	return nil
+}
+
 // openStream prepares a long-lived event stream: no read deadline cuts it
 // (the write deadline is handled per write by sse.Stream). It is counted
 // as open, by scope, until the caller calls done.
@@ -78,6 +96,9 @@ func (g *Gateway) jobEvents(c *echo.Context) error {
 	ctx, t := c.Request().Context(), tenant(c)
 	// Subscribe before reading the backlog, so nothing falls in between.
 	sub := g.deps.Hub.SubscribeJob(t, id)
+	if err := g.live(ctx, sub); err != nil {
+		return err
+	}
 	j, err := g.deps.Store.Get(ctx, t, id)
 	if err != nil {
 		sub.Close()
@@ -183,6 +204,9 @@ func (g *Gateway) tenantEvents(c *echo.Context) error {
 		return problem(http.StatusBadRequest, "bad-last-event-id", "Last-Event-ID must be an event id of this stream")
 	}
 	sub := g.deps.Hub.SubscribeTenant(t)
+	if err := g.live(ctx, sub); err != nil {
+		return err
+	}
 	if last == "" {
 		tail, err := g.deps.Store.TenantTail(ctx, t)
 		if err != nil {

@@ -27,11 +27,14 @@ const (
 	tenantBuffer = 64
 )
 
-// Hub holds this process's one Redis subscription to the event channel and
-// fans events out in memory to the subscribers of single jobs and of whole
-// tenants. A slow subscriber never stalls the others: when its buffer is
-// full, further events are dropped for it and it is told to resync from the
-// store, where every event is kept.
+// Hub holds this process's one Redis subscription connection and fans
+// events out in memory to the subscribers of single jobs and of whole
+// tenants. Events are published on one channel per tenant, and the hub
+// listens on a tenant's channel only while it has a subscriber of that
+// tenant, so that a process without subscribers receives nothing. A slow
+// subscriber never stalls the others: when its buffer is full, further
+// events are dropped for it and it is told to resync from the store, where
+// every event is kept.
 type Hub struct {
 	// HealthInterval is how long the subscription may stay silent before
 	// the hub pings it; a ping unanswered for as long again means the
@@ -48,11 +51,32 @@ type Hub struct {
 	byTenant map[string]map[*Subscription]struct{}
 	closed   bool
 
+	// subMu orders the SUBSCRIBE and UNSUBSCRIBE commands of tenant
+	// channels and guards tenants. It is taken before mu.
+	subMu   sync.Mutex
+	tenants map[string]*tenantSub
+
 	subscribed atomic.Bool
 	delivered  atomic.Int64
 	ps         *redis.PubSub
 	done       chan struct{}
+	stopped    chan struct{}
 }
+
+// tenantSub is the hub's subscription to one tenant's channel.
+type tenantSub struct {
+	// refs counts this process's subscribers of the tenant (of its jobs or
+	// its stream); the channel is subscribed while it is above zero.
+	refs int
+	// pending holds, in the order the commands were sent, a channel per
+	// SUBSCRIBE not yet confirmed, closed by its confirmation. ready is
+	// the latest: subscribers wait on it.
+	pending []chan struct{}
+	ready   chan struct{}
+}
+
+// closedChan is ready at once.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // NewHub returns a Hub for the channel of store s. logger may be nil.
 func NewHub(rdb redis.UniversalClient, s *Store, logger *slog.Logger) *Hub {
@@ -64,17 +88,47 @@ func NewHub(rdb redis.UniversalClient, s *Store, logger *slog.Logger) *Hub {
 		HealthInterval: 15 * time.Second,
 		byJob:          make(map[string]map[*Subscription]struct{}),
 		byTenant:       make(map[string]map[*Subscription]struct{}),
+		tenants:        make(map[string]*tenantSub),
 		done:           make(chan struct{}),
+		stopped:        make(chan struct{}),
 	}
 }
 
-// Start subscribes and returns once the subscription is live, so that any
-// event published after Start returns reaches the subscribers.
+// tenantChannel is the channel of a tenant's events (Store.TenantChannel).
+func (h *Hub) tenantChannel(tenant string) string { return h.channel + ":" + tenant }
+
+// channels lists the hub's own channel and those of the tenants it has
+// subscribers of. The caller holds subMu.
+func (h *Hub) channels() []string {
+	chs := []string{h.channel}
+	for tenant, ts := range h.tenants {
+		if ts.refs > 0 {
+			chs = append(chs, h.tenantChannel(tenant))
+		}
+	}
+	return chs
+}
+
+// Start subscribes and returns once the hub's connection is live.
+// Subscriptions made before Start are told to resync once their tenants'
+// channels are live.
 func (h *Hub) Start(ctx context.Context) error {
-	h.ps = h.rdb.Subscribe(ctx, h.channel)
-	if _, err := h.ps.Receive(ctx); err != nil {
-		_ = h.ps.Close()
-		return fmt.Errorf("subscribe to %s: %w", h.channel, err)
+	h.subMu.Lock()
+	ps := h.rdb.Subscribe(ctx, h.channels()...)
+	h.mu.Lock()
+	h.ps = ps
+	h.mu.Unlock()
+	h.subMu.Unlock()
+	for {
+		msg, err := ps.Receive(ctx)
+		if err != nil {
+			_ = ps.Close()
+			return fmt.Errorf("subscribe to %s: %w", h.channel, err)
+		}
+		if m, ok := msg.(*redis.Subscription); ok && m.Channel == h.channel {
+			break
+		}
+		h.handle(msg)
 	}
 	h.subscribed.Store(true)
 	go h.loop()
@@ -104,6 +158,7 @@ func (h *Hub) Stop(context.Context) error {
 	}
 	h.byJob, h.byTenant = nil, nil
 	ps := h.ps
+	close(h.stopped)
 	h.mu.Unlock()
 	var err error
 	if ps != nil {
@@ -143,23 +198,120 @@ func (h *Hub) loop() {
 			continue
 		}
 		pinged = false
-		switch m := msg.(type) {
-		case *redis.Subscription:
+		h.handle(msg)
+	}
+}
+
+// handle acts on one message of the subscription.
+func (h *Hub) handle(msg any) {
+	switch m := msg.(type) {
+	case *redis.Subscription:
+		if m.Kind != "subscribe" {
+			return
+		}
+		if m.Channel == h.channel {
 			// A (re)subscription: events may have been missed before it.
 			if !h.subscribed.Swap(true) {
 				h.log.Info("event subscription restored")
 			}
 			h.resyncAll()
-		case *redis.Message:
-			// Most events have no subscriber in this process: look at
-			// whom an event is for before decoding it.
-			if !h.wanted(m.Payload) {
-				continue
-			}
-			if ev, ok := parseMessage(m.Payload); ok {
-				h.dispatch(ev)
-			}
+			return
 		}
+		h.confirmed(strings.TrimPrefix(m.Channel, h.channel+":"))
+	case *redis.Message:
+		// A process may have subscribers of a tenant's jobs but not of
+		// this one: look at whom an event is for before decoding it.
+		if !h.wanted(m.Payload) {
+			return
+		}
+		if ev, ok := parseMessage(m.Payload); ok {
+			h.dispatch(ev)
+		}
+	}
+}
+
+// confirmed handles the confirmation of a SUBSCRIBE to a tenant's channel:
+// the oldest waiting one is live. A confirmation no one waits for is a
+// subscription renewed on a new connection, after which the tenant's
+// subscribers must catch up on what they may have missed.
+func (h *Hub) confirmed(tenant string) {
+	h.subMu.Lock()
+	if ts := h.tenants[tenant]; ts != nil && len(ts.pending) > 0 {
+		close(ts.pending[0])
+		ts.pending = ts.pending[1:]
+		h.forget(tenant, ts)
+		h.subMu.Unlock()
+		return
+	}
+	h.subMu.Unlock()
+	h.resyncTenant(tenant)
+}
+
+// forget drops the record of a tenant with neither subscribers nor
+// commands awaiting confirmation. The caller holds subMu.
+func (h *Hub) forget(tenant string, ts *tenantSub) {
+	if ts.refs == 0 && len(ts.pending) == 0 {
+		delete(h.tenants, tenant)
+	}
+}
+
+// retain counts a subscriber of tenant, subscribing to its channel for the
+// first, and returns a channel closed once the tenant's channel is live.
+func (h *Hub) retain(tenant string) <-chan struct{} {
+	h.subMu.Lock()
+	defer h.subMu.Unlock()
+	ts := h.tenants[tenant]
+	if ts == nil {
+		ts = &tenantSub{}
+		h.tenants[tenant] = ts
+	}
+	if ts.refs++; ts.refs > 1 {
+		return ts.ready
+	}
+	ps := h.pubsub()
+	if ps == nil { // not started: Start subscribes
+		ts.ready = closedChan
+		return ts.ready
+	}
+	ts.ready = make(chan struct{})
+	ts.pending = append(ts.pending, ts.ready)
+	// On a failed write the client keeps the channel and subscribes to it
+	// again on its next connection, whose confirmation releases the
+	// waiters; a connection given up releases them at once (lost).
+	_ = ps.Subscribe(context.Background(), h.tenantChannel(tenant))
+	return ts.ready
+}
+
+// release uncounts a subscriber of tenant, leaving its channel after the
+// last.
+func (h *Hub) release(tenant string) {
+	h.subMu.Lock()
+	defer h.subMu.Unlock()
+	ts := h.tenants[tenant]
+	if ts == nil {
+		return
+	}
+	if ts.refs--; ts.refs > 0 {
+		return
+	}
+	if ps := h.pubsub(); ps != nil {
+		_ = ps.Unsubscribe(context.Background(), h.tenantChannel(tenant))
+	}
+	h.forget(tenant, ts)
+}
+
+// releaseWaiters lets every subscriber waiting for its tenant's channel go
+// on: the connection was given up, and the channels' renewal on the next
+// one tells them to catch up.
+func (h *Hub) releaseWaiters() {
+	h.subMu.Lock()
+	defer h.subMu.Unlock()
+	for tenant, ts := range h.tenants {
+		for _, w := range ts.pending {
+			close(w)
+		}
+		ts.pending = nil
+		h.forget(tenant, ts)
 	}
 }
 
@@ -168,6 +320,7 @@ func (h *Hub) lost(err error) {
 	if h.subscribed.Swap(false) {
 		h.log.Warn("event subscription lost", "err", err)
 	}
+	h.releaseWaiters()
 	h.resyncAll()
 }
 
@@ -185,14 +338,17 @@ func (h *Hub) isClosed() bool {
 
 // resubscribe replaces the subscription with one on a new connection.
 func (h *Hub) resubscribe(ctx context.Context) {
+	h.subMu.Lock()
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
+		h.subMu.Unlock()
 		return
 	}
 	old := h.ps
-	h.ps = h.rdb.Subscribe(ctx, h.channel)
+	h.ps = h.rdb.Subscribe(ctx, h.channels()...)
 	h.mu.Unlock()
+	h.subMu.Unlock()
 	_ = old.Close()
 }
 
@@ -222,6 +378,23 @@ func (h *Hub) wanted(payload string) bool {
 	return len(h.byJob[string(key)]) > 0 || len(h.byTenant[tenant]) > 0
 }
 
+// resyncTenant tells the subscribers of a tenant's jobs and stream to
+// catch up.
+func (h *Hub) resyncTenant(tenant string) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for sub := range h.byTenant[tenant] {
+		sub.signalResync()
+	}
+	for _, subs := range h.byJob {
+		for sub := range subs {
+			if sub.tenant == tenant {
+				sub.signalResync()
+			}
+		}
+	}
+}
+
 func (h *Hub) resyncAll() {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -241,35 +414,65 @@ func appendJobKey(dst []byte, tenant, id string) []byte {
 	return append(append(append(dst, tenant...), 0), id...)
 }
 
-// SubscribeJob subscribes to the events of one job.
+// SubscribeJob subscribes to the events of one job. Events published
+// before the subscription's Wait has returned may not reach it.
 func (h *Hub) SubscribeJob(tenant, id string) *Subscription {
-	return h.subscribe(&h.byJob, jobKey(tenant, id), jobBuffer)
+	return h.subscribe(&h.byJob, jobKey(tenant, id), tenant, jobBuffer)
 }
 
 // SubscribeTenant subscribes to the events of all of a tenant's jobs.
+// Events published before the subscription's Wait has returned may not
+// reach it.
 func (h *Hub) SubscribeTenant(tenant string) *Subscription {
-	return h.subscribe(&h.byTenant, tenant, tenantBuffer)
+	return h.subscribe(&h.byTenant, tenant, tenant, tenantBuffer)
 }
 
-func (h *Hub) subscribe(set *map[string]map[*Subscription]struct{}, key string, buffer int) *Subscription {
+func (h *Hub) subscribe(set *map[string]map[*Subscription]struct{}, key, tenant string, buffer int) *Subscription {
 	sub := &Subscription{
 		ch:     make(chan jobs.Event, buffer),
 		resync: make(chan struct{}, 1),
-		hub:    h, set: set, key: key,
+		hub:    h, set: set, key: key, tenant: tenant,
 	}
 	sub.C = sub.ch
 	sub.Resync = sub.resync
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
+		h.mu.Unlock()
 		close(sub.ch)
+		sub.ready = closedChan
 		return sub
 	}
 	if (*set)[key] == nil {
 		(*set)[key] = make(map[*Subscription]struct{})
 	}
 	(*set)[key][sub] = struct{}{}
+	h.mu.Unlock()
+	sub.ready = h.retain(tenant)
 	return sub
+}
+
+// ErrHubStopped is returned by Subscription.Wait when the hub has stopped.
+var ErrHubStopped = errors.New("status: event hub stopped")
+
+// Wait returns once the subscription is live: every event published after
+// it returns reaches the subscriber (or, if the subscriber falls behind or
+// the connection is lost, a resync signal does). Read what came before
+// from the store after Wait. It fails when ctx ends or the hub stops
+// first.
+func (s *Subscription) Wait(ctx context.Context) error {
+	select {
+	case <-s.ready:
+		return nil
+	default:
+	}
+	select {
+	case <-s.ready:
+		return nil
+	case <-s.hub.stopped:
+		return ErrHubStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Subscription receives events from a Hub.
@@ -284,9 +487,11 @@ type Subscription struct {
 
 	ch     chan jobs.Event
 	resync chan struct{}
+	ready  <-chan struct{}
 	hub    *Hub
 	set    *map[string]map[*Subscription]struct{}
 	key    string
+	tenant string
 }
 
 func (s *Subscription) deliver(ev jobs.Event) {
@@ -309,12 +514,13 @@ func (s *Subscription) signalResync() {
 func (s *Subscription) Close() {
 	h := s.hub
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
+		h.mu.Unlock()
 		return
 	}
 	subs := (*s.set)[s.key]
 	if _, ok := subs[s]; !ok {
+		h.mu.Unlock()
 		return
 	}
 	delete(subs, s)
@@ -322,4 +528,6 @@ func (s *Subscription) Close() {
 		delete(*s.set, s.key)
 	}
 	close(s.ch)
+	h.mu.Unlock()
+	h.release(s.tenant)
 }

@@ -175,6 +175,11 @@ func benchmarkFanOutRedis(b *testing.B) {
 
 	j := newJob(fanOutTenant)
 	onJob, onTenant := h.SubscribeJob(fanOutTenant, j.ID), h.SubscribeTenant(fanOutTenant)
+	for _, sub := range []*Subscription{onJob, onTenant} {
+		if err := sub.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
 	if err := store.Create(ctx, j, &jobs.Request{Method: "POST", URL: "http://127.0.0.1:9/orders", Body: json.RawMessage(`{"sku":"A-1042"}`)}); err != nil {
 		b.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,12 +62,30 @@ func bounded(t *testing.T, what string, fn func()) {
 // numSub returns how many subscriptions the server holds on b's channel.
 func (b *testBundle) numSub(t *testing.T) int64 {
 	t.Helper()
-	ch := b.store.Channel()
+	return b.numSubOf(t, b.store.Channel())
+}
+
+// numSubOf returns how many subscriptions the server holds on ch.
+func (b *testBundle) numSubOf(t *testing.T, ch string) int64 {
+	t.Helper()
 	m, err := b.rdb.PubSubNumSub(testContext(t), ch).Result()
 	if err != nil {
 		t.Fatalf("PUBSUB NUMSUB: %v", err)
 	}
 	return m[ch]
+}
+
+// waitLive waits until the subscriptions are live, failing t if they do
+// not go live in time.
+func waitLive(t *testing.T, subs ...*Subscription) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(testContext(t), waitTimeout)
+	defer cancel()
+	for _, sub := range subs {
+		if err := sub.Wait(ctx); err != nil {
+			t.Fatalf("Subscription.Wait: %v", err)
+		}
+	}
 }
 
 // next returns the next event of sub, failing t if none comes in time or
@@ -132,6 +151,7 @@ func TestHubJobSubscriberInOrder(t *testing.T) {
 	j := newJob("acme")
 	sub := h.SubscribeJob("acme", j.ID)
 	closeLater(t, sub)
+	waitLive(t, sub)
 	other := b.create(t, "acme") // another job of the tenant: not for sub
 	if err := b.store.Create(testContext(t), j, &jobs.Request{}); err != nil {
 		t.Fatalf("Create: %v", err)
@@ -185,6 +205,7 @@ func TestHubTenantSubscriber(t *testing.T) {
 	h := b.startHub(t)
 	sub := h.SubscribeTenant("acme")
 	closeLater(t, sub)
+	waitLive(t, sub)
 
 	a1 := b.create(t, "acme")
 	b.create(t, "other")
@@ -215,6 +236,7 @@ func TestHubSlowSubscriber(t *testing.T) {
 	a := newJob("acme")
 	fast := h.SubscribeJob("acme", a.ID)
 	closeLater(t, fast)
+	waitLive(t, slow, fast)
 
 	// Twice the buffer's worth of events for one job. The fast subscriber
 	// reads as they come; the slow one falls behind.
@@ -262,6 +284,7 @@ func TestHubSlowSubscriber(t *testing.T) {
 	c := newJob("acme")
 	late := h.SubscribeJob("acme", c.ID)
 	closeLater(t, late)
+	waitLive(t, late)
 	if err := b.store.Create(testContext(t), c, &jobs.Request{}); err != nil {
 		t.Fatal(err)
 	}
@@ -302,6 +325,7 @@ func TestHubOneSubscriptionPerHub(t *testing.T) {
 			subs = append(subs, h.SubscribeJob("acme", j.ID))
 		}
 	}
+	waitLive(t, subs...)
 	if got := b.numSub(t); got != int64(len(hubs)) {
 		t.Fatalf("NUMSUB with %d hubs and %d subscriptions = %d, want %d", len(hubs), len(subs), got, len(hubs))
 	}
@@ -332,6 +356,7 @@ func TestSubscriptionClose(t *testing.T) {
 	gone := h.SubscribeJob("acme", j.ID)
 	stays := h.SubscribeJob("acme", j.ID)
 	closeLater(t, stays)
+	waitLive(t, gone, stays)
 
 	gone.Close()
 	gone.Close() // twice is fine
@@ -392,6 +417,7 @@ func TestHubResubscribes(t *testing.T) {
 	h := b.startHub(t)
 	sub := h.SubscribeTenant("acme")
 	closeLater(t, sub)
+	waitLive(t, sub)
 
 	killed, err := b.rdb.Do(testContext(t), "CLIENT", "KILL", "TYPE", "pubsub").Int()
 	if err != nil || killed != 1 {
@@ -407,6 +433,9 @@ func TestHubResubscribes(t *testing.T) {
 		awaitResync(t, sub)
 	}
 	waitFor(t, "the hub to resubscribe", func() bool { return b.numSub(t) == 1 })
+	if n := b.numSubOf(t, b.store.TenantChannel("acme")); n != 1 {
+		t.Fatalf("the tenant's channel has %d subscribers after the hub resubscribed, want 1", n)
+	}
 
 	j := b.create(t, "acme")
 	if ev := next(t, sub); ev.JobID != j.ID || ev.Seq != 1 {
@@ -429,6 +458,7 @@ func TestHubNoticesSilentConnection(t *testing.T) {
 	t.Cleanup(func() { stopHub(t, h) })
 	sub := h.SubscribeTenant("acme")
 	closeLater(t, sub)
+	waitLive(t, sub)
 
 	// Every client of this server is paused for 2s: the hub's ping goes
 	// unanswered, with no error on its connection.
@@ -438,7 +468,9 @@ func TestHubNoticesSilentConnection(t *testing.T) {
 	waitFor(t, "the hub to notice the silent subscription", func() bool { return !h.Ready() })
 	awaitResync(t, sub)
 	waitFor(t, "the hub to be subscribed again", h.Ready)
-	waitFor(t, "one subscription on the server", func() bool { return b.numSub(t) == 1 })
+	waitFor(t, "one subscription on the server", func() bool {
+		return b.numSub(t) == 1 && b.numSubOf(t, b.store.TenantChannel("acme")) == 1
+	})
 	j := b.create(t, "acme")
 	for {
 		ev := next(t, sub)
@@ -446,4 +478,85 @@ func TestHubNoticesSilentConnection(t *testing.T) {
 			break
 		}
 	}
+}
+
+// TestHubTenantChannels checks that a hub listens on a tenant's channel
+// only while it has subscribers of that tenant: a process without
+// subscribers is sent nothing.
+func TestHubTenantChannels(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	h := b.startHub(t)
+	acme, other := b.store.TenantChannel("acme"), b.store.TenantChannel("other")
+	count := func() [2]int64 { return [2]int64{b.numSubOf(t, acme), b.numSubOf(t, other)} }
+	if got := count(); got != [2]int64{0, 0} {
+		t.Fatalf("subscribers of the tenants' channels before any subscription: %v", got)
+	}
+
+	j := newJob("acme")
+	onJob, onTenant := h.SubscribeJob("acme", j.ID), h.SubscribeTenant("acme")
+	waitLive(t, onJob, onTenant)
+	if got := count(); got != [2]int64{1, 0} {
+		t.Fatalf("with two subscribers of acme: %v, want one subscription to acme's channel only", got)
+	}
+	if err := b.store.Create(testContext(t), j, &jobs.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []*Subscription{onJob, onTenant} {
+		if ev := next(t, sub); ev.JobID != j.ID {
+			t.Fatalf("got job %s", ev.JobID)
+		}
+	}
+
+	onJob.Close()
+	if got := count(); got != [2]int64{1, 0} {
+		t.Fatalf("with one subscriber left: %v", got)
+	}
+	onTenant.Close()
+	waitFor(t, "the hub to leave acme's channel", func() bool { return count() == [2]int64{0, 0} })
+}
+
+// TestHubSubscriptionChurn subscribes to and leaves one tenant's channel
+// from many goroutines at once: however the SUBSCRIBE and UNSUBSCRIBE
+// commands interleave, a subscription that Wait says is live gets the
+// events published after, or is told to catch up.
+func TestHubSubscriptionChurn(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	h := b.startHub(t)
+	const workers, rounds = 8, 25
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range rounds {
+				j := newJob("acme")
+				sub := h.SubscribeJob("acme", j.ID)
+				ctx, cancel := context.WithTimeout(testContext(t), waitTimeout)
+				err := sub.Wait(ctx)
+				cancel()
+				if err != nil {
+					t.Errorf("Wait: %v", err)
+					sub.Close()
+					return
+				}
+				if err := b.store.Create(testContext(t), j, &jobs.Request{}); err != nil {
+					t.Error(err)
+					sub.Close()
+					return
+				}
+				select {
+				case ev := <-sub.C:
+					if ev.JobID != j.ID {
+						t.Errorf("got job %s, want %s", ev.JobID, j.ID)
+					}
+				case <-sub.Resync:
+				case <-time.After(waitTimeout):
+					t.Errorf("job %s: neither its event nor a resync within %s", j.ID, waitTimeout)
+				}
+				sub.Close()
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, "the hub to leave acme's channel", func() bool { return b.numSubOf(t, b.store.TenantChannel("acme")) == 0 })
 }

@@ -104,8 +104,14 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 	}, nil
 }
 
-// Channel is the pub/sub channel on which every event is published.
+// Channel names the pub/sub channels of events: each tenant's events are
+// published on TenantChannel, Channel + ":" + tenant. Nothing is published
+// on Channel itself; a Hub subscribes to it to hold its connection.
 func (s *Store) Channel() string { return s.channel }
+
+// TenantChannel is the pub/sub channel on which a tenant's events are
+// published.
+func (s *Store) TenantChannel(tenant string) string { return s.channel + ":" + tenant }
 
 // ValidTenant reports whether name can be used as a tenant: 1–64 characters
 // of letters, digits, '-', '_' and '.'.
@@ -141,8 +147,8 @@ func (s *Store) dlqListsKey() string { return s.cfg.Prefix + ":dlq:lists" }
 // The record is a hash: doc (the job resource as JSON, with the tenant),
 // req (the stored request), state, seq (events so far). The event log is a
 // list whose i-th element (0-based) is event seq i+1, "state\ndoc".
-// Both scripts append the event to the tenant stream and publish it as
-// "tenant\nid\nseq\nstreamID\nkind\ndoc".
+// Both scripts append the event to the tenant stream and publish it on the
+// tenant's channel (channel:tenant) as "tenant\nid\nseq\nstreamID\nkind\ndoc".
 
 // A job with a callback keeps its URL in the record's cb field and the
 // states it is told about in cbev (",succeeded,failed,"). Both scripts put
@@ -195,7 +201,7 @@ if ARGV[9] ~= '' then
 end
 redis.call('RPUSH', KEYS[2], ARGV[3] .. '\n' .. ARGV[1])
 local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'j', ARGV[7], 's', 1, 'k', ARGV[3], 'd', ARGV[1])
-redis.call('PUBLISH', ARGV[5], ARGV[6] .. '\n' .. ARGV[7] .. '\n1\n' .. sid .. '\n' .. ARGV[3] .. '\n' .. ARGV[1])
+redis.call('PUBLISH', ARGV[5] .. ':' .. ARGV[6], ARGV[6] .. '\n' .. ARGV[7] .. '\n1\n' .. sid .. '\n' .. ARGV[3] .. '\n' .. ARGV[1])
 return sid
 `)
 
@@ -221,7 +227,7 @@ if cb and string.find(cb, ',' .. ARGV[2] .. ',', 1, true) then
 end
 redis.call('RPUSH', KEYS[2], ARGV[2] .. '\n' .. ARGV[1])
 local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'j', ARGV[9], 's', seq, 'k', ARGV[2], 'd', ARGV[1])
-redis.call('PUBLISH', ARGV[7], ARGV[8] .. '\n' .. ARGV[9] .. '\n' .. seq .. '\n' .. sid .. '\n' .. ARGV[2] .. '\n' .. ARGV[1])
+redis.call('PUBLISH', ARGV[7] .. ':' .. ARGV[8], ARGV[8] .. '\n' .. ARGV[9] .. '\n' .. seq .. '\n' .. sid .. '\n' .. ARGV[2] .. '\n' .. ARGV[1])
 if ARGV[10] == '1' then redis.call('HSET', KEYS[1], 'rbody', ARGV[11]) end
 if ARGV[2] == 'dead' then
   redis.call('ZADD', KEYS[4], ARGV[12], ARGV[9])
