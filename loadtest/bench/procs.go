@@ -27,10 +27,21 @@ type proc struct {
 	done chan struct{}
 }
 
-// tail keeps the last bytes a process wrote, for error messages.
+// logDir is where children's output goes: memory when /dev/shm is there,
+// so that a disk's writeback never stalls a child's logging.
+func logDir() string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		return "/dev/shm"
+	}
+	return os.TempDir()
+}
+
+// tail keeps the last bytes a process wrote, for error messages: in buf,
+// or in file when the process writes to one.
 type tail struct {
-	mu  sync.Mutex
-	buf []byte
+	mu   sync.Mutex
+	buf  []byte
+	file *os.File
 }
 
 func (t *tail) Write(p []byte) (int, error) {
@@ -44,16 +55,34 @@ func (t *tail) Write(p []byte) (int, error) {
 }
 
 func (t *tail) String() string {
+	if t.file != nil {
+		fi, err := t.file.Stat()
+		if err != nil {
+			return err.Error()
+		}
+		off := max(0, fi.Size()-8<<10)
+		b := make([]byte, fi.Size()-off)
+		n, _ := t.file.ReadAt(b, off)
+		return string(b[:n])
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.buf)
 }
 
-// start runs a child; output goes to its tail only.
+// start runs a child. Its output goes to an unlinked temporary file, which
+// it writes directly: a pipe would make the harness copy every log line
+// (taking CPU from the processes measured) and would stall the child's
+// logging whenever the harness is slow to read.
 func start(name string, env []string, bin string, args ...string) (*proc, error) {
-	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &tail{}, done: make(chan struct{})}
+	f, err := os.CreateTemp(logDir(), "asyncgw-bench-*.log")
+	if err != nil {
+		return nil, err
+	}
+	_ = os.Remove(f.Name())
+	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &tail{file: f}, done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.Stdout, p.cmd.Stderr = f, f
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
