@@ -46,6 +46,22 @@ func detachedServer(t *testing.T, run func(ctx context.Context, s *sse.Stream) e
 	return srv, ended
 }
 
+// rawGet sends GET / in proto (such as "HTTP/1.1") on a connection of its
+// own to srv, which it closes when t ends, and returns the connection
+// without reading anything.
+func rawGet(t *testing.T, srv *httptest.Server, proto string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := fmt.Fprintf(conn, "GET / %s\r\nHost: %s\r\n\r\n", proto, srv.Listener.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
 func TestDetachedStream(t *testing.T) {
 	proceed := make(chan struct{})
 	srv, ended := detachedServer(t, func(_ context.Context, s *sse.Stream) error {
@@ -104,15 +120,8 @@ func TestDetachedStreamNoticesClientLeaving(t *testing.T) {
 			return errors.New("the client's leaving went unnoticed")
 		}
 	})
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", srv.Listener.Addr()); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
+	conn := rawGet(t, srv, "HTTP/1.1")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,14 +153,7 @@ func TestDetachedStreamWriteTimeout(t *testing.T) {
 			}
 		}
 	})
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", srv.Listener.Addr()); err != nil {
-		t.Fatal(err)
-	}
+	rawGet(t, srv, "HTTP/1.1")
 	select {
 	case err := <-ended:
 		if err != nil {
@@ -194,13 +196,7 @@ func TestDetachNotPossible(t *testing.T) {
 			defer srv.Close()
 			var body io.Reader
 			if tc.proto != "" {
-				conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close()
-				fmt.Fprintf(conn, "GET / %s\r\nHost: x\r\n\r\n", tc.proto)
-				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				resp, err := http.ReadResponse(bufio.NewReader(rawGet(t, srv, tc.proto)), nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -244,14 +243,7 @@ func TestStreamWriteTimeout(t *testing.T) {
 	defer srv.Close()
 
 	// A raw connection that sends a request and never reads the response.
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", srv.Listener.Addr()); err != nil {
-		t.Fatal(err)
-	}
+	rawGet(t, srv, "HTTP/1.1")
 
 	// The client neither reads nor closes the connection before the
 	// handler reports, so only the write deadline can make Send fail.
