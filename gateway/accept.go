@@ -51,10 +51,6 @@ type submission struct {
 func (g *Gateway) accept(c *echo.Context, s submission) error {
 	r := c.Request()
 	t := tenant(c)
-	// Redis gets a tight deadline here: a client is better served by a
-	// quick 503 than by a hang.
-	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.RedisTimeout)
-	defer cancel()
 	key, err := ParseIdempotencyKey(r.Header.Values("Idempotency-Key"))
 	if err != nil {
 		return problem(http.StatusBadRequest, "bad-idempotency-key", err.Error())
@@ -100,10 +96,19 @@ func (g *Gateway) accept(c *echo.Context, s submission) error {
 	if wait > 0 {
 		sub = g.deps.Hub.SubscribeJob(t, j.ID)
 		defer sub.Close()
-		if err := g.live(ctx, sub); err != nil {
+		// Waiting for the subscription is bounded like a Redis call, and
+		// does not spend the store's own time below.
+		lctx, cancel := context.WithTimeout(r.Context(), g.cfg.RedisTimeout)
+		err := g.live(lctx, sub)
+		cancel()
+		if err != nil {
 			wait = 0 // answer 202 at once rather than miss the end
 		}
 	}
+	// Redis gets a tight deadline here: a client is better served by a
+	// quick 503 than by a hang.
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.RedisTimeout)
+	defer cancel()
 	// The job carries the request's trace, for its attempts to continue.
 	tc := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(ctx, tc)

@@ -19,8 +19,9 @@ const reconnectHint = time.Second
 // tenantBacklog bounds one read of a tenant's stream.
 const tenantBacklog = 500
 
-// subscribeTimeout bounds the wait for a subscription to go live.
-const subscribeTimeout = 5 * time.Second
+// subscribeTimeout bounds the wait for a subscription to go live. A
+// variable only so that tests can shorten it.
+var subscribeTimeout = 5 * time.Second
 
 // live waits until sub receives every event published from now on. When
 // it cannot, it closes sub and returns the problem to answer.
