@@ -137,64 +137,89 @@ func TestDetachedStreamNoticesClientLeaving(t *testing.T) {
 }
 
 // TestDetachedStreamNoticesClientSending checks that a detached stream's
-// context ends when the client sends anything on a connection it keeps
-// open (a client of an event stream has nothing to say), and that the
-// stream then ends properly: Close sends the last chunk, so that the client
-// reads a complete response, and then closes the connection.
+// context ends when the client sends anything (a client of an event
+// stream has nothing to say), also bytes sent right behind the request,
+// before the stream was taken over; and that the stream then ends
+// properly: Close sends the last chunk, so that the client reads a
+// complete response, and the connection closes without a reset even when
+// the client sent more than one read takes.
 func TestDetachedStreamNoticesClientSending(t *testing.T) {
-	var sent atomic.Bool // the client has begun to send
-	srv, ended := detachedServer(t, func(ctx context.Context, s *sse.Stream) error {
-		if err := s.Comment("hello"); err != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			if !sent.Load() {
-				return errors.New("the stream's context ended before the client sent anything")
+	for _, tc := range []struct {
+		name string
+		sent string
+		// early: sent in the same write as the request.
+		early bool
+	}{
+		{"one byte", "x", false},
+		{"many bytes", strings.Repeat("x", 64<<10), false},
+		{"with the request", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var sent atomic.Bool // the client has begun to send
+			sent.Store(tc.early)
+			srv, ended := detachedServer(t, func(ctx context.Context, s *sse.Stream) error {
+				if err := s.Comment("hello"); err != nil {
+					return err
+				}
+				select {
+				case <-ctx.Done():
+					if !sent.Load() {
+						return errors.New("the stream's context ended before the client sent anything")
+					}
+					return nil
+				case <-time.After(30 * time.Second):
+					return errors.New("what the client sent went unnoticed")
+				}
+			})
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
 			}
-			return nil
-		case <-time.After(30 * time.Second):
-			return errors.New("what the client sent went unnoticed")
-		}
-	})
-	conn := rawGet(t, srv, "HTTP/1.1")
-	if err := conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := bufio.NewReader(resp.Body)
-	if line, err := body.ReadString('\n'); err != nil || line != ": hello\n" {
-		t.Fatalf("read %q, %v; want the comment", line, err)
-	}
-
-	// One byte, which the watcher reads: bytes still unread when the
-	// server closes the connection make it end with a reset instead.
-	sent.Store(true)
-	if _, err := conn.Write([]byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-ended:
-		if err != nil {
-			t.Errorf("stream: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the stream did not end after the client sent something")
-	}
-
-	rest, err := io.ReadAll(body)
-	if err != nil {
-		t.Errorf("the response did not end with its last chunk: %v", err)
-	}
-	if string(rest) != "\n" {
-		t.Errorf("after the comment: %q, want the end of the comment only", rest)
-	}
-	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
-		t.Errorf("after the response: %d bytes, %v; want the connection closed (io.EOF)", n, err)
+			defer conn.Close()
+			if err := conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			req := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+			if tc.early {
+				req += tc.sent
+			}
+			if _, err := io.WriteString(conn, req); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := bufio.NewReader(resp.Body)
+			if line, err := body.ReadString('\n'); err != nil || line != ": hello\n" {
+				t.Fatalf("read %q, %v; want the comment", line, err)
+			}
+			if !tc.early {
+				sent.Store(true)
+				if _, err := io.WriteString(conn, tc.sent); err != nil {
+					t.Fatal(err)
+				}
+			}
+			select {
+			case err := <-ended:
+				if err != nil {
+					t.Errorf("stream: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("the stream did not end after the client sent something")
+			}
+			rest, err := io.ReadAll(body)
+			if err != nil {
+				t.Errorf("the response did not end with its last chunk: %v", err)
+			}
+			if string(rest) != "\n" {
+				t.Errorf("after the comment: %q, want the end of the comment only", rest)
+			}
+			if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+				t.Errorf("after the response: %d bytes, %v; want the connection closed (io.EOF, not a reset)", n, err)
+			}
+		})
 	}
 }
 

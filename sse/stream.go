@@ -200,34 +200,57 @@ func (s *Stream) Detach(r *http.Request) (context.Context, error) {
 		}
 		return nil, fmt.Errorf("sse: detaching: %w", err)
 	}
-	_ = rw // buffered input is a pipelined request, which is not answered
 	ctx, cancel := context.WithCancel(context.Background())
 	s.conn, s.cancel, s.w, s.rc = conn, cancel, nil, nil
 	s.buf = nil
+	// Bytes the server had read ahead were sent before the stream was
+	// taken over (a pipelined request, which is not answered): the client
+	// has sent something, and the stream ends as for bytes sent later.
+	if rw.Reader.Buffered() > 0 {
+		cancel()
+	}
 	go watch(conn, cancel)
 	return ctx, nil
 }
 
-// watch reads conn until it fails, then cancels: the client has gone, or
-// the stream was closed.
+// watch reads conn until it fails, then closes it: the first byte or
+// failure cancels (the client has sent something, has gone, or the stream
+// was closed). It goes on reading, and drops what it reads, so that the
+// connection is not closed on unread bytes, which resets it and can lose
+// the end of the stream at the client.
 func watch(conn net.Conn, cancel context.CancelFunc) {
+	defer conn.Close()
 	defer cancel()
 	var b [16]byte
 	for {
-		if n, err := conn.Read(b[:]); err != nil || n > 0 {
+		n, err := conn.Read(b[:])
+		if n > 0 {
+			cancel()
+		}
+		if err != nil {
 			return
 		}
 	}
 }
 
+// lingerTime bounds how long a closed stream's connection waits for the
+// client to close its side before it is closed anyway.
+const lingerTime = 500 * time.Millisecond
+
 // Close ends a detached stream: it sends the end of the response and
 // closes the connection. On a stream that is not detached it does
 // nothing, as the response ends when the handler returns. It is safe to
 // call more than once.
+//
+// A TCP connection is closed for writing at once, and closed whole when
+// the client closes its side (or after lingerTime), with what the client
+// sent meanwhile read and dropped: closing it on unread bytes would reset
+// it.
 func (s *Stream) Close() error {
 	if s.conn == nil {
 		return nil
 	}
+	defer s.cancel()
 	var err error
 	if s.err == nil {
 		timeout := s.WriteTimeout
@@ -236,11 +259,15 @@ func (s *Stream) Close() error {
 		}
 		err = s.writeConn([]byte("0\r\n\r\n"), timeout)
 		s.err = net.ErrClosed
+		if cw, ok := s.conn.(interface{ CloseWrite() error }); ok && err == nil {
+			if cw.CloseWrite() == nil && s.conn.SetReadDeadline(time.Now().Add(lingerTime)) == nil {
+				return nil // watch closes it
+			}
+		}
 	}
 	if cerr := s.conn.Close(); err == nil && !errors.Is(cerr, net.ErrClosed) {
 		err = cerr
 	}
-	s.cancel()
 	return err
 }
 
