@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/asyncgw/asyncgw/internal/autopipe"
 	"github.com/asyncgw/asyncgw/jobs"
 )
 
@@ -90,7 +91,13 @@ type Store struct {
 	streamMaxLen, idemTTL any
 	// outboxes are the tenants this Store has put in the outbox set.
 	outboxes sync.Map
+	// accepts carries concurrent Accepts to Redis in shared pipelines.
+	accepts *autopipe.Pipe
 }
+
+// Accepts in flight share pipelines: up to acceptSlots pipelines at once,
+// each of up to acceptBatch scripts.
+const acceptSlots, acceptBatch = 4, 64
 
 // New returns a Store on rdb.
 func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
@@ -101,6 +108,7 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 	return &Store{
 		rdb: rdb, cfg: cfg, channel: cfg.Prefix + ":events",
 		streamMaxLen: cfg.StreamMaxLen, idemTTL: int64(cfg.IdempotencyTTL / time.Second),
+		accepts: autopipe.New(rdb, acceptSlots, acceptBatch),
 	}, nil
 }
 
@@ -249,10 +257,7 @@ return {seq, sid}
 
 // PublicJSON encodes the public job resource, which is also how the record
 // stores it.
-func PublicJSON(j *jobs.Job) []byte {
-	b, _ := json.Marshal(j)
-	return b
-}
+func PublicJSON(j *jobs.Job) []byte { return jobs.AppendJobJSON(nil, j) }
 
 func decodeDoc(b []byte, tenant string) (*jobs.Job, error) {
 	j := new(jobs.Job)
@@ -276,10 +281,7 @@ func (s *Store) Create(ctx context.Context, j *jobs.Job, req *jobs.Request) erro
 // *jobs.KeyTaken.
 func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task *jobs.TaskWrite) error {
 	doc := PublicJSON(j)
-	rq, err := json.Marshal(req)
-	if err != nil {
-		return fmt.Errorf("encode request: %w", err)
-	}
+	rq := jobs.AppendRequestJSON(nil, req)
 	if j.CallbackURL != "" {
 		if err := s.registerOutbox(ctx, j.Tenant); err != nil {
 			return err
@@ -309,7 +311,16 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 	} else {
 		args = append(args, 0, "", 0, 0, "")
 	}
-	res, err := acceptScript.Run(ctx, s.rdb, keys, args...).Result()
+	var cmd *redis.Cmd
+	if err := s.accepts.Do(ctx, func(p redis.Pipeliner) { cmd = acceptScript.EvalSha(ctx, p, keys, args...) }); err != nil {
+		return fmt.Errorf("store job: %w", err)
+	}
+	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Redis has not seen the script yet (or has forgotten it):
+		// nothing ran, and Run sends it whole.
+		cmd = acceptScript.Run(ctx, s.rdb, keys, args...)
+	}
+	res, err := cmd.Result()
 	if errors.Is(err, redis.Nil) || (err == nil && res == nil) {
 		return ErrExists
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/jobs"
 )
 
@@ -123,6 +124,36 @@ func TestCreateTwice(t *testing.T) {
 	}
 	if evs, _ := b.store.Events(ctx, "acme", j.ID, 0); len(evs) != 1 {
 		t.Fatalf("refused Create appended an event: %d events", len(evs))
+	}
+}
+
+// TestAcceptAfterScriptFlush: accepts share pipelines of EVALSHA; on a
+// Redis that does not know the script (restarted, or SCRIPT FLUSH), each
+// one is sent whole instead and stored once.
+func TestAcceptAfterScriptFlush(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t) // of its own: the flush would reach other tests
+	b := setupOn(t, srv.Client(t), Config{})
+	ctx := testContext(t)
+	if err := b.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	ids := make([]string, 20)
+	for i := range ids {
+		wg.Go(func() {
+			j := newJob("acme")
+			ids[i] = j.ID
+			if err := b.store.Create(ctx, j, &jobs.Request{URL: "http://127.0.0.1/x"}); err != nil {
+				t.Errorf("Create after SCRIPT FLUSH: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if evs, err := b.store.Events(ctx, "acme", id, 0); err != nil || len(evs) != 1 {
+			t.Errorf("job %s: %d events, %v; want 1", id, len(evs), err)
+		}
 	}
 }
 
