@@ -99,7 +99,11 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 // every part before it starts any, so that a bad configuration stops it with
 // one line and nothing half-started.
 func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error {
-	log := newLogger(cfg, stderr)
+	// Log lines go out from a writer goroutine, batched under load; what
+	// is queued is written before serve returns.
+	out := newLogOut(stderr)
+	defer out.Close()
+	log := newLogger(cfg, out)
 	redis.SetLogger(redisLogger{log})
 	var mem *memredis.Server
 	if cfg.RedisURL == "" {
