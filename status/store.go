@@ -91,13 +91,14 @@ type Store struct {
 	streamMaxLen, idemTTL any
 	// outboxes are the tenants this Store has put in the outbox set.
 	outboxes sync.Map
-	// accepts carries concurrent Accepts to Redis in shared pipelines.
-	accepts *autopipe.Pipe
+	// accepts and updates carry concurrent Accepts and state changes to
+	// Redis in shared pipelines.
+	accepts, updates *autopipe.Pipe
 }
 
-// Accepts in flight share pipelines: up to acceptSlots pipelines at once,
-// each of up to acceptBatch scripts.
-const acceptSlots, acceptBatch = 4, 64
+// Accepts in flight share pipelines, and so do state changes: up to
+// pipeSlots pipelines of each at once, each of up to pipeBatch scripts.
+const pipeSlots, pipeBatch = 4, 64
 
 // New returns a Store on rdb.
 func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
@@ -108,7 +109,8 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 	return &Store{
 		rdb: rdb, cfg: cfg, channel: cfg.Prefix + ":events",
 		streamMaxLen: cfg.StreamMaxLen, idemTTL: int64(cfg.IdempotencyTTL / time.Second),
-		accepts: autopipe.New(rdb, acceptSlots, acceptBatch),
+		accepts: autopipe.New(rdb, pipeSlots, pipeBatch),
+		updates: autopipe.New(rdb, pipeSlots, pipeBatch),
 	}, nil
 }
 
@@ -255,6 +257,23 @@ end
 return {seq, sid}
 `)
 
+// eval runs script on pipe, in a pipeline shared with the other calls in
+// flight.
+func (s *Store) eval(ctx context.Context, pipe *autopipe.Pipe, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+	var cmd *redis.Cmd
+	if err := pipe.Do(ctx, func(p redis.Pipeliner) { cmd = script.EvalSha(ctx, p, keys, args...) }); err != nil {
+		cmd = redis.NewCmd(ctx)
+		cmd.SetErr(err)
+		return cmd
+	}
+	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Redis has not seen the script yet (or has forgotten it):
+		// nothing ran, and Run sends it whole.
+		cmd = script.Run(ctx, s.rdb, keys, args...)
+	}
+	return cmd
+}
+
 // PublicJSON encodes the public job resource, which is also how the record
 // stores it.
 func PublicJSON(j *jobs.Job) []byte { return jobs.AppendJobJSON(nil, j) }
@@ -311,16 +330,7 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 	} else {
 		args = append(args, 0, "", 0, 0, "")
 	}
-	var cmd *redis.Cmd
-	if err := s.accepts.Do(ctx, func(p redis.Pipeliner) { cmd = acceptScript.EvalSha(ctx, p, keys, args...) }); err != nil {
-		return fmt.Errorf("store job: %w", err)
-	}
-	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		// Redis has not seen the script yet (or has forgotten it):
-		// nothing ran, and Run sends it whole.
-		cmd = acceptScript.Run(ctx, s.rdb, keys, args...)
-	}
-	res, err := cmd.Result()
+	res, err := s.eval(ctx, s.accepts, acceptScript, keys, args...).Result()
 	if errors.Is(err, redis.Nil) || (err == nil && res == nil) {
 		return ErrExists
 	}
@@ -502,7 +512,7 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool)
 		hasRaw, raw = "1", j.Result.Raw
 	}
 	keys := append(s.keys(j.Tenant, j.ID), s.dlqKey(j.Tenant, j.Queue), s.outboxKey(j.Tenant), s.deliveriesKey(j.Tenant, j.ID))
-	res, err := updateScript.Run(ctx, s.rdb, keys,
+	res, err := s.eval(ctx, s.updates, updateScript, keys,
 		doc, string(j.State), seq, allow, ttl, s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID, hasRaw, raw,
 		deadAt(j).UnixMilli(), time.Now().UnixMilli()).Slice()
 	if err != nil {
