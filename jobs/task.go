@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -97,6 +98,78 @@ func newTaskPayload(j *Job, now time.Time, cycle int) []byte {
 		b = strconv.AppendInt(b, int64(cycle), 10)
 	}
 	return append(b, '}')
+}
+
+// parseTaskPayload reads a task's payload. The form newTaskPayload writes
+// by hand is read by hand; anything else (an escaped string, spaces, other
+// members, another order) goes to encoding/json, which then decides.
+func parseTaskPayload(b []byte) (taskPayload, error) {
+	var p taskPayload
+	rest, ok := bytes.CutPrefix(b, []byte(`{"t":"`))
+	var t, id []byte
+	if ok {
+		t, rest, ok = cutPlainString(rest)
+	}
+	if ok {
+		rest, ok = bytes.CutPrefix(rest, []byte(`,"id":"`))
+	}
+	if ok {
+		id, rest, ok = cutPlainString(rest)
+	}
+	if ok {
+		rest, ok = bytes.CutPrefix(rest, []byte(`,"c":`))
+	}
+	if ok {
+		p.Created, rest, ok = cutInt(rest)
+	}
+	if ok {
+		if r, found := bytes.CutPrefix(rest, []byte(`,"r":`)); found {
+			var cycle int64
+			cycle, rest, ok = cutInt(r)
+			p.Cycle = int(cycle)
+		}
+	}
+	if ok && string(rest) == "}" {
+		p.Tenant, p.ID = string(t), string(id)
+		return p, nil
+	}
+	p = taskPayload{}
+	err := json.Unmarshal(b, &p)
+	return p, err
+}
+
+// cutPlainString cuts a JSON string's contents up to its closing quote,
+// and the comma-free rest after it; ok is false when the string has an
+// escape or a byte jsonx.Plain would not allow, or does not end.
+func cutPlainString(b []byte) (s, rest []byte, ok bool) {
+	i := bytes.IndexByte(b, '"')
+	if i < 0 || !jsonx.Plain(string(b[:i])) {
+		return nil, nil, false
+	}
+	return b[:i], b[i+1:], true
+}
+
+// cutInt cuts a JSON integer of up to 18 digits (an optional minus, no
+// leading zeros).
+func cutInt(b []byte) (n int64, rest []byte, ok bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	i := 0
+	if neg {
+		i = 1
+	}
+	start := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		n = n*10 + int64(b[i]-'0')
+		i++
+	}
+	digits := i - start
+	if digits == 0 || digits > 18 || digits > 1 && b[start] == '0' {
+		return 0, nil, false
+	}
+	if neg {
+		n = -n
+	}
+	return n, b[i:], true
 }
 
 // taskRetries is asynq's retry limit for j's task. There is room beyond

@@ -315,8 +315,8 @@ func (w *Worker) Stop(context.Context) error {
 }
 
 func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
-	var p taskPayload
-	if err := json.Unmarshal(task.Payload(), &p); err != nil {
+	p, err := parseTaskPayload(task.Payload())
+	if err != nil {
 		w.log.Error("drop task with unreadable payload", "err", err)
 		return fmt.Errorf("decode task: %w", asynq.SkipRetry)
 	}

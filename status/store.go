@@ -91,13 +91,14 @@ type Store struct {
 	streamMaxLen, idemTTL any
 	// outboxes are the tenants this Store has put in the outbox set.
 	outboxes sync.Map
-	// accepts and updates carry concurrent Accepts and state changes to
-	// Redis in shared pipelines.
-	accepts, updates *autopipe.Pipe
+	// accepts, updates and loads carry concurrent Accepts, state changes
+	// and Loads to Redis in shared pipelines.
+	accepts, updates, loads *autopipe.Pipe
 }
 
-// Accepts in flight share pipelines, and so do state changes: up to
-// pipeSlots pipelines of each at once, each of up to pipeBatch scripts.
+// Accepts in flight share pipelines, and so do state changes and the
+// workers' reads: up to pipeSlots pipelines of each at once, each of up to
+// pipeBatch commands.
 const pipeSlots, pipeBatch = 4, 64
 
 // New returns a Store on rdb.
@@ -111,6 +112,7 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 		streamMaxLen: cfg.StreamMaxLen, idemTTL: int64(cfg.IdempotencyTTL / time.Second),
 		accepts: autopipe.New(rdb, pipeSlots, pipeBatch),
 		updates: autopipe.New(rdb, pipeSlots, pipeBatch),
+		loads:   autopipe.New(rdb, pipeSlots, pipeBatch),
 	}, nil
 }
 
@@ -376,7 +378,12 @@ func (s *Store) get(ctx context.Context, tenant, id string) (*jobs.Job, string, 
 
 // Load returns the job and the request it replays, in one read.
 func (s *Store) Load(ctx context.Context, tenant, id string) (*jobs.Job, *jobs.Request, error) {
-	vals, err := s.rdb.HMGet(ctx, s.jobKey(tenant, id), "doc", "seq", "req").Result()
+	var cmd *redis.SliceCmd
+	err := s.loads.Do(ctx, func(p redis.Pipeliner) { cmd = p.HMGet(ctx, s.jobKey(tenant, id), "doc", "seq", "req") })
+	if err != nil {
+		return nil, nil, fmt.Errorf("read job record: %w", err)
+	}
+	vals, err := cmd.Result()
 	if err != nil {
 		return nil, nil, fmt.Errorf("read job record: %w", err)
 	}
