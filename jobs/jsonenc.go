@@ -133,12 +133,7 @@ func encResult(b []byte, r *Result) ([]byte, bool) {
 	if len(r.Headers) > 0 {
 		b = append(b, `,"headers":{`...)
 		var arr [16]string
-		keys := arr[:0]
-		for k := range r.Headers {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for i, k := range keys {
+		for i, k := range sortedKeys(arr[:0], r.Headers) {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -162,6 +157,16 @@ func encResult(b []byte, r *Result) ([]byte, bool) {
 	return append(b, '}'), true
 }
 
+// sortedKeys returns m's keys in order (as encoding/json writes a map's
+// members), appended to keys.
+func sortedKeys[V any](keys []string, m map[string]V) []string {
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 func encRequest(b []byte, r *Request) []byte {
 	// Every member is written with a leading comma; the first one's comma
 	// becomes the opening brace at the end.
@@ -177,12 +182,7 @@ func encRequest(b []byte, r *Request) []byte {
 	if len(r.Header) > 0 {
 		b = append(b, `,"header":{`...)
 		var arr [16]string
-		keys := arr[:0]
-		for k := range r.Header {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for i, k := range keys {
+		for i, k := range sortedKeys(arr[:0], r.Header) {
 			if i > 0 {
 				b = append(b, ',')
 			}
