@@ -439,7 +439,9 @@ func (h *Hub) subscribe(set *map[string]map[*Subscription]struct{}, key, tenant 
 	if h.closed {
 		h.mu.Unlock()
 		close(sub.ch)
-		sub.ready = closedChan
+		// Never live: Wait reports the stop (a nil channel never
+		// becomes ready).
+		sub.ready = nil
 		return sub
 	}
 	if (*set)[key] == nil {

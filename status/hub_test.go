@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"sync"
 	"testing"
@@ -395,6 +396,10 @@ func TestHubStop(t *testing.T) {
 	late := h.SubscribeTenant("acme")
 	if _, ok := <-late.C; ok {
 		t.Error("subscription made after Stop is open")
+	}
+	// It never goes live, and says why rather than pretend it did.
+	if err := late.Wait(testContext(t)); !errors.Is(err, ErrHubStopped) {
+		t.Errorf("Wait of a subscription made after Stop: %v, want ErrHubStopped", err)
 	}
 	late.Close()
 	waitFor(t, "the stopped hub's subscription to end", func() bool { return b.numSub(t) == 0 })
