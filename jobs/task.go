@@ -138,9 +138,9 @@ func parseTaskPayload(b []byte) (taskPayload, error) {
 	return p, err
 }
 
-// cutPlainString cuts a JSON string's contents up to its closing quote,
-// and the comma-free rest after it; ok is false when the string has an
-// escape or a byte jsonx.Plain would not allow, or does not end.
+// cutPlainString cuts a JSON string's contents up to its closing quote and
+// returns them and what follows the quote; ok is false when the string
+// has an escape or a byte jsonx.Plain would not allow, or does not end.
 func cutPlainString(b []byte) (s, rest []byte, ok bool) {
 	i := bytes.IndexByte(b, '"')
 	if i < 0 || !jsonx.Plain(string(b[:i])) {
