@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/sse"
 	"github.com/asyncgw/asyncgw/status"
 )
@@ -42,17 +43,6 @@ func (m *streamMetrics) state(route string) (observed, open int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.observed[route], m.open
-}
-
-// waitUntil polls cond for up to 10 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // TestJobStreamDetached checks that an HTTP/1.1 event stream is served
@@ -112,18 +102,18 @@ func TestJobStreamDetached(t *testing.T) {
 
 	conn, _ := open()
 	// The handler has returned while the stream is open.
-	waitUntil(t, "the handler to return", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the handler to return", func() bool {
 		observed, open := m.state(route)
 		return observed == 1 && open == 1
 	})
 	conn.Close()
-	waitUntil(t, "the stream to notice its client leaving", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the stream to notice its client leaving", func() bool {
 		_, open := m.state(route)
 		return open == 0
 	})
 
 	_, rd := open()
-	waitUntil(t, "the second stream to be detached", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the second stream to be detached", func() bool {
 		observed, _ := m.state(route)
 		return observed == 2
 	})
@@ -349,7 +339,7 @@ func TestEventsUnavailableWhileSubscriptionStalls(t *testing.T) {
 		t.Errorf("the tenant's channel has %d subscribers on the server, want 1", n)
 	}
 	sub.Close()
-	waitUntil(t, "the hub to leave the tenant's channel after its last subscriber (the 503s' subscriptions were not closed?)", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the hub to leave the tenant's channel after its last subscriber (the 503s' subscriptions were not closed?)", func() bool {
 		return numSub() == 0
 	})
 }

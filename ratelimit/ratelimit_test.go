@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/internal/testutil"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
@@ -147,7 +148,7 @@ func testContract(t *testing.T, newLimiter func(t *testing.T) Limiter) {
 		if denied.Reset <= 20*time.Millisecond || denied.Reset > 40*time.Millisecond {
 			t.Errorf("Reset = %v, want in (20ms, 40ms]", denied.Reset)
 		}
-		waitFor(t, 2*time.Second, "a request to be allowed again", func() bool {
+		testutil.WaitFor(t, 2*time.Second, "a request to be allowed again", func() bool {
 			return allow(t, lim, "k", l).Allowed
 		})
 	})
@@ -173,19 +174,4 @@ func allow(t testing.TB, lim Limiter, key string, l Limit) Decision {
 		t.Fatalf("Allow(%q, %+v): %v", key, l, err)
 	}
 	return d
-}
-
-// waitFor polls cond until it is true, failing t if that takes longer than
-// timeout.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", timeout, what)
-		}
-		<-tick.C
-	}
 }

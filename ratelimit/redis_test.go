@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/internal/testutil"
 )
 
 // newRedis returns a Redis limiter on the shared server, with its own
@@ -120,7 +121,7 @@ func TestRedisKeyExpires(t *testing.T) {
 	}
 
 	allow(t, r, "fast", Limit{Rate: 100, Burst: 3})
-	waitFor(t, 2*time.Second, "the key of a full bucket to expire", func() bool {
+	testutil.WaitFor(t, 2*time.Second, "the key of a full bucket to expire", func() bool {
 		n, err := rdb.Exists(ctx, prefix+":rl:{fast}").Result()
 		if err != nil {
 			t.Fatal(err)

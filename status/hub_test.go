@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
 )
 
@@ -27,10 +28,12 @@ func (b *testBundle) startHub(t *testing.T) *Hub {
 	return h
 }
 
-// stopHub stops h, failing t if Stop fails or does not return in time.
+// stopHub stops h, failing t if Stop fails or does not return in time: a
+// delivery that blocked would hold the hub's lock, and the test must fail
+// rather than hang.
 func stopHub(t *testing.T, h *Hub) {
 	t.Helper()
-	bounded(t, "Hub.Stop", func() {
+	testutil.Within(t, waitTimeout, "Hub.Stop", func() {
 		if err := h.Stop(context.Background()); err != nil {
 			t.Errorf("Hub.Stop: %v", err)
 		}
@@ -40,24 +43,7 @@ func stopHub(t *testing.T, h *Hub) {
 // closeLater closes sub when t ends.
 func closeLater(t *testing.T, sub *Subscription) {
 	t.Helper()
-	t.Cleanup(func() { bounded(t, "Subscription.Close", sub.Close) })
-}
-
-// bounded runs fn, failing t if it does not return within waitTimeout: a
-// delivery that blocked would hold the hub's lock, and the test must fail
-// rather than hang.
-func bounded(t *testing.T, what string, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn()
-	}()
-	select {
-	case <-done:
-	case <-time.After(waitTimeout):
-		t.Errorf("%s did not return within %s", what, waitTimeout)
-	}
+	t.Cleanup(func() { testutil.Within(t, waitTimeout, "Subscription.Close", sub.Close) })
 }
 
 // numSub returns how many subscriptions the server holds on b's channel.
@@ -346,7 +332,7 @@ func TestHubOneSubscriptionPerHub(t *testing.T) {
 	}
 
 	stopHub(t, hubs[0])
-	waitFor(t, "NUMSUB to drop to 1 after a hub stopped", func() bool { return b.numSub(t) == 1 })
+	testutil.WaitFor(t, waitTimeout, "NUMSUB to drop to 1 after a hub stopped", func() bool { return b.numSub(t) == 1 })
 }
 
 func TestSubscriptionClose(t *testing.T) {
@@ -402,7 +388,7 @@ func TestHubStop(t *testing.T) {
 		t.Errorf("Wait of a subscription made after Stop: %v, want ErrHubStopped", err)
 	}
 	late.Close()
-	waitFor(t, "the stopped hub's subscription to end", func() bool { return b.numSub(t) == 0 })
+	testutil.WaitFor(t, waitTimeout, "the stopped hub's subscription to end", func() bool { return b.numSub(t) == 0 })
 }
 
 func TestHubStopWithoutStart(t *testing.T) {
@@ -433,11 +419,11 @@ func TestHubResubscribes(t *testing.T) {
 	// so it signals once more when it is back. That signal is certain to be
 	// separate from the first when the hub is not back yet.
 	lost := !h.Ready()
-	waitFor(t, "the hub to be ready again", h.Ready)
+	testutil.WaitFor(t, waitTimeout, "the hub to be ready again", h.Ready)
 	if lost {
 		awaitResync(t, sub)
 	}
-	waitFor(t, "the hub to resubscribe", func() bool { return b.numSub(t) == 1 })
+	testutil.WaitFor(t, waitTimeout, "the hub to resubscribe", func() bool { return b.numSub(t) == 1 })
 	if n := b.numSubOf(t, b.store.TenantChannel("acme")); n != 1 {
 		t.Fatalf("the tenant's channel has %d subscribers after the hub resubscribed, want 1", n)
 	}
@@ -470,10 +456,10 @@ func TestHubNoticesSilentConnection(t *testing.T) {
 	if err := b.rdb.Do(testContext(t), "CLIENT", "PAUSE", "2000", "ALL").Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the hub to notice the silent subscription", func() bool { return !h.Ready() })
+	testutil.WaitFor(t, waitTimeout, "the hub to notice the silent subscription", func() bool { return !h.Ready() })
 	awaitResync(t, sub)
-	waitFor(t, "the hub to be subscribed again", h.Ready)
-	waitFor(t, "one subscription on the server", func() bool {
+	testutil.WaitFor(t, waitTimeout, "the hub to be subscribed again", h.Ready)
+	testutil.WaitFor(t, waitTimeout, "one subscription on the server", func() bool {
 		return b.numSub(t) == 1 && b.numSubOf(t, b.store.TenantChannel("acme")) == 1
 	})
 	j := b.create(t, "acme")
@@ -518,7 +504,7 @@ func TestHubTenantChannels(t *testing.T) {
 		t.Fatalf("with one subscriber left: %v", got)
 	}
 	onTenant.Close()
-	waitFor(t, "the hub to leave acme's channel", func() bool { return count() == [2]int64{0, 0} })
+	testutil.WaitFor(t, waitTimeout, "the hub to leave acme's channel", func() bool { return count() == [2]int64{0, 0} })
 }
 
 // TestHubSubscriptionChurn subscribes to and leaves one tenant's channel
@@ -563,5 +549,5 @@ func TestHubSubscriptionChurn(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	waitFor(t, "the hub to leave acme's channel", func() bool { return b.numSubOf(t, b.store.TenantChannel("acme")) == 0 })
+	testutil.WaitFor(t, waitTimeout, "the hub to leave acme's channel", func() bool { return b.numSubOf(t, b.store.TenantChannel("acme")) == 0 })
 }

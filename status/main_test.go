@@ -82,17 +82,3 @@ func (b *testBundle) setState(t *testing.T, j *jobs.Job, s jobs.State) *jobs.Job
 	}
 	return got
 }
-
-// waitFor polls cond until it holds, failing t with what after waitTimeout.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
-		}
-		<-tick.C
-	}
-}

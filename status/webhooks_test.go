@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
 )
 
@@ -285,7 +286,7 @@ func TestClaimOutboxLeaseEnds(t *testing.T) {
 	}
 	// Poll until the lease ends: the entries come back, and not before.
 	var back []OutboxEntry
-	waitFor(t, "leased entries to come back", func() bool {
+	testutil.WaitFor(t, waitTimeout, "leased entries to come back", func() bool {
 		back = b.claim(t, "acme", 10, lease)
 		return len(back) > 0
 	})
@@ -303,7 +304,7 @@ func TestClaimOutboxLeaseEnds(t *testing.T) {
 		t.Fatalf("AckOutbox: %v", err)
 	}
 	var third []OutboxEntry
-	waitFor(t, "the second lease to end", func() bool {
+	testutil.WaitFor(t, waitTimeout, "the second lease to end", func() bool {
 		third = b.claim(t, "acme", 10, time.Minute)
 		return len(third) > 0
 	})

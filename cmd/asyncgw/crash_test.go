@@ -18,6 +18,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/status"
 )
@@ -42,7 +43,7 @@ func startHeld(t *testing.T, s *setup, up *jobUpstream, n int) (wk *proc, base s
 	for i := range ids {
 		ids[i] = submit(t, base+"/v1/work", fmt.Sprintf(`{"sku":"A-%d"}`, i))
 	}
-	waitFor(t, 30*time.Second, "the upstream to hold every job's call", func() (bool, string) {
+	testutil.WaitForWhy(t, 30*time.Second, "the upstream to hold every job's call", func() (bool, string) {
 		h := up.held()
 		return h == n, fmt.Sprintf("%d of %d held", h, n)
 	})
@@ -256,7 +257,7 @@ func TestWorkerSIGTERMRequeues(t *testing.T) {
 		t.Errorf("the worker took %v to exit, far beyond its %v shutdown timeout", took, shutdownTimeout)
 	}
 	// The interrupted calls were cut, not left running.
-	waitFor(t, 10*time.Second, "the held upstream calls to be dropped", func() (bool, string) {
+	testutil.WaitForWhy(t, 10*time.Second, "the held upstream calls to be dropped", func() (bool, string) {
 		h := up.held()
 		return h == 0, fmt.Sprintf("%d still held", h)
 	})
@@ -387,7 +388,7 @@ func TestRedisKilledDuringAccepts(t *testing.T) {
 
 	// About a second of accepts before the crash, and as long after it.
 	begin := time.Now()
-	waitFor(t, 15*time.Second, "accepts before the crash", func() (bool, string) {
+	testutil.WaitForWhy(t, 15*time.Second, "accepts before the crash", func() (bool, string) {
 		n := count(http.StatusAccepted, begin)
 		return n >= 20 && time.Since(begin) > time.Second, fmt.Sprintf("%d 202s", n)
 	})
@@ -398,7 +399,7 @@ func TestRedisKilledDuringAccepts(t *testing.T) {
 	restarting := time.Now()
 	srv.Restart(t)
 	restarted := time.Now()
-	waitFor(t, 15*time.Second, "accepts after the restart", func() (bool, string) {
+	testutil.WaitForWhy(t, 15*time.Second, "accepts after the restart", func() (bool, string) {
 		n := count(http.StatusAccepted, restarted)
 		return n >= 20 && time.Since(restarted) > time.Second, fmt.Sprintf("%d 202s since the restart", n)
 	})

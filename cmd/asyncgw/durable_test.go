@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/internal/testutil"
 )
 
 // The problems durabilityProblems reports, word for word.
@@ -115,7 +116,7 @@ var durabilityWarning = regexp.MustCompile(`(?m)^time=\S+ level=WARN msg="REDIS 
 
 // running is a call of run in the background.
 type running struct {
-	stderr syncBuffer
+	stderr testutil.SyncBuffer
 	cancel context.CancelFunc
 	done   chan struct{} // closed once run has returned
 	err    error         // what run returned, once done is closed
@@ -151,7 +152,7 @@ func startRun(t *testing.T, getenv func(string) string, args ...string) *running
 func (r *running) waitListening(t *testing.T) string {
 	t.Helper()
 	var out string
-	waitFor(t, 30*time.Second, "the gateway to listen", func() (bool, string) {
+	testutil.WaitForWhy(t, 30*time.Second, "the gateway to listen", func() (bool, string) {
 		select {
 		case <-r.done:
 			t.Fatalf("run returned %v before the gateway listened", r.err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/internal/testutil"
 )
 
 // TestNoSecretsInLogs runs asyncgw at debug level with authentication and
@@ -68,7 +69,7 @@ webhooks:
 	}
 	// Both webhook tries fail, and the delivery dies.
 	p.waitLog(t, `type=webhook`, 30*time.Second)
-	waitFor(t, 30*time.Second, "two webhook tries", func() (bool, string) {
+	testutil.WaitForWhy(t, 30*time.Second, "two webhook tries", func() (bool, string) {
 		return hooks.Load() >= 2, fmt.Sprintf("%d tries", hooks.Load())
 	})
 	time.Sleep(200 * time.Millisecond)

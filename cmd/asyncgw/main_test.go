@@ -12,12 +12,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/sse"
 )
@@ -68,8 +68,8 @@ func build(out string) error {
 // and its output is logged if the test failed.
 type proc struct {
 	cmd    *exec.Cmd
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout testutil.SyncBuffer
+	stderr testutil.SyncBuffer
 	done   chan struct{} // closed once the process has exited
 	state  *os.ProcessState
 }
@@ -161,7 +161,7 @@ func (p *proc) kill(t *testing.T) {
 func (p *proc) waitLog(t *testing.T, want string, timeout time.Duration) string {
 	t.Helper()
 	var out string
-	waitFor(t, timeout, fmt.Sprintf("asyncgw to log %q", want), func() (bool, string) {
+	testutil.WaitForWhy(t, timeout, fmt.Sprintf("asyncgw to log %q", want), func() (bool, string) {
 		out = p.stderr.String()
 		if strings.Contains(out, want) {
 			return true, ""
@@ -185,7 +185,7 @@ func (p *proc) baseURL(t *testing.T) string {
 		t.Fatalf("no address in the listening line:\n%s", p.stderr.String())
 	}
 	base := m[1]
-	waitFor(t, 10*time.Second, "GET /healthz to answer 200", func() (bool, string) {
+	testutil.WaitForWhy(t, 10*time.Second, "GET /healthz to answer 200", func() (bool, string) {
 		resp, err := httpClient.Get(base + "/healthz")
 		if err != nil {
 			return false, err.Error()
@@ -198,25 +198,6 @@ func (p *proc) baseURL(t *testing.T) string {
 
 // httpClient is the client of the tests' plain requests.
 var httpClient = &http.Client{Timeout: 10 * time.Second}
-
-// waitFor polls cond until it reports true or timeout passes; then it fails
-// t with what and cond's last word on why not.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, why)
-		}
-		<-tick.C
-	}
-}
 
 // submit POSTs body as JSON to url and expects 202; it returns the job ID.
 func submit(t *testing.T, url, body string) string {
@@ -354,22 +335,4 @@ func writeFile(t *testing.T, name, content string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// syncBuffer collects a process's output; it is safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/internal/testutil"
 )
 
 // scrape reads url (a /metrics endpoint) and returns its series by name
@@ -96,7 +97,7 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("gateway: no Redis round trips timed")
 	}
 	// Queue figures are read in the background, every few seconds.
-	waitFor(t, 15*time.Second, "queue figures in the gateway's metrics", func() (bool, string) {
+	testutil.WaitForWhy(t, 15*time.Second, "queue figures in the gateway's metrics", func() (bool, string) {
 		g = scrape(t, base+"/metrics")
 		_, ok := g[`asyncgw_queue_depth{queue="`+s.queue+`",state="pending"}`]
 		return ok, "no asyncgw_queue_depth for the queue"

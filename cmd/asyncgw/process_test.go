@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/status"
 )
@@ -288,7 +289,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	// New connections are refused while the job still runs.
 	u, _ := url.Parse(base)
-	waitFor(t, 5*time.Second, "new connections to be refused", func() (bool, string) {
+	testutil.WaitForWhy(t, 5*time.Second, "new connections to be refused", func() (bool, string) {
 		conn, err := net.DialTimeout("tcp", u.Host, time.Second)
 		if err != nil {
 			return errors.Is(err, syscall.ECONNREFUSED), err.Error()
@@ -363,7 +364,7 @@ func TestReadyz(t *testing.T) {
 		}
 
 		srv.Kill()
-		waitFor(t, 15*time.Second, "/readyz to answer 503", func() (bool, string) {
+		testutil.WaitForWhy(t, 15*time.Second, "/readyz to answer 503", func() (bool, string) {
 			code, body, err := readyz(base)
 			if err != nil || code != http.StatusServiceUnavailable {
 				return false, fmt.Sprintf("%d %v (%v)", code, body, err)
@@ -377,7 +378,7 @@ func TestReadyz(t *testing.T) {
 			return false, fmt.Sprintf("503 without a redis reason: %v", body)
 		})
 		// Writes trip the Redis breaker, and /readyz says so.
-		waitFor(t, 15*time.Second, "/readyz to name the open breaker", func() (bool, string) {
+		testutil.WaitForWhy(t, 15*time.Second, "/readyz to name the open breaker", func() (bool, string) {
 			for range 6 {
 				if resp, err := httpClient.Post(base+"/v1/work", "application/json", strings.NewReader(`{}`)); err == nil {
 					resp.Body.Close()
@@ -394,7 +395,7 @@ func TestReadyz(t *testing.T) {
 		})
 
 		srv.Restart(t)
-		waitFor(t, 15*time.Second, "/readyz to answer 200 again", func() (bool, string) {
+		testutil.WaitForWhy(t, 15*time.Second, "/readyz to answer 200 again", func() (bool, string) {
 			code, body, err := readyz(base)
 			return err == nil && code == http.StatusOK, fmt.Sprintf("%d %v (%v)", code, body, err)
 		})

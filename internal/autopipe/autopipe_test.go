@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/internal/testutil"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
@@ -87,17 +88,6 @@ func (p *Pipe) queued() int {
 	return len(p.queue)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // TestPipeAnswersEachCaller: many goroutines, each with commands of its
 // own, on few slots; every command gets its own answer, the pipelines
 // are fewer than the commands, and the Pipe ends idle.
@@ -161,7 +151,7 @@ func TestPipeBatchesWhileBusy(t *testing.T) {
 	for i := 1; i <= 20; i++ {
 		wg.Go(func() { do(i) })
 	}
-	waitFor(t, "20 calls queued", func() bool { return p.queued() == 20 })
+	testutil.WaitFor(t, 10*time.Second, "20 calls queued", func() bool { return p.queued() == 20 })
 	release()
 	wg.Wait()
 	// 1 + 20 calls: the first alone, then 8, 8 and 4.
@@ -198,7 +188,7 @@ func TestPipeDropsEndedCalls(t *testing.T) {
 	go func() {
 		kept <- p.Do(ctx, func(pipe redis.Pipeliner) { pipe.Incr(ctx, prefix+":kept") })
 	}()
-	waitFor(t, "2 calls queued", func() bool { return p.queued() == 2 })
+	testutil.WaitFor(t, 10*time.Second, "2 calls queued", func() bool { return p.queued() == 2 })
 	cancel()
 	release()
 	for name, ch := range map[string]chan error{"first": first, "kept": kept} {
@@ -237,7 +227,7 @@ func TestPipeCommandErrorsStayTheirOwn(t *testing.T) {
 	wg.Go(func() {
 		_ = p.Do(ctx, func(pipe redis.Pipeliner) { good = pipe.Incr(ctx, prefix+":n") })
 	})
-	waitFor(t, "2 calls queued", func() bool { return p.queued() == 2 })
+	testutil.WaitFor(t, 10*time.Second, "2 calls queued", func() bool { return p.queued() == 2 })
 	release()
 	wg.Wait()
 	if err := bad.Err(); err == nil || !redis.HasErrorPrefix(err, "WRONGTYPE") {
