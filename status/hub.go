@@ -52,9 +52,14 @@ type Hub struct {
 	closed   bool
 
 	// subMu orders the SUBSCRIBE and UNSUBSCRIBE commands of tenant
-	// channels and guards tenants. It is taken before mu.
+	// channels and guards tenants and cmds. It is taken before mu.
 	subMu   sync.Mutex
 	tenants map[string]*tenantSub
+	// cmds are the commands decided and not yet sent, in order: one
+	// goroutine (send) writes them, so that no one waits on a write to
+	// Redis while holding subMu.
+	cmds []channelCmd
+	kick chan struct{}
 
 	subscribed atomic.Bool
 	delivered  atomic.Int64
@@ -75,6 +80,12 @@ type tenantSub struct {
 	ready   chan struct{}
 }
 
+// channelCmd is a SUBSCRIBE (or, when !subscribe, UNSUBSCRIBE) of channel.
+type channelCmd struct {
+	channel   string
+	subscribe bool
+}
+
 // closedChan is ready at once.
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
@@ -89,6 +100,7 @@ func NewHub(rdb redis.UniversalClient, s *Store, logger *slog.Logger) *Hub {
 		byJob:          make(map[string]map[*Subscription]struct{}),
 		byTenant:       make(map[string]map[*Subscription]struct{}),
 		tenants:        make(map[string]*tenantSub),
+		kick:           make(chan struct{}, 1),
 		done:           make(chan struct{}),
 		stopped:        make(chan struct{}),
 	}
@@ -131,6 +143,7 @@ func (h *Hub) Start(ctx context.Context) error {
 		h.handle(msg)
 	}
 	h.subscribed.Store(true)
+	go h.send()
 	go h.loop()
 	return nil
 }
@@ -275,10 +288,7 @@ func (h *Hub) retain(tenant string) <-chan struct{} {
 	}
 	ts.ready = make(chan struct{})
 	ts.pending = append(ts.pending, ts.ready)
-	// On a failed write the client keeps the channel and subscribes to it
-	// again on its next connection, whose confirmation releases the
-	// waiters; a connection given up releases them at once (lost).
-	_ = ps.Subscribe(context.Background(), h.tenantChannel(tenant))
+	h.queue(channelCmd{h.tenantChannel(tenant), true})
 	return ts.ready
 }
 
@@ -294,10 +304,56 @@ func (h *Hub) release(tenant string) {
 	if ts.refs--; ts.refs > 0 {
 		return
 	}
-	if ps := h.pubsub(); ps != nil {
-		_ = ps.Unsubscribe(context.Background(), h.tenantChannel(tenant))
+	if h.pubsub() != nil {
+		h.queue(channelCmd{h.tenantChannel(tenant), false})
 	}
 	h.forget(tenant, ts)
+}
+
+// queue hands cmd to send. The caller holds subMu.
+func (h *Hub) queue(cmd channelCmd) {
+	h.cmds = append(h.cmds, cmd)
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// send writes the queued commands in order until the hub stops, each run
+// of one kind as one command. A write is bounded by HealthInterval. On a
+// failed one the client keeps the channels it was given and subscribes to
+// them again on its next connection, whose confirmations release the
+// waiters; a connection given up releases them at once (lost).
+func (h *Hub) send() {
+	for {
+		select {
+		case <-h.stopped:
+			return
+		case <-h.kick:
+		}
+		h.subMu.Lock()
+		cmds := h.cmds
+		h.cmds = nil
+		h.subMu.Unlock()
+		for len(cmds) > 0 {
+			n := 1
+			for n < len(cmds) && cmds[n].subscribe == cmds[0].subscribe {
+				n++
+			}
+			chs := make([]string, n)
+			for i, c := range cmds[:n] {
+				chs[i] = c.channel
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), h.HealthInterval)
+			if ps := h.pubsub(); cmds[0].subscribe {
+				_ = ps.Subscribe(ctx, chs...)
+			} else {
+				_ = ps.Unsubscribe(ctx, chs...)
+			}
+			cancel()
+			cmds = cmds[n:]
+		}
+	}
 }
 
 // releaseWaiters lets every subscriber waiting for its tenant's channel go
