@@ -218,29 +218,32 @@ return sid
 `)
 
 // updateScript: KEYS job, events, stream, dead-letter list, outbox,
-// deliveries; ARGV doc,
-// state, expected seq, from-terminal allowed (0/1), ttl seconds (0:
-// persist), maxlen, channel, tenant, id, has raw result body (0/1), raw
-// result body, time of death (unix ms), now (unix ms). A job that becomes
-// dead joins the
-// dead-letter list; one that leaves dead (a replay) is taken out of it.
-// Returns {seq, sid}, or {-1} not found, {-2} terminal, {-3} conflict.
+// deliveries; ARGV doc, state, expected seq, from-terminal allowed (0/1),
+// ttl seconds (0: none), maxlen, channel, tenant, id, has raw result body
+// (0/1), raw result body, time of death (unix ms), now (unix ms). A job
+// that becomes dead joins the dead-letter list; one that leaves dead (a
+// replay) is taken out of it. Only a job that ended has an expiry, so only
+// one that leaves a terminal state loses it. Returns {seq, sid}, or {-1}
+// not found, {-2} terminal, {-3} conflict.
 var updateScript = redis.NewScript(`
-local cur = redis.call('HMGET', KEYS[1], 'state', 'seq')
+local cur = redis.call('HMGET', KEYS[1], 'state', 'seq', 'cbev')
 if not cur[1] then return {-1} end
 if cur[2] ~= ARGV[3] then return {-3} end
 local s = cur[1]
-if ARGV[4] ~= '1' and (s == 'succeeded' or s == 'failed' or s == 'dead' or s == 'canceled') then return {-2} end
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'state', ARGV[2])
-local cb = redis.call('HGET', KEYS[1], 'cbev')
-if cb and string.find(cb, ',' .. ARGV[2] .. ',', 1, true) then
+local ended = s == 'succeeded' or s == 'failed' or s == 'dead' or s == 'canceled'
+if ended and ARGV[4] ~= '1' then return {-2} end
+local seq = tonumber(cur[2]) + 1
+if ARGV[10] == '1' then
+  redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'state', ARGV[2], 'seq', seq, 'rbody', ARGV[11])
+else
+  redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'state', ARGV[2], 'seq', seq)
+end
+if cur[3] and string.find(cur[3], ',' .. ARGV[2] .. ',', 1, true) then
   redis.call('ZADD', KEYS[5], ARGV[13], ARGV[9] .. '\n' .. seq)
 end
 redis.call('RPUSH', KEYS[2], ARGV[2] .. '\n' .. ARGV[1])
 local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'j', ARGV[9], 's', seq, 'k', ARGV[2], 'd', ARGV[1])
 redis.call('PUBLISH', ARGV[7] .. ':' .. ARGV[8], ARGV[8] .. '\n' .. ARGV[9] .. '\n' .. seq .. '\n' .. sid .. '\n' .. ARGV[2] .. '\n' .. ARGV[1])
-if ARGV[10] == '1' then redis.call('HSET', KEYS[1], 'rbody', ARGV[11]) end
 if ARGV[2] == 'dead' then
   redis.call('ZADD', KEYS[4], ARGV[12], ARGV[9])
 elseif s == 'dead' then
@@ -251,7 +254,7 @@ if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
   redis.call('EXPIRE', KEYS[6], ttl)
-else
+elseif ended then
   redis.call('PERSIST', KEYS[1])
   redis.call('PERSIST', KEYS[2])
   redis.call('PERSIST', KEYS[6])
