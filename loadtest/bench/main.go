@@ -17,7 +17,7 @@
 // The servers it compares run as child processes of this binary:
 //
 //	bench upstream -listen ADDR [-delay D] [-concurrency N]
-//	bench glue -listen ADDR -redis URL -queue Q
+//	bench glue -listen ADDR -redis URL -queue Q [-upstream URL -concurrency N -fetchers F]
 //	bench proxy -listen ADDR -upstream URL
 package main
 

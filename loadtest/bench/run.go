@@ -299,15 +299,17 @@ func (b *bench) gatewayTarget(g *gateway) *target {
 	}
 }
 
-// glue starts the baseline server.
-func (b *bench) glue() (*proc, *target, error) {
+// glue starts the baseline server, with extra flags, and returns its
+// queue.
+func (b *bench) glue(extra ...string) (*proc, *target, string, error) {
 	b.seq++
-	p, addr, err := startListening("glue", b.self, "glue", "-listen", "127.0.0.1:0",
-		"-redis", "redis://"+b.redis+"/0", "-queue", fmt.Sprintf("bench_glue_%d", b.seq))
+	queue := fmt.Sprintf("bench_glue_%d", b.seq)
+	args := append([]string{"glue", "-listen", "127.0.0.1:0", "-redis", "redis://" + b.redis + "/0", "-queue", queue}, extra...)
+	p, addr, err := startListening("glue", b.self, args...)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
-	return p, &target{url: "http://" + addr + "/v1/work", body: workBody}, nil
+	return p, &target{url: "http://" + addr + "/v1/work", body: workBody}, queue, nil
 }
 
 // checkRun notes what a load run got wrong: transport errors and answers

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -30,7 +31,7 @@ func merge(rs []*result) (rate float64, all *result) {
 // acceptVsGlue (a): the full accept path against the hand-written glue, at
 // the same closed-loop concurrency, in alternating rounds.
 func (b *bench) acceptVsGlue(ctx context.Context) error {
-	gp, glue, err := b.glue()
+	gp, glue, _, err := b.glue()
 	if err != nil {
 		return err
 	}
@@ -101,7 +102,7 @@ func (b *bench) openLoopLatency(ctx context.Context) error {
 			fmt.Sprintf("%s / %s / %s", ms(r.pct(0.5)), ms(r.pct(0.99)), ms(r.pct(0.999))), "", target, ok})
 	}
 	gw.stop()
-	gp, glue, err := b.glue()
+	gp, glue, _, err := b.glue()
 	if err != nil {
 		return err
 	}
@@ -188,36 +189,37 @@ func (b *bench) endToEnd(ctx context.Context) error {
 	return nil
 }
 
-func (b *bench) endToEndAt(ctx context.Context, rate float64) error {
-	var mu sync.Mutex // guards ids
-	up := newJobUpstream(false)
-	url, closeUp, err := listenUpstream(up)
-	if err != nil {
-		return err
-	}
-	defer closeUp()
-	gw, err := b.startGateway(gwConfig{name: "e2e", upstream: url + "/work", concurrency: 50}, "")
-	if err != nil {
-		return err
-	}
-	defer gw.stop()
+// endToEndRun is what one end-to-end run at a fixed rate measured.
+type endToEndRun struct {
+	r   *result
+	cpu string
+	// ids are the accepted jobs (the glue's: tasks), answered or not.
+	ids []string
+	// unanswered counts ids whose upstream call was not answered within a
+	// minute of the last submit.
+	unanswered int
+	// done is upstream answers per second inside the measured window.
+	done float64
+	// backlog samples: first, highest, last.
+	first, peak, last int
+}
 
-	var ids []string
-	full := b.gatewayTarget(gw)
-	full.accepted = func(id string, _ time.Time) {
+// driveEndToEnd submits to tgt at rate, first for the warm-up, then for the
+// measured window while it samples queue's backlog, and waits (up to a
+// minute) for every accepted job's call to reach up. profile, if not nil,
+// is started with the window and waited for.
+func (b *bench) driveEndToEnd(ctx context.Context, tgt *target, up *jobUpstream, queue string, pids []int, rate float64, profile func() <-chan struct{}) *endToEndRun {
+	run := &endToEndRun{}
+	var mu sync.Mutex // guards run.ids
+	tgt.accepted = func(id string, _ time.Time) {
 		mu.Lock()
-		ids = append(ids, id)
+		run.ids = append(run.ids, id)
 		mu.Unlock()
 	}
 	insp := asynq.NewInspectorFromRedisClient(b.rdb)
-	openLoop(ctx, full, rate, b.opt.warm, 2000)
+	openLoop(ctx, tgt, rate, b.opt.warm, 2000)
 
-	// Sample the backlog through the measured window.
-	type sample struct {
-		at      time.Duration
-		backlog int
-	}
-	var samples []sample
+	var samples []int
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -229,39 +231,90 @@ func (b *bench) endToEndAt(ctx context.Context, rate float64) error {
 			case <-stop:
 				return
 			case <-t.C:
-				samples = append(samples, sample{time.Since(start), b.queueBacklog(insp, gw.queue)})
+				samples = append(samples, b.queueBacklog(insp, queue))
 			}
 		}
 	})
-	profiled := b.profile(gw, fmt.Sprintf("e2e-%.0f", rate), b.opt.e2eMeasure)
-	m := b.meter(gw.pids()...)
-	r := openLoop(ctx, full, rate, b.opt.e2eMeasure, 2000)
-	cpu := m.stop()
+	var profiled <-chan struct{}
+	if profile != nil {
+		profiled = profile()
+	}
+	m := b.meter(pids...)
+	run.r = openLoop(ctx, tgt, rate, b.opt.e2eMeasure, 2000)
+	run.cpu = m.stop()
 	end := time.Now()
 	close(stop)
 	wg.Wait()
-	<-profiled
-	b.checkRun("end-to-end submit", r)
+	if profiled != nil {
+		<-profiled
+	}
 
-	// Every accepted job must end, and succeed.
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		n, _ := up.jobs(time.Time{}, time.Time{})
 		mu.Lock()
-		want := len(ids)
+		run.unanswered = max(0, len(run.ids)-n)
 		mu.Unlock()
-		if n >= want || time.Now().After(deadline) || ctx.Err() != nil {
+		if run.unanswered == 0 || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	_, inWindow := up.jobs(start, end)
+	run.done = float64(inWindow) / end.Sub(start).Seconds()
+	if len(samples) > 0 {
+		run.first, run.last = samples[0], samples[len(samples)-1]
+	}
+	for _, n := range samples {
+		run.peak = max(run.peak, n)
+	}
+	return run
+}
+
+// endToEndAt runs the glue with its workers, then the gateway with its
+// workers, at rate, each with an upstream that answers at once.
+func (b *bench) endToEndAt(ctx context.Context, rate float64) error {
+	// The glue's workers get the gateway's concurrency and as many fetch
+	// loops as the gateway's default (worker.fetchers).
+	const concurrency = 50
+	fetchers := min(4, max(1, concurrency/16))
+	glueUp := newJobUpstream(false)
+	glueURL, closeGlueUp, err := listenUpstream(glueUp)
+	if err != nil {
+		return err
+	}
+	gp, glue, glueQueue, err := b.glue("-upstream", glueURL+"/work",
+		"-concurrency", strconv.Itoa(concurrency), "-fetchers", strconv.Itoa(fetchers))
+	if err != nil {
+		closeGlueUp()
+		return err
+	}
+	base := b.driveEndToEnd(ctx, glue, glueUp, glueQueue, []int{gp.cmd.Process.Pid}, rate, nil)
+	gp.stop()
+	closeGlueUp()
+	b.checkRun("glue end-to-end submit", base.r)
+
+	up := newJobUpstream(false)
+	url, closeUp, err := listenUpstream(up)
+	if err != nil {
+		return err
+	}
+	defer closeUp()
+	gw, err := b.startGateway(gwConfig{name: "e2e", upstream: url + "/work", concurrency: concurrency}, "")
+	if err != nil {
+		return err
+	}
+	defer gw.stop()
+	full := b.gatewayTarget(gw)
+	run := b.driveEndToEnd(ctx, full, up, gw.queue, gw.pids(), rate, func() <-chan struct{} {
+		return b.profile(gw, fmt.Sprintf("e2e-%.0f", rate), b.opt.e2eMeasure)
+	})
+	b.checkRun("end-to-end submit", run.r)
+
 	st, err := b.store(gw.prefix)
 	if err != nil {
 		return err
 	}
-	mu.Lock()
-	accepted := slices.Clone(ids)
-	mu.Unlock()
 	// Each job's wait from enqueue to start; and how many have not
 	// succeeded. Polled twice, for stragglers still recording their end.
 	var starts []time.Duration
@@ -274,7 +327,7 @@ func (b *bench) endToEndAt(ctx context.Context, rate float64) error {
 			time.Sleep(2 * time.Second)
 		}
 		notDone, starts = 0, starts[:0]
-		for _, j := range b.readJobs(ctx, st, accepted) {
+		for _, j := range b.readJobs(ctx, st, run.ids) {
 			if j == nil || j.State != jobs.StateSucceeded || j.StartedAt == nil {
 				notDone++
 				continue
@@ -283,23 +336,12 @@ func (b *bench) endToEndAt(ctx context.Context, rate float64) error {
 		}
 	}
 	if notDone > 0 {
-		b.wrong = append(b.wrong, fmt.Sprintf("end to end: %d of %d accepted jobs did not succeed within a minute", notDone, len(accepted)))
+		b.wrong = append(b.wrong, fmt.Sprintf("end to end: %d of %d accepted jobs did not succeed within a minute", notDone, len(run.ids)))
 	}
 	slices.Sort(starts)
 
-	// Jobs per second: upstream answers inside the measured window.
-	_, inWindow := up.jobs(start, end)
-	done := float64(inWindow) / end.Sub(start).Seconds()
-	first, last := 0, 0
-	if len(samples) > 0 {
-		first, last = samples[0].backlog, samples[len(samples)-1].backlog
-	}
-	peak := 0
-	for _, s := range samples {
-		peak = max(peak, s.backlog)
-	}
 	// No growth: the backlog at the end is under a second of arrivals.
-	noGrowth := float64(last) <= rate
+	noGrowth := float64(run.last) <= rate
 	p99 := quantile(starts, 0.99)
 	// The targets are set at the last (highest) rate; the others show
 	// the same measures where the machine keeps up.
@@ -310,17 +352,23 @@ func (b *bench) endToEndAt(ctx context.Context, rate float64) error {
 		}
 		return text, met(ok)
 	}
+	backlog := func(r *endToEndRun) string { return fmt.Sprintf("%d / %d / %d", r.first, r.peak, r.last) }
+	glueNote := func(v string) string { return v + " (glue)" }
+	done := fmtRate(base.done)
+	if base.unanswered > 0 {
+		done += fmt.Sprintf(", %d of %d unanswered after a minute", base.unanswered, len(base.ids))
+	}
 	scen, scen2 := "(d) enqueue → start", "(e) end to end"
 	at := fmt.Sprintf(" at %.0f/s", rate)
 	t, ok := target(fmt.Sprintf("p99 ≤ 50 ms: %s", ms(p99)), p99 <= 50*time.Millisecond && notDone == 0)
 	b.report.add(row{scen, fmt.Sprintf("p50 / p99 / max%s (%d jobs)", at, len(starts)),
 		fmt.Sprintf("%s / %s / %s", ms(quantile(starts, 0.5)), ms(p99), ms(quantile(starts, 1))), "", t, ok})
-	t, ok = target(fmt.Sprintf("≥ %.0f/s: %.0f/s", rate, done), done >= 0.97*rate && notDone == 0)
-	b.report.add(row{scen2, "jobs/s done while" + at + " arrive", fmtRate(done), "", t, ok})
+	t, ok = target(fmt.Sprintf("≥ %.0f/s: %.0f/s", rate, run.done), run.done >= 0.97*rate && notDone == 0)
+	b.report.add(row{scen2, "jobs/s done while" + at + " arrive", fmtRate(run.done), glueNote(done), t, ok})
 	t, ok = target("no growth (last < 1 s of arrivals)", noGrowth)
-	b.report.add(row{scen2, "backlog first / peak / last sample" + at, fmt.Sprintf("%d / %d / %d", first, peak, last), "", t, ok})
-	b.report.add(row{scen2, "accept p50 / p99 with workers running" + at, fmtLat(r), "", "", nil})
-	b.report.add(row{scen2, "CPU in cores" + at, cpu, "", "", nil})
+	b.report.add(row{scen2, "backlog first / peak / last sample" + at, backlog(run), glueNote(backlog(base)), t, ok})
+	b.report.add(row{scen2, "accept p50 / p99 with workers running" + at, fmtLat(run.r), glueNote(fmtLat(base.r)), "", nil})
+	b.report.add(row{scen2, "CPU in cores" + at, run.cpu, base.cpu, "", nil})
 	return nil
 }
 

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -115,15 +117,19 @@ func upstreamCmd(args []string) error {
 	return serve(*listen, newUpstream(*delay, *limit))
 }
 
-// glueCmd: bench glue -listen ADDR -redis URL -queue Q. The baseline: what a
-// team would write by hand with echo and asynq — decode the JSON body,
-// enqueue it, answer 202 with the task ID. No auth, no idempotency, no job
-// record, no events.
+// glueCmd: bench glue -listen ADDR -redis URL -queue Q [-upstream URL
+// -concurrency N -fetchers F]. The baseline: what a team would write by hand
+// with echo and asynq — decode the JSON body, enqueue it, answer 202 with
+// the task ID. No auth, no idempotency, no job record, no events. With
+// -upstream, its workers run in the same process (glueWorkers).
 func glueCmd(args []string) error {
 	fs := flag.NewFlagSet("glue", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
 	redisURL := fs.String("redis", "redis://127.0.0.1:6379/0", "Redis URL")
 	queue := fs.String("queue", "glue", "asynq queue")
+	target := fs.String("upstream", "", "also run workers that POST each task's payload to this URL")
+	concurrency := fs.Int("concurrency", 50, "tasks the workers run at once (with -upstream)")
+	fetchers := fs.Int("fetchers", 1, "asynq servers sharing the concurrency, each with its own fetch loop (with -upstream)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -133,6 +139,17 @@ func glueCmd(args []string) error {
 	}
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
+	if *target != "" {
+		srvs, err := glueWorkers(rdb, *queue, *target, *concurrency, *fetchers)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			for _, srv := range srvs {
+				srv.Shutdown()
+			}
+		}()
+	}
 	client := asynq.NewClientFromRedisClient(rdb)
 	e := echo.New()
 	e.POST("/v1/work", func(c *echo.Context) error {
@@ -151,6 +168,52 @@ func glueCmd(args []string) error {
 		return c.JSON(http.StatusAccepted, map[string]string{"id": info.ID})
 	})
 	return serve(*listen, e)
+}
+
+// glueWorkers are the baseline's workers, as a team would write them with
+// asynq: each task's payload is POSTed to url, and anything but a 2xx is
+// an error for asynq to retry. The task ID goes in X-Asyncgw-Job-Id, as
+// the gateway sends its job ID, so the bench's upstream counts both alike.
+// Tasks are looked for every 10 ms, as the gateway's workers are set to.
+func glueWorkers(rdb *redis.Client, queue, url string, concurrency, fetchers int) ([]*asynq.Server, error) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency, IdleConnTimeout: time.Minute}}
+	handler := asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(t.Payload()))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Asyncgw-Job-Id", t.ResultWriter().TaskID())
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return fmt.Errorf("upstream: %s", resp.Status)
+		}
+		return nil
+	})
+	var srvs []*asynq.Server
+	for i := range fetchers {
+		n := concurrency / fetchers
+		if i < concurrency%fetchers {
+			n++
+		}
+		srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+			Concurrency: n, Queues: map[string]int{queue: 1},
+			TaskCheckInterval: 10 * time.Millisecond, LogLevel: asynq.WarnLevel,
+		})
+		if err := srv.Start(handler); err != nil {
+			for _, s := range srvs {
+				s.Shutdown()
+			}
+			return nil, err
+		}
+		srvs = append(srvs, srv)
+	}
+	return srvs, nil
 }
 
 // proxyCmd: bench proxy -listen ADDR -upstream URL. The synchronous
