@@ -30,6 +30,7 @@ import (
 	"github.com/asyncgw/asyncgw/breaker"
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/sse"
@@ -283,13 +284,13 @@ func Start(t testing.TB, opts Options) *Harness {
 		t.Fatalf("e2e: %v", err)
 	}
 	t.Cleanup(func() {
-		within(t, "worker stop", 15*time.Second, func() { _ = h.Worker.Stop(context.Background()) })
+		testutil.Within(t, 15*time.Second, "worker stop", func() { _ = h.Worker.Stop(context.Background()) })
 	})
 	if h.Webhooks != nil {
 		d := webhook.NewDispatcher(h.Webhooks, h.Store, jobs.NewClient(h.Redis, h.Store, nil), nil)
 		_ = d.Start(context.Background())
 		t.Cleanup(func() {
-			within(t, "dispatcher stop", shutdownTimeout, func() { _ = d.Stop(context.Background()) })
+			testutil.Within(t, shutdownTimeout, "dispatcher stop", func() { _ = d.Stop(context.Background()) })
 		})
 	}
 
@@ -298,7 +299,7 @@ func Start(t testing.TB, opts Options) *Harness {
 			jobs.NewClient(h.Redis, h.Store, nil), nil)
 		_ = h.Monitor.Start(context.Background())
 		t.Cleanup(func() {
-			within(t, "monitor stop", shutdownTimeout, func() { _ = h.Monitor.Stop(context.Background()) })
+			testutil.Within(t, shutdownTimeout, "monitor stop", func() { _ = h.Monitor.Stop(context.Background()) })
 		})
 	}
 
@@ -308,23 +309,6 @@ func Start(t testing.TB, opts Options) *Harness {
 	// the upstream server can stop.
 	t.Cleanup(h.Upstream.release)
 	return h
-}
-
-// within runs fn, failing t if it has not returned after d; fn is then
-// left running, so that a stuck part fails its test instead of hanging the
-// whole binary.
-func within(t testing.TB, what string, d time.Duration, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn()
-	}()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Errorf("e2e: %s did not finish within %s", what, d)
-	}
 }
 
 // Server is one gateway serving on its own listener, with its own Hub.
@@ -364,7 +348,7 @@ func (h *Harness) StartGateway(t testing.TB) *Server {
 		t.Fatalf("e2e: hub: %v", err)
 	}
 	t.Cleanup(func() {
-		within(t, "hub stop", shutdownTimeout, func() { _ = hub.Stop(context.Background()) })
+		testutil.Within(t, shutdownTimeout, "hub stop", func() { _ = hub.Stop(context.Background()) })
 	})
 
 	client := jobs.NewClient(h.front, h.frontSt, nil)

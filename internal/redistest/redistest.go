@@ -22,7 +22,6 @@ package redistest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -40,6 +39,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/internal/testutil"
 )
 
 // EnvURL is the environment variable that points Shared at an existing Redis
@@ -105,7 +106,7 @@ type Server struct {
 type process struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed once the process has exited
-	out  *syncBuffer
+	out  *testutil.SyncBuffer
 }
 
 // Start starts a fresh redis-server for t and waits until it answers PING.
@@ -195,7 +196,7 @@ func (s *Server) setPort(port int) {
 func (s *Server) launch() error {
 	args := append([]string{"--port", strconv.Itoa(s.port)}, s.args...)
 	cmd := exec.Command(s.bin, args...)
-	out := new(syncBuffer)
+	out := new(testutil.SyncBuffer)
 	cmd.Stdout = out
 	cmd.Stderr = out
 	// A forked child (such as an AOF rewrite) may hold the output pipe
@@ -226,7 +227,7 @@ func waitReady(addr string, p *process) error {
 	for {
 		select {
 		case <-p.done:
-			log := p.out.tail(logTail)
+			log := tail(p.out.String(), logTail)
 			err := fmt.Errorf("redis-server on %s exited before it was ready (%v); output:\n%s",
 				addr, p.cmd.ProcessState, log)
 			if strings.Contains(log, "Address already in use") ||
@@ -243,7 +244,7 @@ func waitReady(addr string, p *process) error {
 		if time.Now().After(deadline) {
 			p.kill()
 			return fmt.Errorf("redis-server on %s did not answer PING within %v (last error: %v); output:\n%s",
-				addr, readyTimeout, pingErr, p.out.tail(logTail))
+				addr, readyTimeout, pingErr, tail(p.out.String(), logTail))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -486,24 +487,8 @@ func randomHex() string {
 	return hex.EncodeToString(b[:])
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use, collecting the
-// output of redis-server.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// tail returns at most the last n bytes written.
-func (b *syncBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
+// tail returns at most the last n bytes of s.
+func tail(s string, n int) string {
 	if len(s) > n {
 		s = "..." + s[len(s)-n:]
 	}
