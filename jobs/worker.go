@@ -82,6 +82,10 @@ type Hooks struct {
 	Attempted func(j *Job, outcome State, d time.Duration)
 }
 
+// DefaultFetchers is the number of fetch loops for a concurrency when none
+// is configured: one per 16, at least 1 and at most 4.
+func DefaultFetchers(concurrency int) int { return min(4, max(1, concurrency/16)) }
+
 // DefaultQueues are the queues and weights used when none are configured.
 func DefaultQueues() map[string]int { return map[string]int{"critical": 6, "default": 3, "low": 1} }
 
@@ -90,7 +94,7 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 		c.Queues = DefaultQueues()
 	}
 	c.Concurrency = cmp.Or(c.Concurrency, 50)
-	c.Fetchers = cmp.Or(c.Fetchers, min(4, max(1, c.Concurrency/16)))
+	c.Fetchers = cmp.Or(c.Fetchers, DefaultFetchers(c.Concurrency))
 	c.TaskCheckInterval = cmp.Or(c.TaskCheckInterval, 10*time.Millisecond)
 	c.DelayedTaskCheckInterval = cmp.Or(c.DelayedTaskCheckInterval, 100*time.Millisecond)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)

@@ -64,7 +64,8 @@ func (c *stalledConn) Write(p []byte) (int, error) {
 // TestSubscribeWhileWritesStall: while the hub's connection cannot write,
 // subscribing still returns at once (the SUBSCRIBE waits in the hub, not
 // in the caller, and not under a lock other subscribers need); the
-// subscriptions are not live until the writes go through, then they are.
+// subscriptions are not live until the writes go through, then they are,
+// and the commands held back are sent in order.
 func TestSubscribeWhileWritesStall(t *testing.T) {
 	t.Parallel()
 	stall := &stalledWrites{}
@@ -113,5 +114,25 @@ func TestSubscribeWhileWritesStall(t *testing.T) {
 		if n := b.numSubOf(t, b.store.TenantChannel(tenant)); n != 1 {
 			t.Errorf("%s: %d subscriptions to its channel, want 1", tenant, n)
 		}
+	}
+
+	// Commands held back go out in the order they were decided: subscribe,
+	// unsubscribe, subscribe again leaves the channel subscribed.
+	stall.hold()
+	var again *Subscription
+	testutil.Within(t, 5*time.Second, "subscribing again while writes stall", func() {
+		h.SubscribeTenant("umbrella").Close()
+		again = h.SubscribeTenant("umbrella")
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	closeLater(t, again)
+	stall.release()
+	if err := again.Wait(testContext(t)); err != nil {
+		t.Fatalf("Wait after subscribe, unsubscribe, subscribe: %v", err)
+	}
+	if n := b.numSubOf(t, b.store.TenantChannel("umbrella")); n != 1 {
+		t.Errorf("after subscribe, unsubscribe, subscribe: %d subscriptions to the channel, want 1", n)
 	}
 }

@@ -277,7 +277,7 @@ func (b *bench) endToEndAt(ctx context.Context, rate float64) error {
 	// The glue's workers get the gateway's concurrency and as many fetch
 	// loops as the gateway's default (worker.fetchers).
 	const concurrency = 50
-	fetchers := min(4, max(1, concurrency/16))
+	fetchers := jobs.DefaultFetchers(concurrency)
 	glueUp := newJobUpstream(false)
 	glueURL, closeGlueUp, err := listenUpstream(glueUp)
 	if err != nil {
