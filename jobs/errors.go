@@ -17,6 +17,9 @@ var (
 	ErrUnavailable = errors.New("queue unavailable")
 	// ErrNotDead: a replay was asked for a job that is not dead.
 	ErrNotDead = errors.New("job is not in the dead-letter queue")
+	// ErrChanged: the record is no longer at the version a change was
+	// made from; nothing was written.
+	ErrChanged = errors.New("job record changed")
 )
 
 // KeyTaken is the answer to a submission whose Idempotency-Key already
@@ -56,6 +59,11 @@ type Recorder interface {
 	// record is still at that version, fn's change to a copy of j is
 	// written without reading the record first; otherwise it is Update.
 	Advance(ctx context.Context, j *Job, fn func(*Job) error) (*Job, error)
+	// AdvanceAt is Advance without the fallback: fn's change to a copy
+	// of j is written only if the record is still at j.Version;
+	// otherwise nothing is written and the error is ErrChanged (or
+	// ErrNotFound).
+	AdvanceAt(ctx context.Context, j *Job, fn func(*Job) error) (*Job, error)
 	// Load returns a job and the request it replays in one read.
 	Load(ctx context.Context, tenant, id string) (*Job, *Request, error)
 }

@@ -33,7 +33,15 @@ type TaskWrite struct {
 	Scheduled    bool
 	Score        int64
 	PendingSince int64
+	// Doc and Req are the job's record and request, encoded once for the
+	// task and the record both: the store writes these bytes.
+	Doc, Req []byte
 }
+
+// snapshotMax bounds the record and request a task carries (their encoded
+// length together). A larger job's task only points at its record, so that
+// a big body is not held twice in Redis while it waits.
+const snapshotMax = 8 << 10
 
 // asynq's TaskMessage field numbers (internal/proto/asynq.proto).
 const (
@@ -49,7 +57,11 @@ const (
 // its options are those enqueue gives.
 func newTaskWrite(j *Job, req *Request, processAt time.Time) *TaskWrite {
 	now := time.Now()
+	doc, rq := AppendJobJSON(nil, j), AppendRequestJSON(nil, req)
 	payload := newTaskPayload(j, now, 0)
+	if len(doc)+len(rq) <= snapshotMax {
+		payload = appendSnapshot(payload, doc, rq)
+	}
 	// As in asynq's client: the wire form of a TaskMessage with a
 	// timeout and no deadline, fields in number order, zero values left
 	// out.
@@ -71,6 +83,7 @@ func newTaskWrite(j *Job, req *Request, processAt time.Time) *TaskWrite {
 	t := &TaskWrite{
 		Key: base + "t:" + j.ID, List: base + "pending", Queues: "asynq:queues",
 		Queue: j.Queue, ID: j.ID, Msg: msg, PendingSince: now.UnixNano(),
+		Doc: doc, Req: rq,
 	}
 	if processAt.After(now) {
 		t.List, t.Scheduled, t.Score = base+"scheduled", true, processAt.Unix()
@@ -97,6 +110,39 @@ func newTaskPayload(j *Job, now time.Time, cycle int) []byte {
 		b = append(b, `,"r":`...)
 		b = strconv.AppendInt(b, int64(cycle), 10)
 	}
+	return append(b, '}')
+}
+
+// snapshot returns the job and request the task carries, as its record
+// had them when accepted (version 1); ok is false when it carries none,
+// or they do not decode, or are not this task's job.
+func (p *taskPayload) snapshot() (*Job, *Request, bool) {
+	if p.Doc == nil || p.Req == nil || p.Cycle != 0 {
+		return nil, nil, false
+	}
+	j, req := new(Job), new(Request)
+	if json.Unmarshal(p.Doc, j) != nil || json.Unmarshal(p.Req, req) != nil || j.ID != p.ID {
+		return nil, nil, false
+	}
+	j.Tenant, j.Version = p.Tenant, "1"
+	return j, req, true
+}
+
+// appendSnapshot adds a job's record and request, as encoded JSON, to the
+// payload newTaskPayload made: `,"n":[len(doc),len(req)],"d":doc,"q":req`
+// before its closing brace. The lengths let parseTaskPayload cut them out
+// without scanning; a reader that does not know them ignores them.
+func appendSnapshot(payload, doc, req []byte) []byte {
+	b := make([]byte, 0, len(payload)+len(doc)+len(req)+40)
+	b = append(b, payload[:len(payload)-1]...)
+	b = append(b, `,"n":[`...)
+	b = strconv.AppendInt(b, int64(len(doc)), 10)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, int64(len(req)), 10)
+	b = append(b, `],"d":`...)
+	b = append(b, doc...)
+	b = append(b, `,"q":`...)
+	b = append(b, req...)
 	return append(b, '}')
 }
 
@@ -129,6 +175,9 @@ func parseTaskPayload(b []byte) (taskPayload, error) {
 			p.Cycle = int(cycle)
 		}
 	}
+	if ok && len(rest) > 1 {
+		p.Sizes, p.Doc, p.Req, rest, ok = cutSnapshot(rest)
+	}
 	if ok && string(rest) == "}" {
 		p.Tenant, p.ID = string(t), string(id)
 		return p, nil
@@ -137,6 +186,42 @@ func parseTaskPayload(b []byte) (taskPayload, error) {
 	err := json.Unmarshal(b, &p)
 	return p, err
 }
+
+// cutSnapshot cuts what appendSnapshot wrote, trusting its lengths: the
+// bytes around the record and the request must be as it writes them, but
+// what lies within is not looked at here (decoding it checks it).
+func cutSnapshot(b []byte) (sizes []int, doc, req, rest []byte, ok bool) {
+	rest, ok = bytes.CutPrefix(b, []byte(`,"n":[`))
+	var nd, nq int64
+	if ok {
+		nd, rest, ok = cutInt(rest)
+	}
+	if ok {
+		rest, ok = bytes.CutPrefix(rest, []byte(`,`))
+	}
+	if ok {
+		nq, rest, ok = cutInt(rest)
+	}
+	if ok {
+		rest, ok = bytes.CutPrefix(rest, []byte(`],"d":`))
+	}
+	if !ok || nd <= 0 || nq <= 0 || nd > int64(len(rest)) {
+		return nil, nil, nil, nil, false
+	}
+	doc, rest = rest[:nd], rest[nd:]
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"q":`)); !ok || nq > int64(len(rest)) {
+		return nil, nil, nil, nil, false
+	}
+	req, rest = rest[:nq], rest[nq:]
+	if !object(doc) || !object(req) {
+		return nil, nil, nil, nil, false
+	}
+	return []int{int(nd), int(nq)}, doc, req, rest, true
+}
+
+// object reports whether b starts and ends as a JSON object does, with no
+// space around it.
+func object(b []byte) bool { return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}' }
 
 // cutPlainString cuts a JSON string's contents up to its closing quote and
 // returns them and what follows the quote; ok is false when the string

@@ -328,6 +328,17 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	attempt := retried + 1
 	log := w.log.With("job_id", p.ID, "tenant", p.Tenant, "attempt", attempt)
 
+	// A first run starts from the record its task carries, if any; when
+	// the record has moved on since (a cancel, a held-back run), nothing
+	// was written and the run starts again from the record as it is.
+	if retried == 0 {
+		if j, req, ok := p.snapshot(); ok {
+			err := w.attempt(ctx, log, p, attempt, j, req, true)
+			if !errors.Is(err, errStale) {
+				return err
+			}
+		}
+	}
 	j, req, err := w.awaitRecord(ctx, p)
 	if errors.Is(err, ErrNotFound) {
 		if time.Since(time.UnixMilli(p.Created)) > w.cfg.OrphanGrace {
@@ -339,6 +350,18 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	if err != nil {
 		return &uncounted{Delay: time.Second, Err: err}
 	}
+	return w.attempt(ctx, log, p, attempt, j, req, false)
+}
+
+// errStale: the record a task carries is no longer the job's; nothing was
+// written or called, and the run is to start again from the record.
+var errStale = errors.New("task's copy of the record is out of date")
+
+// attempt runs one attempt of job j, read from its record or, when
+// fromTask, from its task: then the change to running is written only if
+// the record is still as the task has it, and errStale is returned
+// otherwise, before the upstream is called.
+func (w *Worker) attempt(ctx context.Context, log *slog.Logger, p taskPayload, attempt int, j *Job, req *Request, fromTask bool) error {
 	switch {
 	case p.Cycle < j.Replays:
 		return nil // a task of an earlier cycle
@@ -401,7 +424,11 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 
 	now := time.Now().UTC()
 	var waited time.Duration // set on a cycle's first start
-	j, err = w.rec.Advance(ctx, j, func(j *Job) error {
+	advance := w.rec.Advance
+	if fromTask {
+		advance = w.rec.AdvanceAt
+	}
+	j, err := advance(ctx, j, func(j *Job) error {
 		waited = 0
 		if j.StartedAt == nil {
 			waited = now.Sub(dueAt(j))
@@ -412,12 +439,15 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 		}
 		return nil
 	})
-	if errors.Is(err, ErrFinished) || errors.Is(err, ErrNotFound) {
-		done(errNotCalled)
-		return nil
-	}
 	if err != nil {
 		done(errNotCalled)
+	}
+	switch {
+	case fromTask && (errors.Is(err, ErrChanged) || errors.Is(err, ErrNotFound)):
+		return errStale
+	case errors.Is(err, ErrFinished) || errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
 		return &uncounted{Delay: time.Second, Err: err}
 	}
 	log.Debug("job running", "queue", j.Queue)

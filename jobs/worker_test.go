@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/status"
@@ -41,11 +43,19 @@ func setupWorker(t *testing.T, handlers map[string]jobs.HandlerFunc) *workerBund
 		t.Fatalf("status.New: %v", err)
 	}
 	queue := redistest.Queue(t, "default")
+	w := startWorker(t, rdb, store, queue, handlers)
+	return &workerBundle{store: store, client: jobs.NewClient(rdb, store, nil), worker: w, queue: queue}
+}
+
+// startWorker starts a Worker on queue recording in rec, stopped when t
+// ends.
+func startWorker(t *testing.T, rdb redis.UniversalClient, rec jobs.Recorder, queue string, handlers map[string]jobs.HandlerFunc) *jobs.Worker {
+	t.Helper()
 	w, err := jobs.NewWorker(jobs.WorkerConfig{
 		Queues:          map[string]int{queue: 1},
 		Concurrency:     2,
 		ShutdownTimeout: 2 * time.Second,
-	}, rdb, store, nil, nil)
+	}, rdb, rec, nil, nil)
 	if err != nil {
 		t.Fatalf("NewWorker: %v", err)
 	}
@@ -56,7 +66,7 @@ func setupWorker(t *testing.T, handlers map[string]jobs.HandlerFunc) *workerBund
 		t.Fatalf("Worker.Start: %v", err)
 	}
 	t.Cleanup(func() { _ = w.Stop(context.Background()) })
-	return &workerBundle{store: store, client: jobs.NewClient(rdb, store, nil), worker: w, queue: queue}
+	return w
 }
 
 // submit puts a job of jobType on the bundle's queue and returns its ID.

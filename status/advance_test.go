@@ -89,3 +89,40 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("Load of an unknown job: %v, want ErrNotFound", err)
 	}
 }
+
+// TestAdvanceAt: from an up-to-date copy AdvanceAt writes the change; from
+// a stale one, or for a job that ended since, it writes nothing and says
+// ErrChanged.
+func TestAdvanceAt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	ctx := testContext(t)
+	toRunning := func(c *jobs.Job) error {
+		c.State, c.Attempt = jobs.StateRunning, 1
+		return nil
+	}
+
+	j := b.create(t, "acme")
+	running, err := b.store.AdvanceAt(ctx, j, toRunning)
+	if err != nil || running.State != jobs.StateRunning || running.Version != "2" {
+		t.Fatalf("AdvanceAt: %+v, %v; want running at version 2", running, err)
+	}
+	// j is now stale.
+	if got, err := b.store.AdvanceAt(ctx, j, toRunning); !errors.Is(err, jobs.ErrChanged) || got != j {
+		t.Fatalf("AdvanceAt from a stale copy: %+v, %v; want the copy back and ErrChanged", got, err)
+	}
+
+	k := b.create(t, "acme")
+	b.setState(t, k, jobs.StateCanceled)
+	if _, err := b.store.AdvanceAt(ctx, k, toRunning); !errors.Is(err, jobs.ErrChanged) {
+		t.Fatalf("AdvanceAt of a job canceled since: %v, want ErrChanged", err)
+	}
+	if _, err := b.store.AdvanceAt(ctx, &jobs.Job{ID: jobs.NewID(), Tenant: "acme"}, toRunning); !errors.Is(err, jobs.ErrChanged) {
+		t.Fatalf("AdvanceAt without a version: %v, want ErrChanged", err)
+	}
+	for id, want := range map[string]int{j.ID: 2, k.ID: 2} {
+		if evs, err := b.store.Events(ctx, "acme", id, 0); err != nil || len(evs) != want {
+			t.Errorf("job %s: %d events, %v; want %d (nothing written from a stale copy)", id, len(evs), err, want)
+		}
+	}
+}

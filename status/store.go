@@ -304,8 +304,12 @@ func (s *Store) Create(ctx context.Context, j *jobs.Job, req *jobs.Request) erro
 // or none. A key that stands for a job already is answered with
 // *jobs.KeyTaken.
 func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task *jobs.TaskWrite) error {
-	doc := PublicJSON(j)
-	rq := jobs.AppendRequestJSON(nil, req)
+	var doc, rq []byte
+	if task != nil && task.Doc != nil {
+		doc, rq = task.Doc, task.Req // the same bytes the task carries
+	} else {
+		doc, rq = PublicJSON(j), jobs.AppendRequestJSON(nil, req)
+	}
 	if j.CallbackURL != "" {
 		if err := s.registerOutbox(ctx, j.Tenant); err != nil {
 			return err
@@ -494,6 +498,28 @@ func (s *Store) Advance(ctx context.Context, j *jobs.Job, fn func(*jobs.Job) err
 		return &next, nil
 	case errors.Is(err, errConflict), errors.Is(err, ErrFinished):
 		return s.Update(ctx, j.Tenant, j.ID, fn)
+	}
+	return j, err
+}
+
+// AdvanceAt writes fn's change to a copy of j only if the record is still
+// at j.Version, in one round trip. A record that has moved on, ended
+// included, is ErrChanged; nothing is written.
+func (s *Store) AdvanceAt(ctx context.Context, j *jobs.Job, fn func(*jobs.Job) error) (*jobs.Job, error) {
+	if j.Version == "" {
+		return j, jobs.ErrChanged
+	}
+	next := *j
+	if err := fn(&next); err != nil {
+		return j, err
+	}
+	var err error
+	next.Version, err = s.write(ctx, &next, j.Version, false)
+	switch {
+	case err == nil:
+		return &next, nil
+	case errors.Is(err, errConflict), errors.Is(err, ErrFinished):
+		return j, jobs.ErrChanged
 	}
 	return j, err
 }

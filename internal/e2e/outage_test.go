@@ -49,9 +49,12 @@ func TestUpstreamOutageUnderLoad(t *testing.T) {
 		poisonEach = 20 // one write in poisonEach is poison
 	)
 	var tr transitions
+	// Attempts enough that no job can die of the outage: up to the breaker's
+	// consecutive failures may be counted before it opens, and afterwards a
+	// job picked as the probe twice in one attempt uses that attempt up.
 	h := Start(t, Options{
 		Routes: []gateway.Route{{
-			Name: "orders", Path: "/v1/orders", Upstream: "/orders", MaxAttempts: 3,
+			Name: "orders", Path: "/v1/orders", Upstream: "/orders", MaxAttempts: 8,
 			Backoff: jobs.Backoff{Base: jobs.Duration(20 * time.Millisecond), Max: jobs.Duration(100 * time.Millisecond)},
 		}},
 		Breaker:     breaker.Config{ConsecutiveFailures: 5, MinRequests: 20, OpenTimeout: openFor},
