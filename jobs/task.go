@@ -59,17 +59,24 @@ func newTaskWrite(j *Job, req *Request, processAt time.Time) *TaskWrite {
 	now := time.Now()
 	doc, rq := AppendJobJSON(nil, j), AppendRequestJSON(nil, req)
 	payload := newTaskPayload(j, now, 0)
-	if len(doc)+len(rq) <= snapshotMax {
-		payload = appendSnapshot(payload, doc, rq)
+	size := len(payload)
+	carry := len(doc)+len(rq) <= snapshotMax
+	if carry {
+		size = snapshotLen(payload, doc, rq)
 	}
 	// As in asynq's client: the wire form of a TaskMessage with a
 	// timeout and no deadline, fields in number order, zero values left
 	// out.
-	msg := make([]byte, 0, 64+len(payload)+len(j.ID)+len(j.Queue))
+	msg := make([]byte, 0, 64+size+len(j.ID)+len(j.Queue))
 	msg = protowire.AppendTag(msg, fieldType, protowire.BytesType)
 	msg = protowire.AppendString(msg, TaskType)
 	msg = protowire.AppendTag(msg, fieldPayload, protowire.BytesType)
-	msg = protowire.AppendBytes(msg, payload)
+	msg = protowire.AppendVarint(msg, uint64(size))
+	if carry {
+		msg = appendSnapshot(msg, payload, doc, rq)
+	} else {
+		msg = append(msg, payload...)
+	}
 	msg = protowire.AppendTag(msg, fieldID, protowire.BytesType)
 	msg = protowire.AppendString(msg, j.ID)
 	msg = protowire.AppendTag(msg, fieldQueue, protowire.BytesType)
@@ -128,12 +135,12 @@ func (p *taskPayload) snapshot() (*Job, *Request, bool) {
 	return j, req, true
 }
 
-// appendSnapshot adds a job's record and request, as encoded JSON, to the
-// payload newTaskPayload made: `,"n":[len(doc),len(req)],"d":doc,"q":req`
-// before its closing brace. The lengths let parseTaskPayload cut them out
-// without scanning; a reader that does not know them ignores them.
-func appendSnapshot(payload, doc, req []byte) []byte {
-	b := make([]byte, 0, len(payload)+len(doc)+len(req)+40)
+// appendSnapshot appends to b the payload newTaskPayload made with a job's
+// record and request, as encoded JSON, added before its closing brace:
+// `,"n":[len(doc),len(req)],"d":doc,"q":req`. The lengths let
+// parseTaskPayload cut them out without scanning; a reader that does not
+// know them ignores them.
+func appendSnapshot(b, payload, doc, req []byte) []byte {
 	b = append(b, payload[:len(payload)-1]...)
 	b = append(b, `,"n":[`...)
 	b = strconv.AppendInt(b, int64(len(doc)), 10)
@@ -144,6 +151,19 @@ func appendSnapshot(payload, doc, req []byte) []byte {
 	b = append(b, `,"q":`...)
 	b = append(b, req...)
 	return append(b, '}')
+}
+
+// snapshotLen is the length of what appendSnapshot appends.
+func snapshotLen(payload, doc, req []byte) int {
+	digits := func(n int) int {
+		d := 1
+		for ; n >= 10; n /= 10 {
+			d++
+		}
+		return d
+	}
+	return len(payload) + len(`,"n":[`) + digits(len(doc)) + len(`,`) + digits(len(req)) +
+		len(`],"d":`) + len(doc) + len(`,"q":`) + len(req)
 }
 
 // parseTaskPayload reads a task's payload. The form newTaskPayload writes

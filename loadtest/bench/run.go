@@ -41,7 +41,10 @@ type options struct {
 	e2eMeasure time.Duration
 	// sse is the number of event-stream subscribers.
 	sse int
-	// only runs the named scenarios (accept, latency, proxy, e2e, sse).
+	// drain is how many jobs wait for the workers in the drain scenario.
+	drain int
+	// only runs the named scenarios (accept, latency, proxy, e2e, sse,
+	// drain).
 	only map[string]bool
 	// profiles, when set, is where CPU profiles of the gateway under load
 	// are written.
@@ -52,7 +55,7 @@ func fullOptions() options {
 	return options{
 		measure: 10 * time.Second, warm: 2 * time.Second, conns: 50, rounds: 2,
 		rates: []float64{1000, 2500, 5000}, proxyConns: 256,
-		e2eRates: []float64{1500, 3000}, e2eMeasure: 20 * time.Second, sse: 10000,
+		e2eRates: []float64{1500, 3000}, e2eMeasure: 20 * time.Second, drain: 30000, sse: 10000,
 	}
 }
 
@@ -62,7 +65,7 @@ func quickOptions() options {
 	return options{
 		measure: time.Second, warm: 200 * time.Millisecond, conns: 8, rounds: 1,
 		rates: []float64{200}, proxyConns: 16,
-		e2eRates: []float64{200}, e2eMeasure: 2 * time.Second, sse: 100,
+		e2eRates: []float64{200}, e2eMeasure: 2 * time.Second, drain: 300, sse: 100,
 	}
 }
 
@@ -135,6 +138,8 @@ type gwConfig struct {
 type gateway struct {
 	url, queue, prefix string
 	procs              []*proc
+	// config is the configuration of every process but the first.
+	config string
 	// debug is the metrics and profiler listener (with -profiles).
 	debug string
 }
@@ -198,29 +203,35 @@ routes:
 	if err := os.WriteFile(rest, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
+	g.config = rest
 	for i, role := range roles {
 		path := first
 		if i > 0 {
 			path = rest
 		}
-		args := []string{"--config", path}
-		if role != "" {
-			args = append([]string{role}, args...)
-		}
-		p, err := start("asyncgw "+cmp.Or(role, "gateway+worker"), nil, b.asyncgw, args...)
-		if err != nil {
+		if err := b.startRole(g, role, path); err != nil {
 			g.stop()
 			return nil, err
 		}
-		g.procs = append(g.procs, p)
-		if role != "worker" {
-			if err := waitReady(g.url+"/readyz", p, 15*time.Second); err != nil {
-				g.stop()
-				return nil, err
-			}
-		}
 	}
 	return g, nil
+}
+
+// startRole adds a process of role, with the configuration at path, to g.
+func (b *bench) startRole(g *gateway, role, path string) error {
+	args := []string{"--config", path}
+	if role != "" {
+		args = append([]string{role}, args...)
+	}
+	p, err := start("asyncgw "+cmp.Or(role, "gateway+worker"), nil, b.asyncgw, args...)
+	if err != nil {
+		return err
+	}
+	g.procs = append(g.procs, p)
+	if role != "worker" {
+		return waitReady(g.url+"/readyz", p, 15*time.Second)
+	}
+	return nil
 }
 
 // profile saves a CPU profile of the gateway's first process over d, in
@@ -303,7 +314,11 @@ func (b *bench) gatewayTarget(g *gateway) *target {
 // queue.
 func (b *bench) glue(extra ...string) (*proc, *target, string, error) {
 	b.seq++
-	queue := fmt.Sprintf("bench_glue_%d", b.seq)
+	return b.glueOn(fmt.Sprintf("bench_glue_%d", b.seq), extra...)
+}
+
+// glueOn starts the baseline server on queue.
+func (b *bench) glueOn(queue string, extra ...string) (*proc, *target, string, error) {
 	args := append([]string{"glue", "-listen", "127.0.0.1:0", "-redis", "redis://" + b.redis + "/0", "-queue", queue}, extra...)
 	p, addr, err := startListening("glue", b.self, args...)
 	if err != nil {
@@ -357,6 +372,7 @@ func (b *bench) run(ctx context.Context) error {
 		{"proxy", b.versusProxy},
 		{"e2e", b.endToEnd},
 		{"sse", b.subscribers},
+		{"drain", b.drain},
 	} {
 		if !b.opt.runs(s.name) {
 			continue

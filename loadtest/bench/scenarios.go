@@ -396,3 +396,104 @@ func (b *bench) readJobs(ctx context.Context, st interface {
 	wg.Wait()
 	return out
 }
+
+// drain (g) measures the workers alone: n jobs are accepted while no
+// worker runs, then workers start and take the backlog, first the glue's
+// (asynq, same concurrency and fetch loops, each task POSTed to the
+// upstream), then the gateway's (a worker process of its own). The rate is
+// counted between the first and the last upstream answer, so that neither
+// side's start-up counts.
+func (b *bench) drain(ctx context.Context) error {
+	const concurrency = 50
+	n := b.opt.drain
+
+	// The glue: its server accepts, then stops; another on the same queue
+	// runs the workers.
+	gp, glue, queue, err := b.glue()
+	if err != nil {
+		return err
+	}
+	_, err = submitN(ctx, glue, n, b.opt.conns)
+	gp.stop()
+	if err != nil {
+		return fmt.Errorf("glue: submit: %w", err)
+	}
+	glueUp := newJobUpstream(false)
+	glueURL, closeGlueUp, err := listenUpstream(glueUp)
+	if err != nil {
+		return err
+	}
+	defer closeGlueUp()
+	gp, _, _, err = b.glueOn(queue, "-upstream", glueURL+"/work",
+		"-concurrency", strconv.Itoa(concurrency), "-fetchers", strconv.Itoa(jobs.DefaultFetchers(concurrency)))
+	if err != nil {
+		return err
+	}
+	base, baseCPU := b.awaitDrain(ctx, glueUp, n, gp.cmd.Process.Pid)
+	gp.stop()
+
+	// The gateway: a gateway process accepts, then a worker process runs.
+	up := newJobUpstream(false)
+	url, closeUp, err := listenUpstream(up)
+	if err != nil {
+		return err
+	}
+	defer closeUp()
+	gw, err := b.startGateway(gwConfig{name: "drain", upstream: url + "/work", concurrency: concurrency}, "gateway")
+	if err != nil {
+		return err
+	}
+	defer gw.stop()
+	ids, err := submitN(ctx, b.gatewayTarget(gw), n, b.opt.conns)
+	if err != nil {
+		return fmt.Errorf("gateway: submit: %w", err)
+	}
+	if err := b.startRole(gw, "worker", gw.config); err != nil {
+		return err
+	}
+	worker := gw.procs[len(gw.procs)-1].cmd.Process.Pid
+	rate, cpu := b.awaitDrain(ctx, up, n, worker)
+
+	st, err := b.store(gw.prefix)
+	if err != nil {
+		return err
+	}
+	notDone := 0
+	for _, j := range b.readJobs(ctx, st, ids) {
+		if j == nil || j.State != jobs.StateSucceeded {
+			notDone++
+		}
+	}
+	if notDone > 0 || rate == 0 || base == 0 {
+		b.wrong = append(b.wrong, fmt.Sprintf("drain: %d of %d jobs did not succeed (gateway %.0f/s, glue %.0f/s)", notDone, n, rate, base))
+	}
+	scen := "(g) drain"
+	b.report.add(row{scen, fmt.Sprintf("jobs/s taking a backlog of %d (workers only, concurrency %d)", n, concurrency),
+		fmtRate(rate), fmtRate(base) + " (glue)", "", nil})
+	b.report.add(row{scen, "CPU in cores while draining (server: the workers' process)", cpu, baseCPU, "", nil})
+	return nil
+}
+
+// awaitDrain waits (up to a minute after the last progress) until up has
+// answered n jobs, and returns the rate between its first and last answer
+// and how busy the workers' process (pid), Redis and the harness were.
+func (b *bench) awaitDrain(ctx context.Context, up *jobUpstream, n, pid int) (float64, string) {
+	m := b.meter(pid)
+	last, lastAt := 0, time.Now()
+	for ctx.Err() == nil && time.Since(lastAt) < time.Minute {
+		all, _ := up.jobs(time.Time{}, time.Time{})
+		if all >= n {
+			break
+		}
+		if all > last {
+			last, lastAt = all, time.Now()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cpu := m.stop()
+	first, end := up.span()
+	if all, _ := up.jobs(time.Time{}, time.Time{}); all < n || !end.After(first) {
+		return 0, cpu
+	}
+	return float64(n-1) / end.Sub(first).Seconds(), cpu
+}

@@ -277,6 +277,21 @@ func (u *jobUpstream) answeredAt(id string) (time.Time, bool) {
 	return t, ok
 }
 
+// span is when the first and the last job were answered.
+func (u *jobUpstream) span() (first, last time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, at := range u.answered {
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	return first, last
+}
+
 // jobs counts the jobs answered so far, and those answered in [from, to).
 func (u *jobUpstream) jobs(from, to time.Time) (all, between int) {
 	u.mu.Lock()
