@@ -487,19 +487,11 @@ func (s *Store) Advance(ctx context.Context, j *jobs.Job, fn func(*jobs.Job) err
 	if j.Version == "" || j.State.Terminal() {
 		return s.Update(ctx, j.Tenant, j.ID, fn)
 	}
-	next := *j
-	if err := fn(&next); err != nil {
-		return j, err
-	}
-	var err error
-	next.Version, err = s.write(ctx, &next, j.Version, false)
-	switch {
-	case err == nil:
-		return &next, nil
-	case errors.Is(err, errConflict), errors.Is(err, ErrFinished):
+	next, err := s.AdvanceAt(ctx, j, fn)
+	if errors.Is(err, jobs.ErrChanged) {
 		return s.Update(ctx, j.Tenant, j.ID, fn)
 	}
-	return j, err
+	return next, err
 }
 
 // AdvanceAt writes fn's change to a copy of j only if the record is still

@@ -274,19 +274,10 @@ func (b *bench) driveEndToEnd(ctx context.Context, tgt *target, up *jobUpstream,
 // endToEndAt runs the glue with its workers, then the gateway with its
 // workers, at rate, each with an upstream that answers at once.
 func (b *bench) endToEndAt(ctx context.Context, rate float64) error {
-	// The glue's workers get the gateway's concurrency and as many fetch
-	// loops as the gateway's default (worker.fetchers).
 	const concurrency = 50
-	fetchers := jobs.DefaultFetchers(concurrency)
-	glueUp := newJobUpstream(false)
-	glueURL, closeGlueUp, err := listenUpstream(glueUp)
+	b.seq++
+	gp, glue, glueQueue, glueUp, closeGlueUp, err := b.glueWorking(fmt.Sprintf("bench_glue_%d", b.seq), concurrency)
 	if err != nil {
-		return err
-	}
-	gp, glue, glueQueue, err := b.glue("-upstream", glueURL+"/work",
-		"-concurrency", strconv.Itoa(concurrency), "-fetchers", strconv.Itoa(fetchers))
-	if err != nil {
-		closeGlueUp()
 		return err
 	}
 	base := b.driveEndToEnd(ctx, glue, glueUp, glueQueue, []int{gp.cmd.Process.Pid}, rate, nil)
@@ -418,17 +409,11 @@ func (b *bench) drain(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("glue: submit: %w", err)
 	}
-	glueUp := newJobUpstream(false)
-	glueURL, closeGlueUp, err := listenUpstream(glueUp)
+	gp, _, _, glueUp, closeGlueUp, err := b.glueWorking(queue, concurrency)
 	if err != nil {
 		return err
 	}
 	defer closeGlueUp()
-	gp, _, _, err = b.glueOn(queue, "-upstream", glueURL+"/work",
-		"-concurrency", strconv.Itoa(concurrency), "-fetchers", strconv.Itoa(jobs.DefaultFetchers(concurrency)))
-	if err != nil {
-		return err
-	}
 	base, baseCPU := b.awaitDrain(ctx, glueUp, n, gp.cmd.Process.Pid)
 	gp.stop()
 
@@ -472,6 +457,25 @@ func (b *bench) drain(ctx context.Context) error {
 		fmtRate(rate), fmtRate(base) + " (glue)", "", nil})
 	b.report.add(row{scen, "CPU in cores while draining (server: the workers' process)", cpu, baseCPU, "", nil})
 	return nil
+}
+
+// glueWorking starts the glue with workers on queue: the gateway's
+// concurrency and as many fetch loops as the gateway's default
+// (worker.fetchers), each task POSTed to an upstream of its own; stop the
+// upstream with the returned func once the glue has stopped.
+func (b *bench) glueWorking(queue string, concurrency int) (*proc, *target, string, *jobUpstream, func(), error) {
+	up := newJobUpstream(false)
+	url, closeUp, err := listenUpstream(up)
+	if err != nil {
+		return nil, nil, "", nil, nil, err
+	}
+	p, t, q, err := b.glueOn(queue, "-upstream", url+"/work",
+		"-concurrency", strconv.Itoa(concurrency), "-fetchers", strconv.Itoa(jobs.DefaultFetchers(concurrency)))
+	if err != nil {
+		closeUp()
+		return nil, nil, "", nil, nil, err
+	}
+	return p, t, q, up, closeUp, nil
 }
 
 // awaitDrain waits (up to a minute after the last progress) until up has
