@@ -30,12 +30,10 @@ type taskPayload struct {
 	// Doc and Req are the job's record and request as Accept stored them
 	// (version 1), so that a worker that meets the task before anything
 	// else has touched the job need not read them back. Only the task
-	// written with the record carries them (see snapshotMax). Sizes are
-	// their lengths in bytes, which let the payload be cut without
-	// scanning it.
-	Sizes []int           `json:"n,omitempty"`
-	Doc   json.RawMessage `json:"d,omitempty"`
-	Req   json.RawMessage `json:"q,omitempty"`
+	// written with the record carries them (see snapshotMax), with
+	// their lengths ("n"), which only the hand reader uses.
+	Doc json.RawMessage `json:"d,omitempty"`
+	Req json.RawMessage `json:"q,omitempty"`
 }
 
 // Client puts jobs on the queues and takes them off again.

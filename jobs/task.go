@@ -196,7 +196,7 @@ func parseTaskPayload(b []byte) (taskPayload, error) {
 		}
 	}
 	if ok && len(rest) > 1 {
-		p.Sizes, p.Doc, p.Req, rest, ok = cutSnapshot(rest)
+		p.Doc, p.Req, rest, ok = cutSnapshot(rest)
 	}
 	if ok && string(rest) == "}" {
 		p.Tenant, p.ID = string(t), string(id)
@@ -210,7 +210,7 @@ func parseTaskPayload(b []byte) (taskPayload, error) {
 // cutSnapshot cuts what appendSnapshot wrote, trusting its lengths: the
 // bytes around the record and the request must be as it writes them, but
 // what lies within is not looked at here (decoding it checks it).
-func cutSnapshot(b []byte) (sizes []int, doc, req, rest []byte, ok bool) {
+func cutSnapshot(b []byte) (doc, req, rest []byte, ok bool) {
 	rest, ok = bytes.CutPrefix(b, []byte(`,"n":[`))
 	var nd, nq int64
 	if ok {
@@ -226,17 +226,17 @@ func cutSnapshot(b []byte) (sizes []int, doc, req, rest []byte, ok bool) {
 		rest, ok = bytes.CutPrefix(rest, []byte(`],"d":`))
 	}
 	if !ok || nd <= 0 || nq <= 0 || nd > int64(len(rest)) {
-		return nil, nil, nil, nil, false
+		return nil, nil, nil, false
 	}
 	doc, rest = rest[:nd], rest[nd:]
 	if rest, ok = bytes.CutPrefix(rest, []byte(`,"q":`)); !ok || nq > int64(len(rest)) {
-		return nil, nil, nil, nil, false
+		return nil, nil, nil, false
 	}
 	req, rest = rest[:nq], rest[nq:]
 	if !object(doc) || !object(req) {
-		return nil, nil, nil, nil, false
+		return nil, nil, nil, false
 	}
-	return []int{int(nd), int(nq)}, doc, req, rest, true
+	return doc, req, rest, true
 }
 
 // object reports whether b starts and ends as a JSON object does, with no

@@ -146,6 +146,16 @@ func TestTaskCarriesRecord(t *testing.T) {
 	if err := parsesAsJSON(taskPayloadOf(t, tw.Msg)); err != nil {
 		t.Error(err)
 	}
+	// A worker of the version before reads it as it read its own tasks.
+	var before struct {
+		Tenant  string `json:"t"`
+		ID      string `json:"id"`
+		Created int64  `json:"c"`
+		Cycle   int    `json:"r,omitempty"`
+	}
+	if err := json.Unmarshal(taskPayloadOf(t, tw.Msg), &before); err != nil || before.Tenant != j.Tenant || before.ID != j.ID || before.Created != p.Created {
+		t.Errorf("the previous version's reader gets %+v, %v", before, err)
+	}
 
 	big := &Request{Method: "POST", URL: req.URL, Body: bytes.Repeat([]byte("x"), snapshotMax)}
 	tw = newTaskWrite(j, big, time.Time{})
