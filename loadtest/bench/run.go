@@ -138,10 +138,11 @@ type gwConfig struct {
 type gateway struct {
 	url, queue, prefix string
 	procs              []*proc
-	// config is the configuration of every process but the first.
-	config string
-	// debug is the metrics and profiler listener (with -profiles).
-	debug string
+	// first is the configuration of the first process, with the metrics
+	// and profiler listener (debug, with -profiles); config is that of
+	// every other process.
+	first, config string
+	debug         string
 }
 
 func (g *gateway) stop() {
@@ -203,7 +204,7 @@ routes:
 	if err := os.WriteFile(rest, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	g.config = rest
+	g.first, g.config = first, rest
 	for i, role := range roles {
 		path := first
 		if i > 0 {
@@ -234,8 +235,9 @@ func (b *bench) startRole(g *gateway, role, path string) error {
 	return nil
 }
 
-// profile saves a CPU profile of the gateway's first process over d, in
-// the background; wait for the returned channel.
+// profile saves a CPU profile of the gateway's process that serves the
+// profiler (the first, by default) over d, in the background; wait for the
+// returned channel.
 func (b *bench) profile(g *gateway, name string, d time.Duration) <-chan struct{} {
 	done := make(chan struct{})
 	if b.opt.profiles == "" || g.debug == "" {

@@ -417,27 +417,42 @@ func (b *bench) drain(ctx context.Context) error {
 	base, baseCPU := b.awaitDrain(ctx, glueUp, n, gp.cmd.Process.Pid)
 	gp.stop()
 
-	// The gateway: a gateway process accepts, then a worker process runs.
+	// The gateway: a gateway process accepts, then a worker process runs;
+	// the worker is the one that serves the profiler.
 	up := newJobUpstream(false)
 	url, closeUp, err := listenUpstream(up)
 	if err != nil {
 		return err
 	}
 	defer closeUp()
-	gw, err := b.startGateway(gwConfig{name: "drain", upstream: url + "/work", concurrency: concurrency}, "gateway")
+	gw, err := b.startGateway(gwConfig{name: "drain", upstream: url + "/work", concurrency: concurrency})
 	if err != nil {
 		return err
 	}
 	defer gw.stop()
+	if err := b.startRole(gw, "gateway", gw.config); err != nil {
+		return err
+	}
 	ids, err := submitN(ctx, b.gatewayTarget(gw), n, b.opt.conns)
 	if err != nil {
 		return fmt.Errorf("gateway: submit: %w", err)
 	}
-	if err := b.startRole(gw, "worker", gw.config); err != nil {
+	if err := b.startRole(gw, "worker", gw.first); err != nil {
 		return err
 	}
 	worker := gw.procs[len(gw.procs)-1].cmd.Process.Pid
+	// A profile of the workers' second to sixth second (the backlog
+	// lasts about ten).
+	profiled := make(chan struct{})
+	go func() {
+		defer close(profiled)
+		if b.opt.profiles != "" && n >= 10000 {
+			time.Sleep(time.Second)
+			<-b.profile(gw, "drain", 5*time.Second)
+		}
+	}()
 	rate, cpu := b.awaitDrain(ctx, up, n, worker)
+	<-profiled
 
 	st, err := b.store(gw.prefix)
 	if err != nil {
