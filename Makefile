@@ -36,7 +36,7 @@ chaos: ## Take an upstream down for $(OUTAGE) under load (breaker, DLQ, bulk rep
 
 bench: ## Micro-benchmarks, then the side-by-side harness (table also in bin/bench.md)
 	./scripts/ensure-redis.sh
-	$(GO) test -run '^$$' -bench . -benchmem ./gateway ./sse ./status
+	$(GO) test -run '^$$' -bench . -benchmem ./gateway ./jobs ./sse ./status
 	@mkdir -p bin
 	$(GO) run ./loadtest/bench -out bin/bench.md $(BENCHFLAGS)
 

@@ -128,7 +128,7 @@ func (p *taskPayload) snapshot() (*Job, *Request, bool) {
 		return nil, nil, false
 	}
 	j, req := new(Job), new(Request)
-	if json.Unmarshal(p.Doc, j) != nil || json.Unmarshal(p.Req, req) != nil || j.ID != p.ID {
+	if decodeJob(p.Doc, j) != nil || decodeRequest(p.Req, req) != nil || j.ID != p.ID {
 		return nil, nil, false
 	}
 	j.Tenant, j.Version = p.Tenant, "1"

@@ -9,7 +9,6 @@ package status
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -285,7 +284,7 @@ func PublicJSON(j *jobs.Job) []byte { return jobs.AppendJobJSON(nil, j) }
 
 func decodeDoc(b []byte, tenant string) (*jobs.Job, error) {
 	j := new(jobs.Job)
-	if err := json.Unmarshal(b, j); err != nil {
+	if err := jobs.DecodeJob(b, j); err != nil {
 		return nil, fmt.Errorf("decode job record: %w", err)
 	}
 	j.Tenant = tenant
@@ -405,7 +404,7 @@ func (s *Store) Load(ctx context.Context, tenant, id string) (*jobs.Job, *jobs.R
 	j.Version, _ = vals[1].(string)
 	raw, _ := vals[2].(string)
 	var req jobs.Request
-	if err := json.Unmarshal([]byte(raw), &req); err != nil {
+	if err := jobs.DecodeRequest([]byte(raw), &req); err != nil {
 		return nil, nil, fmt.Errorf("decode job request: %w", err)
 	}
 	return j, &req, nil
@@ -434,7 +433,7 @@ func (s *Store) Request(ctx context.Context, tenant, id string) (*jobs.Request, 
 		return nil, fmt.Errorf("read job request: %w", err)
 	}
 	var req jobs.Request
-	if err := json.Unmarshal(b, &req); err != nil {
+	if err := jobs.DecodeRequest(b, &req); err != nil {
 		return nil, fmt.Errorf("decode job request: %w", err)
 	}
 	return &req, nil
