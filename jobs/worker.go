@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -186,8 +187,12 @@ func (e *permanentError) Unwrap() error { return e.err }
 // request against its upstream and records the outcome.
 type Worker struct {
 	cfg WorkerConfig
-	// srvs are the fetch loops: asynq servers sharing the concurrency.
+	// srvs are the fetch loops: asynq servers sharing the concurrency,
+	// which take tasks through take.
 	srvs     []*asynq.Server
+	take     *takeClient
+	running  atomic.Int64 // jobs in process
+	stopHold context.CancelFunc
 	rec      Recorder
 	http     *http.Client
 	log      *slog.Logger
@@ -222,6 +227,7 @@ func NewWorker(cfg WorkerConfig, rdb redis.UniversalClient, rec Recorder, client
 		handlers: map[string]HandlerFunc{}, ramps: map[string]*ramp{},
 		breakers: map[string]*breaker.Group{},
 	}
+	w.take = newTakeClient(rdb, func() int { return cfg.Concurrency - int(w.running.Load()) })
 	probes := int(cmp.Or(cfg.UpstreamBreaker.Probes, 1))
 	kinds := []string{""}
 	for k := range cfg.Senders {
@@ -255,7 +261,7 @@ func NewWorker(cfg WorkerConfig, rdb redis.UniversalClient, rec Recorder, client
 		if i < cfg.Concurrency%cfg.Fetchers {
 			n++
 		}
-		w.srvs = append(w.srvs, asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		w.srvs = append(w.srvs, asynq.NewServerFromRedisClient(w.take, asynq.Config{
 			Concurrency:              n,
 			Queues:                   cfg.Queues,
 			TaskCheckInterval:        cfg.TaskCheckInterval,
@@ -292,8 +298,13 @@ func (w *Worker) Handle(jobType string, h HandlerFunc) {
 
 // Start starts taking jobs off the queues.
 func (w *Worker) Start(context.Context) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	go w.take.holdLoop(ctx)
+	w.stopHold = cancel
 	for i, srv := range w.srvs {
 		if err := srv.Start(asynq.HandlerFunc(w.process)); err != nil {
+			w.take.stop(ctx)
+			cancel()
 			w.shutdown(w.srvs[:i])
 			return fmt.Errorf("start worker: %w", err)
 		}
@@ -313,12 +324,19 @@ func (w *Worker) shutdown(srvs []*asynq.Server) {
 
 // Stop stops fetching, lets running jobs finish for up to ShutdownTimeout
 // and puts the unfinished ones back on their queues.
-func (w *Worker) Stop(context.Context) error {
+func (w *Worker) Stop(ctx context.Context) error {
+	// Tasks taken but not started go back first, for other workers.
+	w.take.stop(context.WithoutCancel(ctx))
+	if w.stopHold != nil {
+		w.stopHold()
+	}
 	w.shutdown(w.srvs)
 	return nil
 }
 
 func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
+	w.running.Add(1)
+	defer w.running.Add(-1)
 	p, err := parseTaskPayload(task.Payload())
 	if err != nil {
 		w.log.Error("drop task with unreadable payload", "err", err)

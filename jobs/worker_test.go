@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -322,4 +323,81 @@ func TestWorkerGoHandler(t *testing.T) {
 			t.Fatalf("retrying job: error %q attempt %d next %v finished %v", j.Error, j.Attempt, j.NextAttemptAt, j.FinishedAt)
 		}
 	})
+}
+
+// TestTasksTakenInBatches: a worker with a backlog takes its tasks
+// several per Redis round trip (which also checks that asynq still asks
+// with the dequeue script takeClient knows), runs each job once, and
+// leaves nothing taken behind when it stops.
+func TestTasksTakenInBatches(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Shared(t).Client(t)
+	store, err := status.New(status.Config{Prefix: redistest.Prefix(t)}, rdb)
+	if err != nil {
+		t.Fatalf("status.New: %v", err)
+	}
+	queue := redistest.Queue(t, "batch")
+	client := jobs.NewClient(rdb, store, nil)
+	const n = 600
+	ids := make([]string, 0, n)
+	for range n {
+		now := time.Now().UTC()
+		j := &jobs.Job{ID: jobs.NewID(), Type: "count", State: jobs.StateQueued, Queue: queue,
+			MaxAttempts: 3, CreatedAt: now, UpdatedAt: now, Tenant: "default"}
+		if err := client.Submit(t.Context(), j, &jobs.Request{}, time.Time{}); err != nil {
+			t.Fatalf("Submit: %v", err)
+		}
+		ids = append(ids, j.ID)
+	}
+	var mu sync.Mutex
+	runs := map[string]int{}
+	w, err := jobs.NewWorker(jobs.WorkerConfig{
+		Queues: map[string]int{queue: 1}, Concurrency: 50, ShutdownTimeout: 2 * time.Second,
+	}, rdb, store, nil, nil)
+	if err != nil {
+		t.Fatalf("NewWorker: %v", err)
+	}
+	w.Handle("count", func(_ context.Context, j *jobs.Job, _ []byte) (json.RawMessage, error) {
+		mu.Lock()
+		runs[j.ID]++
+		mu.Unlock()
+		return nil, nil
+	})
+	if err := w.Start(t.Context()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	// Well within asynq's lease (30s): a task taken and then lost would
+	// only come back after it.
+	deadline := time.Now().Add(waitTimeout)
+	for _, id := range ids {
+		for {
+			j, err := store.Get(t.Context(), "default", id)
+			if err == nil && j.State == jobs.StateSucceeded {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("job %s not succeeded in time: %v, %v", id, j, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	asks, trips := jobs.TakeCounts(w)
+	t.Logf("%d tasks asked for in %d round trips", asks, trips)
+	if err := w.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	mu.Lock()
+	for _, id := range ids {
+		if runs[id] != 1 {
+			t.Errorf("job %s ran %d times", id, runs[id])
+		}
+	}
+	mu.Unlock()
+	if asks < n || trips > asks/2 {
+		t.Errorf("%d tasks asked for in %d round trips: not taken in batches", asks, trips)
+	}
+	base := "asynq:{" + queue + "}:"
+	if a, l := rdb.LLen(t.Context(), base+"active").Val(), rdb.ZCard(t.Context(), base+"lease").Val(); a != 0 || l != 0 {
+		t.Errorf("after stop: %d tasks active, %d leased; want none", a, l)
+	}
 }

@@ -1,0 +1,255 @@
+package jobs
+
+import (
+	"context"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// asynqDequeueSHA is the SHA-1 of asynq v0.26's dequeue script: it moves
+// the oldest pending task of a queue to active, unless the queue is
+// paused, marks the task active, leases it and returns its message. Only
+// calls of this very script are served by takeClient; if asynq changes it,
+// its calls pass through unchanged (TestTasksTakenInBatches says so).
+const asynqDequeueSHA = "a8153319360adc71cdc370107f8ab9786f204765"
+
+// takeBatch bounds how many tasks one round trip takes off a queue, and
+// takeHold how long a task taken for the worker waits to be asked for
+// before it goes back to its queue.
+const (
+	takeBatch = 8
+	takeHold  = time.Second
+)
+
+// takeScript is asynq's dequeue for up to ARGV[3] tasks: KEYS pending,
+// paused, active and lease of a queue; ARGV the lease's expiry (unix s),
+// the prefix of the queue's task keys and how many to take. Each task is
+// moved, marked and leased as asynq's own dequeue does it. Returns task
+// ID and message pairs, oldest first; a task whose hash is gone is left
+// active and leased, as asynq would leave it, for its recoverer.
+var takeScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return {} end
+local out = {}
+for i = 1, tonumber(ARGV[3]) do
+  local id = redis.call('RPOPLPUSH', KEYS[1], KEYS[3])
+  if not id then break end
+  local key = ARGV[2] .. id
+  redis.call('HSET', key, 'state', 'active')
+  redis.call('HDEL', key, 'pending_since')
+  redis.call('ZADD', KEYS[4], ARGV[1], id)
+  local msg = redis.call('HGET', key, 'msg')
+  if msg then
+    out[#out + 1] = id
+    out[#out + 1] = msg
+  end
+end
+return out
+`)
+
+// putBackScript returns taken tasks to the head of their queue, as asynq
+// requeues the tasks of a worker that shuts down: KEYS active, lease,
+// pending of the queue; ARGV the prefix of its task keys, then task IDs.
+var putBackScript = redis.NewScript(`
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  if redis.call('LREM', KEYS[1], 0, id) > 0 then
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('RPUSH', KEYS[3], id)
+    redis.call('HSET', ARGV[1] .. id, 'state', 'pending')
+  end
+end
+return 0
+`)
+
+// takeClient is the Redis client of a Worker's asynq servers. asynq takes
+// one task per round trip; takeClient, asked for one, takes several in
+// one, hands over the first and holds the others for the next asks of any
+// of the worker's fetch loops. It takes as many as the worker has room
+// for now, or as were asked for in the last quarter of takeHold if that
+// is more, less those it holds, and at most takeBatch: under a steady
+// load, about what the next quarter of takeHold will ask for. Every other
+// command passes through.
+//
+// A held task is active and leased in Redis, as a running one is: if the
+// process dies, its lease runs out and asynq's recoverer puts it back
+// without using an attempt. One not asked for within takeHold, and all of
+// them when the worker stops, go back to the head of their queue.
+type takeClient struct {
+	redis.UniversalClient
+	// room is how many more tasks the worker could start now.
+	room func() int
+	// recent is how many tasks were asked for in the last quarter of
+	// takeHold.
+	recent atomic.Int64
+
+	mu      sync.Mutex
+	held    map[string]*heldTasks // by pending list
+	stopped bool
+
+	// asks counts the dequeues asked for, trips the round trips made for
+	// them.
+	asks, trips atomic.Int64
+}
+
+// heldTasks are the tasks taken off one queue and not yet handed over,
+// oldest first, with the keys and prefix to put them back with.
+type heldTasks struct {
+	active, lease, pending, prefix string
+	tasks                          []heldTask
+}
+
+type heldTask struct {
+	id, msg string
+	at      time.Time
+}
+
+func newTakeClient(rdb redis.UniversalClient, room func() int) *takeClient {
+	return &takeClient{UniversalClient: rdb, room: room, held: map[string]*heldTasks{}}
+}
+
+// EvalSha serves asynq's dequeue from the tasks held, or by taking a batch;
+// any other script runs as it is.
+func (c *takeClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	if sha != asynqDequeueSHA || len(keys) != 4 || len(args) != 2 || os.Getenv("NOTAKE") != "" {
+		return c.UniversalClient.EvalSha(ctx, sha, keys, args...)
+	}
+	c.asks.Add(1)
+	cmd := redis.NewCmd(ctx, "evalsha", sha)
+	id, msg, err := c.take(ctx, keys, args)
+	switch {
+	case err != nil:
+		cmd.SetErr(err)
+	case id == "":
+		cmd.SetErr(redis.Nil)
+	default:
+		cmd.SetVal(msg)
+	}
+	return cmd
+}
+
+// take hands over the oldest task held for the queue of keys, or takes a
+// batch off it and hands over the first; "" when the queue has none (or
+// is paused).
+func (c *takeClient) take(ctx context.Context, keys []string, args []any) (id, msg string, err error) {
+	c.mu.Lock()
+	h := c.held[keys[0]]
+	if h != nil && len(h.tasks) > 0 {
+		t := h.tasks[0]
+		h.tasks = h.tasks[1:]
+		c.mu.Unlock()
+		return t.id, t.msg, nil
+	}
+	n := 1
+	if !c.stopped {
+		want := max(c.room(), int(c.recent.Load()))
+		n = min(takeBatch, max(1, want-c.heldLocked()))
+	}
+	c.mu.Unlock()
+
+	c.trips.Add(1)
+	res, err := takeScript.Run(ctx, c.UniversalClient, keys, args[0], args[1], n).Slice()
+	if err != nil || len(res) < 2 {
+		return "", "", err
+	}
+	id, _ = res[0].(string)
+	msg, _ = res[1].(string)
+	if len(res) > 2 {
+		now := time.Now()
+		c.mu.Lock()
+		// Looked up again: another ask may have made it meanwhile.
+		h = c.held[keys[0]]
+		if h == nil {
+			prefix, _ := args[1].(string)
+			h = &heldTasks{active: keys[2], lease: keys[3], pending: keys[0], prefix: prefix}
+			c.held[keys[0]] = h
+		}
+		for i := 2; i+1 < len(res); i += 2 {
+			tid, _ := res[i].(string)
+			tmsg, _ := res[i+1].(string)
+			h.tasks = append(h.tasks, heldTask{id: tid, msg: tmsg, at: now})
+		}
+		stopped := c.stopped
+		c.mu.Unlock()
+		if stopped {
+			c.putBack(ctx, 0)
+		}
+	}
+	return id, msg, nil
+}
+
+// heldLocked counts the tasks held; c.mu is held.
+func (c *takeClient) heldLocked() int {
+	n := 0
+	for _, h := range c.held {
+		n += len(h.tasks)
+	}
+	return n
+}
+
+// putBack returns the tasks held for longer than age to their queues.
+func (c *takeClient) putBack(ctx context.Context, age time.Duration) {
+	type batch struct {
+		h   *heldTasks
+		ids []any
+	}
+	var out []batch
+	cutoff := time.Now().Add(-age)
+	c.mu.Lock()
+	for _, h := range c.held {
+		// Held tasks are in the order taken: the old ones come first.
+		k := 0
+		for k < len(h.tasks) && !h.tasks[k].at.After(cutoff) {
+			k++
+		}
+		if k == 0 {
+			continue
+		}
+		ids := make([]any, 0, k+1)
+		ids = append(ids, h.prefix)
+		// Each goes to the front of the queue (RPUSH): the oldest goes
+		// last, so that it is taken first again.
+		for i := k - 1; i >= 0; i-- {
+			ids = append(ids, h.tasks[i].id)
+		}
+		h.tasks = append(h.tasks[:0], h.tasks[k:]...)
+		out = append(out, batch{h, ids})
+	}
+	c.mu.Unlock()
+	for _, b := range out {
+		// A task not put back stays active and leased: asynq's recoverer
+		// returns it once its lease runs out.
+		_ = putBackScript.Run(ctx, c.UniversalClient, []string{b.h.active, b.h.lease, b.h.pending}, b.ids...).Err()
+	}
+}
+
+// holdLoop puts back the tasks not asked for within takeHold, and counts
+// the recent asks, until ctx ends.
+func (c *takeClient) holdLoop(ctx context.Context) {
+	t := time.NewTicker(takeHold / 4)
+	defer t.Stop()
+	last := c.asks.Load()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			asks := c.asks.Load()
+			c.recent.Store(asks - last)
+			last = asks
+			c.putBack(ctx, takeHold)
+		}
+	}
+}
+
+// stop makes every later ask take one task at a time, and puts back the
+// tasks held.
+func (c *takeClient) stop(ctx context.Context) {
+	c.mu.Lock()
+	c.stopped = true
+	c.mu.Unlock()
+	c.putBack(ctx, 0)
+}

@@ -1,0 +1,183 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/asyncgw/asyncgw/internal/redistest"
+)
+
+// askDequeue asks c for a task of queue as asynq v0.26's dequeue does,
+// and returns the task ID of the message it gets ("" for none).
+func askDequeue(t *testing.T, c *takeClient, queue string) string {
+	t.Helper()
+	base := "asynq:{" + queue + "}:"
+	keys := []string{base + "pending", base + "paused", base + "active", base + "lease"}
+	res, err := c.EvalSha(t.Context(), asynqDequeueSHA, keys, time.Now().Add(30*time.Second).Unix(), base+"t:").Text()
+	if err == redis.Nil {
+		return ""
+	}
+	if err != nil {
+		t.Fatalf("dequeue: %v", err)
+	}
+	b := []byte(res)
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			break
+		}
+		b = b[n:]
+		if num == fieldID && typ == protowire.BytesType {
+			id, _ := protowire.ConsumeString(b)
+			return id
+		}
+		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+			break
+		}
+		b = b[n:]
+	}
+	t.Fatalf("dequeue returned a message without an ID: %q", res)
+	return ""
+}
+
+// queueCounts reads a queue's pending and active task counts, and its
+// lease set's size, as asynq keeps them.
+func queueCounts(t *testing.T, rdb redis.UniversalClient, queue string) (pending, active, leased int64) {
+	t.Helper()
+	base := "asynq:{" + queue + "}:"
+	ctx := t.Context()
+	return rdb.LLen(ctx, base+"pending").Val(), rdb.LLen(ctx, base+"active").Val(), rdb.ZCard(ctx, base+"lease").Val()
+}
+
+// TestTakeClientBatches: one ask takes as many tasks as the worker has
+// room for, up to takeBatch, marked and leased as asynq's dequeue marks
+// them; the next asks are served from those, in queue order; put back,
+// they return to the front of the queue in their order; a paused queue
+// gives nothing.
+func TestTakeClientBatches(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Shared(t).Client(t)
+	queue := redistest.Queue(t, "take")
+	ac := asynq.NewClientFromRedisClient(rdb)
+	var ids []string
+	for i := range 20 {
+		id := fmt.Sprintf("task-%02d", i)
+		if _, err := ac.EnqueueContext(t.Context(), asynq.NewTask("t", nil), asynq.Queue(queue), asynq.TaskID(id)); err != nil {
+			t.Fatalf("enqueue: %v", err)
+		}
+		ids = append(ids, id)
+	}
+	room := 5
+	c := newTakeClient(rdb, func() int { return room })
+
+	// Room for 5: one round trip takes 5, the first is handed over.
+	if got := askDequeue(t, c, queue); got != ids[0] {
+		t.Fatalf("first ask got %q, want %q", got, ids[0])
+	}
+	if p, a, l := queueCounts(t, rdb, queue); p != 15 || a != 5 || l != 5 {
+		t.Fatalf("after one ask: pending %d, active %d, leased %d; want 15, 5, 5", p, a, l)
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	for _, id := range ids[:5] {
+		info, err := insp.GetTaskInfo(queue, id)
+		if err != nil || info.State != asynq.TaskStateActive {
+			t.Fatalf("task %s: %v, %v; want active", id, info, err)
+		}
+	}
+	if got := askDequeue(t, c, queue); got != ids[1] {
+		t.Fatalf("second ask got %q, want %q (held)", got, ids[1])
+	}
+	if c.trips.Load() != 1 || c.asks.Load() != 2 {
+		t.Fatalf("asks %d, round trips %d; want 2, 1", c.asks.Load(), c.trips.Load())
+	}
+
+	// Put back, the three held go to the front of the queue in order.
+	c.putBack(t.Context(), 0)
+	if p, a, l := queueCounts(t, rdb, queue); p != 18 || a != 2 || l != 2 {
+		t.Fatalf("after put back: pending %d, active %d, leased %d; want 18, 2, 2", p, a, l)
+	}
+	for _, id := range ids[2:5] {
+		info, err := insp.GetTaskInfo(queue, id)
+		if err != nil || info.State != asynq.TaskStatePending {
+			t.Fatalf("task %s put back: %v, %v; want pending", id, info, err)
+		}
+	}
+	room = 1
+	for _, want := range ids[2:5] {
+		if got := askDequeue(t, c, queue); got != want {
+			t.Fatalf("after put back got %q, want %q", got, want)
+		}
+	}
+
+	// Paused: nothing is taken.
+	if err := insp.PauseQueue(queue); err != nil {
+		t.Fatalf("pause: %v", err)
+	}
+	room = 8
+	if got := askDequeue(t, c, queue); got != "" {
+		t.Fatalf("paused queue gave %q", got)
+	}
+	if p, a, _ := queueCounts(t, rdb, queue); p != 15 || a != 5 {
+		t.Fatalf("paused: pending %d, active %d; want 15, 5", p, a)
+	}
+}
+
+// TestTakeClientStop: once stopped, the tasks held go back and every ask
+// takes one task only.
+func TestTakeClientStop(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Shared(t).Client(t)
+	queue := redistest.Queue(t, "take")
+	ac := asynq.NewClientFromRedisClient(rdb)
+	for range 10 {
+		if _, err := ac.EnqueueContext(t.Context(), asynq.NewTask("t", nil), asynq.Queue(queue)); err != nil {
+			t.Fatalf("enqueue: %v", err)
+		}
+	}
+	c := newTakeClient(rdb, func() int { return 8 })
+	askDequeue(t, c, queue)
+	c.stop(context.Background())
+	if p, a, l := queueCounts(t, rdb, queue); p != 9 || a != 1 || l != 1 {
+		t.Fatalf("after stop: pending %d, active %d, leased %d; want 9, 1, 1", p, a, l)
+	}
+	askDequeue(t, c, queue)
+	if p, a, _ := queueCounts(t, rdb, queue); p != 8 || a != 2 {
+		t.Fatalf("ask after stop: pending %d, active %d; want 8, 2", p, a)
+	}
+}
+
+// TestTakeClientHold: a task held longer than takeHold goes back to its
+// queue by itself.
+func TestTakeClientHold(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Shared(t).Client(t)
+	queue := redistest.Queue(t, "take")
+	ac := asynq.NewClientFromRedisClient(rdb)
+	for range 4 {
+		if _, err := ac.EnqueueContext(t.Context(), asynq.NewTask("t", nil), asynq.Queue(queue)); err != nil {
+			t.Fatalf("enqueue: %v", err)
+		}
+	}
+	c := newTakeClient(rdb, func() int { return 8 })
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go c.holdLoop(ctx)
+	askDequeue(t, c, queue)
+	deadline := time.Now().Add(10 * takeHold)
+	for {
+		p, a, l := queueCounts(t, rdb, queue)
+		if p == 3 && a == 1 && l == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("held tasks not put back: pending %d, active %d, leased %d", p, a, l)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
