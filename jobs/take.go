@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,10 +68,10 @@ return 0
 // one task per round trip; takeClient, asked for one, takes several in
 // one, hands over the first and holds the others for the next asks of any
 // of the worker's fetch loops. It takes as many as the worker has room
-// for now, or as were asked for in the last quarter of takeHold if that
-// is more, less those it holds, and at most takeBatch: under a steady
-// load, about what the next quarter of takeHold will ask for. Every other
-// command passes through.
+// for now (less the tasks it holds), or as were asked for off that queue
+// in the last quarter of takeHold if that is more, and at most
+// takeBatch: under a steady load, about what the next quarter of
+// takeHold will ask for. Every other command passes through.
 //
 // A held task is active and leased in Redis, as a running one is: if the
 // process dies, its lease runs out and asynq's recoverer puts it back
@@ -82,12 +81,9 @@ type takeClient struct {
 	redis.UniversalClient
 	// room is how many more tasks the worker could start now.
 	room func() int
-	// recent is how many tasks were asked for in the last quarter of
-	// takeHold.
-	recent atomic.Int64
 
 	mu      sync.Mutex
-	held    map[string]*heldTasks // by pending list
+	queues  map[string]*takeQueue // by pending list
 	stopped bool
 
 	// asks counts the dequeues asked for, trips the round trips made for
@@ -95,11 +91,13 @@ type takeClient struct {
 	asks, trips atomic.Int64
 }
 
-// heldTasks are the tasks taken off one queue and not yet handed over,
-// oldest first, with the keys and prefix to put them back with.
-type heldTasks struct {
+// takeQueue is what takeClient keeps of one queue: its keys and task key
+// prefix, the tasks taken off it and not yet handed over (oldest first),
+// and how many were asked for in this quarter of takeHold and the last.
+type takeQueue struct {
 	active, lease, pending, prefix string
 	tasks                          []heldTask
+	asks, recent                   int
 }
 
 type heldTask struct {
@@ -108,13 +106,13 @@ type heldTask struct {
 }
 
 func newTakeClient(rdb redis.UniversalClient, room func() int) *takeClient {
-	return &takeClient{UniversalClient: rdb, room: room, held: map[string]*heldTasks{}}
+	return &takeClient{UniversalClient: rdb, room: room, queues: map[string]*takeQueue{}}
 }
 
 // EvalSha serves asynq's dequeue from the tasks held, or by taking a batch;
 // any other script runs as it is.
 func (c *takeClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
-	if sha != asynqDequeueSHA || len(keys) != 4 || len(args) != 2 || os.Getenv("NOTAKE") != "" {
+	if sha != asynqDequeueSHA || len(keys) != 4 || len(args) != 2 {
 		return c.UniversalClient.EvalSha(ctx, sha, keys, args...)
 	}
 	c.asks.Add(1)
@@ -136,17 +134,22 @@ func (c *takeClient) EvalSha(ctx context.Context, sha string, keys []string, arg
 // is paused).
 func (c *takeClient) take(ctx context.Context, keys []string, args []any) (id, msg string, err error) {
 	c.mu.Lock()
-	h := c.held[keys[0]]
-	if h != nil && len(h.tasks) > 0 {
-		t := h.tasks[0]
-		h.tasks = h.tasks[1:]
+	q := c.queues[keys[0]]
+	if q == nil {
+		prefix, _ := args[1].(string)
+		q = &takeQueue{active: keys[2], lease: keys[3], pending: keys[0], prefix: prefix}
+		c.queues[keys[0]] = q
+	}
+	q.asks++
+	if len(q.tasks) > 0 {
+		t := q.tasks[0]
+		q.tasks = q.tasks[1:]
 		c.mu.Unlock()
 		return t.id, t.msg, nil
 	}
 	n := 1
 	if !c.stopped {
-		want := max(c.room(), int(c.recent.Load()))
-		n = min(takeBatch, max(1, want-c.heldLocked()))
+		n = min(takeBatch, max(1, c.room()-c.heldLocked(), q.recent))
 	}
 	c.mu.Unlock()
 
@@ -160,22 +163,15 @@ func (c *takeClient) take(ctx context.Context, keys []string, args []any) (id, m
 	if len(res) > 2 {
 		now := time.Now()
 		c.mu.Lock()
-		// Looked up again: another ask may have made it meanwhile.
-		h = c.held[keys[0]]
-		if h == nil {
-			prefix, _ := args[1].(string)
-			h = &heldTasks{active: keys[2], lease: keys[3], pending: keys[0], prefix: prefix}
-			c.held[keys[0]] = h
-		}
 		for i := 2; i+1 < len(res); i += 2 {
 			tid, _ := res[i].(string)
 			tmsg, _ := res[i+1].(string)
-			h.tasks = append(h.tasks, heldTask{id: tid, msg: tmsg, at: now})
+			q.tasks = append(q.tasks, heldTask{id: tid, msg: tmsg, at: now})
 		}
 		stopped := c.stopped
 		c.mu.Unlock()
 		if stopped {
-			c.putBack(ctx, 0)
+			c.putBack(ctx, 0, false)
 		}
 	}
 	return id, msg, nil
@@ -184,63 +180,64 @@ func (c *takeClient) take(ctx context.Context, keys []string, args []any) (id, m
 // heldLocked counts the tasks held; c.mu is held.
 func (c *takeClient) heldLocked() int {
 	n := 0
-	for _, h := range c.held {
-		n += len(h.tasks)
+	for _, q := range c.queues {
+		n += len(q.tasks)
 	}
 	return n
 }
 
 // putBack returns the tasks held for longer than age to their queues.
-func (c *takeClient) putBack(ctx context.Context, age time.Duration) {
+// With count, it also starts a new quarter of takeHold in the counts of
+// asks.
+func (c *takeClient) putBack(ctx context.Context, age time.Duration, count bool) {
 	type batch struct {
-		h   *heldTasks
+		q   *takeQueue
 		ids []any
 	}
 	var out []batch
 	cutoff := time.Now().Add(-age)
 	c.mu.Lock()
-	for _, h := range c.held {
+	for _, q := range c.queues {
+		if count {
+			q.recent, q.asks = q.asks, 0
+		}
 		// Held tasks are in the order taken: the old ones come first.
 		k := 0
-		for k < len(h.tasks) && !h.tasks[k].at.After(cutoff) {
+		for k < len(q.tasks) && !q.tasks[k].at.After(cutoff) {
 			k++
 		}
 		if k == 0 {
 			continue
 		}
 		ids := make([]any, 0, k+1)
-		ids = append(ids, h.prefix)
+		ids = append(ids, q.prefix)
 		// Each goes to the front of the queue (RPUSH): the oldest goes
 		// last, so that it is taken first again.
 		for i := k - 1; i >= 0; i-- {
-			ids = append(ids, h.tasks[i].id)
+			ids = append(ids, q.tasks[i].id)
 		}
-		h.tasks = append(h.tasks[:0], h.tasks[k:]...)
-		out = append(out, batch{h, ids})
+		q.tasks = append(q.tasks[:0], q.tasks[k:]...)
+		out = append(out, batch{q, ids})
 	}
 	c.mu.Unlock()
 	for _, b := range out {
 		// A task not put back stays active and leased: asynq's recoverer
 		// returns it once its lease runs out.
-		_ = putBackScript.Run(ctx, c.UniversalClient, []string{b.h.active, b.h.lease, b.h.pending}, b.ids...).Err()
+		_ = putBackScript.Run(ctx, c.UniversalClient, []string{b.q.active, b.q.lease, b.q.pending}, b.ids...).Err()
 	}
 }
 
 // holdLoop puts back the tasks not asked for within takeHold, and counts
-// the recent asks, until ctx ends.
+// the asks of each quarter of it, until ctx ends.
 func (c *takeClient) holdLoop(ctx context.Context) {
 	t := time.NewTicker(takeHold / 4)
 	defer t.Stop()
-	last := c.asks.Load()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			asks := c.asks.Load()
-			c.recent.Store(asks - last)
-			last = asks
-			c.putBack(ctx, takeHold)
+			c.putBack(ctx, takeHold, true)
 		}
 	}
 }
@@ -251,5 +248,5 @@ func (c *takeClient) stop(ctx context.Context) {
 	c.mu.Lock()
 	c.stopped = true
 	c.mu.Unlock()
-	c.putBack(ctx, 0)
+	c.putBack(ctx, 0, false)
 }

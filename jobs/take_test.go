@@ -98,7 +98,7 @@ func TestTakeClientBatches(t *testing.T) {
 	}
 
 	// Put back, the three held go to the front of the queue in order.
-	c.putBack(t.Context(), 0)
+	c.putBack(t.Context(), 0, false)
 	if p, a, l := queueCounts(t, rdb, queue); p != 18 || a != 2 || l != 2 {
 		t.Fatalf("after put back: pending %d, active %d, leased %d; want 18, 2, 2", p, a, l)
 	}
@@ -179,5 +179,38 @@ func TestTakeClientHold(t *testing.T) {
 			t.Fatalf("held tasks not put back: pending %d, active %d, leased %d", p, a, l)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestTakeClientRecentAsks: past the worker's room, a queue's batch is
+// as large as its asks in the last quarter of takeHold, and another
+// queue's is not.
+func TestTakeClientRecentAsks(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Shared(t).Client(t)
+	busy, quiet := redistest.Queue(t, "busy"), redistest.Queue(t, "quiet")
+	ac := asynq.NewClientFromRedisClient(rdb)
+	for _, q := range []string{busy, quiet} {
+		for range 20 {
+			if _, err := ac.EnqueueContext(t.Context(), asynq.NewTask("t", nil), asynq.Queue(q)); err != nil {
+				t.Fatalf("enqueue: %v", err)
+			}
+		}
+	}
+	c := newTakeClient(rdb, func() int { return 1 })
+	for range 6 {
+		askDequeue(t, c, busy) // one task a round trip: no room, no asks yet
+	}
+	if got := c.trips.Load(); got != 6 {
+		t.Fatalf("%d round trips for 6 asks with room for one, want 6", got)
+	}
+	c.putBack(t.Context(), time.Hour, true) // a new quarter: 6 asks in the last
+	askDequeue(t, c, busy)
+	if p, a, _ := queueCounts(t, rdb, busy); p != 8 || a != 12 {
+		t.Fatalf("busy queue after its seventh ask: pending %d, active %d; want 8, 12 (6 taken at once)", p, a)
+	}
+	askDequeue(t, c, quiet)
+	if p, a, _ := queueCounts(t, rdb, quiet); p != 19 || a != 1 {
+		t.Fatalf("quiet queue after its first ask: pending %d, active %d; want 19, 1", p, a)
 	}
 }
