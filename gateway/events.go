@@ -65,13 +65,17 @@ func toSSE(ev jobs.Event, id string) sse.Event {
 // reuses it once the handler has returned. Its context is done when the
 // client goes away.
 func (g *Gateway) serveStream(c *echo.Context, st *sse.Stream, follow func(ctx context.Context), end func()) {
+	// Counted before the connection is taken over: until then the HTTP
+	// server counts it as active, so Serve's shutdown cannot be waiting
+	// for detached streams yet.
+	g.detached.Add(1)
 	ctx, err := st.Detach(c.Request())
 	if err != nil {
+		g.detached.Done()
 		defer end()
 		follow(c.Request().Context())
 		return
 	}
-	g.detached.Add(1)
 	go func() {
 		defer g.detached.Done()
 		defer end()
