@@ -55,6 +55,22 @@ func queueCounts(t *testing.T, rdb redis.UniversalClient, queue string) (pending
 	return rdb.LLen(ctx, base+"pending").Val(), rdb.LLen(ctx, base+"active").Val(), rdb.ZCard(ctx, base+"lease").Val()
 }
 
+// enqueueTasks puts n tasks on queue with asynq's client, with IDs
+// task-00, task-01, … in the order they will be taken.
+func enqueueTasks(t *testing.T, rdb redis.UniversalClient, queue string, n int) []string {
+	t.Helper()
+	ac := asynq.NewClientFromRedisClient(rdb)
+	ids := make([]string, 0, n)
+	for i := range n {
+		id := fmt.Sprintf("task-%02d", i)
+		if _, err := ac.EnqueueContext(t.Context(), asynq.NewTask("t", nil), asynq.Queue(queue), asynq.TaskID(id)); err != nil {
+			t.Fatalf("enqueue: %v", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 // TestTakeClientBatches: one ask takes as many tasks as the worker has
 // room for, up to takeBatch, marked and leased as asynq's dequeue marks
 // them; the next asks are served from those, in queue order; put back,
@@ -64,15 +80,7 @@ func TestTakeClientBatches(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Shared(t).Client(t)
 	queue := redistest.Queue(t, "take")
-	ac := asynq.NewClientFromRedisClient(rdb)
-	var ids []string
-	for i := range 20 {
-		id := fmt.Sprintf("task-%02d", i)
-		if _, err := ac.EnqueueContext(t.Context(), asynq.NewTask("t", nil), asynq.Queue(queue), asynq.TaskID(id)); err != nil {
-			t.Fatalf("enqueue: %v", err)
-		}
-		ids = append(ids, id)
-	}
+	ids := enqueueTasks(t, rdb, queue, 20)
 	room := 5
 	c := newTakeClient(rdb, func() int { return room })
 
@@ -134,12 +142,7 @@ func TestTakeClientStop(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Shared(t).Client(t)
 	queue := redistest.Queue(t, "take")
-	ac := asynq.NewClientFromRedisClient(rdb)
-	for range 10 {
-		if _, err := ac.EnqueueContext(t.Context(), asynq.NewTask("t", nil), asynq.Queue(queue)); err != nil {
-			t.Fatalf("enqueue: %v", err)
-		}
-	}
+	enqueueTasks(t, rdb, queue, 10)
 	c := newTakeClient(rdb, func() int { return 8 })
 	askDequeue(t, c, queue)
 	c.stop(context.Background())
@@ -158,12 +161,7 @@ func TestTakeClientHold(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Shared(t).Client(t)
 	queue := redistest.Queue(t, "take")
-	ac := asynq.NewClientFromRedisClient(rdb)
-	for range 4 {
-		if _, err := ac.EnqueueContext(t.Context(), asynq.NewTask("t", nil), asynq.Queue(queue)); err != nil {
-			t.Fatalf("enqueue: %v", err)
-		}
-	}
+	enqueueTasks(t, rdb, queue, 4)
 	c := newTakeClient(rdb, func() int { return 8 })
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -189,14 +187,8 @@ func TestTakeClientRecentAsks(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Shared(t).Client(t)
 	busy, quiet := redistest.Queue(t, "busy"), redistest.Queue(t, "quiet")
-	ac := asynq.NewClientFromRedisClient(rdb)
-	for _, q := range []string{busy, quiet} {
-		for range 20 {
-			if _, err := ac.EnqueueContext(t.Context(), asynq.NewTask("t", nil), asynq.Queue(q)); err != nil {
-				t.Fatalf("enqueue: %v", err)
-			}
-		}
-	}
+	enqueueTasks(t, rdb, busy, 20)
+	enqueueTasks(t, rdb, quiet, 20)
 	c := newTakeClient(rdb, func() int { return 1 })
 	for range 6 {
 		askDequeue(t, c, busy) // one task a round trip: no room, no asks yet
