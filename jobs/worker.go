@@ -29,10 +29,10 @@ type WorkerConfig struct {
 	// Concurrency is how many jobs run at once. Defaults to 50.
 	Concurrency int
 	// Fetchers is how many loops take tasks off the queues, sharing
-	// Concurrency. A loop takes one task per Redis round trip (one per
-	// queue it looks at), which bounds how fast one loop can start jobs
-	// whatever the concurrency. Defaults to one per 16 of Concurrency, at
-	// most 4.
+	// Concurrency. A loop starts one job at a time, each after a Redis
+	// round trip unless a batch taken for the worker holds its task (see
+	// takeClient), which bounds how fast one loop can start jobs whatever
+	// the concurrency. Defaults to one per 16 of Concurrency, at most 4.
 	Fetchers int
 	// TaskCheckInterval is how long an idle fetcher waits before looking at
 	// the queues again. Defaults to 10ms (asynq's 1s costs ~1.3s p99 pickup).
