@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +83,10 @@ type takeClient struct {
 	redis.UniversalClient
 	// room is how many more tasks the worker could start now.
 	room func() int
+	log  *slog.Logger
+	// unknownDequeue warns once of a dequeue by another script than
+	// asynqDequeueSHA: another asynq version, whose asks pass through.
+	unknownDequeue sync.Once
 
 	mu      sync.Mutex
 	queues  map[string]*takeQueue // by pending list
@@ -105,14 +111,19 @@ type heldTask struct {
 	at      time.Time
 }
 
-func newTakeClient(rdb redis.UniversalClient, room func() int) *takeClient {
-	return &takeClient{UniversalClient: rdb, room: room, queues: map[string]*takeQueue{}}
+func newTakeClient(rdb redis.UniversalClient, room func() int, log *slog.Logger) *takeClient {
+	return &takeClient{UniversalClient: rdb, room: room, log: orDiscard(log), queues: map[string]*takeQueue{}}
 }
 
 // EvalSha serves asynq's dequeue from the tasks held, or by taking a batch;
 // any other script runs as it is.
 func (c *takeClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
 	if sha != asynqDequeueSHA || len(keys) != 4 || len(args) != 2 {
+		if len(keys) == 4 && strings.HasSuffix(keys[0], ":pending") && strings.HasSuffix(keys[3], ":lease") {
+			c.unknownDequeue.Do(func() {
+				c.log.Warn("asynq's dequeue script is not the one this version knows: tasks are taken one per round trip", "sha", sha)
+			})
+		}
 		return c.UniversalClient.EvalSha(ctx, sha, keys, args...)
 	}
 	c.asks.Add(1)

@@ -1,8 +1,11 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,7 +85,7 @@ func TestTakeClientBatches(t *testing.T) {
 	queue := redistest.Queue(t, "take")
 	ids := enqueueTasks(t, rdb, queue, 20)
 	room := 5
-	c := newTakeClient(rdb, func() int { return room })
+	c := newTakeClient(rdb, func() int { return room }, nil)
 
 	// Room for 5: one round trip takes 5, the first is handed over.
 	if got := askDequeue(t, c, queue); got != ids[0] {
@@ -143,7 +146,7 @@ func TestTakeClientStop(t *testing.T) {
 	rdb := redistest.Shared(t).Client(t)
 	queue := redistest.Queue(t, "take")
 	enqueueTasks(t, rdb, queue, 10)
-	c := newTakeClient(rdb, func() int { return 8 })
+	c := newTakeClient(rdb, func() int { return 8 }, nil)
 	askDequeue(t, c, queue)
 	c.stop(context.Background())
 	if p, a, l := queueCounts(t, rdb, queue); p != 9 || a != 1 || l != 1 {
@@ -162,7 +165,7 @@ func TestTakeClientHold(t *testing.T) {
 	rdb := redistest.Shared(t).Client(t)
 	queue := redistest.Queue(t, "take")
 	enqueueTasks(t, rdb, queue, 4)
-	c := newTakeClient(rdb, func() int { return 8 })
+	c := newTakeClient(rdb, func() int { return 8 }, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go c.holdLoop(ctx)
@@ -189,7 +192,7 @@ func TestTakeClientRecentAsks(t *testing.T) {
 	busy, quiet := redistest.Queue(t, "busy"), redistest.Queue(t, "quiet")
 	enqueueTasks(t, rdb, busy, 20)
 	enqueueTasks(t, rdb, quiet, 20)
-	c := newTakeClient(rdb, func() int { return 1 })
+	c := newTakeClient(rdb, func() int { return 1 }, nil)
 	for range 6 {
 		askDequeue(t, c, busy) // one task a round trip: no room, no asks yet
 	}
@@ -204,5 +207,27 @@ func TestTakeClientRecentAsks(t *testing.T) {
 	askDequeue(t, c, quiet)
 	if p, a, _ := queueCounts(t, rdb, quiet); p != 19 || a != 1 {
 		t.Fatalf("quiet queue after its first ask: pending %d, active %d; want 19, 1", p, a)
+	}
+}
+
+// TestTakeClientUnknownDequeue: a dequeue by another script than the one
+// takeClient knows (another asynq version) goes to Redis as it is, and is
+// reported once.
+func TestTakeClientUnknownDequeue(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Shared(t).Client(t)
+	queue := redistest.Queue(t, "take")
+	var logs bytes.Buffer
+	c := newTakeClient(rdb, func() int { return 8 }, slog.New(slog.NewTextHandler(&logs, nil)))
+	base := "asynq:{" + queue + "}:"
+	keys := []string{base + "pending", base + "paused", base + "active", base + "lease"}
+	for range 2 {
+		err := c.EvalSha(t.Context(), strings.Repeat("0", 40), keys, time.Now().Unix(), base+"t:").Err()
+		if err == nil || !strings.Contains(err.Error(), "NOSCRIPT") {
+			t.Fatalf("unknown script: %v, want Redis's NOSCRIPT", err)
+		}
+	}
+	if c.asks.Load() != 0 || strings.Count(logs.String(), "dequeue script is not the one") != 1 {
+		t.Fatalf("asks %d, log %q; want none taken and one warning", c.asks.Load(), logs.String())
 	}
 }

@@ -227,7 +227,7 @@ func NewWorker(cfg WorkerConfig, rdb redis.UniversalClient, rec Recorder, client
 		handlers: map[string]HandlerFunc{}, ramps: map[string]*ramp{},
 		breakers: map[string]*breaker.Group{},
 	}
-	w.take = newTakeClient(rdb, func() int { return cfg.Concurrency - int(w.running.Load()) })
+	w.take = newTakeClient(rdb, func() int { return cfg.Concurrency - int(w.running.Load()) }, w.log)
 	probes := int(cmp.Or(cfg.UpstreamBreaker.Probes, 1))
 	kinds := []string{""}
 	for k := range cfg.Senders {
