@@ -12,22 +12,10 @@ import (
 // DecodeJob decodes into j a job resource as AppendJobJSON writes it, with
 // the result json.Unmarshal gives on a zero Job but without reflection.
 // Any other document (spaced, with unknown or repeated members, invalid)
-// is handed to json.Unmarshal, so that b always gets encoding/json's
-// result and error. Whatever j held before is discarded.
-func DecodeJob(b []byte, j *Job) error { return decodeJob(b, j) }
-
-// DecodeRequest decodes into r a stored request as AppendRequestJSON
-// writes it, with the result json.Unmarshal gives on a zero Request but
-// without reflection. Any other document is handed to json.Unmarshal, so
-// that b always gets encoding/json's result and error. Whatever r held
-// before is discarded.
-func DecodeRequest(b []byte, r *Request) error { return decodeRequest(b, r) }
-
-// decodeJob decodes a job resource into j, reset to a zero Job first. The
-// hand-written reader takes the documents AppendJobJSON writes; when it
-// meets anything else it gives up, and json.Unmarshal decodes b afresh
-// into a zero Job, so that nothing the reader set survives.
-func decodeJob(b []byte, j *Job) error {
+// is handed to json.Unmarshal afresh, on a zero Job, so that b always gets
+// encoding/json's result and error and nothing the hand-written reader set
+// survives. Whatever j held before is discarded.
+func DecodeJob(b []byte, j *Job) error {
 	*j = Job{}
 	if fastJob(b, j) {
 		return nil
@@ -36,9 +24,9 @@ func decodeJob(b []byte, j *Job) error {
 	return json.Unmarshal(b, j)
 }
 
-// decodeRequest decodes a stored request into r, reset to a zero Request
-// first, as decodeJob decodes a job.
-func decodeRequest(b []byte, r *Request) error {
+// DecodeRequest decodes into r a stored request as AppendRequestJSON
+// writes it, as DecodeJob decodes a job.
+func DecodeRequest(b []byte, r *Request) error {
 	*r = Request{}
 	if fastRequest(b, r) {
 		return nil

@@ -11,26 +11,26 @@ import (
 	"time"
 )
 
-// checkDecodeJob fails t unless decodeJob gives for b what json.Unmarshal
-// gives on a zero Job: the same error, or the same value. decodeJob is
+// checkDecodeJob fails t unless DecodeJob gives for b what json.Unmarshal
+// gives on a zero Job: the same error, or the same value. DecodeJob is
 // handed a Job that is not zero, to see that nothing of it survives.
 func checkDecodeJob(t testing.TB, b []byte) {
 	t.Helper()
 	var want Job
 	wantErr := json.Unmarshal(b, &want)
 	got := Job{ID: "stale", Tenant: "stale", Result: &Result{Status: 1}, Precheck: json.RawMessage("1")}
-	err := decodeJob(b, &got)
+	err := DecodeJob(b, &got)
 	checkDecodeResult(t, b, got, want, err, wantErr)
 }
 
-// checkDecodeRequest fails t unless decodeRequest gives for b what
+// checkDecodeRequest fails t unless DecodeRequest gives for b what
 // json.Unmarshal gives on a zero Request, as checkDecodeJob does for jobs.
 func checkDecodeRequest(t testing.TB, b []byte) {
 	t.Helper()
 	var want Request
 	wantErr := json.Unmarshal(b, &want)
 	got := Request{URL: "stale", Header: http.Header{"A": {"b"}}, Backoff: Backoff{Schedule: []Duration{1}}}
-	err := decodeRequest(b, &got)
+	err := DecodeRequest(b, &got)
 	checkDecodeResult(t, b, got, want, err, wantErr)
 }
 
@@ -455,35 +455,13 @@ func TestDecodeTruncated(t *testing.T) {
 	}
 }
 
-// TestDecodeExported: DecodeJob and DecodeRequest are decodeJob and
-// decodeRequest.
-func TestDecodeExported(t *testing.T) {
-	t.Parallel()
-	want := decBenchJob()
-	var j Job
-	if err := DecodeJob(AppendJobJSON(nil, want), &j); err != nil || !reflect.DeepEqual(&j, want) {
-		t.Errorf("DecodeJob = %#v, %v; want %#v", j, err, want)
-	}
-	if err := DecodeJob([]byte(`{"id":`), &j); err == nil {
-		t.Error("DecodeJob of a truncated document did not fail")
-	}
-	wantReq := jencTypicalRequest()
-	var r Request
-	if err := DecodeRequest(AppendRequestJSON(nil, &wantReq), &r); err != nil || !reflect.DeepEqual(r, wantReq) {
-		t.Errorf("DecodeRequest = %#v, %v; want %#v", r, err, wantReq)
-	}
-	if err := DecodeRequest([]byte(`{"timeout":"soon"}`), &r); err == nil {
-		t.Error("DecodeRequest of a bad duration did not fail")
-	}
-}
-
 // TestDecodeCopies: the values decoded do not share the document's bytes,
 // which the caller may reuse.
 func TestDecodeCopies(t *testing.T) {
 	t.Parallel()
 	b := AppendJobJSON(nil, decBenchJob())
 	var j Job
-	if err := decodeJob(b, &j); err != nil {
+	if err := DecodeJob(b, &j); err != nil {
 		t.Fatal(err)
 	}
 	want := string(j.Result.Body) + j.ID + j.Type
@@ -547,14 +525,14 @@ func decFullJob() *Job {
 func BenchmarkDecodeJob(b *testing.B) {
 	doc := AppendJobJSON(nil, decBenchJob())
 	benchDecoder(b, doc, func() error { var j Job; return json.Unmarshal(doc, &j) },
-		func() error { var j Job; return decodeJob(doc, &j) })
+		func() error { var j Job; return DecodeJob(doc, &j) })
 }
 
 func BenchmarkDecodeRequest(b *testing.B) {
 	r := jencTypicalRequest()
 	doc := AppendRequestJSON(nil, &r)
 	benchDecoder(b, doc, func() error { var r Request; return json.Unmarshal(doc, &r) },
-		func() error { var r Request; return decodeRequest(doc, &r) })
+		func() error { var r Request; return DecodeRequest(doc, &r) })
 }
 
 // benchDecoder compares decoding doc with encoding/json and by hand.

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/internal/testutil"
 )
 
 // askDequeue asks c for a task of queue as asynq v0.26's dequeue does,
@@ -170,17 +171,10 @@ func TestTakeClientHold(t *testing.T) {
 	defer cancel()
 	go c.holdLoop(ctx)
 	askDequeue(t, c, queue)
-	deadline := time.Now().Add(10 * takeHold)
-	for {
+	testutil.WaitFor(t, 10*takeHold, "the held tasks to go back", func() bool {
 		p, a, l := queueCounts(t, rdb, queue)
-		if p == 3 && a == 1 && l == 1 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("held tasks not put back: pending %d, active %d, leased %d", p, a, l)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return p == 3 && a == 1 && l == 1
+	})
 }
 
 // TestTakeClientRecentAsks: past the worker's room, a queue's batch is

@@ -128,7 +128,7 @@ func (p *taskPayload) snapshot() (*Job, *Request, bool) {
 		return nil, nil, false
 	}
 	j, req := new(Job), new(Request)
-	if decodeJob(p.Doc, j) != nil || decodeRequest(p.Req, req) != nil || j.ID != p.ID {
+	if DecodeJob(p.Doc, j) != nil || DecodeRequest(p.Req, req) != nil || j.ID != p.ID {
 		return nil, nil, false
 	}
 	j.Tenant, j.Version = p.Tenant, "1"

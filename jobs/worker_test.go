@@ -331,19 +331,12 @@ func TestWorkerGoHandler(t *testing.T) {
 // leaves nothing taken behind when it stops.
 func TestTasksTakenInBatches(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Shared(t).Client(t)
-	store, err := status.New(status.Config{Prefix: redistest.Prefix(t)}, rdb)
-	if err != nil {
-		t.Fatalf("status.New: %v", err)
-	}
-	queue := redistest.Queue(t, "batch")
+	rdb, store, queue := storeOnShared(t)
 	client := jobs.NewClient(rdb, store, nil)
 	const n = 600
 	ids := make([]string, 0, n)
 	for range n {
-		now := time.Now().UTC()
-		j := &jobs.Job{ID: jobs.NewID(), Type: "count", State: jobs.StateQueued, Queue: queue,
-			MaxAttempts: 3, CreatedAt: now, UpdatedAt: now, Tenant: "default"}
+		j := newJob(queue)
 		if err := client.Submit(t.Context(), j, &jobs.Request{}, time.Time{}); err != nil {
 			t.Fatalf("Submit: %v", err)
 		}
@@ -357,7 +350,7 @@ func TestTasksTakenInBatches(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewWorker: %v", err)
 	}
-	w.Handle("count", func(_ context.Context, j *jobs.Job, _ []byte) (json.RawMessage, error) {
+	w.Handle("t", func(_ context.Context, j *jobs.Job, _ []byte) (json.RawMessage, error) {
 		mu.Lock()
 		runs[j.ID]++
 		mu.Unlock()
@@ -366,20 +359,10 @@ func TestTasksTakenInBatches(t *testing.T) {
 	if err := w.Start(t.Context()); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	// Well within asynq's lease (30s): a task taken and then lost would
-	// only come back after it.
-	deadline := time.Now().Add(waitTimeout)
+	// waitTimeout is well within asynq's lease (30s): a task taken and
+	// then lost would only come back after it.
 	for _, id := range ids {
-		for {
-			j, err := store.Get(t.Context(), "default", id)
-			if err == nil && j.State == jobs.StateSucceeded {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("job %s not succeeded in time: %v, %v", id, j, err)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		awaitState(t, store, id, jobs.StateSucceeded)
 	}
 	asks, trips := jobs.TakeCounts(w)
 	t.Logf("%d tasks asked for in %d round trips", asks, trips)
