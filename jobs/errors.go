@@ -64,6 +64,10 @@ type Recorder interface {
 	// otherwise nothing is written and the error is ErrChanged (or
 	// ErrNotFound).
 	AdvanceAt(ctx context.Context, j *Job, fn func(*Job) error) (*Job, error)
+	// Finish is Advance for the write that ends a job. With done, the
+	// same step retires the job's task (see TaskDone) if it is still
+	// active, and retired says so; a nil done makes it Advance.
+	Finish(ctx context.Context, j *Job, done *TaskDone, fn func(*Job) error) (next *Job, retired bool, err error)
 	// Load returns a job and the request it replays in one read.
 	Load(ctx context.Context, tenant, id string) (*Job, *Request, error)
 }

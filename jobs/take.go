@@ -18,6 +18,19 @@ import (
 // its calls pass through unchanged (TestTasksTakenInBatches says so).
 const asynqDequeueSHA = "a8153319360adc71cdc370107f8ab9786f204765"
 
+// asynqDoneSHA is the SHA-1 of asynq v0.26's Done script (for a task
+// without a uniqueness lock), which retires a task whose handler
+// succeeded. takeClient answers it for the tasks whose end was recorded
+// with TaskDone; if asynq changes it, its calls go to Redis, find the
+// task retired and are logged by asynq as not found
+// (TestTaskRetiredWithItsEnd says so).
+const asynqDoneSHA = "1241eaa1c73409baaf1fea0c08d203a4911bda15"
+
+// retiredKeep bounds how long takeClient remembers a task it retired for
+// asynq's Done, which normally comes at once: asynq skips it for a task
+// whose lease ran out.
+const retiredKeep = time.Minute
+
 // takeBatch bounds how many tasks one round trip takes off a queue, and
 // takeHold how long a task taken for the worker waits to be asked for
 // before it goes back to its queue.
@@ -92,9 +105,13 @@ type takeClient struct {
 	queues  map[string]*takeQueue // by pending list
 	stopped bool
 
+	// retiredAt holds, by task hash, the tasks retired with their job's
+	// end (see TaskDone) whose Done asynq has not asked for yet.
+	retiredAt map[string]time.Time
+
 	// asks counts the dequeues asked for, trips the round trips made for
-	// them.
-	asks, trips atomic.Int64
+	// them; dones the Done asks answered without one.
+	asks, trips, dones atomic.Int64
 }
 
 // takeQueue is what takeClient keeps of one queue: its keys and task key
@@ -112,12 +129,36 @@ type heldTask struct {
 }
 
 func newTakeClient(rdb redis.UniversalClient, room func() int, log *slog.Logger) *takeClient {
-	return &takeClient{UniversalClient: rdb, room: room, log: orDiscard(log), queues: map[string]*takeQueue{}}
+	return &takeClient{
+		UniversalClient: rdb, room: room, log: orDiscard(log),
+		queues: map[string]*takeQueue{}, retiredAt: map[string]time.Time{},
+	}
 }
 
-// EvalSha serves asynq's dequeue from the tasks held, or by taking a batch;
-// any other script runs as it is.
+// retired records that the task of hash key was retired with its job's
+// end, so that asynq's Done of it needs no round trip.
+func (c *takeClient) retired(key string) {
+	c.mu.Lock()
+	c.retiredAt[key] = time.Now()
+	c.mu.Unlock()
+}
+
+// EvalSha serves asynq's dequeue from the tasks held, or by taking a
+// batch, and its Done of a task already retired at once; any other script
+// runs as it is.
 func (c *takeClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	if sha == asynqDoneSHA && len(keys) == 5 {
+		c.mu.Lock()
+		_, ok := c.retiredAt[keys[2]]
+		delete(c.retiredAt, keys[2])
+		c.mu.Unlock()
+		if ok {
+			c.dones.Add(1)
+			cmd := redis.NewCmd(ctx, "evalsha", sha)
+			cmd.SetVal("OK")
+			return cmd
+		}
+	}
 	if sha != asynqDequeueSHA || len(keys) != 4 || len(args) != 2 {
 		if len(keys) == 4 && strings.HasSuffix(keys[0], ":pending") && strings.HasSuffix(keys[3], ":lease") {
 			c.unknownDequeue.Do(func() {
@@ -206,8 +247,16 @@ func (c *takeClient) putBack(ctx context.Context, age time.Duration, count bool)
 		ids []any
 	}
 	var out []batch
-	cutoff := time.Now().Add(-age)
+	now := time.Now()
+	cutoff := now.Add(-age)
 	c.mu.Lock()
+	if count {
+		for key, at := range c.retiredAt {
+			if now.Sub(at) > retiredKeep {
+				delete(c.retiredAt, key)
+			}
+		}
+	}
 	for _, q := range c.queues {
 		if count {
 			q.recent, q.asks = q.asks, 0

@@ -655,9 +655,17 @@ func awaitDue(ctx context.Context, j *Job) error {
 	}
 }
 
+// finish records that job last ended in state s. In a run of an asynq
+// task, the same write retires the task, and asynq's Done of it is then
+// answered without a round trip of its own (takeClient.retired).
 func (w *Worker) finish(ctx context.Context, log *slog.Logger, last *Job, s State, res *Result, msg string) error {
 	now := time.Now().UTC()
-	j, err := w.rec.Advance(ctx, last, func(j *Job) error {
+	var done *TaskDone
+	if id, ok := asynq.GetTaskID(ctx); ok {
+		queue, _ := asynq.GetQueueName(ctx)
+		done = newTaskDone(queue, id, now)
+	}
+	j, retired, err := w.rec.Finish(ctx, last, done, func(j *Job) error {
 		j.State, j.UpdatedAt, j.FinishedAt, j.NextAttemptAt = s, now, &now, nil
 		if res != nil {
 			j.Result = res
@@ -671,6 +679,9 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, last *Job, s Stat
 	if err != nil {
 		// The outcome is not recorded: run again rather than lose it.
 		return &uncounted{Delay: time.Second, Err: fmt.Errorf("record %s: %w", s, err)}
+	}
+	if retired {
+		w.take.retired(done.Key)
 	}
 	log.Info("job ended", "state", string(s), "err", msg)
 	if w.cfg.Hooks.Ended != nil {

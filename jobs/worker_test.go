@@ -7,15 +7,18 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/status"
 )
@@ -382,5 +385,69 @@ func TestTasksTakenInBatches(t *testing.T) {
 	base := "asynq:{" + queue + "}:"
 	if a, l := rdb.LLen(t.Context(), base+"active").Val(), rdb.ZCard(t.Context(), base+"lease").Val(); a != 0 || l != 0 {
 		t.Errorf("after stop: %d tasks active, %d leased; want none", a, l)
+	}
+}
+
+// TestTaskRetiredWithItsEnd: the write that records a job's end (success
+// or failure) also retires its task, and asynq's own Done of it, which
+// follows, needs no round trip (which also checks that asynq still calls
+// Done with the script takeClient knows). Nothing of the tasks is left in
+// Redis but asynq's processed counts.
+func TestTaskRetiredWithItsEnd(t *testing.T) {
+	t.Parallel()
+	rdb, store, queue := storeOnShared(t)
+	client := jobs.NewClient(rdb, store, nil)
+	const n = 40
+	ids := make([]string, 0, n)
+	for i := range n {
+		j := newJob(queue)
+		if i%4 == 0 {
+			j.Type = "refused"
+		}
+		if err := client.Submit(t.Context(), j, &jobs.Request{}, time.Time{}); err != nil {
+			t.Fatalf("Submit: %v", err)
+		}
+		ids = append(ids, j.ID)
+	}
+	w, err := jobs.NewWorker(jobs.WorkerConfig{
+		Queues: map[string]int{queue: 1}, Concurrency: 8, ShutdownTimeout: 2 * time.Second,
+	}, rdb, store, nil, nil)
+	if err != nil {
+		t.Fatalf("NewWorker: %v", err)
+	}
+	w.Handle("t", func(context.Context, *jobs.Job, []byte) (json.RawMessage, error) { return nil, nil })
+	w.Handle("refused", func(context.Context, *jobs.Job, []byte) (json.RawMessage, error) {
+		return nil, jobs.Permanent(errors.New("refused"))
+	})
+	if err := w.Start(t.Context()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	defer w.Stop(context.Background())
+	for i, id := range ids {
+		want := jobs.StateSucceeded
+		if i%4 == 0 {
+			want = jobs.StateFailed
+		}
+		awaitState(t, store, id, want)
+	}
+	testutil.WaitFor(t, waitTimeout, "asynq's Done of every task", func() bool { return jobs.DonesAnswered(w) == n })
+	base := "asynq:{" + queue + "}:"
+	ctx := t.Context()
+	if a, l := rdb.LLen(ctx, base+"active").Val(), rdb.ZCard(ctx, base+"lease").Val(); a != 0 || l != 0 {
+		t.Errorf("%d tasks active, %d leased; want none", a, l)
+	}
+	for _, id := range ids {
+		if rdb.Exists(ctx, base+"t:"+id).Val() != 0 {
+			t.Errorf("task %s still stored", id)
+		}
+	}
+	day := base + "processed:" + time.Now().UTC().Format(time.DateOnly)
+	if tot, d := rdb.Get(ctx, base+"processed").Val(), rdb.Get(ctx, day).Val(); tot != strconv.Itoa(n) || d != strconv.Itoa(n) {
+		t.Errorf("processed %q in all, %q today; want %d", tot, d, n)
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	info, err := insp.GetQueueInfo(queue)
+	if err != nil || info.Processed != n || info.ProcessedTotal != n || info.Active != 0 || info.Size != 0 {
+		t.Errorf("asynq's view of the queue: %+v, %v; want %d processed and nothing left", info, err, n)
 	}
 }

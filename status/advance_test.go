@@ -2,8 +2,14 @@ package status
 
 import (
 	"errors"
+	"math"
+	"strconv"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/jobs"
 )
 
@@ -124,5 +130,84 @@ func TestAdvanceAt(t *testing.T) {
 		if evs, err := b.store.Events(ctx, "acme", id, 0); err != nil || len(evs) != want {
 			t.Errorf("job %s: %d events, %v; want %d (nothing written from a stale copy)", id, len(evs), err, want)
 		}
+	}
+}
+
+// TestFinishRetiresTask: Finish with a TaskDone writes the end and, in the
+// same step, retires the task as asynq's Done does, counting it
+// processed; a task no longer active (taken back by asynq's recoverer) is
+// left alone, and so is everything when the record refuses the write.
+func TestFinishRetiresTask(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	ctx := testContext(t)
+	base := redistest.Prefix(t) + ":{q}:"
+	taskDone := func(id string) *jobs.TaskDone {
+		return &jobs.TaskDone{
+			Active: base + "active", Lease: base + "lease", Key: base + "t:" + id,
+			Processed: base + "processed:2026-11-22", Total: base + "processed", ID: id,
+			StatsExpire: time.Now().Add(time.Hour).Unix(), MaxCount: math.MaxInt64,
+		}
+	}
+	// activate puts a task for id on the queue as asynq's dequeue leaves it.
+	activate := func(id string) {
+		t.Helper()
+		if err := b.rdb.HSet(ctx, base+"t:"+id, "msg", "m", "state", "active").Err(); err != nil {
+			t.Fatal(err)
+		}
+		b.rdb.LPush(ctx, base+"active", id)
+		b.rdb.ZAdd(ctx, base+"lease", redis.Z{Score: float64(time.Now().Add(30 * time.Second).Unix()), Member: id})
+	}
+	toSucceeded := func(c *jobs.Job) error {
+		c.State = jobs.StateSucceeded
+		return nil
+	}
+
+	j := b.create(t, "acme")
+	activate(j.ID)
+	got, retired, err := b.store.Finish(ctx, j, taskDone(j.ID), toSucceeded)
+	if err != nil || !retired || got.State != jobs.StateSucceeded {
+		t.Fatalf("Finish: %+v, retired %v, %v; want succeeded and the task retired", got, retired, err)
+	}
+	if a, l, h := b.rdb.LLen(ctx, base+"active").Val(), b.rdb.ZCard(ctx, base+"lease").Val(), b.rdb.Exists(ctx, base+"t:"+j.ID).Val(); a != 0 || l != 0 || h != 0 {
+		t.Fatalf("after Finish: %d active, %d leased, task hash %d; want none", a, l, h)
+	}
+	if d, tot := b.rdb.Get(ctx, base+"processed:2026-11-22").Val(), b.rdb.Get(ctx, base+"processed").Val(); d != "1" || tot != "1" {
+		t.Fatalf("processed counts %q (day), %q (all); want 1, 1", d, tot)
+	}
+	if ttl := b.rdb.TTL(ctx, base+"processed:2026-11-22").Val(); ttl <= 0 || ttl > time.Hour {
+		t.Fatalf("day's count expires in %s, want within the hour given", ttl)
+	}
+
+	// The total starts again from one past the largest count, as asynq's.
+	b.rdb.Set(ctx, base+"processed", strconv.FormatInt(math.MaxInt64, 10), 0)
+	k := b.create(t, "acme")
+	activate(k.ID)
+	if _, retired, err := b.store.Finish(ctx, k, taskDone(k.ID), toSucceeded); err != nil || !retired {
+		t.Fatalf("Finish: retired %v, %v", retired, err)
+	}
+	if tot := b.rdb.Get(ctx, base+"processed").Val(); tot != "1" {
+		t.Fatalf("total after the largest count: %q, want 1", tot)
+	}
+
+	// Not active: the job ends, the task is left as it is.
+	m := b.create(t, "acme")
+	if _, retired, err := b.store.Finish(ctx, m, taskDone(m.ID), toSucceeded); err != nil || retired {
+		t.Fatalf("Finish of a job whose task is not active: retired %v, %v; want false, nil", retired, err)
+	}
+	// Canceled since: nothing is written, the task stays active.
+	n := b.create(t, "acme")
+	activate(n.ID)
+	b.setState(t, n, jobs.StateCanceled)
+	if _, retired, err := b.store.Finish(ctx, n, taskDone(n.ID), toSucceeded); !errors.Is(err, ErrFinished) || retired {
+		t.Fatalf("Finish of a canceled job: retired %v, %v; want false, ErrFinished", retired, err)
+	}
+	if a, l := b.rdb.LLen(ctx, base+"active").Val(), b.rdb.ZCard(ctx, base+"lease").Val(); a != 1 || l != 1 {
+		t.Fatalf("after a refused Finish: %d active, %d leased; want the task left as it was", a, l)
+	}
+	// Without a TaskDone it is Advance.
+	o := b.create(t, "acme")
+	if got, retired, err := b.store.Finish(ctx, o, nil, toSucceeded); err != nil || retired || got.State != jobs.StateSucceeded {
+		t.Fatalf("Finish without a task: %+v, retired %v, %v", got, retired, err)
 	}
 }

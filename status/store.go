@@ -222,8 +222,12 @@ return sid
 // (0/1), raw result body, time of death (unix ms), now (unix ms). A job
 // that becomes dead joins the dead-letter list; one that leaves dead (a
 // replay) is taken out of it. Only a job that ended has an expiry, so only
-// one that leaves a terminal state loses it. Returns {seq, sid}, or {-1}
-// not found, {-2} terminal, {-3} conflict.
+// one that leaves a terminal state loses it. With KEYS 7 to 11 and ARGV
+// 14 to 16 (jobs.TaskDone: the task's active list, lease, hash, processed
+// counts; its ID, the day's count's expiry, the largest total), the
+// written job's task is retired as asynq's Done does it, if it is still
+// active. Returns {seq, sid, retired (0/1)}, or {-1} not found, {-2}
+// terminal, {-3} conflict.
 var updateScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'state', 'seq', 'cbev')
 if not cur[1] then return {-1} end
@@ -258,7 +262,21 @@ elseif ended then
   redis.call('PERSIST', KEYS[2])
   redis.call('PERSIST', KEYS[6])
 end
-return {seq, sid}
+local retired = 0
+if #KEYS > 6 and redis.call('LREM', KEYS[7], 0, ARGV[14]) > 0 then
+  redis.call('ZREM', KEYS[8], ARGV[14])
+  redis.call('DEL', KEYS[9])
+  if redis.call('INCR', KEYS[10]) == 1 then
+    redis.call('EXPIREAT', KEYS[10], ARGV[15])
+  end
+  if redis.call('GET', KEYS[11]) == ARGV[16] then
+    redis.call('SET', KEYS[11], 1)
+  else
+    redis.call('INCR', KEYS[11])
+  end
+  retired = 1
+end
+return {seq, sid, retired}
 `)
 
 // eval runs script on pipe, in a pipeline shared with the other calls in
@@ -455,69 +473,92 @@ func (s *Store) Reopen(ctx context.Context, tenant, id string, fn func(*jobs.Job
 }
 
 func (s *Store) update(ctx context.Context, tenant, id string, fn func(*jobs.Job) error, reopen bool) (*jobs.Job, error) {
+	j, _, err := s.updateDone(ctx, tenant, id, fn, reopen, nil)
+	return j, err
+}
+
+// updateDone is update that also retires done's task (see Finish).
+func (s *Store) updateDone(ctx context.Context, tenant, id string, fn func(*jobs.Job) error, reopen bool, done *jobs.TaskDone) (*jobs.Job, bool, error) {
 	for range 50 {
 		j, seq, err := s.get(ctx, tenant, id)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if j.State.Terminal() && !reopen {
-			return j, ErrFinished
+			return j, false, ErrFinished
 		}
 		before := *j
 		if err := fn(j); err != nil {
-			return &before, err
+			return &before, false, err
 		}
-		j.Version, err = s.write(ctx, j, seq, reopen)
+		var retired bool
+		j.Version, retired, err = s.write(ctx, j, seq, reopen, done)
 		if errors.Is(err, errConflict) {
 			continue
 		}
 		if errors.Is(err, ErrFinished) {
-			return &before, err
+			return &before, false, err
 		}
-		return j, err
+		return j, retired, err
 	}
-	return nil, fmt.Errorf("update job %s: %w", id, errConflict)
+	return nil, false, fmt.Errorf("update job %s: %w", id, errConflict)
 }
 
 // Advance is Update from j as last read or written: while the record is
 // still at j.Version, fn's change to a copy of j is written in one round
 // trip; if it has changed since (a cancel, another run), it is Update.
 func (s *Store) Advance(ctx context.Context, j *jobs.Job, fn func(*jobs.Job) error) (*jobs.Job, error) {
-	if j.Version == "" || j.State.Terminal() {
-		return s.Update(ctx, j.Tenant, j.ID, fn)
-	}
-	next, err := s.AdvanceAt(ctx, j, fn)
-	if errors.Is(err, jobs.ErrChanged) {
-		return s.Update(ctx, j.Tenant, j.ID, fn)
-	}
+	next, _, err := s.Finish(ctx, j, nil, fn)
 	return next, err
+}
+
+// Finish is Advance that, with done, retires the job's task in the same
+// step if it is still active (its queue's active list), and says whether
+// it did. The worker finishes a job with it, so that asynq's Done of the
+// task costs no round trip of its own.
+func (s *Store) Finish(ctx context.Context, j *jobs.Job, done *jobs.TaskDone, fn func(*jobs.Job) error) (*jobs.Job, bool, error) {
+	if j.Version == "" || j.State.Terminal() {
+		return s.updateDone(ctx, j.Tenant, j.ID, fn, false, done)
+	}
+	next, retired, err := s.advanceAt(ctx, j, fn, done)
+	if errors.Is(err, jobs.ErrChanged) {
+		return s.updateDone(ctx, j.Tenant, j.ID, fn, false, done)
+	}
+	return next, retired, err
 }
 
 // AdvanceAt writes fn's change to a copy of j only if the record is still
 // at j.Version, in one round trip. A record that has moved on, ended
 // included, is ErrChanged; nothing is written.
 func (s *Store) AdvanceAt(ctx context.Context, j *jobs.Job, fn func(*jobs.Job) error) (*jobs.Job, error) {
+	next, _, err := s.advanceAt(ctx, j, fn, nil)
+	return next, err
+}
+
+func (s *Store) advanceAt(ctx context.Context, j *jobs.Job, fn func(*jobs.Job) error, done *jobs.TaskDone) (*jobs.Job, bool, error) {
 	if j.Version == "" {
-		return j, jobs.ErrChanged
+		return j, false, jobs.ErrChanged
 	}
 	next := *j
 	if err := fn(&next); err != nil {
-		return j, err
+		return j, false, err
 	}
 	var err error
-	next.Version, err = s.write(ctx, &next, j.Version, false)
+	var retired bool
+	next.Version, retired, err = s.write(ctx, &next, j.Version, false, done)
 	switch {
 	case err == nil:
-		return &next, nil
+		return &next, retired, nil
 	case errors.Is(err, errConflict), errors.Is(err, ErrFinished):
-		return j, jobs.ErrChanged
+		return j, false, jobs.ErrChanged
 	}
-	return j, err
+	return j, false, err
 }
 
 // write stores j's new state if the record is still at seq, and returns
-// its new seq.
-func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool) (string, error) {
+// its new seq; with done, it also retires that task if it is still
+// active, and says whether it did.
+func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool, done *jobs.TaskDone) (string, bool, error) {
 	doc := PublicJSON(j)
 	ttl := int64(0)
 	switch {
@@ -525,7 +566,7 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool)
 		ttl = int64(s.cfg.DeadRetention / time.Second)
 		// The list must be findable before the job is in it.
 		if err := s.rdb.SAdd(ctx, s.dlqListsKey(), j.Tenant+"/"+j.Queue).Err(); err != nil {
-			return "", fmt.Errorf("register dead-letter list: %w", err)
+			return "", false, fmt.Errorf("register dead-letter list: %w", err)
 		}
 	case j.State.Terminal():
 		ttl = int64(s.cfg.Retention / time.Second)
@@ -538,23 +579,35 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool)
 	if j.Result != nil && j.Result.Raw != nil {
 		hasRaw, raw = "1", j.Result.Raw
 	}
-	keys := append(s.keys(j.Tenant, j.ID), s.dlqKey(j.Tenant, j.Queue), s.outboxKey(j.Tenant), s.deliveriesKey(j.Tenant, j.ID))
-	res, err := s.eval(ctx, s.updates, updateScript, keys,
-		doc, string(j.State), seq, allow, ttl, s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID, hasRaw, raw,
-		deadAt(j).UnixMilli(), time.Now().UnixMilli()).Slice()
+	keys := make([]string, 0, 11)
+	keys = append(keys, s.keys(j.Tenant, j.ID)...)
+	keys = append(keys, s.dlqKey(j.Tenant, j.Queue), s.outboxKey(j.Tenant), s.deliveriesKey(j.Tenant, j.ID))
+	args := make([]any, 0, 16)
+	args = append(args, doc, string(j.State), seq, allow, ttl, s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID, hasRaw, raw,
+		deadAt(j).UnixMilli(), time.Now().UnixMilli())
+	if done != nil {
+		keys = append(keys, done.Active, done.Lease, done.Key, done.Processed, done.Total)
+		args = append(args, done.ID, done.StatsExpire, done.MaxCount)
+	}
+	res, err := s.eval(ctx, s.updates, updateScript, keys, args...).Slice()
 	if err != nil {
-		return "", fmt.Errorf("update job record: %w", err)
+		return "", false, fmt.Errorf("update job record: %w", err)
 	}
 	code, _ := res[0].(int64)
 	switch code {
 	case -1:
-		return "", ErrNotFound
+		return "", false, ErrNotFound
 	case -2:
-		return "", ErrFinished
+		return "", false, ErrFinished
 	case -3:
-		return "", errConflict
+		return "", false, errConflict
 	}
-	return strconv.FormatInt(code, 10), nil
+	var retired bool
+	if len(res) > 2 {
+		n, _ := res[2].(int64)
+		retired = n == 1
+	}
+	return strconv.FormatInt(code, 10), retired, nil
 }
 
 // deadAt is when a dead job died: its finish time.
