@@ -21,9 +21,10 @@ const asynqDequeueSHA = "a8153319360adc71cdc370107f8ab9786f204765"
 // asynqDoneSHA is the SHA-1 of asynq v0.26's Done script (for a task
 // without a uniqueness lock), which retires a task whose handler
 // succeeded. takeClient answers it for the tasks whose end was recorded
-// with TaskDone; if asynq changes it, its calls go to Redis, find the
-// task retired and are logged by asynq as not found
-// (TestTaskRetiredWithItsEnd says so).
+// with TaskDone. A done-shaped call by another script (another asynq
+// version) goes to Redis as it is, and from then on the worker leaves
+// retiring its tasks to asynq (TestTaskRetiredWithItsEnd and
+// TestTakeClientUnknownDone say so).
 const asynqDoneSHA = "1241eaa1c73409baaf1fea0c08d203a4911bda15"
 
 // retiredKeep bounds how long takeClient remembers a task it retired for
@@ -100,6 +101,10 @@ type takeClient struct {
 	// unknownDequeue warns once of a dequeue by another script than
 	// asynqDequeueSHA: another asynq version, whose asks pass through.
 	unknownDequeue sync.Once
+	// unknownDone is unknownDequeue for asynq's done; once it happened,
+	// noRetire tells the worker not to retire tasks itself.
+	unknownDone sync.Once
+	noRetire    atomic.Bool
 
 	mu      sync.Mutex
 	queues  map[string]*takeQueue // by pending list
@@ -135,6 +140,11 @@ func newTakeClient(rdb redis.UniversalClient, room func() int, log *slog.Logger)
 	}
 }
 
+// retiring reports whether the worker is to retire its tasks with their
+// job's end (see TaskDone): as long as asynq's done is the one takeClient
+// knows.
+func (c *takeClient) retiring() bool { return !c.noRetire.Load() }
+
 // retired records that the task of hash key was retired with its job's
 // end, so that asynq's Done of it needs no round trip.
 func (c *takeClient) retired(key string) {
@@ -147,7 +157,14 @@ func (c *takeClient) retired(key string) {
 // batch, and its Done of a task already retired at once; any other script
 // runs as it is.
 func (c *takeClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
-	if sha == asynqDoneSHA && len(keys) == 5 {
+	if len(keys) == 5 && strings.HasSuffix(keys[0], ":active") && strings.HasSuffix(keys[1], ":lease") {
+		if sha != asynqDoneSHA {
+			c.unknownDone.Do(func() {
+				c.noRetire.Store(true)
+				c.log.Warn("asynq's done script is not the one this version knows: tasks are retired by asynq, in a round trip of their own", "sha", sha)
+			})
+			return c.UniversalClient.EvalSha(ctx, sha, keys, args...)
+		}
 		c.mu.Lock()
 		_, ok := c.retiredAt[keys[2]]
 		delete(c.retiredAt, keys[2])

@@ -225,3 +225,54 @@ func TestTakeClientUnknownDequeue(t *testing.T) {
 		t.Fatalf("asks %d, log %q; want none taken and one warning", c.asks.Load(), logs.String())
 	}
 }
+
+// TestTakeClientDone: asynq's done of a task retired with its job's end
+// is answered without Redis, once; of any other task it goes to Redis.
+func TestTakeClientDone(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Shared(t).Client(t)
+	queue := redistest.Queue(t, "take")
+	c := newTakeClient(rdb, func() int { return 8 }, nil)
+	base := "asynq:{" + queue + "}:"
+	keys := func(id string) []string {
+		return []string{base + "active", base + "lease", base + "t:" + id, base + "processed:2026-11-22", base + "processed"}
+	}
+	c.retired(base + "t:a")
+	if v, err := c.EvalSha(t.Context(), asynqDoneSHA, keys("a"), "a", 1, 2).Result(); err != nil || v != "OK" {
+		t.Fatalf("done of a retired task: %v, %v; want OK", v, err)
+	}
+	// Redis's answer, the script unknown to it or the task not found in
+	// it, shows that the call went there.
+	for _, id := range []string{"a", "b"} {
+		err := c.EvalSha(t.Context(), asynqDoneSHA, keys(id), id, 1, 2).Err()
+		if err == nil || !strings.Contains(err.Error(), "NOSCRIPT") && !strings.Contains(err.Error(), "NOT FOUND") {
+			t.Fatalf("done of task %s, not retired (again): %v, want Redis's NOSCRIPT or NOT FOUND", id, err)
+		}
+	}
+	if c.dones.Load() != 1 || !c.retiring() {
+		t.Fatalf("%d dones answered, retiring %v; want 1, true", c.dones.Load(), c.retiring())
+	}
+}
+
+// TestTakeClientUnknownDone: a done by another script than the one
+// takeClient knows (another asynq version) goes to Redis as it is, is
+// reported once, and makes the worker leave retiring tasks to asynq.
+func TestTakeClientUnknownDone(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Shared(t).Client(t)
+	queue := redistest.Queue(t, "take")
+	var logs bytes.Buffer
+	c := newTakeClient(rdb, func() int { return 8 }, slog.New(slog.NewTextHandler(&logs, nil)))
+	base := "asynq:{" + queue + "}:"
+	keys := []string{base + "active", base + "lease", base + "t:a", base + "processed:2026-11-22", base + "processed"}
+	c.retired(base + "t:a")
+	for range 2 {
+		err := c.EvalSha(t.Context(), strings.Repeat("0", 40), keys, "a", 1, 2).Err()
+		if err == nil || !strings.Contains(err.Error(), "NOSCRIPT") {
+			t.Fatalf("unknown script: %v, want Redis's NOSCRIPT", err)
+		}
+	}
+	if c.retiring() || c.dones.Load() != 0 || strings.Count(logs.String(), "done script is not the one") != 1 {
+		t.Fatalf("retiring %v, %d dones answered, log %q; want false, none and one warning", c.retiring(), c.dones.Load(), logs.String())
+	}
+}

@@ -661,7 +661,7 @@ func awaitDue(ctx context.Context, j *Job) error {
 func (w *Worker) finish(ctx context.Context, log *slog.Logger, last *Job, s State, res *Result, msg string) error {
 	now := time.Now().UTC()
 	var done *TaskDone
-	if id, ok := asynq.GetTaskID(ctx); ok {
+	if id, ok := asynq.GetTaskID(ctx); ok && w.take.retiring() {
 		queue, _ := asynq.GetQueueName(ctx)
 		done = newTaskDone(queue, id, now)
 	}
