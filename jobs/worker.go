@@ -344,7 +344,7 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	attempt := retried + 1
-	log := w.log.With("job_id", p.ID, "tenant", p.Tenant, "attempt", attempt)
+	log := runLog{l: w.log, id: p.ID, tenant: p.Tenant, attempt: attempt}
 
 	// A first run starts from the record its task carries, if any; when
 	// the record has moved on since (a cancel, a held-back run), nothing
@@ -379,7 +379,7 @@ var errStale = errors.New("task's copy of the record is out of date")
 // fromTask, from its task: then the change to running is written only if
 // the record is still as the task has it, and errStale is returned
 // otherwise, before the upstream is called.
-func (w *Worker) attempt(ctx context.Context, log *slog.Logger, p taskPayload, attempt int, j *Job, req *Request, fromTask bool) error {
+func (w *Worker) attempt(ctx context.Context, log runLog, p taskPayload, attempt int, j *Job, req *Request, fromTask bool) error {
 	switch {
 	case p.Cycle < j.Replays:
 		return nil // a task of an earlier cycle
@@ -393,7 +393,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, p taskPayload, a
 	case j.State.Terminal():
 		return nil // canceled, or a duplicate run of a finished job
 	}
-	log = log.With("type", j.Type)
+	log.typ = j.Type
 	if attempt > j.MaxAttempts {
 		// The last attempt failed but recording "dead" did not go through.
 		return w.finish(ctx, log, j, StateDead, nil, "attempts exhausted")
@@ -589,7 +589,7 @@ func untilProbe(b *breaker.Breaker) time.Duration {
 // calls paced after an outage) and hands the task back to asynq for delay
 // without using an attempt. Callers add jitter to delay so that held-back
 // jobs do not all come back at the same instant.
-func (w *Worker) holdBack(ctx context.Context, log *slog.Logger, j *Job, delay time.Duration, cause error) error {
+func (w *Worker) holdBack(ctx context.Context, log runLog, j *Job, delay time.Duration, cause error) error {
 	next := time.Now().Add(delay).UTC()
 	msg := fmt.Sprintf("not run: %v; next try in %s", cause, delay.Round(time.Second))
 	_, err := w.rec.Advance(ctx, j, func(j *Job) error {
@@ -658,7 +658,7 @@ func awaitDue(ctx context.Context, j *Job) error {
 // finish records that job last ended in state s. In a run of an asynq
 // task, the same write retires the task, and asynq's Done of it is then
 // answered without a round trip of its own (takeClient.retired).
-func (w *Worker) finish(ctx context.Context, log *slog.Logger, last *Job, s State, res *Result, msg string) error {
+func (w *Worker) finish(ctx context.Context, log runLog, last *Job, s State, res *Result, msg string) error {
 	now := time.Now().UTC()
 	var done *TaskDone
 	if id, ok := asynq.GetTaskID(ctx); ok && w.take.retiring() {
