@@ -379,6 +379,9 @@ func (b *bench) run(ctx context.Context) error {
 		if !b.opt.runs(s.name) {
 			continue
 		}
+		if err := b.emptyRedis(ctx); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
 		fmt.Fprintf(os.Stderr, "== %s\n", s.name)
 		if err := s.fn(ctx); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
@@ -391,4 +394,17 @@ func (b *bench) run(ctx context.Context) error {
 		return errors.New("incorrect results:\n  " + strings.Join(b.wrong, "\n  "))
 	}
 	return nil
+}
+
+// emptyRedis deletes what earlier scenarios left in Redis (their records,
+// events and the tasks still queued, hundreds of thousands of keys after
+// the accept runs), so that each scenario starts from an empty Redis, as
+// it does when run alone.
+func (b *bench) emptyRedis(ctx context.Context) error {
+	n, err := b.rdb.DBSize(ctx).Result()
+	if err != nil || n == 0 {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "redis: emptying %d keys left by the scenarios before\n", n)
+	return b.rdb.FlushAll(ctx).Err()
 }
