@@ -209,11 +209,7 @@ func TestTakeClientRecentAsks(t *testing.T) {
 // reported once.
 func TestTakeClientUnknownDequeue(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Shared(t).Client(t)
-	queue := redistest.Queue(t, "take")
-	var logs bytes.Buffer
-	c := newTakeClient(rdb, func() int { return 8 }, slog.New(slog.NewTextHandler(&logs, nil)))
-	base := "asynq:{" + queue + "}:"
+	c, logs, base := loggedTakeClient(t)
 	keys := []string{base + "pending", base + "paused", base + "active", base + "lease"}
 	for range 2 {
 		err := c.EvalSha(t.Context(), strings.Repeat("0", 40), keys, time.Now().Unix(), base+"t:").Err()
@@ -259,11 +255,7 @@ func TestTakeClientDone(t *testing.T) {
 // reported once, and makes the worker leave retiring tasks to asynq.
 func TestTakeClientUnknownDone(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Shared(t).Client(t)
-	queue := redistest.Queue(t, "take")
-	var logs bytes.Buffer
-	c := newTakeClient(rdb, func() int { return 8 }, slog.New(slog.NewTextHandler(&logs, nil)))
-	base := "asynq:{" + queue + "}:"
+	c, logs, base := loggedTakeClient(t)
 	keys := []string{base + "active", base + "lease", base + "t:a", base + "processed:2026-11-22", base + "processed"}
 	c.retired(base + "t:a")
 	for range 2 {
@@ -275,4 +267,13 @@ func TestTakeClientUnknownDone(t *testing.T) {
 	if c.retiring() || c.dones.Load() != 0 || strings.Count(logs.String(), "done script is not the one") != 1 {
 		t.Fatalf("retiring %v, %d dones answered, log %q; want false, none and one warning", c.retiring(), c.dones.Load(), logs.String())
 	}
+}
+
+// loggedTakeClient is a takeClient on the shared server whose log is kept,
+// and the key prefix of a queue of its own.
+func loggedTakeClient(t *testing.T) (*takeClient, *bytes.Buffer, string) {
+	t.Helper()
+	logs := new(bytes.Buffer)
+	c := newTakeClient(redistest.Shared(t).Client(t), func() int { return 8 }, slog.New(slog.NewTextHandler(logs, nil)))
+	return c, logs, "asynq:{" + redistest.Queue(t, "take") + "}:"
 }
