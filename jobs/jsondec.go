@@ -78,12 +78,7 @@ func (s *memberSet) first(n uint) bool {
 
 // job reads a job resource into j.
 func (d *jsonDecoder) job(j *Job) bool {
-	var seen memberSet
-	return d.object(func() bool {
-		name, ok := d.name()
-		if !ok {
-			return false
-		}
+	return d.fields(func(name []byte, seen *memberSet) bool {
 		switch string(name) {
 		case "id":
 			return seen.first(0) && d.str(&j.ID)
@@ -134,12 +129,7 @@ func (d *jsonDecoder) resultPtr(p **Result) bool {
 	}
 	r := new(Result)
 	*p = r
-	var seen memberSet
-	return d.object(func() bool {
-		name, ok := d.name()
-		if !ok {
-			return false
-		}
+	return d.fields(func(name []byte, seen *memberSet) bool {
 		switch string(name) {
 		case "status":
 			return seen.first(0) && d.int(&r.Status)
@@ -162,12 +152,7 @@ func (d *jsonDecoder) webhookPtr(p **WebhookRef) bool {
 	}
 	w := new(WebhookRef)
 	*p = w
-	var seen memberSet
-	return d.object(func() bool {
-		name, ok := d.name()
-		if !ok {
-			return false
-		}
+	return d.fields(func(name []byte, seen *memberSet) bool {
 		switch string(name) {
 		case "job_id":
 			return seen.first(0) && d.str(&w.JobID)
@@ -184,12 +169,7 @@ func (d *jsonDecoder) webhookPtr(p **WebhookRef) bool {
 
 // request reads a stored request into r.
 func (d *jsonDecoder) request(r *Request) bool {
-	var seen memberSet
-	return d.object(func() bool {
-		name, ok := d.name()
-		if !ok {
-			return false
-		}
+	return d.fields(func(name []byte, seen *memberSet) bool {
 		switch string(name) {
 		case "method":
 			return seen.first(0) && d.str(&r.Method)
@@ -217,12 +197,7 @@ func (d *jsonDecoder) request(r *Request) bool {
 // backoff reads a Backoff object into o. A null backoff (which
 // encoding/json ignores) is left to encoding/json.
 func (d *jsonDecoder) backoff(o *Backoff) bool {
-	var seen memberSet
-	return d.object(func() bool {
-		name, ok := d.name()
-		if !ok {
-			return false
-		}
+	return d.fields(func(name []byte, seen *memberSet) bool {
 		switch string(name) {
 		case "base":
 			return seen.first(0) && d.duration(&o.Base)
@@ -312,6 +287,17 @@ func (d *jsonDecoder) stringMap(p *map[string]string) bool {
 		}
 		m[k] = v
 		return true
+	})
+}
+
+// fields reads an object of known members: field reads the value of
+// the member called name, and marks it in seen (a repeated member fails);
+// it reports false for a name it does not know.
+func (d *jsonDecoder) fields(field func(name []byte, seen *memberSet) bool) bool {
+	var seen memberSet
+	return d.object(func() bool {
+		name, ok := d.name()
+		return ok && field(name, &seen)
 	})
 }
 

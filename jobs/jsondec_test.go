@@ -3,7 +3,6 @@ package jobs
 import (
 	"encoding/json"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"reflect"
 	"strings"
@@ -207,9 +206,7 @@ func TestDecodeFastPath(t *testing.T) {
 	for _, r := range decTestRequests() {
 		fastRequestDoc(AppendRequestJSON(nil, r))
 	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	r := jencRand{rand.New(rand.NewPCG(seed, 0x64656373))}
+	r := newJencRand(t, 0x64656373)
 	for range 2000 {
 		fastJobDoc(AppendJobJSON(nil, r.job()))
 		fastRequestDoc(AppendRequestJSON(nil, r.request()))
@@ -220,9 +217,7 @@ func TestDecodeFastPath(t *testing.T) {
 // encodings of many random jobs and requests.
 func TestDecodeRandom(t *testing.T) {
 	t.Parallel()
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	r := jencRand{rand.New(rand.NewPCG(seed, 0x72616e64))}
+	r := newJencRand(t, 0x72616e64)
 	n := 5000
 	if testing.Short() {
 		n = 500

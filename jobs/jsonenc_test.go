@@ -285,6 +285,14 @@ func jencTypicalJob() Job {
 // jencRand makes random values for the property test.
 type jencRand struct{ *rand.Rand }
 
+// newJencRand is a jencRand on stream, seeded from the clock; the seed is
+// logged, so that a failure can be made again.
+func newJencRand(t *testing.T, stream uint64) jencRand {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	return jencRand{rand.New(rand.NewPCG(seed, stream))}
+}
+
 var jencPieces = []string{
 	"a", "Z", "0", " ", "orders", "\"", "\\", "/", "<", ">", "&", "\n", "\r", "\t", "\b", "\f", "\x00", "\x1f",
 	"\x7f", "é", "ß", "日", "😀", "\u2028", "\u2029", "\ufffd", "\xff", "\xc3", "\xe2\x80", "\xed\xa0\x80",
@@ -523,9 +531,7 @@ func (r jencRand) request() *Request {
 // random jobs and requests.
 func TestAppendJSONRandom(t *testing.T) {
 	t.Parallel()
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	r := jencRand{rand.New(rand.NewPCG(seed, 0x6a6f6273))}
+	r := newJencRand(t, 0x6a6f6273)
 	n := 20000
 	if testing.Short() {
 		n = 2000

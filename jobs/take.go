@@ -153,6 +153,19 @@ func (c *takeClient) retired(key string) {
 	c.mu.Unlock()
 }
 
+// forgetRetired drops the tasks retired longer than age ago whose Done
+// never came.
+func (c *takeClient) forgetRetired(age time.Duration) {
+	cutoff := time.Now().Add(-age)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key, at := range c.retiredAt {
+		if !at.After(cutoff) {
+			delete(c.retiredAt, key)
+		}
+	}
+}
+
 // EvalSha serves asynq's dequeue from the tasks held, or by taking a
 // batch, and its Done of a task already retired at once; any other script
 // runs as it is.
@@ -264,16 +277,8 @@ func (c *takeClient) putBack(ctx context.Context, age time.Duration, count bool)
 		ids []any
 	}
 	var out []batch
-	now := time.Now()
-	cutoff := now.Add(-age)
+	cutoff := time.Now().Add(-age)
 	c.mu.Lock()
-	if count {
-		for key, at := range c.retiredAt {
-			if now.Sub(at) > retiredKeep {
-				delete(c.retiredAt, key)
-			}
-		}
-	}
 	for _, q := range c.queues {
 		if count {
 			q.recent, q.asks = q.asks, 0
@@ -304,8 +309,9 @@ func (c *takeClient) putBack(ctx context.Context, age time.Duration, count bool)
 	}
 }
 
-// holdLoop puts back the tasks not asked for within takeHold, and counts
-// the asks of each quarter of it, until ctx ends.
+// holdLoop puts back the tasks not asked for within takeHold, counts the
+// asks of each quarter of it and forgets retired tasks whose Done did not
+// come within retiredKeep, until ctx ends.
 func (c *takeClient) holdLoop(ctx context.Context) {
 	t := time.NewTicker(takeHold / 4)
 	defer t.Stop()
@@ -315,6 +321,7 @@ func (c *takeClient) holdLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			c.putBack(ctx, takeHold, true)
+			c.forgetRetired(retiredKeep)
 		}
 	}
 }

@@ -223,7 +223,8 @@ func TestTakeClientUnknownDequeue(t *testing.T) {
 }
 
 // TestTakeClientDone: asynq's done of a task retired with its job's end
-// is answered without Redis, once; of any other task it goes to Redis.
+// is answered without Redis, once, unless it came too late; of any other
+// task it goes to Redis.
 func TestTakeClientDone(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Shared(t).Client(t)
@@ -244,6 +245,13 @@ func TestTakeClientDone(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "NOSCRIPT") && !strings.Contains(err.Error(), "NOT FOUND") {
 			t.Fatalf("done of task %s, not retired (again): %v, want Redis's NOSCRIPT or NOT FOUND", id, err)
 		}
+	}
+	// One whose Done did not come in time is forgotten: its Done, if it
+	// comes after all, goes to Redis.
+	c.retired(base + "t:c")
+	c.forgetRetired(0)
+	if err := c.EvalSha(t.Context(), asynqDoneSHA, keys("c"), "c", 1, 2).Err(); err == nil {
+		t.Fatal("done of a task forgotten was answered without Redis")
 	}
 	if c.dones.Load() != 1 || !c.retiring() {
 		t.Fatalf("%d dones answered, retiring %v; want 1, true", c.dones.Load(), c.retiring())
