@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,8 +15,7 @@ import (
 // lives in its record; the task only points at it.
 const TaskType = "asyncgw:job"
 
-// taskPayload is what the asynq task carries: where the record is, and
-// for a job's first task, when small, the record as it was accepted.
+// taskPayload is what the asynq task carries: where the record is.
 type taskPayload struct {
 	Tenant string `json:"t"`
 	ID     string `json:"id"`
@@ -27,13 +25,6 @@ type taskPayload struct {
 	// Cycle is the job's replay count when the task was made: 0 for the
 	// first cycle, n for the n-th replay from the dead-letter queue.
 	Cycle int `json:"r,omitempty"`
-	// Doc and Req are the job's record and request as Accept stored them
-	// (version 1), so that a worker that meets the task before anything
-	// else has touched the job need not read them back. Only the task
-	// written with the record carries them (see snapshotMax), with
-	// their lengths ("n"), which only the hand reader uses.
-	Doc json.RawMessage `json:"d,omitempty"`
-	Req json.RawMessage `json:"q,omitempty"`
 }
 
 // Client puts jobs on the queues and takes them off again.

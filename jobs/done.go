@@ -31,7 +31,7 @@ type TaskDone struct {
 func newTaskDone(queue, id string, now time.Time) *TaskDone {
 	base := "asynq:{" + queue + "}:"
 	return &TaskDone{
-		Active: base + "active", Lease: base + "lease", Key: base + "t:" + id,
+		Active: base + "active", Lease: base + "lease", Key: taskKey(queue, id),
 		Processed: base + "processed:" + now.UTC().Format(time.DateOnly),
 		Total:     base + "processed", ID: id,
 		StatsExpire: now.Add(asynqStatsTTL).Unix(), MaxCount: math.MaxInt64,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,6 +173,14 @@ func TestTaskWriteMatchesAsynq(t *testing.T) {
 		}
 		if err := json.Unmarshal(got.Payload, &p); err != nil || p.T != j.Tenant || p.ID != j.ID {
 			t.Errorf("payload %s: want the record's tenant and ID", got.Payload)
+		}
+		// The hash names the job's record, for the worker's take.
+		rec, err := rdb.HGet(t.Context(), "asynq:{"+queue+"}:t:"+j.ID, jobs.TaskRecordField).Result()
+		if err != nil {
+			t.Fatalf("task's record field: %v", err)
+		}
+		if doc := rdb.HGet(t.Context(), rec, "doc").Val(); !strings.Contains(doc, `"id":"`+j.ID+`"`) {
+			t.Errorf("task names record %s, whose doc is %q", rec, doc)
 		}
 	}
 	queues, err := insp.Queues()

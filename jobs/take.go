@@ -27,10 +27,11 @@ const asynqDequeueSHA = "a8153319360adc71cdc370107f8ab9786f204765"
 // TestTakeClientUnknownDone say so).
 const asynqDoneSHA = "1241eaa1c73409baaf1fea0c08d203a4911bda15"
 
-// retiredKeep bounds how long takeClient remembers a task it retired for
-// asynq's Done, which normally comes at once: asynq skips it for a task
-// whose lease ran out.
-const retiredKeep = time.Minute
+// keepFor bounds how long takeClient remembers a task it retired for
+// asynq's Done, or the record read with a task for its run: both normally
+// come at once, but asynq skips the Done of a task whose lease ran out,
+// and puts back a task handed over as it stops.
+const keepFor = time.Minute
 
 // takeBatch bounds how many tasks one round trip takes off a queue, and
 // takeHold how long a task taken for the worker waits to be asked for
@@ -43,9 +44,11 @@ const (
 // takeScript is asynq's dequeue for up to ARGV[3] tasks: KEYS pending,
 // paused, active and lease of a queue; ARGV the lease's expiry (unix s),
 // the prefix of the queue's task keys and how many to take. Each task is
-// moved, marked and leased as asynq's own dequeue does it. Returns task
-// ID and message pairs, oldest first; a task whose hash is gone is left
-// active and leased, as asynq would leave it, for its recoverer.
+// moved, marked and leased as asynq's own dequeue does it. Returns, oldest
+// first, five items per task: its ID and message, then the doc, seq and
+// req of the job record its hash names (TaskRecordField), or false for
+// each when it names none or the record is gone. A task whose hash is gone
+// is left active and leased, as asynq would leave it, for its recoverer.
 var takeScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[2]) == 1 then return {} end
 local out = {}
@@ -56,10 +59,15 @@ for i = 1, tonumber(ARGV[3]) do
   redis.call('HSET', key, 'state', 'active')
   redis.call('HDEL', key, 'pending_since')
   redis.call('ZADD', KEYS[4], ARGV[1], id)
-  local msg = redis.call('HGET', key, 'msg')
-  if msg then
+  local t = redis.call('HMGET', key, 'msg', '` + TaskRecordField + `')
+  if t[1] then
+    local rec = {false, false, false}
+    if t[2] then rec = redis.call('HMGET', t[2], 'doc', 'seq', 'req') end
     out[#out + 1] = id
-    out[#out + 1] = msg
+    out[#out + 1] = t[1]
+    out[#out + 1] = rec[1]
+    out[#out + 1] = rec[2]
+    out[#out + 1] = rec[3]
   end
 end
 return out
@@ -87,7 +95,9 @@ return 0
 // for now (less the tasks it holds), or as were asked for off that queue
 // in the last quarter of takeHold if that is more, and at most
 // takeBatch: under a steady load, about what the next quarter of
-// takeHold will ask for. Every other command passes through.
+// takeHold will ask for. Every other command passes through. With each
+// task it reads the job record the task's hash names, which the task's
+// run takes (record) instead of reading it in a round trip of its own.
 //
 // A held task is active and leased in Redis, as a running one is: if the
 // process dies, its lease runs out and asynq's recoverer puts it back
@@ -113,6 +123,9 @@ type takeClient struct {
 	// retiredAt holds, by task hash, the tasks retired with their job's
 	// end (see TaskDone) whose Done asynq has not asked for yet.
 	retiredAt map[string]time.Time
+	// records holds, by task hash, the job records read with the tasks
+	// handed over whose runs have not asked for them yet.
+	records map[string]keptRecord
 
 	// asks counts the dequeues asked for, trips the round trips made for
 	// them; dones the Done asks answered without one.
@@ -130,13 +143,28 @@ type takeQueue struct {
 
 type heldTask struct {
 	id, msg string
+	rec     taskRecord
 	at      time.Time
+}
+
+// taskRecord is a job record as a take read it with the job's task: its
+// doc, seq and req fields (see TaskRecordField); doc is "" when the task
+// names no record or the record was gone.
+type taskRecord struct {
+	doc, seq, req string
+}
+
+// keptRecord is a taskRecord whose task was handed over at at.
+type keptRecord struct {
+	taskRecord
+	at time.Time
 }
 
 func newTakeClient(rdb redis.UniversalClient, room func() int, log *slog.Logger) *takeClient {
 	return &takeClient{
 		UniversalClient: rdb, room: room, log: orDiscard(log),
 		queues: map[string]*takeQueue{}, retiredAt: map[string]time.Time{},
+		records: map[string]keptRecord{},
 	}
 }
 
@@ -153,15 +181,32 @@ func (c *takeClient) retired(key string) {
 	c.mu.Unlock()
 }
 
-// forgetRetired drops the tasks retired longer than age ago whose Done
-// never came.
-func (c *takeClient) forgetRetired(age time.Duration) {
+// record returns, and forgets, the job record read with the task of hash
+// key when it was taken; ok is false when none was.
+func (c *takeClient) record(key string) (rec taskRecord, ok bool) {
+	c.mu.Lock()
+	r, ok := c.records[key]
+	delete(c.records, key)
+	c.mu.Unlock()
+	return r.taskRecord, ok
+}
+
+// forget drops what was kept longer than age ago for a task that did not
+// come back for it: a retired task whose Done never came (asynq skips it
+// when the lease ran out), a record read with a task whose run never
+// started (asynq puts a task back when it stops).
+func (c *takeClient) forget(age time.Duration) {
 	cutoff := time.Now().Add(-age)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for key, at := range c.retiredAt {
 		if !at.After(cutoff) {
 			delete(c.retiredAt, key)
+		}
+	}
+	for key, r := range c.records {
+		if !r.at.After(cutoff) {
+			delete(c.records, key)
 		}
 	}
 }
@@ -226,6 +271,7 @@ func (c *takeClient) take(ctx context.Context, keys []string, args []any) (id, m
 	if len(q.tasks) > 0 {
 		t := q.tasks[0]
 		q.tasks = q.tasks[1:]
+		c.handLocked(q, t)
 		c.mu.Unlock()
 		return t.id, t.msg, nil
 	}
@@ -237,26 +283,39 @@ func (c *takeClient) take(ctx context.Context, keys []string, args []any) (id, m
 
 	c.trips.Add(1)
 	res, err := takeScript.Run(ctx, c.UniversalClient, keys, args[0], args[1], n).Slice()
-	if err != nil || len(res) < 2 {
+	if err != nil || len(res) < 5 {
 		return "", "", err
 	}
-	id, _ = res[0].(string)
-	msg, _ = res[1].(string)
-	if len(res) > 2 {
-		now := time.Now()
-		c.mu.Lock()
-		for i := 2; i+1 < len(res); i += 2 {
-			tid, _ := res[i].(string)
-			tmsg, _ := res[i+1].(string)
-			q.tasks = append(q.tasks, heldTask{id: tid, msg: tmsg, at: now})
-		}
-		stopped := c.stopped
-		c.mu.Unlock()
-		if stopped {
-			c.putBack(ctx, 0, false)
-		}
+	now := time.Now()
+	c.mu.Lock()
+	first := takenTask(res, now)
+	c.handLocked(q, first)
+	for i := 5; i+4 < len(res); i += 5 {
+		q.tasks = append(q.tasks, takenTask(res[i:], now))
 	}
-	return id, msg, nil
+	stopped := c.stopped && len(q.tasks) > 0
+	c.mu.Unlock()
+	if stopped {
+		c.putBack(ctx, 0, false)
+	}
+	return first.id, first.msg, nil
+}
+
+// takenTask reads one task of takeScript's answer.
+func takenTask(res []any, at time.Time) heldTask {
+	str := func(v any) string { s, _ := v.(string); return s }
+	return heldTask{
+		id: str(res[0]), msg: str(res[1]), at: at,
+		rec: taskRecord{doc: str(res[2]), seq: str(res[3]), req: str(res[4])},
+	}
+}
+
+// handLocked keeps the record read with t, which is handed over now, for
+// its run; c.mu is held.
+func (c *takeClient) handLocked(q *takeQueue, t heldTask) {
+	if t.rec.doc != "" {
+		c.records[q.prefix+t.id] = keptRecord{taskRecord: t.rec, at: time.Now()}
+	}
 }
 
 // heldLocked counts the tasks held; c.mu is held.
@@ -310,8 +369,8 @@ func (c *takeClient) putBack(ctx context.Context, age time.Duration, count bool)
 }
 
 // holdLoop puts back the tasks not asked for within takeHold, counts the
-// asks of each quarter of it and forgets retired tasks whose Done did not
-// come within retiredKeep, until ctx ends.
+// asks of each quarter of it and forgets what was kept for a task that did
+// not come back for it within keepFor, until ctx ends.
 func (c *takeClient) holdLoop(ctx context.Context) {
 	t := time.NewTicker(takeHold / 4)
 	defer t.Stop()
@@ -321,7 +380,7 @@ func (c *takeClient) holdLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			c.putBack(ctx, takeHold, true)
-			c.forgetRetired(retiredKeep)
+			c.forget(keepFor)
 		}
 	}
 }

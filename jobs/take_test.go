@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,64 @@ func TestTakeClientBatches(t *testing.T) {
 	}
 }
 
+// TestTakeClientRecords: a take reads, with each task, the job record its
+// hash names, and keeps it for the task's run from when the task is handed
+// over, once; a task that names none, or a record that is gone, has none;
+// a record whose run never asked for it is forgotten.
+func TestTakeClientRecords(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Shared(t).Client(t)
+	queue := redistest.Queue(t, "take")
+	ids := enqueueTasks(t, rdb, queue, 4)
+	base := "asynq:{" + queue + "}:"
+	ctx := t.Context()
+	recs := map[string]taskRecord{}
+	for i, id := range ids[:3] {
+		key := base + "rec:" + id
+		if err := rdb.HSet(ctx, base+"t:"+id, TaskRecordField, key).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			continue // names a record that is not there
+		}
+		rec := taskRecord{doc: `{"id":"` + id + `"}`, seq: strconv.Itoa(i + 1), req: `{"method":"POST"}`}
+		if err := rdb.HSet(ctx, key, "doc", rec.doc, "seq", rec.seq, "req", rec.req).Err(); err != nil {
+			t.Fatal(err)
+		}
+		recs[base+"t:"+id] = rec
+	}
+	c := newTakeClient(rdb, func() int { return 8 }, nil)
+	for _, id := range ids {
+		if got := askDequeue(t, c, queue); got != id {
+			t.Fatalf("ask got %q, want %q", got, id)
+		}
+		key := base + "t:" + id
+		rec, ok := c.record(key)
+		want, wantOK := recs[key]
+		if ok != wantOK || rec != want {
+			t.Errorf("task %s: record %+v, %v; want %+v, %v", id, rec, ok, want, wantOK)
+		}
+		if _, ok := c.record(key); ok {
+			t.Errorf("task %s: record given twice", id)
+		}
+	}
+	if c.trips.Load() != 1 {
+		t.Errorf("%d round trips; want the four tasks and their records in one", c.trips.Load())
+	}
+
+	// A record whose run never asks for it is forgotten.
+	if err := rdb.RPush(ctx, base+"pending", ids[0]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := askDequeue(t, c, queue); got != ids[0] {
+		t.Fatalf("ask got %q, want %q", got, ids[0])
+	}
+	c.forget(0)
+	if _, ok := c.record(base + "t:" + ids[0]); ok {
+		t.Error("record kept after forget")
+	}
+}
+
 // TestTakeClientStop: once stopped, the tasks held go back and every ask
 // takes one task only.
 func TestTakeClientStop(t *testing.T) {
@@ -249,7 +308,7 @@ func TestTakeClientDone(t *testing.T) {
 	// One whose Done did not come in time is forgotten: its Done, if it
 	// comes after all, goes to Redis.
 	c.retired(base + "t:c")
-	c.forgetRetired(0)
+	c.forget(0)
 	if err := c.EvalSha(t.Context(), asynqDoneSHA, keys("c"), "c", 1, 2).Err(); err == nil {
 		t.Fatal("done of a task forgotten was answered without Redis")
 	}

@@ -20,7 +20,9 @@ import (
 // on the queue's pending list (or on its scheduled set, scored by the
 // due time in unix seconds), and the queue in "asynq:queues". The message
 // is asynq's TaskMessage in protobuf; TestTaskWriteMatchesAsynq checks
-// that asynq reads back what it would have written itself.
+// that asynq reads back what it would have written itself. The writer
+// also names the job's record in the hash's field TaskRecordField, for
+// the worker's take to read the record with the task.
 type TaskWrite struct {
 	// Key is the task hash; List the pending list or the scheduled set;
 	// Queues the set of every queue.
@@ -33,15 +35,14 @@ type TaskWrite struct {
 	Scheduled    bool
 	Score        int64
 	PendingSince int64
-	// Doc and Req are the job's record and request, encoded once for the
-	// task and the record both: the store writes these bytes.
-	Doc, Req []byte
 }
 
-// snapshotMax bounds the record and request a task carries (their encoded
-// length together). A larger job's task only points at its record, so that
-// a big body is not held twice in Redis while it waits.
-const snapshotMax = 8 << 10
+// TaskRecordField is the field of a task hash that holds the key of its
+// job's record (a hash with the fields doc, seq and req), when the task
+// was written with the record. A worker's take reads the record in the
+// same step as the task, so that a run need not read it back; asynq
+// ignores the field.
+const TaskRecordField = "rec"
 
 // asynq's TaskMessage field numbers (internal/proto/asynq.proto).
 const (
@@ -57,26 +58,15 @@ const (
 // its options are those enqueue gives.
 func newTaskWrite(j *Job, req *Request, processAt time.Time) *TaskWrite {
 	now := time.Now()
-	doc, rq := AppendJobJSON(nil, j), AppendRequestJSON(nil, req)
 	payload := newTaskPayload(j, now, 0)
-	size := len(payload)
-	carry := len(doc)+len(rq) <= snapshotMax
-	if carry {
-		size = snapshotLen(payload, doc, rq)
-	}
 	// As in asynq's client: the wire form of a TaskMessage with a
 	// timeout and no deadline, fields in number order, zero values left
 	// out.
-	msg := make([]byte, 0, 64+size+len(j.ID)+len(j.Queue))
+	msg := make([]byte, 0, 64+len(payload)+len(j.ID)+len(j.Queue))
 	msg = protowire.AppendTag(msg, fieldType, protowire.BytesType)
 	msg = protowire.AppendString(msg, TaskType)
 	msg = protowire.AppendTag(msg, fieldPayload, protowire.BytesType)
-	msg = protowire.AppendVarint(msg, uint64(size))
-	if carry {
-		msg = appendSnapshot(msg, payload, doc, rq)
-	} else {
-		msg = append(msg, payload...)
-	}
+	msg = protowire.AppendBytes(msg, payload)
 	msg = protowire.AppendTag(msg, fieldID, protowire.BytesType)
 	msg = protowire.AppendString(msg, j.ID)
 	msg = protowire.AppendTag(msg, fieldQueue, protowire.BytesType)
@@ -88,15 +78,17 @@ func newTaskWrite(j *Job, req *Request, processAt time.Time) *TaskWrite {
 
 	base := "asynq:{" + j.Queue + "}:"
 	t := &TaskWrite{
-		Key: base + "t:" + j.ID, List: base + "pending", Queues: "asynq:queues",
+		Key: taskKey(j.Queue, j.ID), List: base + "pending", Queues: "asynq:queues",
 		Queue: j.Queue, ID: j.ID, Msg: msg, PendingSince: now.UnixNano(),
-		Doc: doc, Req: rq,
 	}
 	if processAt.After(now) {
 		t.List, t.Scheduled, t.Score = base+"scheduled", true, processAt.Unix()
 	}
 	return t
 }
+
+// taskKey is asynq's hash of task id on queue.
+func taskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
 
 // newTaskPayload is what j's task carries: where the record is. Tenant
 // names and job IDs are plain ASCII (ValidName, NewID), written without
@@ -118,52 +110,6 @@ func newTaskPayload(j *Job, now time.Time, cycle int) []byte {
 		b = strconv.AppendInt(b, int64(cycle), 10)
 	}
 	return append(b, '}')
-}
-
-// snapshot returns the job and request the task carries, as its record
-// had them when accepted (version 1); ok is false when it carries none,
-// or they do not decode, or are not this task's job.
-func (p *taskPayload) snapshot() (*Job, *Request, bool) {
-	if p.Doc == nil || p.Req == nil || p.Cycle != 0 {
-		return nil, nil, false
-	}
-	j, req := new(Job), new(Request)
-	if DecodeJob(p.Doc, j) != nil || DecodeRequest(p.Req, req) != nil || j.ID != p.ID {
-		return nil, nil, false
-	}
-	j.Tenant, j.Version = p.Tenant, "1"
-	return j, req, true
-}
-
-// appendSnapshot appends to b the payload newTaskPayload made with a job's
-// record and request, as encoded JSON, added before its closing brace:
-// `,"n":[len(doc),len(req)],"d":doc,"q":req`. The lengths let
-// parseTaskPayload cut them out without scanning; a reader that does not
-// know them ignores them.
-func appendSnapshot(b, payload, doc, req []byte) []byte {
-	b = append(b, payload[:len(payload)-1]...)
-	b = append(b, `,"n":[`...)
-	b = strconv.AppendInt(b, int64(len(doc)), 10)
-	b = append(b, ',')
-	b = strconv.AppendInt(b, int64(len(req)), 10)
-	b = append(b, `],"d":`...)
-	b = append(b, doc...)
-	b = append(b, `,"q":`...)
-	b = append(b, req...)
-	return append(b, '}')
-}
-
-// snapshotLen is the length of what appendSnapshot appends.
-func snapshotLen(payload, doc, req []byte) int {
-	digits := func(n int) int {
-		d := 1
-		for ; n >= 10; n /= 10 {
-			d++
-		}
-		return d
-	}
-	return len(payload) + len(`,"n":[`) + digits(len(doc)) + len(`,`) + digits(len(req)) +
-		len(`],"d":`) + len(doc) + len(`,"q":`) + len(req)
 }
 
 // parseTaskPayload reads a task's payload. The form newTaskPayload writes
@@ -195,9 +141,6 @@ func parseTaskPayload(b []byte) (taskPayload, error) {
 			p.Cycle = int(cycle)
 		}
 	}
-	if ok && len(rest) > 1 {
-		p.Doc, p.Req, rest, ok = cutSnapshot(rest)
-	}
 	if ok && string(rest) == "}" {
 		p.Tenant, p.ID = string(t), string(id)
 		return p, nil
@@ -206,42 +149,6 @@ func parseTaskPayload(b []byte) (taskPayload, error) {
 	err := json.Unmarshal(b, &p)
 	return p, err
 }
-
-// cutSnapshot cuts what appendSnapshot wrote, trusting its lengths: the
-// bytes around the record and the request must be as it writes them, but
-// what lies within is not looked at here (decoding it checks it).
-func cutSnapshot(b []byte) (doc, req, rest []byte, ok bool) {
-	rest, ok = bytes.CutPrefix(b, []byte(`,"n":[`))
-	var nd, nq int64
-	if ok {
-		nd, rest, ok = cutInt(rest)
-	}
-	if ok {
-		rest, ok = bytes.CutPrefix(rest, []byte(`,`))
-	}
-	if ok {
-		nq, rest, ok = cutInt(rest)
-	}
-	if ok {
-		rest, ok = bytes.CutPrefix(rest, []byte(`],"d":`))
-	}
-	if !ok || nd <= 0 || nq <= 0 || nd > int64(len(rest)) {
-		return nil, nil, nil, false
-	}
-	doc, rest = rest[:nd], rest[nd:]
-	if rest, ok = bytes.CutPrefix(rest, []byte(`,"q":`)); !ok || nq > int64(len(rest)) {
-		return nil, nil, nil, false
-	}
-	req, rest = rest[:nq], rest[nq:]
-	if !object(doc) || !object(req) {
-		return nil, nil, nil, false
-	}
-	return doc, req, rest, true
-}
-
-// object reports whether b starts and ends as a JSON object does, with no
-// space around it.
-func object(b []byte) bool { return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}' }
 
 // cutPlainString cuts a JSON string's contents up to its closing quote and
 // returns them and what follows the quote; ok is false when the string

@@ -346,15 +346,14 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	attempt := retried + 1
 	log := runLog{l: w.log, id: p.ID, tenant: p.Tenant, attempt: attempt}
 
-	// A first run starts from the record its task carries, if any; when
-	// the record has moved on since (a cancel, a held-back run), nothing
-	// was written and the run starts again from the record as it is.
-	if retried == 0 {
-		if j, req, ok := p.snapshot(); ok {
-			err := w.attempt(ctx, log, p, attempt, j, req, true)
-			if !errors.Is(err, errStale) {
-				return err
-			}
+	// A run starts from the record read with its task, if any; when the
+	// record has moved on since (a cancel, a run held back meanwhile),
+	// nothing was written and the run starts again from the record as it
+	// is now.
+	if j, req, ok := w.takenRecord(ctx, p); ok {
+		err := w.attempt(ctx, log, p, attempt, j, req, true)
+		if !errors.Is(err, errStale) {
+			return err
 		}
 	}
 	j, req, err := w.awaitRecord(ctx, p)
@@ -371,15 +370,33 @@ func (w *Worker) process(ctx context.Context, task *asynq.Task) error {
 	return w.attempt(ctx, log, p, attempt, j, req, false)
 }
 
-// errStale: the record a task carries is no longer the job's; nothing was
-// written or called, and the run is to start again from the record.
-var errStale = errors.New("task's copy of the record is out of date")
+// errStale: the record read with a task is no longer the job's; nothing
+// was written or called, and the run is to start again from the record.
+var errStale = errors.New("record read with the task is out of date")
 
-// attempt runs one attempt of job j, read from its record or, when
-// fromTask, from its task: then the change to running is written only if
-// the record is still as the task has it, and errStale is returned
-// otherwise, before the upstream is called.
-func (w *Worker) attempt(ctx context.Context, log runLog, p taskPayload, attempt int, j *Job, req *Request, fromTask bool) error {
+// takenRecord is the job and request read with the task of ctx when it was
+// taken (see takeClient); ok is false when none were, or they do not
+// decode, or are not the job of p.
+func (w *Worker) takenRecord(ctx context.Context, p taskPayload) (*Job, *Request, bool) {
+	id, _ := asynq.GetTaskID(ctx)
+	queue, _ := asynq.GetQueueName(ctx)
+	rec, ok := w.take.record(taskKey(queue, id))
+	if !ok || rec.seq == "" {
+		return nil, nil, false
+	}
+	j, req := new(Job), new(Request)
+	if DecodeJob([]byte(rec.doc), j) != nil || DecodeRequest([]byte(rec.req), req) != nil || j.ID != p.ID {
+		return nil, nil, false
+	}
+	j.Tenant, j.Version = p.Tenant, rec.seq
+	return j, req, true
+}
+
+// attempt runs one attempt of job j, read from its record now or, when
+// taken, with its task: then the change to running is written only if the
+// record is still as it was read, and errStale is returned otherwise,
+// before the upstream is called.
+func (w *Worker) attempt(ctx context.Context, log runLog, p taskPayload, attempt int, j *Job, req *Request, taken bool) error {
 	switch {
 	case p.Cycle < j.Replays:
 		return nil // a task of an earlier cycle
@@ -443,7 +460,7 @@ func (w *Worker) attempt(ctx context.Context, log runLog, p taskPayload, attempt
 	now := time.Now().UTC()
 	var waited time.Duration // set on a cycle's first start
 	advance := w.rec.Advance
-	if fromTask {
+	if taken {
 		advance = w.rec.AdvanceAt
 	}
 	j, err := advance(ctx, j, func(j *Job) error {
@@ -461,7 +478,7 @@ func (w *Worker) attempt(ctx context.Context, log runLog, p taskPayload, attempt
 		done(errNotCalled)
 	}
 	switch {
-	case fromTask && (errors.Is(err, ErrChanged) || errors.Is(err, ErrNotFound)):
+	case taken && (errors.Is(err, ErrChanged) || errors.Is(err, ErrNotFound)):
 		return errStale
 	case errors.Is(err, ErrFinished) || errors.Is(err, ErrNotFound):
 		return nil

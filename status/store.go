@@ -174,7 +174,8 @@ func (s *Store) dlqListsKey() string { return s.cfg.Prefix + ":dlq:lists" }
 // callback URL ("" for none), callback states, now (unix ms), has key,
 // fingerprint, has task, task message, task scheduled (0/1), its score
 // (unix s) or pending since (unix ns), queue. The task is written as
-// asynq's client writes it (see jobs.TaskWrite). Returns the stream ID;
+// asynq's client writes it (see jobs.TaskWrite), and names the record
+// (jobs.TaskRecordField). Returns the stream ID;
 // false if the job or its task exists; or, when the key stands for a job
 // already, {s, fp, id, st} of that key ("p" for s: an earlier version's
 // claim still pending), having written nothing.
@@ -191,10 +192,10 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 if ARGV[14] == '1' then
   if redis.call('EXISTS', KEYS[k]) == 1 then return false end
   if ARGV[16] == '1' then
-    redis.call('HSET', KEYS[k], 'msg', ARGV[15], 'state', 'scheduled')
+    redis.call('HSET', KEYS[k], 'msg', ARGV[15], 'state', 'scheduled', '` + jobs.TaskRecordField + `', KEYS[1])
     redis.call('ZADD', KEYS[k+1], ARGV[17], ARGV[7])
   else
-    redis.call('HSET', KEYS[k], 'msg', ARGV[15], 'state', 'pending', 'pending_since', ARGV[17])
+    redis.call('HSET', KEYS[k], 'msg', ARGV[15], 'state', 'pending', 'pending_since', ARGV[17], '` + jobs.TaskRecordField + `', KEYS[1])
     redis.call('LPUSH', KEYS[k+1], ARGV[7])
   end
   redis.call('SADD', KEYS[k+2], ARGV[18])
@@ -321,12 +322,7 @@ func (s *Store) Create(ctx context.Context, j *jobs.Job, req *jobs.Request) erro
 // or none. A key that stands for a job already is answered with
 // *jobs.KeyTaken.
 func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task *jobs.TaskWrite) error {
-	var doc, rq []byte
-	if task != nil && task.Doc != nil {
-		doc, rq = task.Doc, task.Req // the same bytes the task carries
-	} else {
-		doc, rq = PublicJSON(j), jobs.AppendRequestJSON(nil, req)
-	}
+	doc, rq := PublicJSON(j), jobs.AppendRequestJSON(nil, req)
 	if j.CallbackURL != "" {
 		if err := s.registerOutbox(ctx, j.Tenant); err != nil {
 			return err
