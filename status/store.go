@@ -156,9 +156,12 @@ func (s *Store) dlqKey(tenant, queue string) string {
 func (s *Store) dlqListsKey() string { return s.cfg.Prefix + ":dlq:lists" }
 
 // The record is a hash: doc (the job resource as JSON, with the tenant),
-// req (the stored request), state, seq (events so far). The event log is a
-// list whose i-th element (0-based) is event seq i+1, "state\ndoc".
-// Both scripts append the event to the tenant stream and publish it on the
+// req (the stored request), state, seq (events so far). Its state and doc
+// are the job's latest event, seq; the events before it are in the event
+// list, whose i-th element (0-based) is event i+1, "state\ndoc". So a new
+// job has no list: each change first appends the event the record held,
+// unless the list has it already (records of versions that appended every
+// event at once). Both scripts append the event to the tenant stream and publish it on the
 // tenant's channel (channel:tenant) as "tenant\nid\nseq\nstreamID\nkind\ndoc".
 
 // A job with a callback keeps its URL in the record's cb field and the
@@ -211,7 +214,6 @@ if ARGV[9] ~= '' then
     redis.call('ZADD', KEYS[4], ARGV[11], ARGV[7] .. '\n1')
   end
 end
-redis.call('RPUSH', KEYS[2], ARGV[3] .. '\n' .. ARGV[1])
 local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'j', ARGV[7], 's', 1, 'k', ARGV[3], 'd', ARGV[1])
 redis.call('PUBLISH', ARGV[5] .. ':' .. ARGV[6], ARGV[6] .. '\n' .. ARGV[7] .. '\n1\n' .. sid .. '\n' .. ARGV[3] .. '\n' .. ARGV[1])
 return sid
@@ -230,13 +232,16 @@ return sid
 // active. Returns {seq, sid, retired (0/1)}, or {-1} not found, {-2}
 // terminal, {-3} conflict.
 var updateScript = redis.NewScript(`
-local cur = redis.call('HMGET', KEYS[1], 'state', 'seq', 'cbev')
+local cur = redis.call('HMGET', KEYS[1], 'state', 'seq', 'cbev', 'doc')
 if not cur[1] then return {-1} end
 if cur[2] ~= ARGV[3] then return {-3} end
 local s = cur[1]
 local ended = s == 'succeeded' or s == 'failed' or s == 'dead' or s == 'canceled'
 if ended and ARGV[4] ~= '1' then return {-2} end
 local seq = tonumber(cur[2]) + 1
+if redis.call('LLEN', KEYS[2]) < seq - 1 then
+  redis.call('RPUSH', KEYS[2], s .. '\n' .. cur[4])
+end
 if ARGV[10] == '1' then
   redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'state', ARGV[2], 'seq', seq, 'rbody', ARGV[11])
 else
@@ -245,7 +250,6 @@ end
 if cur[3] and string.find(cur[3], ',' .. ARGV[2] .. ',', 1, true) then
   redis.call('ZADD', KEYS[5], ARGV[13], ARGV[9] .. '\n' .. seq)
 end
-redis.call('RPUSH', KEYS[2], ARGV[2] .. '\n' .. ARGV[1])
 local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'j', ARGV[9], 's', seq, 'k', ARGV[2], 'd', ARGV[1])
 redis.call('PUBLISH', ARGV[7] .. ':' .. ARGV[8], ARGV[8] .. '\n' .. ARGV[9] .. '\n' .. seq .. '\n' .. sid .. '\n' .. ARGV[2] .. '\n' .. ARGV[1])
 if ARGV[2] == 'dead' then
@@ -616,19 +620,44 @@ func deadAt(j *jobs.Job) time.Time {
 
 // Events returns a job's events after sequence number after (0: all).
 func (s *Store) Events(ctx context.Context, tenant, id string, after int64) ([]jobs.Event, error) {
-	items, err := s.rdb.LRange(ctx, s.eventsKey(tenant, id), max(after, 0), -1).Result()
+	after = max(after, 0)
+	key := s.jobKey(tenant, id)
+	var rec *redis.SliceCmd
+	var list *redis.StringSliceCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		rec = p.HMGet(ctx, key, "state", "seq", "doc")
+		list = p.LRange(ctx, eventsKeyOf(key), after, -1)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read job events: %w", err)
 	}
-	evs := make([]jobs.Event, 0, len(items))
+	items := list.Val()
+	evs := make([]jobs.Event, 0, len(items)+1)
 	for i, it := range items {
 		kind, data, _ := strings.Cut(it, "\n")
 		evs = append(evs, jobs.Event{
-			Seq: max(after, 0) + int64(i) + 1, Tenant: tenant, JobID: id,
+			Seq: after + int64(i) + 1, Tenant: tenant, JobID: id,
 			Kind: kind, Data: []byte(data),
 		})
 	}
+	if ev, ok := latestEvent(rec.Val(), tenant, id); ok && ev.Seq == after+int64(len(items))+1 {
+		evs = append(evs, ev)
+	}
 	return evs, nil
+}
+
+// latestEvent is the event a record holds (see the record's layout above),
+// from the values of HMGET state, seq, doc; ok is false for no record.
+func latestEvent(v []any, tenant, id string) (jobs.Event, bool) {
+	state, _ := v[0].(string)
+	seqs, _ := v[1].(string)
+	doc, _ := v[2].(string)
+	seq, err := strconv.ParseInt(seqs, 10, 64)
+	if state == "" || err != nil {
+		return jobs.Event{}, false
+	}
+	return jobs.Event{Seq: seq, Tenant: tenant, JobID: id, Kind: state, Data: []byte(doc)}, true
 }
 
 // TenantEvents returns up to count events of the tenant's stream after the

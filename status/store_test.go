@@ -289,6 +289,54 @@ func TestUpdateAppendsEvents(t *testing.T) {
 	}
 }
 
+// TestEventListLagsRecord: a job's latest event is in its record and only
+// the ones before it are in its event list, so a new job has no list; a
+// record written by an earlier version, whose list has every event, goes
+// on without an event twice.
+func TestEventListLagsRecord(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	ctx := testContext(t)
+	kinds := func(id string) []string {
+		t.Helper()
+		evs, err := b.store.Events(ctx, "acme", id, 0)
+		if err != nil {
+			t.Fatalf("Events: %v", err)
+		}
+		var out []string
+		for i, ev := range evs {
+			var doc jobs.Job
+			if err := json.Unmarshal(ev.Data, &doc); err != nil || string(doc.State) != ev.Kind || ev.Seq != int64(i+1) {
+				t.Errorf("event %d: seq %d, %q with %s (%v)", i, ev.Seq, ev.Kind, ev.Data, err)
+			}
+			out = append(out, ev.Kind)
+		}
+		return out
+	}
+	listLen := func(id string) int64 { return b.rdb.LLen(ctx, b.store.eventsKey("acme", id)).Val() }
+
+	fresh := b.create(t, "acme")
+	if n := listLen(fresh.ID); n != 0 || !reflect.DeepEqual(kinds(fresh.ID), []string{"queued"}) {
+		t.Errorf("new job: list of %d, events %q; want no list and queued", n, kinds(fresh.ID))
+	}
+	b.setState(t, fresh, jobs.StateRunning)
+	b.setState(t, fresh, jobs.StateSucceeded)
+	if n, got := listLen(fresh.ID), kinds(fresh.ID); n != 2 || !reflect.DeepEqual(got, []string{"queued", "running", "succeeded"}) {
+		t.Errorf("ended job: list of %d, events %q; want 2 and queued, running, succeeded", n, got)
+	}
+
+	old := b.create(t, "acme")
+	doc := b.rdb.HGet(ctx, b.store.jobKey("acme", old.ID), "doc").Val()
+	if err := b.rdb.RPush(ctx, b.store.eventsKey("acme", old.ID), "queued\n"+doc).Err(); err != nil {
+		t.Fatal(err)
+	}
+	b.setState(t, old, jobs.StateRunning)
+	b.setState(t, old, jobs.StateRetrying)
+	if n, got := listLen(old.ID), kinds(old.ID); n != 2 || !reflect.DeepEqual(got, []string{"queued", "running", "retrying"}) {
+		t.Errorf("earlier version's job: list of %d, events %q; want 2 and queued, running, retrying", n, got)
+	}
+}
+
 func TestUpdateFnError(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
@@ -392,10 +440,14 @@ func TestRetention(t *testing.T) {
 			t.Parallel()
 			b := setup(t, Config{Retention: retention})
 			j := b.create(t, "acme")
-			for _, k := range b.store.keys("acme", j.ID) {
+			for _, k := range []string{b.store.jobKey("acme", j.ID), b.store.streamKey("acme")} {
 				if got := b.ttl(t, k); got != -1 {
 					t.Fatalf("TTL of %s after Create = %d, want none", k, got)
 				}
+			}
+			// A new job's only event is in its record: it has no list yet.
+			if got := b.ttl(t, b.store.eventsKey("acme", j.ID)); got != -2 {
+				t.Fatalf("TTL of the event list after Create = %d, want no list", got)
 			}
 			b.setState(t, j, tt.state)
 			for _, k := range []string{b.store.jobKey("acme", j.ID), b.store.eventsKey("acme", j.ID)} {

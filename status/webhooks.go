@@ -143,20 +143,29 @@ type Callback struct {
 // URL. It returns ErrNotFound when the job or the event is gone (expired).
 func (s *Store) OutboxCallback(ctx context.Context, e OutboxEntry) (*Callback, error) {
 	key := s.jobKey(e.Tenant, e.JobID)
-	pipe := s.rdb.Pipeline()
-	cb := pipe.HGet(ctx, key, "cb")
-	ev := pipe.LIndex(ctx, s.eventsKey(e.Tenant, e.JobID), e.Seq-1)
-	_, err := pipe.Exec(ctx)
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
+	var rec *redis.SliceCmd
+	var listed *redis.StringCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		rec = p.HMGet(ctx, key, "cb", "state", "seq", "doc")
+		listed = p.LIndex(ctx, eventsKeyOf(key), e.Seq-1)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("read callback: %w", err)
 	}
-	kind, data, _ := strings.Cut(ev.Val(), "\n")
-	return &Callback{URL: cb.Val(), Event: jobs.Event{
-		Seq: e.Seq, Tenant: e.Tenant, JobID: e.JobID, Kind: kind, Data: []byte(data),
-	}}, nil
+	v := rec.Val()
+	url, _ := v[0].(string)
+	ev, ok := latestEvent(v[1:], e.Tenant, e.JobID)
+	switch {
+	case !ok || url == "":
+		return nil, ErrNotFound // the job expired
+	case listed.Err() == nil:
+		kind, data, _ := strings.Cut(listed.Val(), "\n")
+		ev = jobs.Event{Seq: e.Seq, Tenant: e.Tenant, JobID: e.JobID, Kind: kind, Data: []byte(data)}
+	case ev.Seq != e.Seq:
+		return nil, ErrNotFound
+	}
+	return &Callback{URL: url, Event: ev}, nil
 }
 
 // addDeliveryScript: KEYS job, deliveries; ARGV seq, delivery ID. The

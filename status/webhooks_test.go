@@ -207,16 +207,26 @@ func TestOutboxCallbackPartlyExpired(t *testing.T) {
 	b := setup(t, Config{})
 	ctx := testContext(t)
 
-	// The record and its log expire together, but each alone is enough to
-	// make the event unsendable.
+	// The record and its list expire together. Without the record no
+	// event is sendable; without the list, those it held are not, and the
+	// latest, which the record holds, still is.
 	for _, key := range []func(tenant, id string) string{b.store.jobKey, b.store.eventsKey} {
 		j := b.createWithCallback(t, "acme", jobs.StateQueued)
+		b.setState(t, j, jobs.StateRunning) // event 1 in the list, 2 in the record
 		if err := b.rdb.Del(ctx, key("acme", j.ID)).Err(); err != nil {
 			t.Fatal(err)
 		}
-		e := OutboxEntry{Tenant: "acme", JobID: j.ID, Seq: 1}
-		if cb, err := b.store.OutboxCallback(ctx, e); !errors.Is(err, ErrNotFound) {
-			t.Errorf("OutboxCallback without %s = %+v, %v; want ErrNotFound", key("acme", j.ID), cb, err)
+		for seq := int64(1); seq <= 2; seq++ {
+			cb, err := b.store.OutboxCallback(ctx, OutboxEntry{Tenant: "acme", JobID: j.ID, Seq: seq})
+			if seq == 2 && key("acme", j.ID) == b.store.eventsKey("acme", j.ID) {
+				if err != nil || cb.Event.Kind != "running" || cb.Event.Seq != 2 {
+					t.Errorf("OutboxCallback(seq 2) without the list = %+v, %v; want the running event", cb, err)
+				}
+				continue
+			}
+			if !errors.Is(err, ErrNotFound) {
+				t.Errorf("OutboxCallback(seq %d) without %s = %+v, %v; want ErrNotFound", seq, key("acme", j.ID), cb, err)
+			}
 		}
 	}
 }
