@@ -211,6 +211,13 @@ func TestGatewayAndWorkerProcesses(t *testing.T) {
 	if strings.Contains(gw.stderr.String(), "workers started") {
 		t.Errorf("the gateway process started workers")
 	}
+	// Each process's connections carry its role's name.
+	list := redistest.Shared(t).Client(t).ClientList(t.Context()).Val()
+	for _, name := range []string{"asyncgw-gateway", "asyncgw-worker"} {
+		if !strings.Contains(list, " name="+name+" ") {
+			t.Errorf("no Redis connection named %s in\n%s", name, list)
+		}
+	}
 }
 
 // TestWorkerKilledMidJob kills the worker process with SIGKILL while it

@@ -123,6 +123,11 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		return configError(cfg.Path, fmt.Errorf("redis.url: %w", err))
 	}
 	opts.PoolSize = max(opts.PoolSize, 2*cfg.Worker.Concurrency+64)
+	// Connections say whose they are in Redis's CLIENT LIST, unless the
+	// URL names them (?client_name=).
+	if opts.ClientName == "" {
+		opts.ClientName = clientName(cmd)
+	}
 	// Context deadlines are honoured, and a refused dial is retried quickly
 	// (go-redis retries it 5 times, 100ms apart, by default).
 	opts.ContextTimeoutEnabled = true
@@ -311,4 +316,14 @@ func keysCommand(args []string, stdout io.Writer) error {
 	key, digest := gateway.NewKey()
 	fmt.Fprintf(stdout, "key:    %s\nsha256: %s\n\n# in the configuration, under auth.tenants[].keys:\n#   - sha256: %q\n", key, digest, digest)
 	return nil
+}
+
+// clientName is the Redis client name of the connections of a process
+// that runs cmd: asyncgw (gateway and workers), asyncgw-gateway or
+// asyncgw-worker.
+func clientName(cmd string) string {
+	if cmd == "all" {
+		return "asyncgw"
+	}
+	return "asyncgw-" + cmd
 }
