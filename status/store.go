@@ -170,7 +170,8 @@ func (s *Store) dlqListsKey() string { return s.cfg.Prefix + ":dlq:lists" }
 // "id\nseq" scored by when it is due (unix ms), in the same step as the
 // event itself: an event is never written without its webhook.
 
-// acceptScript stores a job in one step. KEYS job, events, stream, outbox,
+// acceptScript stores a job in one step. KEYS job, stream, outbox (a new
+// job has no event list: its only event is in its record),
 // then the idempotency key (when ARGV[12] is 1), then the task hash, its
 // pending list or scheduled set and asynq's set of queues (when ARGV[14] is
 // 1). ARGV doc, req, state, maxlen, channel, tenant, id, idempotency ttl,
@@ -183,7 +184,7 @@ func (s *Store) dlqListsKey() string { return s.cfg.Prefix + ":dlq:lists" }
 // already, {s, fp, id, st} of that key ("p" for s: an earlier version's
 // claim still pending), having written nothing.
 var acceptScript = redis.NewScript(`
-local k = 5
+local k = 4
 local idem
 if ARGV[12] == '1' then
   idem = KEYS[k]
@@ -211,10 +212,10 @@ redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'req', ARGV[2], 'state', ARGV[3], 's
 if ARGV[9] ~= '' then
   redis.call('HSET', KEYS[1], 'cb', ARGV[9], 'cbev', ARGV[10])
   if string.find(ARGV[10], ',' .. ARGV[3] .. ',', 1, true) then
-    redis.call('ZADD', KEYS[4], ARGV[11], ARGV[7] .. '\n1')
+    redis.call('ZADD', KEYS[3], ARGV[11], ARGV[7] .. '\n1')
   end
 end
-local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'j', ARGV[7], 's', 1, 'k', ARGV[3], 'd', ARGV[1])
+local sid = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'j', ARGV[7], 's', 1, 'k', ARGV[3], 'd', ARGV[1])
 redis.call('PUBLISH', ARGV[5] .. ':' .. ARGV[6], ARGV[6] .. '\n' .. ARGV[7] .. '\n1\n' .. sid .. '\n' .. ARGV[3] .. '\n' .. ARGV[1])
 return sid
 `)
@@ -333,8 +334,8 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 		}
 	}
 	jobKey := s.jobKey(j.Tenant, j.ID)
-	keys := make([]string, 0, 8)
-	keys = append(keys, jobKey, eventsKeyOf(jobKey), s.streamKey(j.Tenant), s.outboxKey(j.Tenant))
+	keys := make([]string, 0, 7)
+	keys = append(keys, jobKey, s.streamKey(j.Tenant), s.outboxKey(j.Tenant))
 	args := make([]any, 0, 18)
 	args = append(args,
 		doc, rq, string(j.State), s.streamMaxLen, s.channel, j.Tenant, j.ID,
