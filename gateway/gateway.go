@@ -42,6 +42,11 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// at shutdown. Defaults to 10s.
 	ShutdownTimeout time.Duration
+	// DrainDelay is how long, after shutdown begins, /readyz answers 503
+	// while requests are still served, so that load balancers take the
+	// gateway out before it stops accepting. Defaults to 0 (none); the
+	// command sets gateway.drain_delay (5s by default).
+	DrainDelay time.Duration
 	// Demo mounts the built-in demo upstream at /_demo/upstream.
 	Demo bool
 	// RedisTimeout bounds the Redis work of one accept. Defaults to 1s.
@@ -85,6 +90,15 @@ type Route struct {
 	Backoff jobs.Backoff
 	// MaxBody limits request bodies. Defaults to Config.MaxBody.
 	MaxBody int64
+	// MaxResponse limits how much of the upstream's answer is kept; a
+	// larger answer is recorded as too large, never cut. Defaults to
+	// jobs.DefaultMaxResponse (10 MiB). The worker applies it
+	// (jobs.WorkerConfig.Routes).
+	MaxResponse int64
+	// Headers are sent on every upstream call (for example credentials).
+	// They are never stored with the job nor logged: the worker adds them
+	// (jobs.WorkerConfig.Routes).
+	Headers map[string]string
 	// Idempotency is "optional" or "required" (400 without an
 	// Idempotency-Key). Defaults to "optional".
 	Idempotency string

@@ -58,9 +58,27 @@ type WorkerConfig struct {
 	// as webhook deliveries. Each kind keeps breakers of its own, one per
 	// destination host, set up like UpstreamBreaker.
 	Senders map[string]Sender
+	// Routes are the upstream call options of job types, by type name
+	// (a route's name). A type not listed gets the defaults.
+	Routes map[string]RouteOptions
 	// Hooks are called on events worth counting (metrics).
 	Hooks Hooks
 }
+
+// RouteOptions are what a worker adds to the upstream calls of one job
+// type, from the configuration rather than from the stored job.
+type RouteOptions struct {
+	// Headers are set on every upstream call of the type, replacing the
+	// client's headers of the same names. They are never stored nor logged.
+	Headers map[string]string
+	// MaxResponse is the most of an upstream answer that is kept; a larger
+	// answer is recorded with its status, headers and size but without its
+	// body. Defaults to DefaultMaxResponse.
+	MaxResponse int64
+}
+
+// DefaultMaxResponse is the default RouteOptions.MaxResponse: 10 MiB.
+const DefaultMaxResponse = 10 << 20
 
 // Hooks are called by the worker on events worth counting. Any may be nil;
 // they must not block.
