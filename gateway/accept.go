@@ -124,6 +124,9 @@ func (g *Gateway) accept(c *echo.Context, s submission) error {
 	// The access log line says which job the request stored.
 	c.Set(acceptedKey, &accepted{id: j.ID, queue: s.queue, jobType: s.jobType})
 	if wait > 0 {
+		// The server's write timeout is for ordinary answers; this one
+		// may come as late as the wait allows.
+		_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(wait + waitSlack))
 		if done := g.awaitEnd(c, sub, j, wait); done != nil {
 			c.Response().Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
 			c.Response().Header().Set("Location", "/v1/jobs/"+j.ID)
@@ -132,6 +135,10 @@ func (g *Gateway) accept(c *echo.Context, s submission) error {
 	}
 	return g.answerAccepted(c, j.ID, j.State, s.queue)
 }
+
+// waitSlack is how long after a Prefer: wait has run out its answer may
+// still be written: a record read and the answer itself.
+const waitSlack = 10 * time.Second
 
 // keyTaken answers a request whose Idempotency-Key already stands for a
 // job: the first answer again for the same request, 422 for another.

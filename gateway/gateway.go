@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -130,10 +131,6 @@ func (c Config) withDefaults() Config {
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)
 	c.MaxWait = cmp.Or(c.MaxWait, 30*time.Second)
 	c.RedisTimeout = cmp.Or(c.RedisTimeout, time.Second)
-	c.RedisBreaker.Name = cmp.Or(c.RedisBreaker.Name, "redis")
-	if c.RedisBreaker.IsFailure == nil {
-		c.RedisBreaker.IsFailure = isRedisFailure
-	}
 	routes := make([]Route, len(c.Routes))
 	for i, r := range c.Routes {
 		r.Method = strings.ToUpper(cmp.Or(r.Method, http.MethodPost))
@@ -307,7 +304,9 @@ type Feed interface {
 	Ready() bool
 }
 
-// Gateway is the HTTP application.
+// Gateway is the HTTP application. A Gateway is one configuration of it:
+// Reload builds the next one, and requests are served by the newest while
+// those in flight finish on the one they started with.
 type Gateway struct {
 	cfg     Config
 	deps    Deps
@@ -321,12 +320,25 @@ type Gateway struct {
 	prechecks      map[string]*breaker.Breaker
 	precheckClient *http.Client
 
-	redis   *breaker.Breaker
 	metrics Metrics
 	// submitPaths are "METHOD path" of the routes that accept writes.
 	submitPaths map[string]bool
-	stopOnce    sync.Once
-	stopping    chan struct{}
+	*life
+}
+
+// life is what every configuration of one gateway shares: the one being
+// served, the breaker around Redis, and the state of the shutdown.
+type life struct {
+	current atomic.Pointer[Gateway]
+	redis   *breaker.Breaker
+	// draining is closed when shutdown begins: /readyz answers 503 from
+	// then on, while requests are still served for Config.DrainDelay.
+	draining  chan struct{}
+	drainOnce sync.Once
+	// stopping is closed when the gateway stops serving: event streams and
+	// Prefer: wait end then.
+	stopping chan struct{}
+	stopOnce sync.Once
 	// detached counts event streams running apart from their handlers,
 	// which the HTTP server's shutdown does not wait for.
 	detached sync.WaitGroup
@@ -334,10 +346,6 @@ type Gateway struct {
 
 // New builds the gateway.
 func New(cfg Config, deps Deps) (*Gateway, error) {
-	cfg = cfg.withDefaults()
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
 	if deps.Jobs == nil || deps.Store == nil || deps.Hub == nil {
 		return nil, errors.New("gateway: Jobs, Store and Hub are required")
 	}
@@ -354,11 +362,45 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if deps.Metrics == nil {
 		deps.Metrics = nopMetrics{}
 	}
-	if cfg.RedisBreaker.OnChange == nil {
-		cfg.RedisBreaker.OnChange = func(name string, _, to breaker.State) { deps.Metrics.BreakerChanged("redis", name, to) }
+	rbc := cfg.RedisBreaker
+	rbc.Name = cmp.Or(rbc.Name, "redis")
+	if rbc.IsFailure == nil {
+		rbc.IsFailure = isRedisFailure
 	}
-	rb, err := breaker.New(cfg.RedisBreaker, deps.Logger)
+	if rbc.OnChange == nil {
+		rbc.OnChange = func(name string, _, to breaker.State) { deps.Metrics.BreakerChanged("redis", name, to) }
+	}
+	rb, err := breaker.New(rbc, deps.Logger)
 	if err != nil {
+		return nil, err
+	}
+	l := &life{redis: rb, draining: make(chan struct{}), stopping: make(chan struct{})}
+	g, err := configure(cfg, deps, l)
+	if err != nil {
+		return nil, err
+	}
+	l.current.Store(g)
+	return g, nil
+}
+
+// Reload makes cfg the gateway's configuration for the requests that
+// follow: routes, tenants and keys, schemas, limits and pre-checks. Requests
+// and event streams in flight finish on the configuration they started
+// with. The breaker around Redis and the shutdown are not reconfigured. An
+// invalid cfg is refused and the running configuration kept.
+func (g *Gateway) Reload(cfg Config) error {
+	next, err := configure(cfg, g.deps, g.life)
+	if err != nil {
+		return err
+	}
+	g.current.Store(next)
+	return nil
+}
+
+// configure builds one configuration of the gateway l serves.
+func configure(cfg Config, deps Deps, l *life) (*Gateway, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	schemas, err := loadSchemas(cfg.Routes)
@@ -367,16 +409,15 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	g := &Gateway{
 		cfg: cfg, deps: deps, log: deps.Logger,
-		routes:   map[string]*Route{},
-		types:    map[string]*Type{},
-		keys:     cfg.Auth.keyring(),
-		redis:    rb,
-		schemas:  schemas,
-		stopping: make(chan struct{}),
-		metrics:  deps.Metrics,
+		routes:  map[string]*Route{},
+		types:   map[string]*Type{},
+		keys:    cfg.Auth.keyring(),
+		schemas: schemas,
+		metrics: deps.Metrics,
 		submitPaths: map[string]bool{
 			http.MethodPost + " /v1/jobs": true,
 		},
+		life: l,
 	}
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
@@ -397,20 +438,27 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 }
 
 // ServeHTTP makes the gateway an http.Handler.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.echo.ServeHTTP(w, r) }
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.current.Load().echo.ServeHTTP(w, r)
+}
 
-// Serve answers HTTP on ln until ctx is done, then shuts down gracefully:
-// it stops accepting, tells event streams to reconnect elsewhere, and waits
-// up to ShutdownTimeout for in-flight requests.
+// Serve answers HTTP on ln until ctx is done, then shuts down in the order
+// load balancers can follow: /readyz answers 503 at once while requests are
+// still served (each answer closing its connection) for DrainDelay; then
+// it stops accepting, tells event streams to reconnect elsewhere, ends
+// Prefer: wait early with the usual 202, and waits up to ShutdownTimeout
+// for the requests in flight.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           g,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		// Answers that may take longer (Prefer: wait, event streams) move
+		// their own write deadline.
+		WriteTimeout:   30 * time.Second,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(g.Stop)
 	errc := make(chan error, 1)
@@ -420,7 +468,22 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve http: %w", err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownTimeout)
+	g.drain()
+	cur := g.current.Load()
+	if d := cur.cfg.DrainDelay; d > 0 {
+		// Every answer from now on closes its connection, so that clients
+		// come back through the balancer, which sees /readyz fail.
+		srv.SetKeepAlivesEnabled(false)
+		g.log.Info("draining: /readyz answers 503, requests still served", "drain_delay", d)
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			return fmt.Errorf("serve http: %w", err)
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cur.cfg.ShutdownTimeout)
 	defer cancel()
 	g.Stop()
 	err := srv.Shutdown(sctx)
@@ -441,9 +504,16 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// Stop tells open event streams that the gateway is going away. Serve calls
-// it at shutdown; it is safe to call more than once.
-func (g *Gateway) Stop() { g.stopOnce.Do(func() { close(g.stopping) }) }
+// drain makes /readyz report that the gateway is shutting down.
+func (g *Gateway) drain() { g.drainOnce.Do(func() { close(g.draining) }) }
+
+// Stop tells open event streams and Prefer: wait requests that the gateway
+// is going away, and /readyz that it is shutting down. Serve calls it at
+// shutdown; it is safe to call more than once.
+func (g *Gateway) Stop() {
+	g.drain()
+	g.stopOnce.Do(func() { close(g.stopping) })
+}
 
 // checkUpstream validates an upstream URL template.
 func checkUpstream(u string) error {

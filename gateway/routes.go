@@ -148,7 +148,7 @@ func (g *Gateway) healthz(c *echo.Context) error {
 func (g *Gateway) readyz(c *echo.Context) error {
 	reasons := []string{}
 	select {
-	case <-g.stopping:
+	case <-g.draining:
 		reasons = append(reasons, "shutting down")
 	default:
 	}

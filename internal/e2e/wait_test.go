@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"context"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,6 +89,33 @@ func TestPreferWait(t *testing.T) {
 		requireAccepted(t, "wait=0", r)
 		if took > 900*time.Millisecond {
 			t.Errorf("wait=0: 202 after %s, want at once", took)
+		}
+	})
+
+	// The longest wait there is, the default gateway.max_wait (30s, the
+	// server's write timeout for ordinary answers), still gets its 202.
+	t.Run("exactly the default max_wait", func(t *testing.T) {
+		t.Parallel()
+		h := Start(t, Options{Routes: routes})
+		slowUpstream(h)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.URL+"/v1/slow", strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Prefer", "wait=30")
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("wait=30 got no answer after %s: %v", time.Since(start), err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("wait=30: answer cut after %s: %v", time.Since(start), err)
+		}
+		requireAccepted(t, "wait=30", &Response{Status: resp.StatusCode, Header: resp.Header, Body: body})
+		if took := time.Since(start); took < 30*time.Second {
+			t.Errorf("202 after %s, want after the whole 30s wait", took)
 		}
 	})
 
