@@ -111,6 +111,16 @@ type Route struct {
 	RateLimit *ratelimit.Limit
 }
 
+// WorkerRoutes are the options a worker needs to call the upstreams of
+// routes (jobs.WorkerConfig.Routes), by route name.
+func WorkerRoutes(routes []Route) map[string]jobs.RouteOptions {
+	out := make(map[string]jobs.RouteOptions, len(routes))
+	for _, r := range routes {
+		out[r.Name] = jobs.RouteOptions{Headers: r.Headers, MaxResponse: r.MaxResponse}
+	}
+	return out
+}
+
 // Type is a job type handled by a Go handler of the embedding program.
 type Type struct {
 	// Name is the type's name. Required.

@@ -68,6 +68,16 @@ func (g *Gateway) getResult(c *echo.Context) error {
 		}
 		return p
 	}
+	if j.Result.BodyTooLarge {
+		// Never a cut body presented as whole: the answer is not kept.
+		size := "of unknown size"
+		if j.Result.BodySize > 0 {
+			size = "of " + strconv.FormatInt(j.Result.BodySize, 10) + " bytes"
+		}
+		return problem(http.StatusGone, "result-too-large",
+			"the upstream answered "+strconv.Itoa(j.Result.Status)+" with a body "+size+
+				", over the route's max_response, so the body was not kept; the status and headers are in the job resource")
+	}
 	h := c.Response().Header()
 	for k, v := range j.Result.Headers {
 		if k != echo.HeaderXRequestID {

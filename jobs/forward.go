@@ -14,9 +14,6 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 )
 
-// MaxResultBody caps how much of an upstream's answer is kept as the result.
-const MaxResultBody = 1 << 20
-
 // upstreamError is an attempt that reached the upstream, or tried to, and
 // may be retried.
 type upstreamError struct {
@@ -48,10 +45,11 @@ func Retryable(status int) bool {
 	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
 }
 
-// forward replays req against its upstream, once. It returns the upstream's
-// answer as a Result, and an error unless the answer was 2xx: a Permanent
-// error for a final refusal, an upstreamError for what may be retried.
-func forward(ctx context.Context, client *http.Client, j *Job, req *Request) (*Result, error) {
+// forward replays req against its upstream, once, with the route's
+// options. It returns the upstream's answer as a Result, and an error
+// unless the answer was 2xx: a Permanent error for a final refusal, an
+// upstreamError for what may be retried.
+func forward(ctx context.Context, client *http.Client, j *Job, req *Request, opts RouteOptions) (*Result, error) {
 	if req.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.Timeout))
@@ -65,6 +63,11 @@ func forward(ctx context.Context, client *http.Client, j *Job, req *Request) (*R
 		for _, v := range vs {
 			hr.Header.Add(k, v)
 		}
+	}
+	// The route's own headers (credentials) win over the client's; they
+	// exist only on this request, never in the job.
+	for k, v := range opts.Headers {
+		hr.Header.Set(k, v)
 	}
 	hr.Header.Set("Idempotency-Key", j.ID)
 	hr.Header.Set("X-Asyncgw-Job-Id", j.ID)
@@ -80,11 +83,10 @@ func forward(ctx context.Context, client *http.Client, j *Job, req *Request) (*R
 		return nil, &upstreamError{Err: fmt.Errorf("call upstream: %w", err)}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResultBody))
+	res, err := readAnswer(resp, opts.MaxResponse)
 	if err != nil {
 		return nil, &upstreamError{Status: resp.StatusCode, Err: fmt.Errorf("read upstream answer: %w", err)}
 	}
-	res := NewResult(resp.StatusCode, resp.Header, body)
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return res, nil
@@ -93,4 +95,38 @@ func forward(ctx context.Context, client *http.Client, j *Job, req *Request) (*R
 	default:
 		return res, Permanent(fmt.Errorf("upstream answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode)))
 	}
+}
+
+// readAnswer reads an upstream answer into a Result, keeping at most limit
+// bytes of its body. A longer body is never cut: the Result keeps the
+// status and headers, says the body was too large and, when it can be
+// known, its size, and carries no body at all.
+func readAnswer(resp *http.Response, limit int64) (*Result, error) {
+	if resp.ContentLength > limit {
+		return tooLarge(resp, resp.ContentLength), nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(body)) <= limit {
+		return NewResult(resp.StatusCode, resp.Header, body), nil
+	}
+	// Count the rest to tell its size; the call's timeout bounds this.
+	n, err := io.Copy(io.Discard, resp.Body)
+	size := int64(len(body)) + n
+	if err != nil {
+		size = 0 // unknown
+	}
+	return tooLarge(resp, size), nil
+}
+
+// tooLarge is the Result of an answer whose body was over the limit: its
+// status and headers, and its size (0 when unknown).
+func tooLarge(resp *http.Response, size int64) *Result {
+	r := NewResult(resp.StatusCode, resp.Header, nil)
+	// An empty raw body replaces one an earlier attempt may have kept.
+	r.Raw = []byte{}
+	r.BodyTooLarge, r.BodySize = true, max(size, 0)
+	return r
 }

@@ -152,6 +152,12 @@ type Result struct {
 	Headers    map[string]string `json:"headers,omitempty"`
 	Body       json.RawMessage   `json:"body,omitempty"`
 	BodyBase64 string            `json:"body_base64,omitempty"`
+	// BodyTooLarge says that the body was over the route's max_response
+	// and was not kept: neither Body nor BodyBase64 is set, and BodySize
+	// is its size in bytes when that is known (from Content-Length, or
+	// counted to its end).
+	BodyTooLarge bool  `json:"body_too_large,omitempty"`
+	BodySize     int64 `json:"body_size,omitempty"`
 	// Raw is the body exactly as the upstream sent it. It is stored beside
 	// the job resource, not in it, and served by GET /v1/jobs/{id}/result.
 	Raw []byte `json:"-"`

@@ -139,6 +139,10 @@ func (d *jsonDecoder) resultPtr(p **Result) bool {
 			return seen.first(2) && d.raw(&r.Body)
 		case "body_base64":
 			return seen.first(3) && d.str(&r.BodyBase64)
+		case "body_too_large":
+			return seen.first(4) && d.bool(&r.BodyTooLarge)
+		case "body_size":
+			return seen.first(5) && d.int64(&r.BodySize)
 		}
 		return false
 	})
@@ -355,6 +359,19 @@ func (d *jsonDecoder) null() bool {
 		return true
 	}
 	return false
+}
+
+// bool reads true or false into *v.
+func (d *jsonDecoder) bool(v *bool) bool {
+	switch rest := d.b[d.i:]; {
+	case len(rest) >= 4 && string(rest[:4]) == "true":
+		*v, d.i = true, d.i+4
+	case len(rest) >= 5 && string(rest[:5]) == "false":
+		*v, d.i = false, d.i+5
+	default:
+		return false
+	}
+	return true
 }
 
 // name reads a member's name and the colon after it. It takes only names

@@ -154,6 +154,13 @@ func encResult(b []byte, r *Result) ([]byte, bool) {
 		b = append(b, `,"body_base64":`...)
 		b = encString(b, r.BodyBase64)
 	}
+	if r.BodyTooLarge {
+		b = append(b, `,"body_too_large":true`...)
+	}
+	if r.BodySize != 0 {
+		b = append(b, `,"body_size":`...)
+		b = strconv.AppendInt(b, r.BodySize, 10)
+	}
 	return append(b, '}'), true
 }
 

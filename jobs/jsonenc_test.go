@@ -147,7 +147,11 @@ func TestAppendJobJSON(t *testing.T) {
 		"result empty headers": func(j *Job) { j.Result = &Result{Status: 204, Headers: map[string]string{}, Body: json.RawMessage{}} },
 		"result many headers":  func(j *Job) { j.Result = &Result{Status: 200, Headers: jencManyHeaders(40)} },
 		"result base64":        func(j *Job) { j.Result = &Result{Status: 502, BodyBase64: "AAEC/w=="} },
-		"result string body":   func(j *Job) { j.Result = &Result{Status: 200, Body: json.RawMessage(`"text\n\u2028"`)} },
+		"result too large": func(j *Job) {
+			j.Result = &Result{Status: 201, Headers: map[string]string{"Content-Type": "application/json"}, BodyTooLarge: true, BodySize: 1572864}
+		},
+		"result too large, size unknown": func(j *Job) { j.Result = &Result{Status: 200, BodyTooLarge: true} },
+		"result string body":             func(j *Job) { j.Result = &Result{Status: 200, Body: json.RawMessage(`"text\n\u2028"`)} },
 		"result spaced body": func(j *Job) {
 			j.Result = &Result{Status: 200, Body: json.RawMessage(" {\n  \"a\" : [ 1 , \"x y\" ] ,\t\"b\":null }\r\n")}
 		},

@@ -39,7 +39,7 @@ func TestForwardCarriesStoredTrace(t *testing.T) {
 	if sc := trace.SpanContextFromContext(ctx); sc.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
 		t.Errorf("attempt context in trace %s, want the stored one", sc.TraceID())
 	}
-	res, err := forward(ctx, srv.Client(), j, req)
+	res, err := forward(ctx, srv.Client(), j, req, RouteOptions{MaxResponse: DefaultMaxResponse})
 	endAttempt(span, res, err)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -221,6 +222,8 @@ type Worker struct {
 
 	mu       sync.RWMutex
 	handlers map[string]HandlerFunc
+	// routes are cfg.Routes, replaced by SetRoutes.
+	routes atomic.Pointer[map[string]RouteOptions]
 }
 
 // NewWorker returns a Worker on rdb recording in rec. client makes the
@@ -245,6 +248,7 @@ func NewWorker(cfg WorkerConfig, rdb redis.UniversalClient, rec Recorder, client
 		handlers: map[string]HandlerFunc{}, ramps: map[string]*ramp{},
 		breakers: map[string]*breaker.Group{},
 	}
+	w.SetRoutes(cfg.Routes)
 	w.take = newTakeClient(rdb, func() int { return cfg.Concurrency - int(w.running.Load()) }, w.log)
 	probes := int(cmp.Or(cfg.UpstreamBreaker.Probes, 1))
 	kinds := []string{""}
@@ -754,7 +758,21 @@ func (w *Worker) run(ctx context.Context, j *Job, req *Request) (*Result, error)
 	if req.Kind != "" {
 		return w.cfg.Senders[req.Kind].Send(ctx, j, req)
 	}
-	return forward(ctx, w.http, j, req)
+	return forward(ctx, w.http, j, req, w.routeOptions(j.Type))
+}
+
+// SetRoutes replaces WorkerConfig.Routes for the calls that start from now
+// on (a configuration reload).
+func (w *Worker) SetRoutes(routes map[string]RouteOptions) {
+	routes = maps.Clone(routes)
+	w.routes.Store(&routes)
+}
+
+// routeOptions are the call options of a job type, with defaults.
+func (w *Worker) routeOptions(jobType string) RouteOptions {
+	o := (*w.routes.Load())[jobType]
+	o.MaxResponse = cmp.Or(o.MaxResponse, DefaultMaxResponse)
+	return o
 }
 
 // IsPermanent reports whether err, returned by a Sender or handler, fails

@@ -261,6 +261,7 @@ func Start(t testing.TB, opts Options) *Harness {
 		ShutdownTimeout: 5 * time.Second,
 		UpstreamBreaker: opts.Breaker,
 		Hooks:           opts.WorkerHooks,
+		Routes:          gateway.WorkerRoutes(h.cfg.Routes),
 	}
 	h.adminQueues = h.cfg.Queues
 	if opts.Webhooks != nil {
