@@ -449,6 +449,15 @@ func configure(cfg Config, deps Deps, l *life) (*Gateway, error) {
 
 // ServeHTTP makes the gateway an http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-g.draining:
+		// While draining, every answer closes its connection, so that the
+		// client's next request goes through the balancer, which sees
+		// /readyz fail. Idle connections are not closed under a client
+		// that may be sending on them.
+		w.Header().Set("Connection", "close")
+	default:
+	}
 	g.current.Load().echo.ServeHTTP(w, r)
 }
 
@@ -481,9 +490,6 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	g.drain()
 	cur := g.current.Load()
 	if d := cur.cfg.DrainDelay; d > 0 {
-		// Every answer from now on closes its connection, so that clients
-		// come back through the balancer, which sees /readyz fail.
-		srv.SetKeepAlivesEnabled(false)
 		g.log.Info("draining: /readyz answers 503, requests still served", "drain_delay", d)
 		t := time.NewTimer(d)
 		select {

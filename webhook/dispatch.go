@@ -102,7 +102,7 @@ func (d *Dispatcher) loop() {
 		if err != nil && ctx.Err() == nil {
 			d.log.Warn("webhook dispatch", "err", err)
 		}
-		wait := d.w.cfg.PollInterval
+		wait := d.w.settings().cfg.PollInterval
 		if n > 0 && err == nil {
 			wait = 0 // more may be waiting
 		}
@@ -210,7 +210,7 @@ func (d *Dispatcher) delivery(cb *status.Callback) (*jobs.Job, *jobs.Request, er
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := d.w.cfg
+	cfg := d.w.settings().cfg
 	now := time.Now().UTC()
 	j := &jobs.Job{
 		ID: DeliveryID(ev.Tenant, ev.JobID, ev.Seq), Type: JobType, State: jobs.StateQueued,

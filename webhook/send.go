@@ -46,7 +46,7 @@ func NewSender(w *Webhooks, ep Endpoints, resolver *net.Resolver, logger *slog.L
 	}
 	return &Sender{
 		w: w, ep: ep, log: logger, now: time.Now,
-		client: w.cfg.Policy.NewClient(w.cfg.Timeout, resolver),
+		client: w.settings().cfg.Policy.NewClient(w.settings().cfg.Timeout, resolver),
 	}
 }
 
@@ -57,7 +57,7 @@ var _ jobs.Sender = (*Sender)(nil)
 // the policy refuses fails it at once; anything else (no answer, a
 // redirect, any other status) is tried again on the schedule.
 func (s *Sender) Send(ctx context.Context, j *jobs.Job, req *jobs.Request) (*jobs.Result, error) {
-	if err := s.w.cfg.Policy.CheckURL(req.URL); err != nil {
+	if err := s.w.settings().cfg.Policy.CheckURL(req.URL); err != nil {
 		return nil, jobs.Permanent(fmt.Errorf("callback URL refused: %w", err))
 	}
 	d, err := s.ep.EndpointDisabled(ctx, j.Tenant, req.URL)
@@ -70,7 +70,7 @@ func (s *Sender) Send(ctx context.Context, j *jobs.Job, req *jobs.Request) (*job
 		return nil, jobs.GiveUp(fmt.Errorf("endpoint disabled: it answered 410 Gone to delivery %s at %s",
 			d.Delivery, d.DisabledAt.Format(time.RFC3339)))
 	}
-	signer := s.w.signer(j.Tenant)
+	signer := s.w.settings().signer(j.Tenant)
 	if signer == nil {
 		return nil, jobs.Permanent(errors.New("no webhook signing secret is configured for this tenant"))
 	}

@@ -15,6 +15,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/asyncgw/asyncgw/jobs"
@@ -92,16 +93,50 @@ func (c Config) withDefaults() Config {
 }
 
 // Webhooks holds the checked configuration: what the gateway asks at
-// accept time, and what the sender and dispatcher share.
+// accept time, and what the sender and dispatcher share. Reload replaces
+// it while they run.
 type Webhooks struct {
+	cur atomic.Pointer[settings]
+}
+
+// settings are one checked configuration of Webhooks.
+type settings struct {
 	cfg     Config
 	signers map[string]*Signer // by tenant; "" for the default
 }
 
 // New checks cfg and returns Webhooks.
 func New(cfg Config) (*Webhooks, error) {
+	st, err := newSettings(cfg)
+	if err != nil {
+		return nil, err
+	}
+	w := &Webhooks{}
+	w.cur.Store(st)
+	return w, nil
+}
+
+// Reload makes cfg's tenants, secrets, events and retry schedule those of
+// the deliveries made from now on. Queue, Policy, Timeout and PollInterval
+// keep their running values: the worker's queues and the sender's HTTP
+// client are built from them, so they change only with a restart. An
+// invalid cfg is refused and the running configuration kept.
+func (w *Webhooks) Reload(cfg Config) error {
+	run := w.settings().cfg
+	cfg.Queue, cfg.Policy, cfg.Timeout, cfg.PollInterval = run.Queue, run.Policy, run.Timeout, run.PollInterval
+	st, err := newSettings(cfg)
+	if err != nil {
+		return err
+	}
+	w.cur.Store(st)
+	return nil
+}
+
+func (w *Webhooks) settings() *settings { return w.cur.Load() }
+
+func newSettings(cfg Config) (*settings, error) {
 	cfg = cfg.withDefaults()
-	w := &Webhooks{cfg: cfg, signers: map[string]*Signer{}}
+	w := &settings{cfg: cfg, signers: map[string]*Signer{}}
 	if !jobs.ValidName(cfg.Queue) {
 		return nil, fmt.Errorf("webhooks.queue: invalid queue name %q", cfg.Queue)
 	}
@@ -160,10 +195,10 @@ func checkEvents(states []jobs.State) error {
 }
 
 // Queue is the queue of delivery jobs.
-func (w *Webhooks) Queue() string { return w.cfg.Queue }
+func (w *Webhooks) Queue() string { return w.settings().cfg.Queue }
 
 // signer returns the tenant's signer, or the default one, or nil.
-func (w *Webhooks) signer(tenant string) *Signer {
+func (w *settings) signer(tenant string) *Signer {
 	if s := w.signers[tenant]; s != nil {
 		return s
 	}
@@ -180,7 +215,8 @@ func (e *CallbackError) Error() string { return e.Reason }
 // named (requested), else the tenant's own, else nowhere (""). It checks a
 // requested URL against the policy and that the tenant can sign, and
 // returns the states to report.
-func (w *Webhooks) Callback(tenant, requested string) (string, []jobs.State, error) {
+func (wh *Webhooks) Callback(tenant, requested string) (string, []jobs.State, error) {
+	w := wh.settings()
 	t := w.cfg.Tenants[tenant]
 	url := requested
 	if url == "" {

@@ -191,7 +191,10 @@ type routeConfig struct {
 // config is the configuration every part is built from.
 type config struct {
 	// Path is the file it was read from ("" for the built-in demo).
-	Path      string
+	Path string
+	// reload reads the configuration again from where this one came
+	// (SIGHUP); nil when it cannot.
+	reload    func() (*config, error)
 	Listen    string
 	RedisURL  string
 	LogFormat string

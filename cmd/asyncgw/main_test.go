@@ -202,7 +202,16 @@ var httpClient = &http.Client{Timeout: 10 * time.Second}
 // submit POSTs body as JSON to url and expects 202; it returns the job ID.
 func submit(t *testing.T, url, body string) string {
 	t.Helper()
-	resp, err := httpClient.Post(url, "application/json", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	return acceptedID(t, req)
+}
+
+// acceptedID sends req, expects 202 and returns the job ID.
+func acceptedID(t *testing.T, req *http.Request) string {
+	t.Helper()
+	url := req.URL.String()
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatalf("POST %s: %v", url, err)
 	}
@@ -249,13 +258,16 @@ type stream struct {
 	err    chan error // the error that ended the stream (io.EOF: a clean end)
 }
 
-// openEvents opens GET url as an event stream and reads it in the
-// background until it ends or the test does.
-func openEvents(t *testing.T, url string) *stream {
+// openEvents opens GET url as an event stream, with an API key when one
+// is given, and reads it in the background until it ends or the test does.
+func openEvents(t *testing.T, url string, key ...string) *stream {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	for _, k := range key {
+		req.Header.Set("Authorization", "Bearer "+k)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)

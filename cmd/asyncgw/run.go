@@ -82,6 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	cfg.reload = func() (*config, error) { return loadConfig(*configPath, getenv) }
 	return serve(ctx, cmd, cfg, stderr)
 }
 
@@ -257,40 +258,63 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		}
 		defer stop()
 	}
-	wctx, stopWatch := context.WithCancel(ctx)
+	// What runs beside the HTTP server lives until the server has
+	// drained and stopped, not only until the signal: event streams and
+	// Prefer: wait keep their subscriptions while the gateway drains.
+	life := context.WithoutCancel(ctx)
+	wctx, stopWatch := context.WithCancel(life)
 	defer stopWatch()
 	metrics.WatchQueues(wctx, ops, store, 5*time.Second, log)
 	if hub != nil {
-		if err := hub.Start(ctx); err != nil {
+		if err := hub.Start(life); err != nil {
 			return err
 		}
 		defer hub.Stop(context.Background())
-		_ = monitor.Start(ctx)
+		_ = monitor.Start(life)
 		defer monitor.Stop(context.Background())
 	}
 
+	// stopping is done at the signal, or when the gateway fails.
+	stopping, stop := context.WithCancel(ctx)
+	defer stop()
+	context.AfterFunc(stopping, func() { log.Info("shutting down") })
+	workersDone := make(chan struct{})
 	if worker != nil {
-		if err := worker.Start(ctx); err != nil {
+		if err := worker.Start(life); err != nil {
 			return err
 		}
 		log.Info("workers started", "concurrency", worker.Concurrency())
-		_ = dispatcher.Start(ctx)
+		_ = dispatcher.Start(life)
+		// Running jobs get their grace period while the gateway drains.
+		go func() {
+			defer close(workersDone)
+			<-stopping.Done()
+			_ = dispatcher.Stop(context.Background())
+			_ = worker.Stop(context.Background())
+		}()
+	} else {
+		close(workersDone)
 	}
+	rl := &reloader{load: cfg.reload, running: cfg, gateway: gw, worker: worker, hooks: hooks, log: log}
+	if gw != nil && cfg.Demo {
+		demo := demoRoute(ln.Addr().String())
+		rl.demo = &demo
+	}
+	stopReload := rl.onSIGHUP()
+	defer stopReload()
 	var serveErr error
 	if gw != nil {
 		log.Info("gateway listening", "addr", "http://"+ln.Addr().String(), "demo", cfg.Demo)
 		if cfg.Demo {
 			log.Info(fmt.Sprintf("try: curl -si -X POST http://%s/v1/demo -H 'Content-Type: application/json' -d '{\"hello\":\"world\"}'", ln.Addr()))
 		}
-		serveErr = gw.Serve(ctx, ln)
+		serveErr = gw.Serve(stopping, ln)
 	} else {
-		<-ctx.Done()
+		<-stopping.Done()
 	}
-	log.Info("shutting down")
-	if worker != nil {
-		_ = dispatcher.Stop(context.Background())
-		_ = worker.Stop(context.Background())
-	}
+	stop()
+	<-workersDone
+	log.Info("stopped")
 	return serveErr
 }
 
