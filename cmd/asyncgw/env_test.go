@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -373,6 +376,44 @@ func TestLoadConfigAgain(t *testing.T) {
 		if got := cfg.Worker.Routes["a"].Headers["Authorization"]; got != "Bearer "+tt.token || cfg.Worker.Concurrency != tt.concurrency {
 			t.Errorf("%+v: header %q, concurrency %d", tt, got, cfg.Worker.Concurrency)
 		}
+	}
+}
+
+// TestBinaryEnvErrors runs the built binary where the environment makes
+// the configuration bad: one line on stderr names the variable, and the
+// exit code is 1.
+func TestBinaryEnvErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		stderr string
+	}{
+		{name: "unset variable", args: []string{"--config", "testdata/env-token.yaml"},
+			stderr: "asyncgw: config testdata/env-token.yaml: routes[0].headers.Authorization: environment variable ORDERS_TOKEN is not set\n"},
+		{name: "bad override", args: []string{"worker", "--config", "testdata/env-token.yaml"}, env: map[string]string{"ORDERS_TOKEN": "t", "ASYNCGW_WORKER_CONCURRENCY": "ten"},
+			stderr: `asyncgw: config testdata/env-token.yaml: ASYNCGW_WORKER_CONCURRENCY (worker.concurrency): must be an integer, not "ten"` + "\n"},
+		{name: "bad override without a file", args: []string{"gateway"}, env: map[string]string{"ASYNCGW_GATEWAY_MAX_WAIT": "forever"},
+			stderr: `asyncgw: config: ASYNCGW_GATEWAY_MAX_WAIT (gateway.max_wait): "forever" is not a positive duration (such as 10s or 5m)` + "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, asyncgwBin, tt.args...)
+			cmd.Env = childEnv(tt.env)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			_ = cmd.Run()
+			if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 1 {
+				t.Errorf("exit: %v, want code 1", cmd.ProcessState)
+			}
+			if stderr.String() != tt.stderr || stdout.Len() > 0 {
+				t.Errorf("stderr:\n%q\nwant:\n%q\nstdout: %q", &stderr, tt.stderr, &stdout)
+			}
+		})
 	}
 }
 
