@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/asyncgw/asyncgw/breaker"
 	"github.com/asyncgw/asyncgw/gateway"
@@ -146,11 +147,14 @@ type dlqConfig struct {
 }
 
 type gatewayConfig struct {
-	MaxBody         string         `yaml:"max_body"`
-	Heartbeat       string         `yaml:"heartbeat"`
-	ShutdownTimeout string         `yaml:"shutdown_timeout"`
-	MaxWait         string         `yaml:"max_wait"`
-	QueueLimits     map[string]int `yaml:"queue_limits"`
+	MaxBody         string `yaml:"max_body"`
+	Heartbeat       string `yaml:"heartbeat"`
+	ShutdownTimeout string `yaml:"shutdown_timeout"`
+	// DrainDelay is how long a stopping gateway keeps serving while
+	// /readyz answers 503; "0": none. Defaults to 5s.
+	DrainDelay  string         `yaml:"drain_delay"`
+	MaxWait     string         `yaml:"max_wait"`
+	QueueLimits map[string]int `yaml:"queue_limits"`
 	// RateLimitStore is "local" (per process) or "redis" (shared).
 	RateLimitStore string `yaml:"rate_limit_store"`
 }
@@ -181,7 +185,13 @@ type routeConfig struct {
 	MaxAttempts int           `yaml:"max_attempts"`
 	Backoff     backoffConfig `yaml:"backoff"`
 	MaxBody     string        `yaml:"max_body"`
-	Idempotency string        `yaml:"idempotency"`
+	// MaxResponse is the largest upstream answer kept whole, at most
+	// 1GiB. Defaults to 10MiB (jobs.DefaultMaxResponse).
+	MaxResponse string `yaml:"max_response"`
+	// Headers are sent on every upstream call of the route; they are
+	// never stored nor logged. Defaults to none.
+	Headers     map[string]string `yaml:"headers"`
+	Idempotency string            `yaml:"idempotency"`
 	// Schema is a JSON Schema file, relative to the configuration file.
 	Schema    string           `yaml:"schema"`
 	RateLimit *rateLimitConfig `yaml:"rate_limit"`
@@ -222,8 +232,19 @@ type config struct {
 
 const defaultListen = "127.0.0.1:8080"
 
+// defaultDrainDelay is gateway.drain_delay's default: long enough for a
+// load balancer that checks /readyz every few seconds to see the 503.
+const defaultDrainDelay = 5 * time.Second
+
+// maxResponseLimit bounds routes[].max_response: an answer is held in
+// memory whole.
+const maxResponseLimit = 1 << 30
+
 // loadConfig reads the file named by --config or ASYNCGW_CONFIG (none: the
-// built-in demo), then applies ASYNCGW_LISTEN and ASYNCGW_REDIS_URL.
+// built-in demo), sets the keys whose ASYNCGW_ variables are set (see
+// envKeys), and replaces ${VAR} in the file's other string values (see
+// expandEnv). It reads nothing but the file and getenv, so it may be
+// called again to reload the configuration.
 func loadConfig(path string, getenv func(string) string) (*config, error) {
 	path = cmpOr(path, getenv("ASYNCGW_CONFIG"))
 	var fc fileConfig
@@ -236,22 +257,24 @@ func loadConfig(path string, getenv func(string) string) (*config, error) {
 		if err := decodeYAML(b, &fc); err != nil {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
-		// Schema files are named relative to the configuration file.
-		for i, r := range fc.Routes {
-			if r.Schema != "" && !filepath.IsAbs(r.Schema) {
-				fc.Routes[i].Schema = filepath.Join(filepath.Dir(path), r.Schema)
-			}
+	}
+	fromEnv, err := applyEnv(&fc, getenv)
+	if err != nil {
+		return nil, configError(path, err)
+	}
+	ex, err := expandEnv(&fc, getenv, fromEnv)
+	if err != nil {
+		return nil, configError(path, err)
+	}
+	// Schema files are named relative to the configuration file.
+	for i, r := range fc.Routes {
+		if r.Schema != "" && !filepath.IsAbs(r.Schema) {
+			fc.Routes[i].Schema = filepath.Join(filepath.Dir(path), r.Schema)
 		}
-	}
-	if v := getenv("ASYNCGW_LISTEN"); v != "" {
-		fc.Listen = v
-	}
-	if v := getenv("ASYNCGW_REDIS_URL"); v != "" {
-		fc.Redis.URL = v
 	}
 	cfg, err := fc.resolve()
 	if err != nil {
-		return nil, configError(path, err)
+		return nil, configError(path, redact(nameEnv(err, fromEnv), ex))
 	}
 	cfg.Path, cfg.Demo = path, demo
 	return cfg, nil
@@ -385,7 +408,7 @@ func (fc fileConfig) resolve() (*config, error) {
 		return nil, fmt.Errorf("log.level: %q must be debug, info, warn or error", l)
 	}
 	if fc.Redis.URL != "" && !strings.HasPrefix(fc.Redis.URL, "redis://") && !strings.HasPrefix(fc.Redis.URL, "rediss://") && !strings.HasPrefix(fc.Redis.URL, "unix://") {
-		return nil, fmt.Errorf("redis.url: %q must be a redis://, rediss:// or unix:// URL", fc.Redis.URL)
+		return nil, fmt.Errorf("redis.url: %q must be a redis://, rediss:// or unix:// URL", withoutPassword(fc.Redis.URL))
 	}
 	cfg.RequireDurable = fc.Redis.RequireDurable
 	if cfg.RequireDurable && fc.Redis.URL == "" {
@@ -486,8 +509,16 @@ func (fc fileConfig) resolve() (*config, error) {
 		MaxBody:         size("gateway.max_body", fc.Gateway.MaxBody),
 		Heartbeat:       d("gateway.heartbeat", fc.Gateway.Heartbeat),
 		ShutdownTimeout: d("gateway.shutdown_timeout", fc.Gateway.ShutdownTimeout),
+		DrainDelay:      defaultDrainDelay,
 		MaxWait:         d("gateway.max_wait", fc.Gateway.MaxWait),
 		QueueLimits:     fc.Gateway.QueueLimits,
+	}
+	if v := fc.Gateway.DrainDelay; v != "" {
+		x, perr := time.ParseDuration(v)
+		if perr != nil || x < 0 {
+			return nil, fmt.Errorf("gateway.drain_delay: %q is not a duration (such as 5s, or 0 for none)", v)
+		}
+		cfg.Gateway.DrainDelay = x
 	}
 	cfg.RateLimitStore = cmpOr(fc.Gateway.RateLimitStore, "local")
 	if s := cfg.RateLimitStore; s != "local" && s != "redis" {
@@ -543,6 +574,14 @@ func (fc fileConfig) resolve() (*config, error) {
 		if r.MaxAttempts < 0 {
 			return nil, fmt.Errorf("%s.max_attempts: %d must be at least 1", at, r.MaxAttempts)
 		}
+		headers, herr := routeHeaders(at+".headers", r.Headers)
+		if herr != nil {
+			return nil, herr
+		}
+		maxResponse := cmp.Or(size(at+".max_response", r.MaxResponse), jobs.DefaultMaxResponse)
+		if maxResponse > maxResponseLimit {
+			return nil, fmt.Errorf("%s.max_response: %q must be at most 1GiB", at, r.MaxResponse)
+		}
 		cfg.Gateway.Routes = append(cfg.Gateway.Routes, gateway.Route{
 			Name: r.Name, Method: r.Method, Path: r.Path, Upstream: r.Upstream,
 			Queue: r.Queue, Priorities: r.Priorities,
@@ -553,9 +592,20 @@ func (fc fileConfig) resolve() (*config, error) {
 				Max:  jobs.Duration(d(at+".backoff.max", r.Backoff.Max)),
 			},
 			MaxBody:     size(at+".max_body", r.MaxBody),
+			MaxResponse: maxResponse,
+			Headers:     headers,
 			Idempotency: r.Idempotency,
 			Schema:      r.Schema,
 		})
+		// The worker adds the headers and applies the limit: they are not
+		// stored with the job.
+		if _, twice := cfg.Worker.Routes[r.Name]; twice && r.Name != "" {
+			return nil, fmt.Errorf("%s.name: %q is used twice", at, r.Name)
+		}
+		if cfg.Worker.Routes == nil {
+			cfg.Worker.Routes = map[string]jobs.RouteOptions{}
+		}
+		cfg.Worker.Routes[r.Name] = jobs.RouteOptions{Headers: headers, MaxResponse: maxResponse}
 		rt := &cfg.Gateway.Routes[len(cfg.Gateway.Routes)-1]
 		if r.RateLimit != nil {
 			rt.RateLimit = &ratelimit.Limit{Rate: r.RateLimit.Rate, Burst: r.RateLimit.Burst}
@@ -602,6 +652,17 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size (such as 1MiB or 512KiB)", s)
 	}
 	return n * mult, nil
+}
+
+// withoutPassword is the URL s with its password hidden, for messages.
+func withoutPassword(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	if at := strings.LastIndexByte(s, '@'); at >= 0 {
+		return "xxxxx" + s[at:]
+	}
+	return s
 }
 
 func cmpOr(a, b string) string {

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"maps"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/asyncgw/asyncgw/jobs"
 )
 
 // env is a getenv over a map.
@@ -30,6 +33,9 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if len(cfg.Worker.Queues) != 4 || cfg.Worker.Queues["webhooks"] != 2 || len(cfg.Gateway.Routes) != 2 || cfg.Gateway.Routes[0].Name != "orders" {
 		t.Errorf("queues %v, routes %+v", cfg.Worker.Queues, cfg.Gateway.Routes)
+	}
+	if o := cfg.Worker.Routes["orders"]; cfg.Gateway.DrainDelay != 5*time.Second || o.MaxResponse != 10<<20 || o.Headers["X-Api-Version"] == "" {
+		t.Errorf("drain delay %v, worker options of orders %+v", cfg.Gateway.DrainDelay, o)
 	}
 
 	// The parts built from it accept it too: run gets as far as dialing Redis.
@@ -94,9 +100,27 @@ func TestBadConfig(t *testing.T) {
 		{name: "route max_attempts negative", yaml: route + "    max_attempts: -1\n", want: "routes[0].max_attempts: -1 must be at least 1"},
 		{name: "route max_attempts not a number", yaml: route + "    max_attempts: many\n", want: `line 5: routes[0].max_attempts: must be an integer, not "many"`},
 		{name: "route max_body", yaml: route + "    max_body: 12 parsecs\n", want: `routes[0].max_body: "12 parsecs" is not a size`},
+		{name: "route max_response", yaml: route + "    max_response: lots\n", want: `routes[0].max_response: "lots" is not a size`},
+		{name: "route max_response zero", yaml: route + "    max_response: 0\n", want: `routes[0].max_response: "0" is not a size`},
+		{name: "route max_response too large", yaml: route + "    max_response: 2GiB\n", want: `routes[0].max_response: "2GiB" must be at most 1GiB`},
+		{name: "route headers not a mapping", yaml: route + "    headers: [Authorization]\n", want: `line 5: routes[0].headers: must be a mapping, not a list`},
+		{name: "route header value not a string", yaml: route + "    headers: {Authorization: [a, b]}\n", want: `line 5: routes[0].headers.Authorization: must be a string, not a list`},
+		{name: "route header name", yaml: route + "    headers: {\"Api Key\": x}\n", want: `routes[0].headers: "Api Key" is not a valid header name`},
+		{name: "route header empty name", yaml: route + "    headers: {\"\": x}\n", want: `routes[0].headers: "" is not a valid header name`},
+		{name: "route header host", yaml: route + "    headers: {host: example.com}\n", want: `routes[0].headers.host: asyncgw or the HTTP connection sets this header`},
+		{name: "route header content-length", yaml: route + "    headers: {Content-Length: \"5\"}\n", want: `routes[0].headers.Content-Length: asyncgw or the HTTP connection sets this header`},
+		{name: "route header transfer-encoding", yaml: route + "    headers: {Transfer-Encoding: chunked}\n", want: `routes[0].headers.Transfer-Encoding: asyncgw`},
+		{name: "route header connection", yaml: route + "    headers: {Connection: close}\n", want: `routes[0].headers.Connection: asyncgw`},
+		{name: "route header idempotency-key", yaml: route + "    headers: {Idempotency-Key: k}\n", want: `routes[0].headers.Idempotency-Key: asyncgw`},
+		{name: "route header traceparent", yaml: route + "    headers: {traceparent: \"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\"}\n", want: `routes[0].headers.traceparent: asyncgw`},
+		{name: "route header x-asyncgw", yaml: route + "    headers: {x-asyncgw-attempt: \"1\"}\n", want: `routes[0].headers.x-asyncgw-attempt: asyncgw`},
+		{name: "route header twice", yaml: route + "    headers: {Authorization: a, authorization: b}\n", want: `routes[0].headers.authorization: the header is given twice`},
+		{name: "route header CRLF", yaml: route + "    headers: {X-Token: \"abc\\r\\nX-Evil: 1\"}\n", want: `routes[0].headers.X-Token: the value has a control character`},
+		{name: "route header LF", yaml: route + "    headers: {X-Token: \"abc\\ndef\"}\n", want: `routes[0].headers.X-Token: the value has a control character`},
+		{name: "route header NUL", yaml: route + "    headers: {X-Token: \"abc\\0\"}\n", want: `routes[0].headers.X-Token: the value has a control character`},
 		{name: "route upstream not http", yaml: "routes:\n  - name: a\n    path: /a\n    upstream: ftp://127.0.0.1/a\n", want: `routes[0].upstream: "ftp://127.0.0.1/a" must be an absolute http(s) URL`, later: true},
 		{name: "route upstream missing", yaml: "routes:\n  - name: a\n    path: /a\n", want: `routes[0].upstream: "" must be an absolute http(s) URL`, later: true},
-		{name: "route name twice", yaml: route + "  - name: a\n    path: /b\n    upstream: http://127.0.0.1:9/b\n", want: `routes[1].name: "a" is used twice`, later: true},
+		{name: "route name twice", yaml: route + "  - name: a\n    path: /b\n    upstream: http://127.0.0.1:9/b\n", want: `routes[1].name: "a" is used twice`},
 		{name: "route name bad", yaml: "routes:\n  - name: my orders\n    path: /a\n    upstream: http://127.0.0.1:9/a\n", want: `routes[0].name: "my orders" must be`, later: true},
 		{name: "route path", yaml: "routes:\n  - name: a\n    path: a\n    upstream: http://127.0.0.1:9/a\n", want: `routes[0].path: "a" must start with /`, later: true},
 		{name: "route path reserved", yaml: "routes:\n  - name: a\n    path: /v1/jobs/x\n    upstream: http://127.0.0.1:9/a\n", want: `routes[0].path: "/v1/jobs/x" is reserved`, later: true},
@@ -124,6 +148,9 @@ func TestBadConfig(t *testing.T) {
 		{name: "gateway max_body", yaml: "gateway:\n  max_body: 12 parsecs\n", want: `gateway.max_body: "12 parsecs" is not a size`},
 		{name: "gateway heartbeat", yaml: "gateway:\n  heartbeat: 15\n", want: `gateway.heartbeat: "15" is not a positive duration`},
 		{name: "gateway shutdown_timeout", yaml: "gateway:\n  shutdown_timeout: -5s\n", want: `gateway.shutdown_timeout: "-5s" is not a positive duration`},
+		{name: "gateway drain_delay negative", yaml: "gateway:\n  drain_delay: -1s\n", want: `gateway.drain_delay: "-1s" is not a duration (such as 5s, or 0 for none)`},
+		{name: "gateway drain_delay", yaml: "gateway:\n  drain_delay: a while\n", want: `gateway.drain_delay: "a while" is not a duration`},
+		{name: "unknown gateway key", yaml: "gateway:\n  drain: 5s\n", want: `line 2: unknown key "gateway.drain"`},
 		{name: "records retention", yaml: "records:\n  retention: 30s\n", want: `records.retention: "30s" must be at least 1m`},
 		{name: "records stream_max_len", yaml: "records:\n  stream_max_len: -5\n", want: "records.stream_max_len: -5 must be positive"},
 		{name: "log format", yaml: "log:\n  format: xml\n", want: `log.format: "xml" must be text or json`},
@@ -205,7 +232,8 @@ func TestConfigEnv(t *testing.T) {
 			listen: "127.0.0.1:9999", redisURL: "redis://file.example:6379/0", wantConfig: file},
 		{name: "bad file from ASYNCGW_CONFIG", env: map[string]string{"ASYNCGW_CONFIG": bad}, wantErr: `config ` + bad + `: line 1: unknown key "nonsense"`},
 		{name: "missing file", env: map[string]string{"ASYNCGW_CONFIG": "/nonexistent/asyncgw.yaml"}, wantErr: "config: open /nonexistent/asyncgw.yaml: no such file"},
-		{name: "bad ASYNCGW_REDIS_URL", env: map[string]string{"ASYNCGW_REDIS_URL": "127.0.0.1:6379"}, wantErr: `config: redis.url: "127.0.0.1:6379" must be a redis://`},
+		{name: "bad ASYNCGW_REDIS_URL", env: map[string]string{"ASYNCGW_REDIS_URL": "127.0.0.1:6379"}, wantErr: `config: ASYNCGW_REDIS_URL (redis.url): "127.0.0.1:6379" must be a redis://`},
+		{name: "ASYNCGW_REDIS_URL password not quoted", env: map[string]string{"ASYNCGW_REDIS_URL": "http://u:hunter2@redis.example:6379"}, wantErr: `config: ASYNCGW_REDIS_URL (redis.url): "http://u:xxxxx@redis.example:6379" must be a redis://`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -314,5 +342,76 @@ func TestBinaryExit(t *testing.T) {
 				t.Errorf("stdout %q, want %q", &stdout, tt.wantStdout)
 			}
 		})
+	}
+}
+
+// TestRouteOptions reads the route options the worker applies (headers,
+// max_response) and the gateway's drain delay, with their defaults: each
+// reaches both the gateway's route and the worker's options for its type.
+func TestRouteOptions(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "asyncgw.yaml", `gateway:
+  drain_delay: 250ms
+routes:
+  - name: orders
+    path: /v1/orders
+    upstream: http://127.0.0.1:9/orders
+    max_response: 2MiB
+    headers:
+      authorization: Bearer abc
+      X-Api-Version: 7
+      X-Empty: ""
+  - name: plain
+    path: /v1/plain
+    upstream: http://127.0.0.1:9/plain
+`)
+	cfg, err := loadConfig(path, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Gateway.DrainDelay != 250*time.Millisecond {
+		t.Errorf("drain delay %v, want 250ms", cfg.Gateway.DrainDelay)
+	}
+	wantHeaders := map[string]string{"Authorization": "Bearer abc", "X-Api-Version": "7", "X-Empty": ""}
+	orders, plain := cfg.Gateway.Routes[0], cfg.Gateway.Routes[1]
+	if !maps.Equal(orders.Headers, wantHeaders) || orders.MaxResponse != 2<<20 {
+		t.Errorf("gateway route orders: headers %q, max_response %d; want %q, %d", orders.Headers, orders.MaxResponse, wantHeaders, 2<<20)
+	}
+	if plain.Headers != nil || plain.MaxResponse != jobs.DefaultMaxResponse {
+		t.Errorf("gateway route plain: headers %q, max_response %d; want none, %d", plain.Headers, plain.MaxResponse, jobs.DefaultMaxResponse)
+	}
+	if o := cfg.Worker.Routes["orders"]; !maps.Equal(o.Headers, wantHeaders) || o.MaxResponse != 2<<20 {
+		t.Errorf("worker options of orders: %+v", o)
+	}
+	if o, ok := cfg.Worker.Routes["plain"]; !ok || o.Headers != nil || o.MaxResponse != jobs.DefaultMaxResponse {
+		t.Errorf("worker options of plain: %+v (%v)", o, ok)
+	}
+
+	// The defaults.
+	cfg, err = loadConfig("", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Gateway.DrainDelay != 5*time.Second {
+		t.Errorf("default drain delay %v, want 5s", cfg.Gateway.DrainDelay)
+	}
+	for _, v := range []string{"0", "0s"} {
+		cfg, err = loadConfig(writeFile(t, "asyncgw.yaml", "gateway:\n  drain_delay: "+v+"\n"), env(nil))
+		if err != nil || cfg.Gateway.DrainDelay != 0 {
+			t.Errorf("drain_delay: %s gives %v (%v), want 0", v, cfg.Gateway.DrainDelay, err)
+		}
+	}
+}
+
+// TestRouteHeaderErrorsHideValues: a header value is often a credential,
+// so an error about it names the key but never shows the value.
+func TestRouteHeaderErrorsHideValues(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{`"s3cret\r\nX-Evil: 1"`, `"s3cret\0"`, `"s3cret\u007f"`} {
+		path := writeFile(t, "asyncgw.yaml", "routes:\n  - name: a\n    path: /a\n    upstream: http://127.0.0.1:9/a\n    headers: {X-Token: "+v+"}\n")
+		_, err := loadConfig(path, env(nil))
+		if err == nil || !strings.Contains(err.Error(), "routes[0].headers.X-Token: ") || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("value %s: %v, want an error naming routes[0].headers.X-Token without the value", v, err)
+		}
 	}
 }
