@@ -597,15 +597,11 @@ func (fc fileConfig) resolve() (*config, error) {
 			Idempotency: r.Idempotency,
 			Schema:      r.Schema,
 		})
-		// The worker adds the headers and applies the limit: they are not
-		// stored with the job.
-		if _, twice := cfg.Worker.Routes[r.Name]; twice && r.Name != "" {
+		// The worker's options are keyed by route name, and a worker
+		// process never builds a gateway to find a name used twice.
+		if slices.ContainsFunc(fc.Routes[:i], func(o routeConfig) bool { return o.Name == r.Name }) && r.Name != "" {
 			return nil, fmt.Errorf("%s.name: %q is used twice", at, r.Name)
 		}
-		if cfg.Worker.Routes == nil {
-			cfg.Worker.Routes = map[string]jobs.RouteOptions{}
-		}
-		cfg.Worker.Routes[r.Name] = jobs.RouteOptions{Headers: headers, MaxResponse: maxResponse}
 		rt := &cfg.Gateway.Routes[len(cfg.Gateway.Routes)-1]
 		if r.RateLimit != nil {
 			rt.RateLimit = &ratelimit.Limit{Rate: r.RateLimit.Rate, Burst: r.RateLimit.Burst}
@@ -617,6 +613,9 @@ func (fc fileConfig) resolve() (*config, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The worker adds the headers and applies the limit: they are not
+	// stored with the job.
+	cfg.Worker.Routes = gateway.WorkerRoutes(cfg.Gateway.Routes)
 	return cfg, nil
 }
 

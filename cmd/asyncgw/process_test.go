@@ -55,6 +55,7 @@ worker:
   shutdown_timeout: %s
 gateway:
   shutdown_timeout: 5s
+  drain_delay: 0s
 log:
   level: debug
 routes:
