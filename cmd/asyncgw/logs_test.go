@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,6 +31,14 @@ func TestNoSecretsInLogs(t *testing.T) {
 	s := newSetup(t, redistest.Shared(t), up.URL+"/orders")
 	key, digest := gateway.NewKey()
 	const token = "cb-token-7f3a9e"
+	// A route whose upstream credentials come from the environment.
+	const upstreamToken = "up-token-3c9d21"
+	appendFile(t, s.config, fmt.Sprintf(`  - name: secret
+    path: /v1/secret
+    upstream: %s/secret
+    queue: %s
+    headers: {Authorization: "Bearer ${ORDERS_TOKEN}"}
+`, up.URL, s.queue))
 	appendFile(t, s.config, fmt.Sprintf(`auth:
   enabled: true
   tenants:
@@ -42,7 +51,7 @@ webhooks:
   queue: %s
   retry_schedule: [50ms]
 `, digest, testSecret, redistest.Queue(t, "webhooks")))
-	p := startAsyncgw(t, nil, "--config", s.config)
+	p := startAsyncgw(t, map[string]string{"ORDERS_TOKEN": upstreamToken}, "--config", s.config)
 	base := p.baseURL(t)
 
 	req, _ := http.NewRequest(http.MethodPost, base+"/v1/work", strings.NewReader(`{"sku":"A-1"}`))
@@ -57,6 +66,19 @@ webhooks:
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("submit: %s", resp.Status)
 	}
+	req, _ = http.NewRequest(http.MethodPost, base+"/v1/secret", strings.NewReader(`{}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+key)
+	secretJob := acceptedID(t, req)
+	p.waitLog(t, "job_id="+secretJob, 30*time.Second)
+	testutil.WaitForWhy(t, 30*time.Second, "the upstream call with credentials", func() (bool, string) {
+		for i := range len(up.attempts()) {
+			if c := up.call(i); c.URL.Path == "/secret" {
+				return c.Header.Get("Authorization") == "Bearer "+upstreamToken, "Authorization " + c.Header.Get("Authorization")
+			}
+		}
+		return false, "not called"
+	})
 	wrong := "agw_wrongkey0123456789abcdef"
 	req, _ = http.NewRequest(http.MethodGet, base+"/v1/jobs/abc", nil)
 	req.Header.Set("Authorization", "Bearer "+wrong)
@@ -74,6 +96,16 @@ webhooks:
 	})
 	time.Sleep(200 * time.Millisecond)
 
+	resp, err = httpClient.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "asyncgw_jobs_accepted_total") || strings.Contains(string(metrics), upstreamToken) {
+		t.Errorf("the metrics are missing or show the route's upstream header")
+	}
+
 	logs := p.stderr.String()
 	if !strings.Contains(logs, `msg="job ended"`) || !strings.Contains(logs, "tenant=acme") {
 		t.Fatalf("the logs do not show the work:\n%s", logs)
@@ -82,6 +114,7 @@ webhooks:
 	for name, v := range map[string]string{
 		"the API key": key, "the wrong API key": wrong, "the key's digest": digest,
 		"the webhook secret": secret, "the callback URL's token": token,
+		"a route's upstream header": upstreamToken,
 	} {
 		if strings.Contains(logs, v) {
 			t.Errorf("%s appears in the logs", name)
