@@ -37,6 +37,14 @@ func usage(cmd *cobra.Command, err error) error {
 
 // flagError words the errors of flag parsing.
 func flagError(cmd *cobra.Command, err error) error {
+	var unknown *pflag.NotExistError
+	if errors.As(err, &unknown) {
+		// -config, as Go's flag package took it.
+		name, _, _ := strings.Cut(unknown.GetSpecifiedShortnames(), "=")
+		if len(name) > 1 && cmd.Flags().Lookup(name) != nil {
+			return usagef(cmd, "-%s: a long flag takes two dashes: --%s", name, name)
+		}
+	}
 	var bad *pflag.InvalidValueError
 	if !errors.As(err, &bad) {
 		return usage(cmd, err)
