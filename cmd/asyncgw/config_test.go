@@ -265,8 +265,8 @@ func TestRunCommands(t *testing.T) {
 	}{
 		{args: []string{"version"}, wantStdout: "asyncgw " + version + "\n"},
 		{args: []string{"frobnicate"}, wantErr: `unknown command "frobnicate"`},
-		{args: []string{"version", "extra"}, wantErr: `unexpected argument "extra"`},
-		{args: []string{"--no-such-flag"}, wantErr: "flag provided but not defined: -no-such-flag"},
+		{args: []string{"version", "extra"}, wantErr: `version: unexpected argument "extra"`},
+		{args: []string{"--no-such-flag"}, wantErr: "unknown flag: --no-such-flag"},
 		{args: []string{"--help"}},
 	}
 	for _, tt := range tests {
@@ -309,7 +309,7 @@ func TestBinaryExit(t *testing.T) {
 			stderr: `asyncgw: redis.url: required for "gateway" (the embedded Redis lives inside one process; run asyncgw without a command to use it)` + "\n"},
 		{name: "worker without redis", args: []string{"worker"}, code: 1, oneLine: true,
 			stderr: `asyncgw: redis.url: required for "worker" (the embedded Redis lives inside one process; run asyncgw without a command to use it)` + "\n"},
-		{name: "unknown command", args: []string{"frobnicate"}, code: 1, lastLine: `asyncgw: unknown command "frobnicate"`},
+		{name: "unknown command", args: []string{"frobnicate"}, code: 2, lastLine: "Run 'asyncgw --help' for usage."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

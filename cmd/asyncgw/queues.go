@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,75 +8,86 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/asyncgw/asyncgw/admin"
 )
 
-const queuesUsage = `usage: asyncgw queues [--json]        every queue: pending, scheduled, retry, active and
-                                     dead jobs, latency, and whether it is paused
-       asyncgw queues pause QUEUE    workers take no more jobs from QUEUE (it still accepts them)
-       asyncgw queues resume QUEUE   workers take jobs from QUEUE again
+// queuesCmd is "asyncgw queues": every queue's figures; its subcommands
+// pause and resume one.
+func (c *cli) queuesCmd() *cobra.Command {
+	queues := &cobra.Command{
+		Use:   "queues",
+		Short: "The queues' depths; pause or resume one",
+		Long: `Every queue: its pending, scheduled, retry, active and dead jobs, the
+latency of its oldest pending job, and whether it is paused. --json prints
+what GET /admin/v1/queues answers.
+` + operatorNote,
+		Example: `  asyncgw queues
+  asyncgw queues --json
+  asyncgw queues pause low`,
+		Args:              subcommandArgs("pause or resume"),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			svc, closeFn, err := c.openAdmin(ctx, "queues")
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			qs, err := svc.Queues(ctx)
+			if err != nil {
+				return err
+			}
+			if c.jsonOut {
+				return writeJSON(c.stdout, map[string]any{"queues": qs})
+			}
+			return writeQueues(c.stdout, qs)
+		},
+	}
+	queues.PersistentFlags().BoolVar(&c.jsonOut, "json", false, "print the admin API's JSON answer")
+	queues.AddCommand(
+		c.pauseCmd("pause", "Workers take no more jobs from QUEUE (it still accepts them)",
+			"Workers take no more jobs from QUEUE; the gateways still accept jobs into it.", true),
+		c.pauseCmd("resume", "Workers take jobs from QUEUE again", "Workers take jobs from QUEUE again.", false),
+	)
+	return queues
+}
 
-Every command takes --config FILE (or ASYNCGW_CONFIG) and --json;
-ASYNCGW_REDIS_URL overrides the file's redis.url, which is required.
-`
-
-// queuesCommand runs "asyncgw queues", "asyncgw queues pause Q" and
-// "asyncgw queues resume Q".
-func queuesCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c := newCLIFlags("queues", queuesUsage, stderr, true)
-	pos, err := c.parse(args)
-	if err != nil {
-		return helpOK(err)
+// pauseCmd is "asyncgw queues pause QUEUE" (paused) or "asyncgw queues
+// resume QUEUE".
+func (c *cli) pauseCmd(name, short, long string, paused bool) *cobra.Command {
+	return &cobra.Command{
+		Use:   name + " QUEUE",
+		Short: short,
+		Long: long + ` It is idempotent: a queue already
+` + name + `d stays so. --json prints what POST /admin/v1/queues/{queue}/` + name + `
+answers.
+` + operatorNote,
+		Args:              oneArg("queue name (asyncgw queues " + name + " QUEUE)"),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			queue := args[0]
+			ctx := cmd.Context()
+			svc, closeFn, err := c.openAdmin(ctx, "queues")
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			q, err := svc.SetPaused(ctx, queue, paused)
+			if errors.Is(err, admin.ErrUnknownQueue) {
+				return fmt.Errorf("queues %s: no such queue %q", name, queue)
+			}
+			if err != nil {
+				return err
+			}
+			if c.jsonOut {
+				return writeJSON(c.stdout, q)
+			}
+			fmt.Fprintf(c.stdout, "queue %s: %sd\n", queue, name)
+			return nil
+		},
 	}
-	if len(pos) == 0 {
-		svc, closeFn, err := openAdmin(ctx, "queues", *c.config, getenv, stderr)
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		qs, err := svc.Queues(ctx)
-		if err != nil {
-			return err
-		}
-		if c.jsonOut() {
-			return writeJSON(stdout, map[string]any{"queues": qs})
-		}
-		return writeQueues(stdout, qs)
-	}
-	sub := pos[0]
-	if sub != "pause" && sub != "resume" {
-		fmt.Fprint(stderr, queuesUsage)
-		return fmt.Errorf("queues: unknown command %q: want pause or resume", sub)
-	}
-	c.name = "queues " + sub
-	switch {
-	case len(pos) < 2:
-		return fmt.Errorf("%s: missing queue name (asyncgw queues %s QUEUE)", c.name, sub)
-	case len(pos) > 2:
-		return fmt.Errorf("%s: unexpected argument %q", c.name, pos[2])
-	}
-	name := pos[1]
-	svc, closeFn, err := openAdmin(ctx, "queues", *c.config, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	q, err := svc.SetPaused(ctx, name, sub == "pause")
-	if errors.Is(err, admin.ErrUnknownQueue) {
-		return fmt.Errorf("%s: no such queue %q", c.name, name)
-	}
-	if err != nil {
-		return err
-	}
-	if c.jsonOut() {
-		return writeJSON(stdout, q)
-	}
-	if sub == "pause" {
-		fmt.Fprintf(stdout, "queue %s: paused\n", name)
-	} else {
-		fmt.Fprintf(stdout, "queue %s: resumed\n", name)
-	}
-	return nil
 }
 
 // writeQueues prints the queues as a table.

@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,67 +21,6 @@ import (
 	"github.com/asyncgw/asyncgw/status"
 	"github.com/asyncgw/asyncgw/webhook"
 )
-
-const usage = `usage: asyncgw [command] [--config FILE]
-
-commands:
-  (none)    run the gateway and the workers in one process
-  gateway   run the HTTP gateway only
-  worker    run the workers only
-  keys new  print a fresh API key and the SHA-256 to configure for it
-  dlq       list, show, replay or delete dead jobs (asyncgw dlq --help)
-  queues    the queues' depths; queues pause|resume QUEUE (asyncgw queues --help)
-  version   print the version
-
-The configuration file may also be named by ASYNCGW_CONFIG; ASYNCGW_LISTEN
-and ASYNCGW_REDIS_URL override it. With no file a demo configuration runs.
-`
-
-// run is the whole program: it returns when ctx is done (after a graceful
-// shutdown) or on a fatal error.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cmd := "all"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
-	if cmd == "keys" {
-		return keysCommand(args, stdout)
-	}
-	if cmd == "dlq" {
-		return dlqCommand(ctx, args, getenv, stdout, stderr)
-	}
-	if cmd == "queues" {
-		return queuesCommand(ctx, args, getenv, stdout, stderr)
-	}
-	fs := flag.NewFlagSet("asyncgw "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	configPath := fs.String("config", "", "configuration file (YAML)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	switch cmd {
-	case "version":
-		fmt.Fprintln(stdout, "asyncgw", version)
-		return nil
-	case "all", "gateway", "worker":
-	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
-	}
-	cfg, err := loadConfig(*configPath, getenv)
-	if err != nil {
-		return err
-	}
-	cfg.reload = func() (*config, error) { return loadConfig(*configPath, getenv) }
-	return serve(ctx, cmd, cfg, stderr)
-}
 
 func newLogger(cfg *config, w io.Writer) *slog.Logger {
 	var level slog.Level
@@ -329,17 +265,6 @@ func demoRoute(addr string) gateway.Route {
 		MaxAttempts: 3,
 		Backoff:     jobs.Backoff{Base: jobs.Duration(time.Second), Max: jobs.Duration(10 * time.Second)},
 	}
-}
-
-// keysCommand runs "asyncgw keys new": a fresh key for the client, and its
-// digest for the configuration (keys are never configured in clear).
-func keysCommand(args []string, stdout io.Writer) error {
-	if len(args) != 1 || args[0] != "new" {
-		return errors.New(`usage: asyncgw keys new`)
-	}
-	key, digest := gateway.NewKey()
-	fmt.Fprintf(stdout, "key:    %s\nsha256: %s\n\n# in the configuration, under auth.tenants[].keys:\n#   - sha256: %q\n", key, digest, digest)
-	return nil
 }
 
 // clientName is the Redis client name of the connections of a process

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/admin"
+	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/status"
+)
+
+// openAdmin connects to the configured Redis and returns the operator
+// service on it, and a function that closes the connection. cmd names the
+// command ("dlq" or "queues") in errors. The operator commands work on Redis
+// directly, not through a gateway, so that they work while none does.
+func (c *cli) openAdmin(ctx context.Context, cmd string) (*admin.Service, func(), error) {
+	cfg, err := c.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.RedisURL == "" {
+		return nil, nil, fmt.Errorf("redis.url: required for %q (give --config FILE with redis.url, or ASYNCGW_REDIS_URL; the embedded Redis of a demo asyncgw lives inside that process and cannot be reached)", cmd)
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, configError(cfg.Path, fmt.Errorf("redis.url: %w", err))
+	}
+	opts.ContextTimeoutEnabled = true
+	opts.DialTimeout = min(opts.DialTimeout, time.Second)
+	opts.DialerRetries, opts.DialerRetryTimeout = 2, 20*time.Millisecond
+	// Warnings only: the command's output is its own.
+	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	redis.SetLogger(redisLogger{log})
+	rdb := redis.NewClient(opts)
+	store, err := status.New(cfg.Status, rdb)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, nil, configError(cfg.Path, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = rdb.Ping(pctx).Err()
+	cancel()
+	if err != nil {
+		_ = rdb.Close()
+		return nil, nil, fmt.Errorf("redis.url: cannot reach %s: %w", opts.Addr, err)
+	}
+	client := jobs.NewClient(rdb, store, log)
+	svc := admin.New(store, client, cfg.AdminQueues, admin.Hooks{}, log)
+	return svc, func() { _ = rdb.Close() }, nil
+}
+
+// writeJSON prints v as the admin API would answer it.
+func writeJSON(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}
