@@ -102,8 +102,33 @@ routes:
 	if err := os.WriteFile(config, []byte(file(fmt.Sprintf("{sha256: %s}, {sha256: %s}", staysDigest, comesDigest), "two", more)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Under load: writes with a key that stays are all accepted across
+	// the reload, on connections that stay open.
+	loadCtx, stopLoad := context.WithCancel(context.Background())
+	var load sync.WaitGroup
+	var loadErr atomic.Value
+	var loaded atomic.Int64
+	for range 4 {
+		load.Go(func() {
+			for loadCtx.Err() == nil {
+				if code, err := post(httpClient, base+"/v1/work", stays, `{}`); code != http.StatusAccepted {
+					loadErr.Store(fmt.Sprintf("%d (%v)", code, err))
+					return
+				}
+				loaded.Add(1)
+			}
+		})
+	}
+	testutil.WaitForWhy(t, 10*time.Second, "load", func() (bool, string) { return loaded.Load() > 20, "" })
 	p.signal(t, syscall.SIGHUP)
 	p.waitLog(t, `msg="config reloaded"`, 10*time.Second)
+	n := loaded.Load()
+	testutil.WaitForWhy(t, 10*time.Second, "load after the reload", func() (bool, string) { return loaded.Load() > n+20, "" })
+	stopLoad()
+	load.Wait()
+	if e := loadErr.Load(); e != nil {
+		t.Errorf("a write during the reload: %v, want 202", e)
+	}
 
 	if code, _ := post(httpClient, base+"/v1/work", goes, `{}`); code != http.StatusUnauthorized {
 		t.Errorf("a removed key after the reload: %d, want 401", code)
