@@ -323,6 +323,9 @@ type Gateway struct {
 
 	redis   *breaker.Breaker
 	metrics Metrics
+	// openapi is the document GET /openapi.json serves, and its ETag.
+	openapi     []byte
+	openapiETag string
 	// submitPaths are "METHOD path" of the routes that accept writes.
 	submitPaths map[string]bool
 	stopOnce    sync.Once
@@ -365,8 +368,13 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	doc, err := buildOpenAPI(cfg, schemas)
+	if err != nil {
+		return nil, err
+	}
 	g := &Gateway{
 		cfg: cfg, deps: deps, log: deps.Logger,
+		openapi: doc, openapiETag: openAPIETag(doc),
 		routes:   map[string]*Route{},
 		types:    map[string]*Type{},
 		keys:     cfg.Auth.keyring(),
