@@ -87,13 +87,14 @@ func addRoutes(doc *object, cfg Config, schemas map[string]*Schema) ([]string, e
 		maps.Copy(files, s.files)
 	}
 	bundle := newSchemaBundle(files)
+	owners := map[string]int{} // "METHOD shape" → the route that has it
 	var generic []string
 	var skipped []string
 	needRequiredKey := false
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
 		at := fmt.Sprintf("routes[%d]", i)
-		tmpl, params := openAPIPath(r.Path)
+		tmpl, params, wildcard := openAPIPath(r.Path)
 		spec := routeSpec{route: r, auth: cfg.Auth.Enabled, generic: !strings.ContainsAny(r.Upstream, "{") && !strings.Contains(r.Upstream, "/:")}
 		if spec.generic {
 			generic = append(generic, r.Name)
@@ -102,11 +103,15 @@ func addRoutes(doc *object, cfg Config, schemas map[string]*Schema) ([]string, e
 			skipped = append(skipped, "`"+r.Method+" "+tmpl+"`")
 			continue
 		}
-		if key, ok := shapes[pathShape(tmpl)]; ok {
+		if key, ok := shapes[pathShape(tmpl)]; ok && key != tmpl {
+			i := slices.Index(params, wildcard)
 			tmpl = key
-			_, params = openAPIPath(key)
+			_, params, _ = openAPIPath(key)
+			if i >= 0 {
+				wildcard = params[i]
+			}
 		}
-		spec.params = params
+		spec.params, spec.wildcard = params, wildcard
 		if r.Schema != "" {
 			name, err := bundle.addRoute(r.Name, r.Schema)
 			if err != nil {
@@ -125,9 +130,13 @@ func addRoutes(doc *object, cfg Config, schemas map[string]*Schema) ([]string, e
 			shapes[pathShape(tmpl)] = tmpl
 		}
 		method := strings.ToLower(r.Method)
+		if j, ok := owners[r.Method+" "+pathShape(tmpl)]; ok {
+			return nil, fmt.Errorf("%s.path: %s %s is the same path as routes[%d]'s %s", at, r.Method, r.Path, j, cfg.Routes[j].Path)
+		}
 		if item.has(method) {
 			return nil, fmt.Errorf("%s.path: %s %s is one of asyncgw's own operations", at, r.Method, r.Path)
 		}
+		owners[r.Method+" "+pathShape(tmpl)] = i
 		item.set(method, spec.operation())
 	}
 	if err := bundle.resolve(); err != nil {

@@ -10,11 +10,11 @@ import (
 // openAPIPath turns a route path into an OpenAPI path template and lists
 // its parameters in order. Both syntaxes a route path may use name a
 // parameter: echo's ":name" (up to the next '/'; "\:" is a literal ':')
-// and "{name}". A '*' (echo's match of the rest of the path) becomes the
-// parameter "{*}", and ends the path as it does for echo.
-func openAPIPath(p string) (string, []string) {
+// and "{name}". A '*' (echo's match of the rest of the path) ends the path
+// as it does for echo, and becomes a parameter named "rest" (or "rest2",
+// … if the path has one so named), returned as wildcard too.
+func openAPIPath(p string) (tmpl string, params []string, wildcard string) {
 	var b strings.Builder
-	var params []string
 	for i := 0; i < len(p); i++ {
 		switch c := p[i]; {
 		case c == '\\' && i+1 < len(p) && p[i+1] == ':':
@@ -32,20 +32,24 @@ func openAPIPath(p string) (string, []string) {
 			j := strings.IndexByte(p[i:], '}')
 			if j < 0 {
 				b.WriteString(p[i:])
-				return b.String(), params
+				return b.String(), params, ""
 			}
 			params = append(params, p[i+1:i+j])
 			b.WriteString(p[i : i+j+1])
 			i += j
 		case c == '*':
-			params = append(params, "*")
-			b.WriteString("{*}")
-			return b.String(), params
+			wildcard = "rest"
+			for n := 2; slices.Contains(params, wildcard); n++ {
+				wildcard = "rest" + strconv.Itoa(n)
+			}
+			params = append(params, wildcard)
+			b.WriteString("{" + wildcard + "}")
+			return b.String(), params, wildcard
 		default:
 			b.WriteByte(c)
 		}
 	}
-	return b.String(), params
+	return b.String(), params, ""
 }
 
 // pathShape is a path template with its parameter names left out, so that
@@ -71,8 +75,10 @@ var openAPIMethods = []string{"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD",
 // routeSpec is what the document says about one configured route.
 type routeSpec struct {
 	route *Route
-	// params are the path parameters, named as in the document's path.
-	params []string
+	// params are the path parameters, named as in the document's path;
+	// wildcard is the one that stands for echo's '*', if any.
+	params   []string
+	wildcard string
 	// schema is the $ref of the body's schema; "" without one.
 	schema string
 	// bodyRequired: the schema refuses an empty body.
@@ -94,9 +100,13 @@ func (s routeSpec) operation() *object {
 
 	var params []any
 	for _, p := range s.params {
+		desc := "Filled into the route's upstream URL where that names it."
+		if p == s.wildcard {
+			desc = "The rest of the path (the route's `*`), which may span segments."
+		}
 		params = append(params, newObject().
 			set("name", p).set("in", "path").set("required", true).
-			set("description", "Filled into the route's upstream URL.").
+			set("description", desc).
 			set("schema", newObject().set("type", "string")))
 	}
 	idem := "Idempotency-Key"
@@ -168,7 +178,7 @@ func (s routeSpec) description() string {
 		"(except credentials and asyncgw's own controls), trying up to %d times, each try bounded by %s, with backoff in between.",
 		r.Name, r.Name, r.Queue, r.MaxAttempts, r.Timeout))
 	if len(s.params) > 0 {
-		d = append(d, "The path parameters are filled into the upstream URL.")
+		d = append(d, "The path parameters are filled into the upstream URL where it names them.")
 	}
 	if r.Idempotency == "required" {
 		d = append(d, "This route requires an `Idempotency-Key`: a write without one is `400`.")

@@ -36,6 +36,7 @@ func openAPIRoutes() []Route {
 			Schema: schema("address.json"), Precheck: &Precheck{URL: "http://addresses.internal/check"}},
 		{Name: "ping", Path: "/v1/ping", Upstream: "http://ping.internal/"},
 		{Name: "legacy", Path: "/v1/legacy", Upstream: "http://legacy.internal/", Schema: schema("legacy.json")},
+		{Name: "files", Method: "PUT", Path: "/v1/files/*", Upstream: "http://files.internal/"},
 	}
 }
 
@@ -104,11 +105,13 @@ func TestOpenAPIPath(t *testing.T) {
 		{"/v1/orders/{id}", "/v1/orders/{id}", []string{"id"}},
 		{"/v1/orders/:order/lines/{line}", "/v1/orders/{order}/lines/{line}", []string{"order", "line"}},
 		{"/v1/files/{name}.json", "/v1/files/{name}.json", []string{"name"}},
-		{"/v1/files/*", "/v1/files/{*}", []string{"*"}},
+		{"/v1/files/*", "/v1/files/{rest}", []string{"rest"}},
+		{"/v1/:rest/files/*", "/v1/{rest}/files/{rest2}", []string{"rest", "rest2"}},
+		{"/v1/files/*/ignored", "/v1/files/{rest}", []string{"rest"}},
 		{`/v1/orders\:batch`, "/v1/orders:batch", nil},
 		{"/v1/orders/:id/", "/v1/orders/{id}/", []string{"id"}},
 	} {
-		got, params := openAPIPath(tt.path)
+		got, params, _ := openAPIPath(tt.path)
 		if got != tt.want || !slices.Equal(params, tt.params) {
 			t.Errorf("openAPIPath(%q) = %q, %q; want %q, %q", tt.path, got, params, tt.want, tt.params)
 		}
@@ -327,10 +330,22 @@ func TestOpenAPIDocumentOnly(t *testing.T) {
 		t.Errorf("/healthz: %+v", paths["/healthz"])
 	}
 
-	_, err := New(Config{Routes: []Route{{Name: "x", Method: "GET", Path: "/readyz", Upstream: "http://things.internal/"}}},
-		Deps{Jobs: &recordingJobs{}, Store: emptyStore{}, Hub: quietFeed{}})
-	if err == nil || !strings.HasPrefix(err.Error(), "routes[0].path: ") {
-		t.Errorf("a route on GET /readyz: New returned %v, want an error naming routes[0].path", err)
+	for _, tt := range []struct {
+		name   string
+		routes []Route
+		want   string
+	}{
+		{"a route on GET /readyz", []Route{{Name: "x", Method: "GET", Path: "/readyz", Upstream: "http://things.internal/"}},
+			"routes[0].path: GET /readyz is one of asyncgw's own operations"},
+		{"two routes on one path", []Route{
+			{Name: "x", Path: "/v1/things/:id", Upstream: "http://things.internal/"},
+			{Name: "y", Path: "/v1/things/{thing}", Upstream: "http://things.internal/"},
+		}, "routes[1].path: "},
+	} {
+		_, err := New(Config{Routes: tt.routes}, Deps{Jobs: &recordingJobs{}, Store: emptyStore{}, Hub: quietFeed{}})
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("%s: New returned %v, want an error starting %q", tt.name, err, tt.want)
+		}
 	}
 }
 
