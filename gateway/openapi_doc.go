@@ -5,12 +5,17 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // openAPIServer is the document's one server: the origin the document was
 // fetched from. A relative URL stays right behind any proxy or host name,
 // and the document is the same for every request.
 const openAPIServer = "/"
+
+// fixedOpenAPI is the fixed part, parsed once; each document starts from a
+// copy.
+var fixedOpenAPI = sync.OnceValues(func() (any, error) { return parseJSON(openAPIFixed) })
 
 // buildOpenAPI makes the OpenAPI 3.1 document that GET /openapi.json serves
 // for cfg: the fixed part (openapi.json: asyncgw's own API) with this
@@ -19,11 +24,11 @@ const openAPIServer = "/"
 // nothing else, so a new configuration gets its document by calling it
 // again.
 func buildOpenAPI(cfg Config, schemas map[string]*Schema) ([]byte, error) {
-	v, err := parseJSON(openAPIFixed)
+	v, err := fixedOpenAPI()
 	if err != nil {
 		return nil, fmt.Errorf("openapi.json: %w", err)
 	}
-	doc, ok := v.(*object)
+	doc, ok := clone(v).(*object)
 	if !ok || doc.obj("paths") == nil || doc.obj("components") == nil || doc.obj("info") == nil {
 		return nil, fmt.Errorf("openapi.json: not an OpenAPI document")
 	}

@@ -157,44 +157,55 @@ func parseValue(dec *json.Decoder) (any, error) {
 // appendJSON writes v compactly, without escaping HTML characters (the
 // document is JSON for tools, not HTML).
 func appendJSON(b []byte, v any) ([]byte, error) {
-	var err error
-	switch v := v.(type) {
-	case *object:
-		b = append(b, '{')
-		for i, k := range v.keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, err = appendScalar(b, k); err != nil {
-				return nil, err
-			}
-			b = append(b, ':')
-			if b, err = appendJSON(b, v.vals[k]); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, '}'), nil
-	case []any:
-		b = append(b, '[')
-		for i, x := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, err = appendJSON(b, x); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, ']'), nil
-	}
-	return appendScalar(b, v)
-}
-
-func appendScalar(b []byte, v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	w := &jsonWriter{buf: bytes.NewBuffer(b)}
+	w.enc = json.NewEncoder(w.buf)
+	w.enc.SetEscapeHTML(false)
+	if err := w.write(v); err != nil {
 		return nil, err
 	}
-	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...), nil
+	return w.buf.Bytes(), nil
+}
+
+// jsonWriter writes JSON values with one encoder for all the scalars.
+type jsonWriter struct {
+	buf *bytes.Buffer
+	enc *json.Encoder
+}
+
+func (w *jsonWriter) write(v any) error {
+	switch v := v.(type) {
+	case *object:
+		w.buf.WriteByte('{')
+		for i, k := range v.keys {
+			if i > 0 {
+				w.buf.WriteByte(',')
+			}
+			if err := w.write(k); err != nil {
+				return err
+			}
+			w.buf.WriteByte(':')
+			if err := w.write(v.vals[k]); err != nil {
+				return err
+			}
+		}
+		w.buf.WriteByte('}')
+		return nil
+	case []any:
+		w.buf.WriteByte('[')
+		for i, x := range v {
+			if i > 0 {
+				w.buf.WriteByte(',')
+			}
+			if err := w.write(x); err != nil {
+				return err
+			}
+		}
+		w.buf.WriteByte(']')
+		return nil
+	}
+	if err := w.enc.Encode(v); err != nil {
+		return err
+	}
+	w.buf.Truncate(w.buf.Len() - 1) // Encode ends each value with a newline
+	return nil
 }
