@@ -28,6 +28,7 @@ build: ## Build bin/asyncgw
 
 test: ## Install redis-server if needed, then run all tests with -race
 	./scripts/ensure-redis.sh
+	./scripts/ensure-node-tools.sh
 	$(GO) test -race -timeout 20m $(TESTFLAGS) ./...
 
 chaos: ## Take an upstream down for $(OUTAGE) under load (breaker, DLQ, bulk replay)

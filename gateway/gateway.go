@@ -331,6 +331,9 @@ type Gateway struct {
 	precheckClient *http.Client
 
 	metrics Metrics
+	// openapi is the document GET /openapi.json serves, and its ETag.
+	openapi     []byte
+	openapiETag string
 	// submitPaths are "METHOD path" of the routes that accept writes.
 	submitPaths map[string]bool
 	*life
@@ -417,8 +420,13 @@ func configure(cfg Config, deps Deps, l *life) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	doc, err := buildOpenAPI(cfg, schemas)
+	if err != nil {
+		return nil, err
+	}
 	g := &Gateway{
 		cfg: cfg, deps: deps, log: deps.Logger,
+		openapi: doc, openapiETag: openAPIETag(doc),
 		routes:  map[string]*Route{},
 		types:   map[string]*Type{},
 		keys:    cfg.Auth.keyring(),

@@ -10,28 +10,35 @@ import (
 	"github.com/labstack/echo/v5"
 )
 
-// openAPIDocument is the OpenAPI 3.1 description of the public and admin
-// API. The end-to-end suite checks every answer it gets against it.
+// openAPIFixed is the fixed part of the OpenAPI 3.1 document: asyncgw's
+// own API, public and admin. buildOpenAPI adds what the configuration
+// decides (routes, authentication, server) to make the document a gateway
+// serves.
 //
 //go:embed openapi.json
-var openAPIDocument []byte
+var openAPIFixed []byte
 
-// openAPIETag identifies this build's document.
-var openAPIETag = func() string {
-	sum := sha256.Sum256(openAPIDocument)
+// OpenAPI returns the OpenAPI 3.1 document that GET /openapi.json serves:
+// asyncgw's own API and this gateway's configured routes, made once by
+// New. The caller must not modify it.
+func (g *Gateway) OpenAPI() []byte { return g.current.Load().openapi }
+
+// openAPIETag identifies a document.
+func openAPIETag(doc []byte) string {
+	sum := sha256.Sum256(doc)
 	return `"` + hex.EncodeToString(sum[:12]) + `"`
-}()
+}
 
 // openAPI serves GET /openapi.json, with an ETag so that clients can
 // revalidate instead of downloading it again.
 func (g *Gateway) openAPI(c *echo.Context) error {
 	h := c.Response().Header()
-	h.Set("ETag", openAPIETag)
+	h.Set("ETag", g.openapiETag)
 	h.Set("Cache-Control", "no-cache")
-	if etagMatch(c.Request().Header.Get("If-None-Match"), openAPIETag) {
+	if etagMatch(c.Request().Header.Get("If-None-Match"), g.openapiETag) {
 		return c.NoContent(http.StatusNotModified)
 	}
-	return c.Blob(http.StatusOK, "application/json", openAPIDocument)
+	return c.Blob(http.StatusOK, "application/json", g.openapi)
 }
 
 // etagMatch reports whether an If-None-Match value names etag (or is "*").

@@ -22,6 +22,9 @@ var schemaPrinter = message.NewPrinter(language.English)
 // unless the schema says otherwise).
 type Schema struct {
 	s *jsonschema.Schema
+	// files are the schema files compiled, by absolute path, as they were
+	// read: the OpenAPI document shows these.
+	files map[string][]byte
 }
 
 // CompileSchema reads and compiles the JSON Schema in file. Formats are
@@ -35,12 +38,30 @@ func CompileSchema(file string) (*Schema, error) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
-	c.UseLoader(jsonschema.FileLoader{})
+	files := recordingLoader{}
+	c.UseLoader(files)
 	s, err := c.Compile(abs)
 	if err != nil {
 		return nil, fmt.Errorf("compile schema %s: %s", file, oneLine(err.Error()))
 	}
-	return &Schema{s: s}, nil
+	return &Schema{s: s, files: files}, nil
+}
+
+// recordingLoader loads schema files as jsonschema.FileLoader does, and
+// keeps what it read by path.
+type recordingLoader map[string][]byte
+
+func (l recordingLoader) Load(url string) (any, error) {
+	path, err := jsonschema.FileLoader{}.ToFile(url)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	l[path] = b
+	return jsonschema.UnmarshalJSON(bytes.NewReader(b))
 }
 
 // Validate checks a JSON body and returns one FieldError per violation.

@@ -463,14 +463,14 @@ func (s *Server) Send(method, path string, body []byte, header http.Header) (*Re
 	}
 	r := &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 	if checkResponse != nil {
-		err = checkResponse(req, r) // a mismatch fails the caller like a lost answer
+		err = checkResponse(s, req, r) // a mismatch fails the caller like a lost answer
 	}
 	return r, err
 }
 
-// checkResponse, when set, checks every answer Send reads (openapi_test.go
-// sets it); its error becomes Send's.
-var checkResponse func(req *http.Request, r *Response) error
+// checkResponse, when set, checks every answer Send reads from the gateway
+// s (openapi_test.go sets it); its error becomes Send's.
+var checkResponse func(s *Server, req *http.Request, r *Response) error
 
 // authorize adds the view's API key to req unless it has its own
 // Authorization.
