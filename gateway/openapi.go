@@ -19,8 +19,8 @@ import (
 var openAPIFixed []byte
 
 // OpenAPI returns the OpenAPI 3.1 document that GET /openapi.json serves:
-// asyncgw's own API and this gateway's configured routes, made once by
-// New. The caller must not modify it.
+// asyncgw's own API and this gateway's configured routes, made by New and
+// again by each Reload. The caller must not modify it.
 func (g *Gateway) OpenAPI() []byte { return g.current.Load().openapi }
 
 // openAPIETag identifies a document.

@@ -136,6 +136,9 @@ routes:
 	if code, err := post(httpClient, base+"/v1/more", comes, `{}`); code != http.StatusAccepted {
 		t.Errorf("a new route with a new key after the reload: %d (%v), want 202", code, err)
 	}
+	if doc := get(t, base+"/openapi.json"); !strings.Contains(doc, `"/v1/more"`) {
+		t.Errorf("the OpenAPI document after the reload does not describe the new route")
+	}
 	id := submitAs(t, base+"/v1/work", stays)
 	waitFor := func(id string) string {
 		var got string
@@ -173,6 +176,21 @@ routes:
 	if p.exited() {
 		t.Fatal("asyncgw exited on SIGHUP")
 	}
+}
+
+// get reads url, requiring a 200.
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d (%v)", url, resp.StatusCode, err)
+	}
+	return string(b)
 }
 
 // submitAs POSTs {} with an API key, requires a 202 and returns the job ID.
