@@ -226,6 +226,10 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		}
 	}
 
+	// Every series the dashboard and the alerts read exists from the
+	// first scrape.
+	metrics.Prime(knownSeries(cmd, cfg, gw))
+
 	if mem != nil {
 		log.Warn("NO REDIS CONFIGURED: using an embedded in-memory Redis. Jobs are NOT durable and are lost when asyncgw stops. Set redis.url or ASYNCGW_REDIS_URL for real use.")
 	}
@@ -250,12 +254,12 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		defer cancel()
 		_ = shutdownTracing(sctx)
 	}()
+	var metricsLn net.Listener
 	if cfg.MetricsListen != "" {
-		stop, err := serveMetrics(cfg.MetricsListen, metrics, cfg.Pprof, log)
-		if err != nil {
+		if metricsLn, err = listenMetrics(cfg.MetricsListen); err != nil {
 			return err
 		}
-		defer stop()
+		defer metricsLn.Close()
 	}
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
@@ -275,6 +279,12 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		}
 		log.Info("workers started", "concurrency", worker.Concurrency())
 		_ = dispatcher.Start(ctx)
+	}
+	// asyncgw_ready is checked by the process itself, not only when a
+	// load balancer asks /readyz (a worker has no /readyz at all).
+	metrics.WatchReady(wctx, readiness(gw, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }), 5*time.Second, log)
+	if metricsLn != nil {
+		defer serveMetrics(metricsLn, metrics, cfg.Pprof, log)()
 	}
 	var serveErr error
 	if gw != nil {
