@@ -100,13 +100,27 @@ func panels(v any, f func(title string, target map[string]any)) {
 	}
 }
 
-// Queries returns the expression of every panel target, expanded.
+// Queries returns the expression of every panel target and the selector
+// of every label_values(selector, label) variable, expanded.
 func (d Dashboard) Queries() []Query {
 	var out []Query
 	d.Panels(func(title string, target map[string]any) {
 		expr, _ := target["expr"].(string)
 		out = append(out, Query{Where: fmt.Sprintf("panel %q target %v", title, target["refId"]), Expr: Expand(expr)})
 	})
+	templating, _ := d["templating"].(map[string]any)
+	vars, _ := templating["list"].([]any)
+	for _, v := range vars {
+		v, _ := v.(map[string]any)
+		q, _ := v["query"].(string)
+		if m, ok := v["query"].(map[string]any); ok {
+			q, _ = m["query"].(string)
+		}
+		sel, ok := strings.CutPrefix(q, "label_values(")
+		if i := strings.LastIndexByte(sel, ','); ok && i > 0 {
+			out = append(out, Query{Where: fmt.Sprintf("variable %v", v["name"]), Expr: Expand(sel[:i])})
+		}
+	}
 	return out
 }
 
