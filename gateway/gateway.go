@@ -141,6 +141,10 @@ func (c Config) withDefaults() Config {
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)
 	c.MaxWait = cmp.Or(c.MaxWait, 30*time.Second)
 	c.RedisTimeout = cmp.Or(c.RedisTimeout, time.Second)
+	c.RedisBreaker.Name = cmp.Or(c.RedisBreaker.Name, "redis")
+	if c.RedisBreaker.IsFailure == nil {
+		c.RedisBreaker.IsFailure = isRedisFailure
+	}
 	routes := make([]Route, len(c.Routes))
 	for i, r := range c.Routes {
 		r.Method = strings.ToUpper(cmp.Or(r.Method, http.MethodPost))
@@ -375,11 +379,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if deps.Metrics == nil {
 		deps.Metrics = nopMetrics{}
 	}
-	rbc := cfg.RedisBreaker
-	rbc.Name = cmp.Or(rbc.Name, "redis")
-	if rbc.IsFailure == nil {
-		rbc.IsFailure = isRedisFailure
-	}
+	rbc := cfg.withDefaults().RedisBreaker
 	if rbc.OnChange == nil {
 		rbc.OnChange = func(name string, _, to breaker.State) { deps.Metrics.BreakerChanged("redis", name, to) }
 	}

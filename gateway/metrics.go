@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,6 +49,67 @@ func (nopMetrics) StreamClosed(string)                            {}
 func (nopMetrics) EventSent()                                     {}
 func (nopMetrics) BreakerChanged(string, string, breaker.State)   {}
 func (nopMetrics) Ready(bool)                                     {}
+
+// Series lists the label values the gateway reports under, as far as its
+// configuration tells, so that the metrics can make those series at zero
+// before the first request (telemetry.Metrics.Prime).
+type Series struct {
+	// Writes are the endpoints that accept writes: POST /v1/jobs and every
+	// route, by method and path template as requests are counted.
+	Writes []Endpoint
+	// Jobs maps each job type a client may submit to the queues it may go
+	// to (its own, and those X-Priority may pick).
+	Jobs map[string][]string
+	// RateLimited maps each route with a rate limit to the tenants it
+	// limits: every configured tenant, or "default" without auth.
+	RateLimited map[string][]string
+	// Breakers maps a kind of circuit breaker ("redis", "precheck") to the
+	// names of the gateway's breakers of that kind.
+	Breakers map[string][]string
+}
+
+// Endpoint is an HTTP method and a path template.
+type Endpoint struct{ Method, Path string }
+
+// Series returns what the gateway reports under (see Series).
+func (g *Gateway) Series() Series {
+	g = g.current.Load()
+	s := Series{
+		Jobs:        map[string][]string{},
+		RateLimited: map[string][]string{},
+		Breakers:    map[string][]string{"redis": {g.cfg.RedisBreaker.Name}},
+	}
+	for key := range g.submitPaths {
+		method, path, _ := strings.Cut(key, " ")
+		s.Writes = append(s.Writes, Endpoint{Method: method, Path: path})
+	}
+	slices.SortFunc(s.Writes, func(a, b Endpoint) int { return strings.Compare(a.Path+" "+a.Method, b.Path+" "+b.Method) })
+	tenants := []string{DefaultTenant}
+	if g.cfg.Auth.Enabled {
+		tenants = nil
+		for _, t := range g.cfg.Auth.Tenants {
+			tenants = append(tenants, t.Name)
+		}
+	}
+	for _, r := range g.cfg.Routes {
+		qs := append([]string{r.Queue}, r.Priorities...)
+		slices.Sort(qs)
+		s.Jobs[r.Name] = slices.Compact(qs)
+		if r.RateLimit != nil {
+			s.RateLimited[r.Name] = tenants
+		}
+	}
+	for _, t := range g.cfg.Types {
+		qs := append([]string{t.Queue}, g.cfg.Queues...)
+		slices.Sort(qs)
+		s.Jobs[t.Name] = slices.Compact(qs)
+	}
+	for _, b := range g.prechecks {
+		s.Breakers["precheck"] = append(s.Breakers["precheck"], b.Name())
+	}
+	slices.Sort(s.Breakers["precheck"])
+	return s
+}
 
 // acceptedKey marks, in the echo context, a write that stored a job.
 const acceptedKey = "asyncgw.accepted"

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v5"
-
-	"github.com/asyncgw/asyncgw/breaker"
 )
 
 // build wires the echo application: middleware order, then routes.
@@ -146,26 +144,7 @@ func (g *Gateway) healthz(c *echo.Context) error {
 }
 
 func (g *Gateway) readyz(c *echo.Context) error {
-	reasons := []string{}
-	select {
-	case <-g.draining:
-		reasons = append(reasons, "shutting down")
-	default:
-	}
-	if g.deps.Ping != nil {
-		if err := g.deps.Ping(c.Request().Context()); err != nil {
-			reasons = append(reasons, "redis unreachable: "+err.Error())
-		}
-	}
-	if !g.deps.Hub.Ready() {
-		reasons = append(reasons, "event subscription down")
-	}
-	if g.redis.State() == breaker.Open {
-		// Writes are refused at once while it is open. Half-open is not
-		// a reason: it needs requests to close, and a balancer that took
-		// the gateway out would send none.
-		reasons = append(reasons, "redis circuit breaker open: writes are refused until it closes")
-	}
+	reasons := g.Readiness(c.Request().Context())
 	g.metrics.Ready(len(reasons) == 0)
 	if len(reasons) > 0 {
 		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "not ready", "reasons": reasons})

@@ -5,11 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/internal/telemetry"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/webhook"
@@ -29,14 +34,21 @@ func (s countedSender) Send(ctx context.Context, j *jobs.Job, req *jobs.Request)
 	return res, err
 }
 
-// serveMetrics serves /metrics (and /healthz) on addr until stop is
-// called: for worker processes, which have no gateway listener, and for
-// operators who keep metrics off the public port.
-func serveMetrics(addr string, m *telemetry.Metrics, profiler bool, log *slog.Logger) (stop func(), err error) {
+// listenMetrics binds metrics.listen. It is done with the other start-up
+// checks, so that a taken address stops asyncgw before anything starts;
+// serveMetrics serves on it once the first figures are in.
+func listenMetrics(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics.listen: %w", err)
 	}
+	return ln, nil
+}
+
+// serveMetrics serves /metrics (and /healthz) on ln until stop is called:
+// for worker processes, which have no gateway listener, and for operators
+// who keep metrics off the public port.
+func serveMetrics(ln net.Listener, m *telemetry.Metrics, profiler bool, log *slog.Logger) (stop func()) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -61,5 +73,61 @@ func serveMetrics(addr string, m *telemetry.Metrics, profiler bool, log *slog.Lo
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
-	}, nil
+	}
+}
+
+// knownSeries is what a process running cmd will report under, from its
+// configuration (see telemetry.Known). gw is nil in a worker process.
+func knownSeries(cmd string, cfg *config, gw *gateway.Gateway) telemetry.Known {
+	var k telemetry.Known
+	if gw != nil {
+		s := gw.Series()
+		g := &telemetry.KnownGateway{Jobs: s.Jobs, RateLimited: s.RateLimited, Breakers: s.Breakers, Queues: cfg.AdminQueues}
+		for _, e := range s.Writes {
+			g.Writes = append(g.Writes, telemetry.Endpoint{Method: e.Method, Route: e.Path})
+		}
+		k.Gateway = g
+	}
+	if cmd == "gateway" {
+		return k
+	}
+	w := &telemetry.KnownWorker{
+		Jobs:    map[string][]string{webhook.JobType: {cfg.Webhooks.Queue}},
+		Queues:  slices.Sorted(maps.Keys(cfg.Worker.Queues)),
+		Senders: []string{webhook.Kind},
+	}
+	hosts := map[string]bool{}
+	for _, r := range cfg.Gateway.Routes {
+		// As the gateway defaults them: its own queue, and those a client
+		// may pick (every queue unless the route lists them).
+		qs := append([]string{cmpOr(r.Queue, "default")}, r.Priorities...)
+		if len(r.Priorities) == 0 {
+			qs = append(qs, cfg.Gateway.Queues...)
+		}
+		slices.Sort(qs)
+		w.Jobs[r.Name] = slices.Compact(qs)
+		// Breakers are kept per host:port of the called URL; a host that
+		// is itself a placeholder is known only once called.
+		if u, err := url.Parse(r.Upstream); err == nil && u.Host != "" && !strings.ContainsAny(u.Host, "{}") && !strings.HasPrefix(u.Host, ":") {
+			hosts[u.Host] = true
+		}
+	}
+	w.Upstreams = slices.Sorted(maps.Keys(hosts))
+	k.Worker = w
+	return k
+}
+
+// readiness is what asyncgw_ready reports for a process: the gateway's
+// readiness (which pings Redis) when it runs one, else whether Redis
+// answers a PING.
+func readiness(gw *gateway.Gateway, ping func(context.Context) error) telemetry.ReadyCheck {
+	if gw != nil {
+		return gw.Readiness
+	}
+	return func(ctx context.Context) []string {
+		if err := ping(ctx); err != nil {
+			return []string{"redis unreachable: " + err.Error()}
+		}
+		return nil
+	}
 }

@@ -29,7 +29,10 @@ type reloader struct {
 	hooks   *webhook.Webhooks // never nil
 	// demo is the demo route, added to every configuration of the demo.
 	demo *gateway.Route
-	log  *slog.Logger
+	// applied, when set, is called with each configuration applied (to
+	// make the metric series of new routes and tenants).
+	applied func(*config)
+	log     *slog.Logger
 }
 
 // onSIGHUP reloads on every SIGHUP until the returned function is called.
@@ -90,6 +93,9 @@ func (r *reloader) reload() {
 		r.worker.SetRoutes(next.Worker.Routes)
 	}
 	r.running = next
+	if r.applied != nil {
+		r.applied(next)
+	}
 	r.log.Info("config reloaded", "path", next.Path, "routes", len(next.Gateway.Routes), "tenants", len(next.Gateway.Auth.Tenants))
 }
 

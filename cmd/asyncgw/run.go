@@ -163,6 +163,10 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		}
 	}
 
+	// Every series the dashboard and the alerts read exists from the
+	// first scrape.
+	metrics.Prime(knownSeries(cmd, cfg, gw))
+
 	if mem != nil {
 		log.Warn("NO REDIS CONFIGURED: using an embedded in-memory Redis. Jobs are NOT durable and are lost when asyncgw stops. Set redis.url or ASYNCGW_REDIS_URL for real use.")
 	}
@@ -187,12 +191,12 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		defer cancel()
 		_ = shutdownTracing(sctx)
 	}()
+	var metricsLn net.Listener
 	if cfg.MetricsListen != "" {
-		stop, err := serveMetrics(cfg.MetricsListen, metrics, cfg.Pprof, log)
-		if err != nil {
+		if metricsLn, err = listenMetrics(cfg.MetricsListen); err != nil {
 			return err
 		}
-		defer stop()
+		defer metricsLn.Close()
 	}
 	// What runs beside the HTTP server lives until the server has
 	// drained and stopped, not only until the signal: event streams and
@@ -231,13 +235,20 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	} else {
 		close(workersDone)
 	}
-	rl := &reloader{load: cfg.reload, running: cfg, gateway: gw, worker: worker, hooks: hooks, log: log}
+	rl := &reloader{load: cfg.reload, running: cfg, gateway: gw, worker: worker, hooks: hooks, log: log,
+		applied: func(next *config) { metrics.Prime(knownSeries(cmd, next, gw)) }}
 	if gw != nil && cfg.Demo {
 		demo := demoRoute(ln.Addr().String())
 		rl.demo = &demo
 	}
 	stopReload := rl.onSIGHUP()
 	defer stopReload()
+	// asyncgw_ready is checked by the process itself, not only when a
+	// load balancer asks /readyz (a worker has no /readyz at all).
+	metrics.WatchReady(stopping, readiness(gw, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }), 5*time.Second, log)
+	if metricsLn != nil {
+		defer serveMetrics(metricsLn, metrics, cfg.Pprof, log)()
+	}
 	var serveErr error
 	if gw != nil {
 		log.Info("gateway listening", "addr", "http://"+ln.Addr().String(), "demo", cfg.Demo)

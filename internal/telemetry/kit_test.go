@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -20,10 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/asyncgw/asyncgw/internal/opskit"
 )
 
 // Paths from this package's directory.
@@ -39,6 +39,11 @@ const (
 var kitTargetLabels = map[string]bool{"job": true, "instance": true, "role": true}
 
 var kitSeverities = []string{"critical", "warning", "info"}
+
+// kitRunbookBase is where the shipped alerts link their runbooks: an
+// absolute link to kitOperations in the repository, so that it can be
+// clicked from an alert wherever the alert is shown.
+const kitRunbookBase = "https://github.com/asyncgw/asyncgw/blob/main/docs/OPERATIONS.md"
 
 func TestAlertRules(t *testing.T) {
 	t.Parallel()
@@ -97,8 +102,8 @@ func kitCheckAlert(t *testing.T, r rulefmt.Rule, anchors map[string]bool) {
 	link := r.Annotations["runbook_url"]
 	doc, anchor, ok := strings.Cut(link, "#")
 	switch {
-	case !ok || doc != "docs/OPERATIONS.md":
-		t.Errorf("alert %s: runbook_url %q, want docs/OPERATIONS.md#<anchor>", r.Alert, link)
+	case !ok || doc != kitRunbookBase:
+		t.Errorf("alert %s: runbook_url %q, want %s#<anchor>", r.Alert, link, kitRunbookBase)
 	case anchor != strings.ToLower(r.Alert):
 		t.Errorf("alert %s: runbook anchor %q, want %q (the alert's own section)", r.Alert, anchor, strings.ToLower(r.Alert))
 	case !anchors[anchor]:
@@ -147,7 +152,7 @@ func TestDashboard(t *testing.T) {
 	cat := newKitCatalog(t)
 	check := func(where, query string) {
 		t.Helper()
-		expr, err := p.ParseExpr(kitExpand(query))
+		expr, err := p.ParseExpr(opskit.Expand(query))
 		if err != nil {
 			t.Errorf("%s: %q: %v", where, query, err)
 			return
@@ -158,7 +163,7 @@ func TestDashboard(t *testing.T) {
 	}
 
 	n := 0
-	kitPanels(dash["panels"], func(title string, target map[string]any) {
+	opskit.Dashboard(dash).Panels(func(title string, target map[string]any) {
 		expr, _ := target["expr"].(string)
 		if strings.TrimSpace(expr) == "" {
 			t.Errorf("panel %q, target %v: no expr", title, target["refId"])
@@ -194,8 +199,8 @@ func TestDashboard(t *testing.T) {
 		}
 		check("variable "+name, sel[:i])
 		label := strings.TrimSpace(strings.TrimSuffix(sel[i+1:], ")"))
-		if expr, err := p.ParseExpr(kitExpand(sel[:i])); err == nil {
-			if vs, ok := expr.(*parser.VectorSelector); !ok || !cat.hasLabel(kitSelectorName(vs), label) {
+		if expr, err := p.ParseExpr(opskit.Expand(sel[:i])); err == nil {
+			if vs, ok := expr.(*parser.VectorSelector); !ok || !cat.hasLabel(opskit.SelectorName(vs), label) {
 				t.Errorf("variable %s: %q: the selector has no label %q", name, q, label)
 			}
 		}
@@ -205,40 +210,6 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("no template variable %q", want)
 		}
 	}
-}
-
-// kitPanels calls f with every query target of every panel, rows' panels
-// included.
-func kitPanels(v any, f func(title string, target map[string]any)) {
-	panels, _ := v.([]any)
-	for _, p := range panels {
-		p, _ := p.(map[string]any)
-		title, _ := p["title"].(string)
-		targets, _ := p["targets"].([]any)
-		for _, tg := range targets {
-			if tg, ok := tg.(map[string]any); ok {
-				f(title, tg)
-			}
-		}
-		kitPanels(p["panels"], f)
-	}
-}
-
-var (
-	// kitBuiltins are Grafana's interval variables, replaced by durations.
-	kitBuiltins = strings.NewReplacer(
-		"${__rate_interval}", "5m", "$__rate_interval", "5m",
-		"${__interval}", "1m", "$__interval", "1m",
-		"${__range}", "1h", "$__range", "1h",
-	)
-	// kitVariable is any other template variable; it only appears inside
-	// label values here.
-	kitVariable = regexp.MustCompile(`\$\{\w+(:\w+)?\}|\$\w+|\[\[\w+\]\]`)
-)
-
-// kitExpand makes a Grafana query parseable PromQL.
-func kitExpand(q string) string {
-	return kitVariable.ReplaceAllString(kitBuiltins.Replace(q), "x")
 }
 
 // kitCatalog is what NewMetrics exports: metric names and their labels.
@@ -359,7 +330,7 @@ func (c kitCatalog) check(expr parser.Expr) []string {
 	parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
 		switch n := node.(type) {
 		case *parser.VectorSelector:
-			name := kitSelectorName(n)
+			name := opskit.SelectorName(n)
 			if name == "" {
 				problems = append(problems, fmt.Sprintf("selector %s names no metric", n))
 				return nil
@@ -380,7 +351,7 @@ func (c kitCatalog) check(expr parser.Expr) []string {
 			var names []string
 			parser.Inspect(n.Expr, func(inner parser.Node, _ []parser.Node) error {
 				if vs, ok := inner.(*parser.VectorSelector); ok {
-					names = append(names, kitSelectorName(vs))
+					names = append(names, opskit.SelectorName(vs))
 				}
 				return nil
 			})
@@ -396,18 +367,6 @@ func (c kitCatalog) check(expr parser.Expr) []string {
 		return nil
 	})
 	return problems
-}
-
-func kitSelectorName(vs *parser.VectorSelector) string {
-	if vs.Name != "" {
-		return vs.Name
-	}
-	for _, m := range vs.LabelMatchers {
-		if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
-			return m.Value
-		}
-	}
-	return ""
 }
 
 // kitAnchors returns the anchors of the headings of a Markdown file, made

@@ -55,8 +55,8 @@ type Metrics struct {
 	ReadyGauge      prometheus.Gauge
 	BuildInfo       *prometheus.GaugeVec // version
 
-	// statsAt is when WatchQueues last read the figures (unix ns; 0:
-	// never).
+	// statsAt is when WatchQueues last read the figures, or when the
+	// Metrics were made if it never has (unix ns).
 	statsAt atomic.Int64
 }
 
@@ -72,6 +72,7 @@ func NewMetrics(version string) *Metrics {
 	r := prometheus.NewRegistry()
 	f := func(c prometheus.Collector) { r.MustRegister(c) }
 	m := &Metrics{Registry: r}
+	m.statsAt.Store(time.Now().UnixNano())
 	m.HTTPRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "asyncgw_http_requests_total", Help: "HTTP requests answered, by route template, method and status code.",
 	}, []string{"route", "method", "code"})
@@ -136,7 +137,7 @@ func NewMetrics(version string) *Metrics {
 		Name: "asyncgw_webhook_outbox_pending", Help: "Job events waiting to become webhook deliveries.",
 	})
 	m.ReadyGauge = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "asyncgw_ready", Help: "1 when /readyz answers ready (gateway processes), as of the last check.",
+		Name: "asyncgw_ready", Help: "1 when the process is ready (what /readyz answers; for a worker, Redis reachable), 0 when not or shutting down. Checked every few seconds by the process itself.",
 	})
 	m.BuildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "asyncgw_build_info", Help: "Always 1, labelled with the version.",
@@ -155,13 +156,9 @@ func NewMetrics(version string) *Metrics {
 	m.BuildInfo.WithLabelValues(version).Set(1)
 	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "asyncgw_queue_stats_age_seconds",
-		Help: "Age of the queue, dead-letter and outbox figures (0 before the first read): it grows while Redis cannot be read.",
+		Help: "Age of the queue, dead-letter and outbox figures (since the process started, until the first reading): it grows while Redis cannot be read.",
 	}, func() float64 {
-		at := m.statsAt.Load()
-		if at == 0 {
-			return 0
-		}
-		return time.Since(time.Unix(0, at)).Seconds()
+		return time.Since(time.Unix(0, m.statsAt.Load())).Seconds()
 	}))
 	return m
 }

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"time"
@@ -43,7 +44,7 @@ func (m *Metrics) StreamClosed(scope string) { m.SSESubscribers.WithLabelValues(
 // EventSent counts an event written to a stream.
 func (m *Metrics) EventSent() { m.SSEEventsSent.Inc() }
 
-// Ready records a readiness check.
+// Ready records a readiness check (/readyz, or WatchReady).
 func (m *Metrics) Ready(ok bool) {
 	if ok {
 		m.ReadyGauge.Set(1)
@@ -114,6 +115,9 @@ func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		start := time.Now()
 		err := next(ctx, cmd)
+		if refused(err, cmd) {
+			err = nil
+		}
 		h.observe(commandName(cmd), start, err)
 		return err
 	}
@@ -123,16 +127,48 @@ func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		start := time.Now()
 		err := next(ctx, cmds)
+		if refused(err, cmds...) {
+			err = nil
+		}
 		h.observe("pipeline", start, err)
 		return err
 	}
 }
 
+// observe times a round trip. The error counter of a command is made with
+// its first round trip, failed or not, so that its first error is an
+// increase from 0 that rate() sees, not the start of a new series. Answers
+// that are part of a working exchange are not errors: a nil answer, and
+// the NOSCRIPT with which Redis asks go-redis to send a script it does not
+// have yet (after which the EVAL is timed as such).
 func (h redisHook) observe(cmd string, start time.Time, err error) {
 	h.m.RedisDuration.WithLabelValues(cmd).Observe(time.Since(start).Seconds())
-	if err != nil && !errors.Is(err, redis.Nil) {
-		h.m.RedisErrors.WithLabelValues(cmd).Inc()
+	errs := h.m.RedisErrors.WithLabelValues(cmd)
+	if err != nil && !errors.Is(err, redis.Nil) && !redis.HasErrorPrefix(err, "NOSCRIPT") {
+		errs.Inc()
 	}
+}
+
+// refused reports whether err is Redis refusing one of the optional
+// commands go-redis sends on every new connection (CLIENT SETINFO, and
+// with RESP3 CLIENT MAINT_NOTIFICATIONS), which Redis before 7.2 does not
+// know and go-redis goes on without: counting it would count an error per
+// connection.
+func refused(err error, cmds ...redis.Cmder) bool {
+	var re redis.Error
+	if !errors.As(err, &re) || len(cmds) == 0 {
+		return false
+	}
+	for _, c := range cmds {
+		args := c.Args()
+		if len(args) < 2 || !strings.EqualFold(fmt.Sprint(args[0]), "client") {
+			return false
+		}
+		if sub := strings.ToLower(fmt.Sprint(args[1])); sub != "setinfo" && sub != "maint_notifications" {
+			return false
+		}
+	}
+	return true
 }
 
 // knownCommands bounds the command label: anything else is "other".

@@ -22,7 +22,9 @@ type OutboxSource interface {
 // WatchQueues reads the queue, dead-letter and outbox figures every
 // interval until ctx is done, so that a scrape never reads Redis: the
 // gauges hold the last figures, and asyncgw_queue_stats_age_seconds says
-// how old they are. outbox may be nil.
+// how old they are. The first reading is made before it returns, so that
+// the first scrape holds real figures rather than none (or zeros that
+// would read as a sudden change). outbox may be nil.
 func (m *Metrics) WatchQueues(ctx context.Context, q QueueSource, outbox OutboxSource, every time.Duration, log *slog.Logger) {
 	read := func() {
 		rctx, cancel := context.WithTimeout(ctx, every)
@@ -62,16 +64,17 @@ func (m *Metrics) WatchQueues(ctx context.Context, q QueueSource, outbox OutboxS
 		}
 		m.statsAt.Store(time.Now().UnixNano())
 	}
+	read()
 	go func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
-			read()
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
+			read()
 		}
 	}()
 }

@@ -1,0 +1,9 @@
+package telemetry
+
+import (
+	"testing"
+
+	"github.com/asyncgw/asyncgw/internal/redistest"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
