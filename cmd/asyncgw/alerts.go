@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"text/template"
+
+	"github.com/spf13/cobra"
 )
 
 // defaultRunbookBase is where the shipped alerts link their runbooks: the
@@ -60,4 +62,27 @@ func checkRunbookBase(base string) error {
 		return bad("must not have a #fragment: each alert adds its own")
 	}
 	return nil
+}
+
+// alertsCmd is "asyncgw alerts": the Prometheus alerting rules.
+func (c *cli) alertsCmd() *cobra.Command {
+	var base string
+	cmd := &cobra.Command{
+		Use:   "alerts",
+		Short: "Print the Prometheus alerting rules",
+		Long: `Print the Prometheus alerting rules for asyncgw (configs/prometheus/alerts.yml),
+with each alert's runbook_url under --runbook-base: the address of your copy
+of docs/OPERATIONS.md, to which each alert adds its section's #anchor.`,
+		Example: `  asyncgw alerts > /etc/prometheus/rules/asyncgw.yml
+  asyncgw alerts --runbook-base https://wiki.example.com/asyncgw/OPERATIONS.md`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkRunbookBase(base); err != nil {
+				return usagef(cmd, "--runbook-base: %v", err)
+			}
+			return writeAlerts(c.stdout, base)
+		},
+	}
+	cmd.Flags().StringVar(&base, "runbook-base", defaultRunbookBase, "absolute URL of docs/OPERATIONS.md that runbook links point under")
+	return cmd
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"log/slog"
 	"os"
@@ -127,5 +128,31 @@ func TestWriteAlertsBadBase(t *testing.T) {
 		if b.Len() > 0 {
 			t.Errorf("writeAlerts(%q) wrote %d bytes with its error", base, b.Len())
 		}
+	}
+}
+
+// TestAlertsCommand: asyncgw alerts prints the shipped rules, or those
+// under --runbook-base; a bad base is a usage error.
+func TestAlertsCommand(t *testing.T) {
+	t.Parallel()
+	shipped, err := os.ReadFile("../../configs/prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, nil, "alerts"); err != nil || out != string(shipped) {
+		t.Errorf("asyncgw alerts: error %v; output equal to configs/prometheus/alerts.yml: %v", err, out == string(shipped))
+	}
+	const base = "https://wiki.example.com/ops.md"
+	var want bytes.Buffer
+	if err := writeAlerts(&want, base); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, nil, "alerts", "--runbook-base", base); err != nil || out != want.String() {
+		t.Errorf("asyncgw alerts --runbook-base: error %v; output as writeAlerts: %v", err, out == want.String())
+	}
+	_, err = runCLI(t, nil, "alerts", "--runbook-base", "docs/OPERATIONS.md")
+	var u *usageError
+	if !errors.As(err, &u) || !strings.Contains(err.Error(), "--runbook-base") {
+		t.Errorf("a relative base: %v, want a usage error naming --runbook-base", err)
 	}
 }

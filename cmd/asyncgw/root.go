@@ -94,7 +94,7 @@ func (c *cli) rootCmd() *cobra.Command {
 		"the YAML configuration `FILE`; defaults to $ASYNCGW_CONFIG, and without either to the demo configuration")
 	_ = root.MarkPersistentFlagFilename("config", "yaml", "yml")
 
-	root.AddCommand(c.gatewayCmd(), c.workerCmd(), c.dlqCmd(), c.queuesCmd(), c.keysCmd(), c.versionCmd())
+	root.AddCommand(c.gatewayCmd(), c.workerCmd(), c.dlqCmd(), c.queuesCmd(), c.keysCmd(), c.alertsCmd(), c.versionCmd())
 	root.SetHelpCommand(c.helpCmd())
 	// cobra adds these when it runs; added now, they are in the tree
 	// for whoever walks it.
