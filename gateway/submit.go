@@ -254,9 +254,11 @@ func checkContentType(ct string, length int64) error {
 func readBody(c *echo.Context, limit int64) ([]byte, error) {
 	r := c.Request()
 	if r.ContentLength > limit {
-		// Closing the connection spares the server reading the body
-		// before it answers (it would, to keep the connection).
+		// The connection is closed after the answer rather than kept:
+		// keeping it, the server would read the body first, and it would
+		// still try to after the answer (the read deadline stops that).
 		c.Response().Header().Set("Connection", "close")
+		_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now())
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
 	r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
@@ -284,8 +286,11 @@ func readBody(c *echo.Context, limit int64) ([]byte, error) {
 // decoder runs to say what is wrong.
 func checkJSON(body []byte) error {
 	err := jsonx.Check(body)
-	var je *jsonx.Error
-	if err == nil || !errors.As(err, &je) {
+	if err == nil {
+		return nil
+	}
+	je, ok := err.(*jsonx.Error) // not errors.As: its target would cost an allocation on every call
+	if !ok {
 		return err
 	}
 	switch je.Kind {
