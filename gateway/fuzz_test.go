@@ -11,7 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/asyncgw/asyncgw/internal/jsonx"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/status"
 )
@@ -77,8 +79,9 @@ func (quietFeed) Ready() bool                                      { return true
 
 // FuzzSubmitGeneric posts arbitrary bytes to POST /v1/jobs. Whatever the
 // body, the gateway never fails (no 5xx, no panic), answers every refusal
-// with problem+json, and accepts (202) only a body that names a known job
-// type, submitting a job of that type. The seed corpus is in
+// with problem+json, and accepts (202) only a body that means one thing
+// (UTF-8, no member named twice) and names a known job type, submitting a
+// job of that type. The seed corpus is in
 // testdata/fuzz/FuzzSubmitGeneric.
 func FuzzSubmitGeneric(f *testing.F) {
 	schema := filepath.Join(f.TempDir(), "order.json")
@@ -124,6 +127,14 @@ func FuzzSubmitGeneric(f *testing.F) {
 				t.Fatalf("status %d, but a job was submitted for %q", code, body)
 			}
 			return
+		}
+		// Nothing that means two things is taken: text that is not
+		// UTF-8, names given twice, unpaired surrogates.
+		if !utf8.Valid(body) {
+			t.Fatalf("202 for %q, which is not UTF-8", body)
+		}
+		if err := jsonx.Check(body); err != nil {
+			t.Fatalf("202 for %q: %v", body, err)
 		}
 		var in struct {
 			Type string `json:"type"`

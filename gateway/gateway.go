@@ -73,10 +73,13 @@ type Route struct {
 	Name string
 	// Method is the HTTP method. Defaults to POST.
 	Method string
-	// Path is the echo path ("/v1/orders/:id"). Required.
+	// Path is the request path. Parameters are whole segments "{id}" or,
+	// in echo's syntax, ":id" ("/v1/orders/{id}" and "/v1/orders/:id" are
+	// the same route). Required.
 	Path string
-	// Upstream is the URL the worker calls; ":param" path segments and
-	// "{param}" are replaced by the route's path parameters. Required.
+	// Upstream is the URL the worker calls; path segments "{param}" or
+	// ":param" are replaced by the request's value of that path parameter
+	// (each must name one). Required.
 	Upstream string
 	// Queue is the default queue of the route's jobs. Defaults to "default".
 	Queue string
@@ -184,7 +187,7 @@ func (c Config) validate() error {
 		queues[q] = true
 	}
 	names := map[string]bool{}
-	paths := map[string]bool{}
+	paths := map[string]string{} // method and shape: the key that has it
 	for i, r := range c.Routes {
 		at := fmt.Sprintf("routes[%d]", i)
 		if !jobs.ValidName(r.Name) {
@@ -197,14 +200,22 @@ func (c Config) validate() error {
 		if !strings.HasPrefix(r.Path, "/") {
 			return fmt.Errorf("%s.path: %q must start with /", at, r.Path)
 		}
-		if strings.HasPrefix(r.Path, "/v1/jobs") || strings.HasPrefix(r.Path, "/v1/events") || strings.HasPrefix(r.Path, "/admin/") {
+		if reservedPath(r.Path) {
 			return fmt.Errorf("%s.path: %q is reserved by asyncgw", at, r.Path)
 		}
-		if paths[r.Method+" "+r.Path] {
-			return fmt.Errorf("%s.path: %s %s is used twice", at, r.Method, r.Path)
+		rp, err := parseRoutePath(r.Path)
+		if err != nil {
+			return fmt.Errorf("%s.path: %w", at, err)
 		}
-		paths[r.Method+" "+r.Path] = true
+		// "/v1/orders/{id}" and "/v1/orders/:customer" are one route.
+		if first, ok := paths[r.Method+" "+rp.shape]; ok {
+			return fmt.Errorf("%s.path: %s %s is used twice (also %s)", at, r.Method, r.Path, first)
+		}
+		paths[r.Method+" "+rp.shape] = fmt.Sprintf("routes[%d].path", i)
 		if err := checkUpstream(r.Upstream); err != nil {
+			return fmt.Errorf("%s.upstream: %w", at, err)
+		}
+		if err := checkPlaceholders(r.Upstream, rp); err != nil {
 			return fmt.Errorf("%s.upstream: %w", at, err)
 		}
 		if !queues[r.Queue] {
@@ -439,6 +450,8 @@ func configure(cfg Config, deps Deps, l *life) (*Gateway, error) {
 	}
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
+		rp, _ := parseRoutePath(r.Path) // validated
+		r.Path = rp.echo
 		g.routes[r.Name] = r
 		g.submitPaths[r.Method+" "+r.Path] = true
 	}
@@ -537,6 +550,21 @@ func (g *Gateway) drain() { g.drainOnce.Do(func() { close(g.draining) }) }
 func (g *Gateway) Stop() {
 	g.drain()
 	g.stopOnce.Do(func() { close(g.stopping) })
+}
+
+// reservedPath reports whether a route path would take a path of
+// asyncgw's own.
+func reservedPath(p string) bool {
+	for _, prefix := range []string{"/v1/jobs", "/v1/events", "/admin/", "/_demo/"} {
+		if strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	switch p {
+	case "/healthz", "/readyz", "/metrics", "/openapi.json", "/_demo":
+		return true
+	}
+	return false
 }
 
 // checkUpstream validates an upstream URL template.

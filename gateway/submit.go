@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v5"
 
+	"github.com/asyncgw/asyncgw/internal/jsonx"
 	"github.com/asyncgw/asyncgw/jobs"
 )
 
@@ -46,6 +47,9 @@ var skipHeaders = map[string]bool{
 func (g *Gateway) submitRoute(rt *Route) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		r := c.Request()
+		if emptyParam(c.PathValues()) {
+			return echo.ErrNotFound
+		}
 		if err := g.limit(c, rt); err != nil {
 			return err
 		}
@@ -59,7 +63,7 @@ func (g *Gateway) submitRoute(rt *Route) echo.HandlerFunc {
 		if p := g.validate(rt.Name, body); p != nil {
 			return p
 		}
-		target, err := upstreamURL(rt.Upstream, c.PathValues(), r.URL.RawQuery)
+		target, err := upstreamURL(rt.Upstream, c.PathValues(), r.URL.RawPath != "", r.URL.RawQuery)
 		if err != nil {
 			return problem(http.StatusBadRequest, "bad-path", err.Error())
 		}
@@ -97,34 +101,24 @@ type genericRequest struct {
 // genericFields are the members of a POST /v1/jobs body.
 var genericFields = map[string]bool{"type": true, "payload": true, "priority": true, "callback_url": true, "delay": true}
 
-// checkTopKeys refuses what encoding/json lets through in an object that
-// decoded: members named in another case ("TYPE") and members given twice
-// (where the last would silently win).
+// checkTopKeys refuses members that encoding/json would match in another
+// case ("TYPE"). Members given twice are refused before, with every other
+// body that means two things (checkJSON).
 func checkTopKeys(body []byte, known map[string]bool) *Problem {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return nil // not an object: decodeStrict has said so
 	}
-	seen := map[string]bool{}
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
 			return nil
 		}
-		name, _ := t.(string)
-		var detail string
-		switch {
-		case !known[name]:
-			detail = "unknown field (names are case-sensitive)"
-		case seen[name]:
-			detail = "given more than once"
-		}
-		if detail != "" {
+		if name, _ := t.(string); !known[name] {
 			p := problem(http.StatusBadRequest, "validation", "the request body is invalid")
-			p.Errors = []FieldError{{Pointer: pointer([]string{name}), Detail: detail}}
+			p.Errors = []FieldError{{Pointer: pointer([]string{name}), Detail: "unknown field (names are case-sensitive)"}}
 			return p
 		}
-		seen[name] = true
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
 			return nil
@@ -254,9 +248,19 @@ func checkContentType(ct string, length int64) error {
 	return nil
 }
 
-// readBody reads the whole body within limit and checks that it is JSON.
+// readBody reads the whole body within limit and checks that it is JSON
+// that means one thing. A body announced larger than limit is refused at
+// once, unread.
 func readBody(c *echo.Context, limit int64) ([]byte, error) {
 	r := c.Request()
+	if r.ContentLength > limit {
+		// The connection is closed after the answer rather than kept:
+		// keeping it, the server would read the body first, and it would
+		// still try to after the answer (the read deadline stops that).
+		c.Response().Header().Set("Connection", "close")
+		_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now())
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
 	r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -275,12 +279,41 @@ func readBody(c *echo.Context, limit int64) ([]byte, error) {
 	return body, nil
 }
 
-// checkJSON checks that body is exactly one JSON value. Valid JSON is
-// recognised without decoding it; the decoder runs only to say what is
-// wrong.
+// checkJSON checks, in one pass, that body is exactly one JSON value that
+// every parser reads the same way: UTF-8 text, no unpaired surrogate
+// escapes, no member name given twice in an object (where one parser
+// takes the first value and another the last). For malformed JSON the
+// decoder runs to say what is wrong.
 func checkJSON(body []byte) error {
-	if json.Valid(body) {
+	err := jsonx.Check(body)
+	if err == nil {
 		return nil
+	}
+	je, ok := err.(*jsonx.Error) // not errors.As: its target would cost an allocation on every call
+	if !ok {
+		return err
+	}
+	switch je.Kind {
+	case jsonx.Duplicate:
+		p := problem(http.StatusBadRequest, "validation", "the request body is invalid")
+		p.Errors = []FieldError{{Pointer: je.Pointer, Detail: "given more than once"}}
+		return p
+	case jsonx.InvalidUTF8, jsonx.Surrogate:
+		what := "invalid UTF-8"
+		if je.Kind == jsonx.Surrogate {
+			what = "an unpaired surrogate escape"
+		}
+		where := "a string"
+		if je.InName {
+			where = "a member name"
+		}
+		// Offsets count from 1, as in every malformed-json answer.
+		at := int64(je.Offset) + 1
+		line, col := position(body, at)
+		p := problem(http.StatusBadRequest, "malformed-json",
+			fmt.Sprintf("malformed JSON at line %d, column %d (offset %d): %s in %s", line, col, at, what, where))
+		p.Errors = []FieldError{{Pointer: je.Pointer, Detail: fmt.Sprintf("%s in %s at offset %d", what, where, at)}}
+		return p
 	}
 	var v any
 	if err := decodeStrict(body, &v); err != nil {
@@ -358,42 +391,6 @@ func pickQueue(priority, def string, allowed []string) (string, error) {
 	p := problem(http.StatusBadRequest, "bad-priority",
 		fmt.Sprintf("priority %q is not allowed here; allowed: %s", sanitize(priority), strings.Join(allowed, ", ")))
 	return "", p
-}
-
-// upstreamURL fills a route's upstream template with path parameters and
-// adds the request's query string.
-func upstreamURL(tmpl string, params echo.PathValues, rawQuery string) (string, error) {
-	u, err := parseURL(tmpl)
-	if err != nil {
-		return "", err
-	}
-	segs := strings.Split(u.Path, "/")
-	for i, s := range segs {
-		name := ""
-		switch {
-		case strings.HasPrefix(s, ":"):
-			name = s[1:]
-		case strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}"):
-			name = s[1 : len(s)-1]
-		default:
-			continue
-		}
-		v, ok := params.Get(name)
-		if !ok {
-			return "", fmt.Errorf("path parameter %q missing", name)
-		}
-		segs[i] = url.PathEscape(v)
-	}
-	u.Path = strings.Join(segs, "/")
-	u.RawPath = ""
-	if rawQuery != "" {
-		if u.RawQuery != "" {
-			u.RawQuery += "&" + rawQuery
-		} else {
-			u.RawQuery = rawQuery
-		}
-	}
-	return u.String(), nil
 }
 
 func parseURL(s string) (*url.URL, error) {

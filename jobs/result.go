@@ -20,13 +20,19 @@ func hopHeader(k string) bool {
 	return false
 }
 
-// isJSONType reports whether a content type is application/json or *+json.
+// isJSONType reports whether a content type is application/json or a
+// type/subtype+json (a "+json" without a type or a subtype before it, which
+// mime.ParseMediaType lets through, is not).
 func isJSONType(ct string) bool {
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return false
 	}
-	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+	if mt == "application/json" {
+		return true
+	}
+	typ, sub, ok := strings.Cut(mt, "/")
+	return ok && typ != "" && len(sub) > len("+json") && strings.HasSuffix(sub, "+json")
 }
 
 // IsJSONType reports whether the media type of a Content-Type header value

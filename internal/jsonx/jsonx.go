@@ -1,4 +1,5 @@
-// Package jsonx helps write small JSON documents by hand on hot paths.
+// Package jsonx helps with JSON on hot paths: it checks request bodies in
+// one pass (Check) and writes small documents by hand (Plain).
 package jsonx
 
 // Plain reports whether s can be written in a JSON string as it is, with
