@@ -374,6 +374,10 @@ type life struct {
 
 // New builds the gateway.
 func New(cfg Config, deps Deps) (*Gateway, error) {
+	// A bad configuration is reported first, whatever the deps.
+	if err := cfg.withDefaults().validate(); err != nil {
+		return nil, err
+	}
 	if deps.Jobs == nil || deps.Store == nil || deps.Hub == nil {
 		return nil, errors.New("gateway: Jobs, Store and Hub are required")
 	}

@@ -92,10 +92,9 @@ func addRoutes(doc *object, cfg Config, schemas map[string]*Schema) ([]string, e
 		maps.Copy(files, s.files)
 	}
 	bundle := newSchemaBundle(files)
-	owners := map[string]int{} // "METHOD shape" → the route that has it
 	var generic []string
 	var skipped []string
-	needRequiredKey := false
+	needRequiredKey, needEmptyParam := false, false
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
 		at := fmt.Sprintf("routes[%d]", i)
@@ -128,6 +127,7 @@ func addRoutes(doc *object, cfg Config, schemas map[string]*Schema) ([]string, e
 			}
 		}
 		needRequiredKey = needRequiredKey || r.Idempotency == "required"
+		needEmptyParam = needEmptyParam || len(params) > 0
 		item := paths.obj(tmpl)
 		if item == nil {
 			item = newObject()
@@ -135,13 +135,9 @@ func addRoutes(doc *object, cfg Config, schemas map[string]*Schema) ([]string, e
 			shapes[pathShape(tmpl)] = tmpl
 		}
 		method := strings.ToLower(r.Method)
-		if j, ok := owners[r.Method+" "+pathShape(tmpl)]; ok {
-			return nil, fmt.Errorf("%s.path: %s %s is the same path as routes[%d]'s %s", at, r.Method, r.Path, j, cfg.Routes[j].Path)
-		}
 		if item.has(method) {
 			return nil, fmt.Errorf("%s.path: %s %s is one of asyncgw's own operations", at, r.Method, r.Path)
 		}
-		owners[r.Method+" "+pathShape(tmpl)] = i
 		item.set(method, spec.operation())
 	}
 	if err := bundle.resolve(); err != nil {
@@ -165,6 +161,11 @@ func addRoutes(doc *object, cfg Config, schemas map[string]*Schema) ([]string, e
 		p.set("required", true)
 		p.set("description", "Required on this route (`400` without it). "+p.str("description"))
 		comps.obj("parameters").set("Idempotency-Key-Required", p)
+	}
+	if needEmptyParam {
+		r := clone(comps.obj("responses").get("JobNotFound")).(*object)
+		r.set("description", "A path parameter of the route was left empty, as in `/v1/customers//orders` (`not-found`: no route for this path).")
+		comps.obj("responses").set("EmptyPathParameter", r)
 	}
 	for _, t := range cfg.Types {
 		generic = append(generic, t.Name)

@@ -137,10 +137,10 @@ func (s routeSpec) operation() *object {
 	media := newObject()
 	if s.schema != "" {
 		body.set("description", "The route's JSON Schema checks it; each violation is named in the `400` answer's `errors`. "+
-			"Sent as `application/json` or any `*+json` type, in UTF-8, up to "+formatSize(r.MaxBody)+".")
+			"Sent as `application/json` or any `type/subtype+json` type, in UTF-8, up to "+formatSize(r.MaxBody)+".")
 		media.set("schema", newObject().set("$ref", s.schema))
 	} else {
-		body.set("description", "Any JSON value, as `application/json` or any `*+json` type, in UTF-8, up to "+
+		body.set("description", "Any JSON value, as `application/json` or any `type/subtype+json` type, in UTF-8, up to "+
 			formatSize(r.MaxBody)+". A request without a body needs no `Content-Type`.")
 		media.set("schema", newObject())
 	}
@@ -152,6 +152,9 @@ func (s routeSpec) operation() *object {
 		set("400", ref("responses", "SubmitBadRequest"))
 	if s.auth {
 		resp.set("401", ref("responses", "Unauthorized"))
+	}
+	if len(s.params) > 0 {
+		resp.set("404", ref("responses", "EmptyPathParameter"))
 	}
 	resp.set("409", ref("responses", "SubmitConflict")).
 		set("413", ref("responses", "PayloadTooLarge")).

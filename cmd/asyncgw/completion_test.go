@@ -35,7 +35,7 @@ func TestCompletion(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{""}, []string{"completion", "dlq", "gateway", "help", "keys", "queues", "version", "worker"}},
+		{[]string{""}, []string{"alerts", "completion", "dlq", "gateway", "help", "keys", "queues", "version", "worker"}},
 		{[]string{"dlq", ""}, []string{"delete", "list", "replay", "show"}},
 		{[]string{"--config", "x.yaml", "dlq", "re"}, []string{"replay"}},
 		{[]string{"queues", ""}, []string{"pause", "resume"}},

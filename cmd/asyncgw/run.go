@@ -218,6 +218,12 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	stopping, stop := context.WithCancel(ctx)
 	defer stop()
 	context.AfterFunc(stopping, func() { log.Info("shutting down") })
+	// asyncgw_ready is checked by the process itself, not only when a
+	// load balancer asks /readyz (a worker has no /readyz at all).
+	metrics.WatchReady(stopping, readiness(gw, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }), 5*time.Second, log)
+	if metricsLn != nil {
+		defer serveMetrics(metricsLn, metrics, cfg.Pprof, log)()
+	}
 	workersDone := make(chan struct{})
 	if worker != nil {
 		if err := worker.Start(life); err != nil {
@@ -243,12 +249,6 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	}
 	stopReload := rl.onSIGHUP()
 	defer stopReload()
-	// asyncgw_ready is checked by the process itself, not only when a
-	// load balancer asks /readyz (a worker has no /readyz at all).
-	metrics.WatchReady(stopping, readiness(gw, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }), 5*time.Second, log)
-	if metricsLn != nil {
-		defer serveMetrics(metricsLn, metrics, cfg.Pprof, log)()
-	}
 	var serveErr error
 	if gw != nil {
 		log.Info("gateway listening", "addr", "http://"+ln.Addr().String(), "demo", cfg.Demo)

@@ -166,6 +166,11 @@ func checkOpenAPI(s *Server, req *http.Request, r *Response) error {
 }
 
 func (c *contract) check(req *http.Request, r *Response) error {
+	// Routes match the path as sent: a parameter may hold an escaped "/".
+	if req.URL.RawPath != "" {
+		req = req.Clone(req.Context())
+		req.URL.Path = req.URL.RawPath
+	}
 	route, params, err := c.router.FindRoute(req)
 	if err != nil {
 		var re *routers.RouteError
