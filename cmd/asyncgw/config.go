@@ -277,6 +277,11 @@ func loadConfig(path string, getenv func(string) string) (*config, error) {
 		return nil, configError(path, redact(nameEnv(err, fromEnv), ex))
 	}
 	cfg.Path, cfg.Demo = path, demo
+	if demo && fc.Gateway.DrainDelay == "" {
+		// No load balancer follows the demo's /readyz: Ctrl-C stops it
+		// at once.
+		cfg.Gateway.DrainDelay = 0
+	}
 	return cfg, nil
 }
 

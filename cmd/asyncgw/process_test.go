@@ -174,6 +174,23 @@ func TestDemoWithoutRedis(t *testing.T) {
 	if err := json.Unmarshal(j.Result.Body, &body); err != nil || body.Received["hello"] != "world" || body.IdempotencyKey != id {
 		t.Errorf("demo upstream answered %s (%v)", j.Result.Body, err)
 	}
+
+	// A reload of the demo keeps its route and its embedded Redis, and
+	// Ctrl-C stops it at once: it has no load balancer to drain for.
+	p.signal(t, syscall.SIGHUP)
+	log := p.waitLog(t, `msg="config reloaded"`, 10*time.Second)
+	if strings.Contains(log, "only after a restart") {
+		t.Errorf("the demo's reload warned of settings that did not change:\n%s", log)
+	}
+	submit(t, base+"/v1/demo", `{"hello":"again"}`)
+	p.signal(t, syscall.SIGINT)
+	stopped := time.Now()
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Errorf("exit code %d after SIGINT, want 0", code)
+	}
+	if took := time.Since(stopped); took > 3*time.Second {
+		t.Errorf("the demo took %s to stop: it has no drain delay", took)
+	}
 }
 
 // TestGatewayAndWorkerProcesses runs the gateway and the workers as two

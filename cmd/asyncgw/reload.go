@@ -27,6 +27,8 @@ type reloader struct {
 	gateway *gateway.Gateway  // nil in a worker process
 	worker  *jobs.Worker      // nil in a gateway process
 	hooks   *webhook.Webhooks // never nil
+	// embedded: the process runs its own in-memory Redis.
+	embedded bool
 	// demo is the demo route, added to every configuration of the demo.
 	demo *gateway.Route
 	// applied, when set, is called with each configuration applied (to
@@ -108,6 +110,9 @@ func (r *reloader) keepRunning(next *config) []string {
 		if !reflect.DeepEqual(running, read) {
 			kept = append(kept, key)
 		}
+	}
+	if r.embedded && next.RedisURL == "" {
+		next.RedisURL = run.RedisURL // still the embedded one
 	}
 	keep("listen", run.Listen, next.Listen)
 	keep("redis", run.RedisURL, next.RedisURL)

@@ -241,7 +241,7 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	} else {
 		close(workersDone)
 	}
-	rl := &reloader{load: cfg.reload, running: cfg, gateway: gw, worker: worker, hooks: hooks, log: log,
+	rl := &reloader{load: cfg.reload, running: cfg, gateway: gw, worker: worker, hooks: hooks, log: log, embedded: mem != nil,
 		applied: func(next *config) { metrics.Prime(knownSeries(cmd, next, gw)) }}
 	if gw != nil && cfg.Demo {
 		demo := demoRoute(ln.Addr().String())
