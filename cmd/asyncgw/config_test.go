@@ -387,13 +387,20 @@ routes:
 		t.Errorf("worker options of plain: %+v (%v)", o, ok)
 	}
 
-	// The defaults.
-	cfg, err = loadConfig("", env(nil))
+	// The defaults: 5s with a file, none for the demo (no balancer
+	// follows it) unless asked for.
+	cfg, err = loadConfig(writeFile(t, "asyncgw.yaml", "listen: 127.0.0.1:0\n"), env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Gateway.DrainDelay != 5*time.Second {
 		t.Errorf("default drain delay %v, want 5s", cfg.Gateway.DrainDelay)
+	}
+	if cfg, err = loadConfig("", env(nil)); err != nil || cfg.Gateway.DrainDelay != 0 {
+		t.Errorf("the demo's drain delay %v (%v), want none", cfg.Gateway.DrainDelay, err)
+	}
+	if cfg, err = loadConfig("", env(map[string]string{"ASYNCGW_GATEWAY_DRAIN_DELAY": "2s"})); err != nil || cfg.Gateway.DrainDelay != 2*time.Second {
+		t.Errorf("the demo's drain delay with ASYNCGW_GATEWAY_DRAIN_DELAY=2s: %v (%v)", cfg.Gateway.DrainDelay, err)
 	}
 	for _, v := range []string{"0", "0s"} {
 		cfg, err = loadConfig(writeFile(t, "asyncgw.yaml", "gateway:\n  drain_delay: "+v+"\n"), env(nil))
