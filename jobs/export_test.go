@@ -22,3 +22,7 @@ var TakeScriptSHA = takeScript.Hash()
 func LoadTakeScript(ctx context.Context, rdb redis.Scripter) error {
 	return takeScript.Load(ctx, rdb).Err()
 }
+
+// LeaseListsAnswered reports how many of asynq's recoverers' listings of
+// lease-expired tasks w answered with none.
+func LeaseListsAnswered(w *Worker) int64 { return w.take.leaseLists.Load() }

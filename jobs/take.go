@@ -115,6 +115,11 @@ type takeClient struct {
 	// noRetire tells the worker not to retire tasks itself.
 	unknownDone sync.Once
 	noRetire    atomic.Bool
+	// unknownList is unknownDequeue for asynq's listing of lease-expired
+	// tasks, whose calls are otherwise answered with none (leaseLists
+	// counts them).
+	unknownList sync.Once
+	leaseLists  atomic.Int64
 
 	mu      sync.Mutex
 	queues  map[string]*takeQueue // by pending list
@@ -212,9 +217,22 @@ func (c *takeClient) forget(age time.Duration) {
 }
 
 // EvalSha serves asynq's dequeue from the tasks held, or by taking a
-// batch, and its Done of a task already retired at once; any other script
-// runs as it is.
+// batch, its Done of a task already retired at once, and its recoverers'
+// listing of lease-expired tasks with none (the worker recovers them
+// itself: recover.go); any other script runs as it is.
 func (c *takeClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	if len(keys) == 1 && strings.HasSuffix(keys[0], ":lease") {
+		if sha != asynqListLeaseExpiredSHA {
+			c.unknownList.Do(func() {
+				c.log.Warn("asynq's listing of lease-expired tasks is not the one this version knows: each fetch loop runs asynq's recoverer too", "sha", sha)
+			})
+			return c.UniversalClient.EvalSha(ctx, sha, keys, args...)
+		}
+		c.leaseLists.Add(1)
+		cmd := redis.NewCmd(ctx, "evalsha", sha)
+		cmd.SetVal([]any{})
+		return cmd
+	}
 	if len(keys) == 5 && strings.HasSuffix(keys[0], ":active") && strings.HasSuffix(keys[1], ":lease") {
 		if sha != asynqDoneSHA {
 			c.unknownDone.Do(func() {

@@ -41,6 +41,11 @@ type WorkerConfig struct {
 	// DelayedTaskCheckInterval is how often due retries and scheduled jobs
 	// are moved to their queues. Defaults to 100ms.
 	DelayedTaskCheckInterval time.Duration
+	// RecoverInterval is how often the worker takes back the tasks of
+	// worker processes that died, once their lease has run out (see
+	// recover.go): after a kill -9, a job runs again within 35s plus this.
+	// Defaults to 5s.
+	RecoverInterval time.Duration
 	// ShutdownTimeout is how long Stop lets running jobs finish before they
 	// are put back on their queues. Defaults to 10s.
 	ShutdownTimeout time.Duration
@@ -117,6 +122,7 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	c.Fetchers = cmp.Or(c.Fetchers, DefaultFetchers(c.Concurrency))
 	c.TaskCheckInterval = cmp.Or(c.TaskCheckInterval, 10*time.Millisecond)
 	c.DelayedTaskCheckInterval = cmp.Or(c.DelayedTaskCheckInterval, 100*time.Millisecond)
+	c.RecoverInterval = cmp.Or(c.RecoverInterval, 5*time.Second)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)
 	c.OrphanGrace = cmp.Or(c.OrphanGrace, time.Minute)
 	b := &c.UpstreamBreaker
@@ -155,6 +161,9 @@ func (c WorkerConfig) validate() error {
 	}
 	if c.Concurrency < 1 {
 		return fmt.Errorf("worker.concurrency: %d must be at least 1", c.Concurrency)
+	}
+	if c.RecoverInterval < 0 {
+		return fmt.Errorf("worker.recover_interval: %s must not be negative", c.RecoverInterval)
 	}
 	if c.Fetchers < 1 || c.Fetchers > c.Concurrency {
 		return fmt.Errorf("worker.fetchers: %d must be between 1 and the concurrency (%d)", c.Fetchers, c.Concurrency)
@@ -322,6 +331,8 @@ func (w *Worker) Handle(jobType string, h HandlerFunc) {
 func (w *Worker) Start(context.Context) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	go w.take.holdLoop(ctx)
+	// One recoverer per process, not one per fetch loop (recover.go).
+	go w.recoverLoop(ctx)
 	w.stopHold = cancel
 	for i, srv := range w.srvs {
 		if err := srv.Start(asynq.HandlerFunc(w.process)); err != nil {

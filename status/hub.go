@@ -39,12 +39,20 @@ type Hub struct {
 	// HealthInterval is how long the subscription may stay silent before
 	// the hub pings it; a ping unanswered for as long again means the
 	// connection is dead, and the hub subscribes anew. Set it before Start.
-	// Defaults to 15s.
+	// It is also how often the hub checks that its subscription is on the
+	// node its client writes to (see Switches). Defaults to 15s.
 	HealthInterval time.Duration
+	// Switches, when set, tells the hub at once that the Redis master has
+	// switched, so that it moves its subscription to the new one. Without
+	// it the hub notices within HealthInterval. Set it before Start.
+	Switches Switches
 
 	rdb     redis.UniversalClient
 	channel string
-	log     *slog.Logger
+	// probe is a channel of this hub alone: how many subscribers it has on
+	// the node the client writes to says whether the subscription is there.
+	probe string
+	log   *slog.Logger
 
 	mu       sync.RWMutex
 	byJob    map[string]map[*Subscription]struct{}
@@ -65,6 +73,7 @@ type Hub struct {
 	delivered  atomic.Int64
 	ps         *redis.PubSub
 	done       chan struct{}
+	watchDone  chan struct{}
 	stopped    chan struct{}
 }
 
@@ -95,13 +104,14 @@ func NewHub(rdb redis.UniversalClient, s *Store, logger *slog.Logger) *Hub {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Hub{
-		rdb: rdb, channel: s.Channel(), log: logger,
+		rdb: rdb, channel: s.Channel(), probe: probeChannel(s.Channel()), log: logger,
 		HealthInterval: 15 * time.Second,
 		byJob:          make(map[string]map[*Subscription]struct{}),
 		byTenant:       make(map[string]map[*Subscription]struct{}),
 		tenants:        make(map[string]*tenantSub),
 		kick:           make(chan struct{}, 1),
 		done:           make(chan struct{}),
+		watchDone:      make(chan struct{}),
 		stopped:        make(chan struct{}),
 	}
 }
@@ -109,10 +119,10 @@ func NewHub(rdb redis.UniversalClient, s *Store, logger *slog.Logger) *Hub {
 // tenantChannel is the channel of a tenant's events (Store.TenantChannel).
 func (h *Hub) tenantChannel(tenant string) string { return h.channel + ":" + tenant }
 
-// channels lists the hub's own channel and those of the tenants it has
-// subscribers of. The caller holds subMu.
+// channels lists the hub's probe and own channels and those of the
+// tenants it has subscribers of. The caller holds subMu.
 func (h *Hub) channels() []string {
-	chs := []string{h.channel}
+	chs := []string{h.probe, h.channel}
 	for tenant, ts := range h.tenants {
 		if ts.refs > 0 {
 			chs = append(chs, h.tenantChannel(tenant))
@@ -145,6 +155,7 @@ func (h *Hub) Start(ctx context.Context) error {
 	h.subscribed.Store(true)
 	go h.send()
 	go h.loop()
+	go h.watch()
 	return nil
 }
 
@@ -177,6 +188,7 @@ func (h *Hub) Stop(context.Context) error {
 	if ps != nil {
 		err = ps.Close()
 		<-h.done
+		<-h.watchDone
 	}
 	return err
 }
@@ -191,6 +203,11 @@ func (h *Hub) loop() {
 		if err != nil {
 			if h.isClosed() {
 				return
+			}
+			if h.pubsub() != ps {
+				// Replaced (the master switched): go on with the new one.
+				pinged = false
+				continue
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -219,7 +236,7 @@ func (h *Hub) loop() {
 func (h *Hub) handle(msg any) {
 	switch m := msg.(type) {
 	case *redis.Subscription:
-		if m.Kind != "subscribe" {
+		if m.Kind != "subscribe" || m.Channel == h.probe {
 			return
 		}
 		if m.Channel == h.channel {
@@ -392,17 +409,24 @@ func (h *Hub) isClosed() bool {
 	return h.closed
 }
 
-// resubscribe replaces the subscription with one on a new connection.
+// resubscribe replaces the subscription with one on a new connection,
+// which the client dials now (after a master switch: to the new master).
+// The dial holds subMu, which orders channel commands, but not mu, which
+// deliveries and new subscribers need.
 func (h *Hub) resubscribe(ctx context.Context) {
 	h.subMu.Lock()
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
+	if h.isClosed() {
 		h.subMu.Unlock()
 		return
 	}
+	ps := h.rdb.Subscribe(ctx, h.channels()...)
+	h.mu.Lock()
 	old := h.ps
-	h.ps = h.rdb.Subscribe(ctx, h.channels()...)
+	if h.closed {
+		old = ps // Stop has closed the one it saw
+	} else {
+		h.ps = ps
+	}
 	h.mu.Unlock()
 	h.subMu.Unlock()
 	_ = old.Close()

@@ -127,6 +127,7 @@ type workerConfig struct {
 	Fetchers        int           `yaml:"fetchers"`
 	ShutdownTimeout string        `yaml:"shutdown_timeout"`
 	PollInterval    string        `yaml:"poll_interval"`
+	RecoverInterval string        `yaml:"recover_interval"`
 	Breaker         breakerConfig `yaml:"breaker"`
 }
 
@@ -496,6 +497,7 @@ func (fc fileConfig) resolve() (*config, error) {
 		Fetchers:          fc.Worker.Fetchers,
 		ShutdownTimeout:   d("worker.shutdown_timeout", fc.Worker.ShutdownTimeout),
 		TaskCheckInterval: d("worker.poll_interval", fc.Worker.PollInterval),
+		RecoverInterval:   d("worker.recover_interval", fc.Worker.RecoverInterval),
 		UpstreamBreaker: breaker.Config{
 			Window:              d("worker.breaker.window", b.Window),
 			MinRequests:         uint32(b.MinRequests),

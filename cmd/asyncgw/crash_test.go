@@ -263,7 +263,7 @@ func TestWorkerSIGTERMRequeues(t *testing.T) {
 	})
 
 	// Every task is back on its queue, pending, none left leased to the
-	// dead worker (that would wait a minute or two for asynq's recoverer),
+	// dead worker (that would wait up to 40s for the recoverer),
 	// none retried (that would have used up an attempt) or lost.
 	insp := asynq.NewInspectorFromRedisClient(s.redis.Client(t))
 	qi, err := insp.GetQueueInfo(s.queue)
@@ -316,7 +316,7 @@ type accept struct {
 // before the crash is still waiting in Redis when it dies. A worker that
 // runs jobs through the crash is not tested here: in asynq v0.26.0 a task
 // whose end the worker could not write to Redis stays active until the
-// lease recoverer takes it back, 60-120 s later (the syncer that should
+// lease recoverer takes it back, up to 40 s later (the syncer that should
 // retry the write uses a context that is already canceled), which is too
 // long for this test.
 func TestRedisKilledDuringAccepts(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -239,32 +240,59 @@ func TestGatewayAndWorkerProcesses(t *testing.T) {
 }
 
 // TestWorkerKilledMidJob kills the worker process with SIGKILL while it
-// runs many jobs, each held by the upstream. asynq gives the tasks back
-// once their leases have expired (lease 30s, plus the recoverer's 30s
-// margin, checked every minute), a new worker process runs each of them
-// once more, and the crash does not use up an attempt: every job succeeds
-// with attempt 1, ends exactly once, and the upstream saw it twice, both
-// times as attempt 1.
+// runs many jobs, each held by the upstream, and starts another at once.
+// The new worker takes the tasks back once their leases have run out and
+// runs each of them once more, within the documented bound (lease 30s +
+// 5s allowance for clocks + recover_interval, 5s: 40s after the kill),
+// never before the lease ran out; the crash does not use up an attempt:
+// every job succeeds with attempt 1, ends exactly once, and the upstream
+// saw it twice, both times as attempt 1. The new worker runs several fetch
+// loops and one recoverer: its log has no "recoverer: ... NOT FOUND" line.
 func TestWorkerKilledMidJob(t *testing.T) {
 	t.Parallel()
 	const n = 20
+	// The bound documented in docs/RELIABILITY.md, and how soon the jobs
+	// may run again at the earliest: the lease, renewed every 5s, less a
+	// second that Redis' whole-second lease scores may take off.
+	const bound, earliest = 40 * time.Second, 24 * time.Second
 	// Each job's first call is held until the worker dies; later calls
 	// succeed.
 	up := newJobUpstream(t, func(_ string, call int) bool { return call == 1 })
 	s := newSizedSetup(t, redistest.Shared(t), up.URL+"/orders", n, 5*time.Second)
+	// Several fetch loops: each is an asynq server, which used to run a
+	// recoverer of its own.
+	cfg, err := os.ReadFile(s.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.config = writeFile(t, "asyncgw.yaml", strings.Replace(string(cfg), "worker:\n", "worker:\n  fetchers: 4\n", 1))
 	wk, base, ids := startHeld(t, s, up, n)
 	wk.kill(t)
 	killed := time.Now()
 
 	wk2 := startAsyncgw(t, nil, "worker", "--config", s.config)
 	wk2.waitLog(t, "workers started", 30*time.Second)
-	ended := waitEnded(t, base, s, ids, 3*time.Minute, wk, wk2)
-	t.Logf("the jobs ran again %v after the kill", time.Since(killed).Round(time.Second))
+	ended := waitEnded(t, base, s, ids, bound+30*time.Second, wk, wk2)
+	took := time.Since(killed)
+	t.Logf("the jobs ran again and ended %v after the kill", took.Round(100*time.Millisecond))
+	// waitEnded sees a job end up to a poll of every job later than it did.
+	if took > bound+2*time.Second {
+		t.Errorf("the jobs ended %v after the kill, beyond the documented %v", took, bound)
+	}
+	if took < earliest {
+		t.Errorf("the jobs ran again %v after the kill, before their lease ran out", took)
+	}
 
 	st := s.store(t)
 	for _, id := range ids {
 		checkRunOnceAfterStop(t, st, up, ended[id])
 		wk2.waitLog(t, "job_id="+id, 10*time.Second)
+	}
+	log := wk2.waitLog(t, "took back the tasks of workers that died", 10*time.Second)
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "NOT FOUND") || strings.Contains(line, "recoverer:") {
+			t.Errorf("the new worker logged: %s", line)
+		}
 	}
 }
 

@@ -1,0 +1,116 @@
+package status
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+)
+
+// Switches tells a Hub that the Redis master has switched, such as a watch
+// of Sentinel's +switch-master messages.
+//
+// Switched returns the channel of the signals; the hub reads it once, at
+// Start. It receives a value after each switch, once a connection the
+// hub's client dials reaches the new master (go-redis' failover client
+// asks Sentinel for the master on each dial). Signals may be coalesced
+// (a send that would block may be dropped: one pending value is enough).
+// The channel must not be closed while the hub runs; a closed one is
+// taken as "no more signals".
+//
+// Why the hub needs it: go-redis' failover client closes its command
+// connections on a switch but not its pub/sub connection, which stays on
+// the demoted master and hears nothing published on the new one.
+type Switches interface {
+	Switched() <-chan struct{}
+}
+
+// recheck is how soon after moving on a signal the hub checks that its new
+// subscription is on the master, in case it dialed before the client knew
+// of the switch.
+const recheck = time.Second
+
+// probeChannel returns a channel name for one hub alone. A tenant's name
+// has no '#', so it is never a tenant's channel (Store.TenantChannel).
+func probeChannel(channel string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails
+	return channel + "#hub-" + hex.EncodeToString(b[:])
+}
+
+// watch moves the subscription to the new master when Switches signals a
+// switch, and when a check every HealthInterval finds that the node the
+// client writes to does not hold it, until the hub stops.
+//
+// The check (onMaster) is one PUBSUB NUMSUB of the hub's probe channel
+// through the client: on the node the client writes to, the channel has a
+// subscriber only if it is the hub's subscription. It notices, without a
+// signal, a subscription left on a demoted master or on a replica (a
+// managed endpoint that moved), which hears events late or not at all.
+// When the client's own commands still reach the old node, the check
+// cannot tell; the hub then moves once the client does.
+func (h *Hub) watch() {
+	defer close(h.watchDone)
+	var switched <-chan struct{}
+	if h.Switches != nil {
+		switched = h.Switches.Switched()
+	}
+	check := time.NewTimer(h.HealthInterval)
+	defer check.Stop()
+	for {
+		select {
+		case <-h.stopped:
+			return
+		case _, ok := <-switched:
+			if !ok {
+				switched = nil
+				continue
+			}
+			h.move("the Redis master switched")
+			check.Reset(recheck)
+		case <-check.C:
+			if !h.onMaster() {
+				h.move("the subscription is not on the node the client writes to")
+				check.Reset(recheck)
+				continue
+			}
+			check.Reset(h.HealthInterval)
+		}
+	}
+}
+
+// onMaster reports whether the hub's subscription is on the node its client
+// writes to. It says true when it cannot tell: while the hub subscribes
+// anew, or when the client gets no answer (a connection that died is the
+// receive loop's to notice).
+func (h *Hub) onMaster() bool {
+	if !h.Ready() {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.HealthInterval)
+	defer cancel()
+	n, err := h.rdb.PubSubNumSub(ctx, h.probe).Result()
+	if err != nil || !h.Ready() {
+		return true
+	}
+	return n[h.probe] > 0
+}
+
+// move replaces the subscription with one that the client dials now, on
+// the master. The hub is not ready until the new one is confirmed, and
+// every subscriber is told to catch up from the store then (handle), as
+// after a lost connection: events published on the new master before were
+// not heard.
+func (h *Hub) move(why string) {
+	if h.isClosed() {
+		return
+	}
+	if h.subscribed.Swap(false) {
+		h.log.Warn("event subscription moves to the Redis master", "reason", why)
+	}
+	h.releaseWaiters()
+	h.resyncAll()
+	ctx, cancel := context.WithTimeout(context.Background(), h.HealthInterval)
+	defer cancel()
+	h.resubscribe(ctx)
+}
