@@ -1,0 +1,128 @@
+package chaos
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"time"
+)
+
+// Upstream is the service behind the gateway in a soak. It answers every
+// call with 200 after a fixed delay and records it: the job it is for
+// (from Idempotency-Key, which asyncgw sets to the job ID), the attempt
+// (X-Asyncgw-Attempt) and when. A job called more than once is a duplicate
+// run: at-least-once delivery allows it, and the soak counts it.
+type Upstream struct {
+	srv   *httptest.Server
+	delay time.Duration
+
+	mu    sync.Mutex
+	calls map[string][]Call // by job ID
+	times []time.Time       // of every call, in arrival order
+	running int // calls in progress
+	// mismatched counts calls whose Idempotency-Key and
+	// X-Asyncgw-Job-Id differ: both must name the job.
+	mismatched int
+}
+
+// Call is one call the upstream received.
+type Call struct {
+	// Attempt is the X-Asyncgw-Attempt header.
+	Attempt string
+	// At is when the call arrived.
+	At time.Time
+}
+
+// NewUpstream starts an upstream on a free port of 127.0.0.1 that answers
+// after delay. Close stops it.
+func NewUpstream(delay time.Duration) *Upstream {
+	u := &Upstream{delay: delay, calls: map[string][]Call{}}
+	u.srv = httptest.NewServer(http.HandlerFunc(u.serve))
+	return u
+}
+
+func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	now := time.Now()
+	id := r.Header.Get("Idempotency-Key")
+	u.mu.Lock()
+	if r.Header.Get("X-Asyncgw-Job-Id") != id {
+		u.mismatched++
+	}
+	u.calls[id] = append(u.calls[id], Call{Attempt: r.Header.Get("X-Asyncgw-Attempt"), At: now})
+	u.times = append(u.times, now)
+	u.running++
+	u.mu.Unlock()
+	defer func() {
+		u.mu.Lock()
+		u.running--
+		u.mu.Unlock()
+	}()
+	if u.delay > 0 {
+		t := time.NewTimer(u.delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"ok":true}`)
+}
+
+// URL is the upstream's base URL.
+func (u *Upstream) URL() string { return u.srv.URL }
+
+// Close stops the upstream, cutting calls in progress.
+func (u *Upstream) Close() {
+	u.srv.CloseClientConnections()
+	u.srv.Close()
+}
+
+// Calls returns the calls made for the job id.
+func (u *Upstream) Calls(id string) []Call {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]Call(nil), u.calls[id]...)
+}
+
+// Jobs returns the number of calls made for each job.
+func (u *Upstream) Jobs() map[string]int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make(map[string]int, len(u.calls))
+	for id, c := range u.calls {
+		out[id] = len(c)
+	}
+	return out
+}
+
+// Running counts the calls in progress.
+func (u *Upstream) Running() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.running
+}
+
+// Mismatched counts calls whose Idempotency-Key and X-Asyncgw-Job-Id
+// differ.
+func (u *Upstream) Mismatched() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.mismatched
+}
+
+// FirstCallAfter returns when the first call at or after t arrived.
+func (u *Upstream) FirstCallAfter(t time.Time) (time.Time, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var first time.Time
+	for _, at := range u.times {
+		if !at.Before(t) && (first.IsZero() || at.Before(first)) {
+			first = at
+		}
+	}
+	return first, !first.IsZero()
+}
