@@ -59,9 +59,11 @@ type FaultResult struct {
 	// after the kill; for the worker, the first upstream call after the
 	// restart. Zero if it never did within the soak.
 	Recovered time.Duration
-	// Busy is how many upstream calls were in progress at the kill, for
-	// a Busy fault.
-	Running int
+	// Interrupted lists the jobs whose upstream calls were in progress
+	// at the kill of a Busy fault; RanAgain is how long after the kill the
+	// last of them was called again (zero if one never was).
+	Interrupted []string
+	RanAgain    time.Duration
 	// Codes counts the answers to tries sent between the kill and the
 	// recovery (to the end of the load if it never recovered), by status
 	// code, "no answer" for none.
@@ -75,10 +77,10 @@ func (s *soak) apply(f Fault) FaultResult {
 	r := FaultResult{Fault: f}
 	if f.Busy && f.Target == Worker {
 		deadline := time.Now().Add(busyWait)
-		for s.up.Running() == 0 && time.Now().Before(deadline) {
+		for len(s.up.Running()) == 0 && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
 		}
-		r.Running = s.up.Running()
+		r.Interrupted = s.up.Running()
 	}
 	switch f.Target {
 	case Worker:
@@ -123,6 +125,19 @@ func (s *soak) measure(r *FaultResult, tries []Try, loadEnd time.Time) {
 				back = t.End
 			}
 		}
+	}
+	for _, id := range r.Interrupted {
+		var again time.Time
+		for _, c := range s.up.Calls(id) {
+			if c.At.After(r.Killed) && (again.IsZero() || c.At.Before(again)) {
+				again = c.At
+			}
+		}
+		if again.IsZero() {
+			r.RanAgain = 0
+			break
+		}
+		r.RanAgain = max(r.RanAgain, again.Sub(r.Killed))
 	}
 	end := loadEnd
 	if !back.IsZero() {

@@ -95,6 +95,9 @@ func (r *Report) Check(t testing.TB) {
 		if f.Recovered == 0 {
 			t.Errorf("%s: no recovery before the load ended", f.Fault)
 		}
+		if f.Busy && (len(f.Interrupted) == 0 || f.RanAgain == 0) {
+			t.Errorf("%s: %d jobs running at the kill, ran again after %s: want at least one, each called again", f.Fault, len(f.Interrupted), f.RanAgain)
+		}
 	}
 	for _, e := range r.Exited {
 		t.Errorf("%s", e)
@@ -129,7 +132,11 @@ func (r *Report) Markdown(w io.Writer) {
 			rec = fmt.Sprintf("%s after %s", what, f.Recovered.Round(10*time.Millisecond))
 		}
 		if f.Busy {
-			rec = fmt.Sprintf("%d upstream calls in progress at the kill; ", f.Running) + rec
+			again := "not all called again"
+			if f.RanAgain > 0 {
+				again = fmt.Sprintf("called again %s after the kill", f.RanAgain.Round(100*time.Millisecond))
+			}
+			rec = fmt.Sprintf("%d jobs running at the kill, %s; ", len(f.Interrupted), again) + rec
 		}
 		fmt.Fprintf(w, "| %s | %s; answers meanwhile: %s |\n", f.Fault, rec, codes(f.Codes))
 	}

@@ -17,10 +17,10 @@ type Upstream struct {
 	srv   *httptest.Server
 	delay time.Duration
 
-	mu    sync.Mutex
-	calls map[string][]Call // by job ID
-	times []time.Time       // of every call, in arrival order
-	running int // calls in progress
+	mu      sync.Mutex
+	calls   map[string][]Call // by job ID
+	times   []time.Time       // of every call, in arrival order
+	running map[string]int    // calls in progress, by job ID
 	// mismatched counts calls whose Idempotency-Key and
 	// X-Asyncgw-Job-Id differ: both must name the job.
 	mismatched int
@@ -37,7 +37,7 @@ type Call struct {
 // NewUpstream starts an upstream on a free port of 127.0.0.1 that answers
 // after delay. Close stops it.
 func NewUpstream(delay time.Duration) *Upstream {
-	u := &Upstream{delay: delay, calls: map[string][]Call{}}
+	u := &Upstream{delay: delay, calls: map[string][]Call{}, running: map[string]int{}}
 	u.srv = httptest.NewServer(http.HandlerFunc(u.serve))
 	return u
 }
@@ -52,11 +52,13 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	u.calls[id] = append(u.calls[id], Call{Attempt: r.Header.Get("X-Asyncgw-Attempt"), At: now})
 	u.times = append(u.times, now)
-	u.running++
+	u.running[id]++
 	u.mu.Unlock()
 	defer func() {
 		u.mu.Lock()
-		u.running--
+		if u.running[id]--; u.running[id] == 0 {
+			delete(u.running, id)
+		}
 		u.mu.Unlock()
 	}()
 	if u.delay > 0 {
@@ -99,11 +101,15 @@ func (u *Upstream) Jobs() map[string]int {
 	return out
 }
 
-// Running counts the calls in progress.
-func (u *Upstream) Running() int {
+// Running returns the jobs whose calls are in progress.
+func (u *Upstream) Running() []string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.running
+	out := make([]string, 0, len(u.running))
+	for id := range u.running {
+		out = append(out, id)
+	}
+	return out
 }
 
 // Mismatched counts calls whose Idempotency-Key and X-Asyncgw-Job-Id
