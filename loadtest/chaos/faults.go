@@ -29,11 +29,10 @@ type Fault struct {
 	// Down is how long it stays down before it is started again.
 	// Defaults to 1s.
 	Down time.Duration
-	// Busy, for a worker, waits (up to busyWait) until the upstream holds
-	// a call before the kill, so that the kill interrupts a running job:
-	// the job must then run again. When it is running at the kill can
-	// only be known once the upstream is called, so it may have been
-	// called already: such a job is called twice.
+	// Busy, for a worker, waits (up to busyWait) until the upstream is
+	// being called, and holds the upstream's answers until the worker is
+	// dead, so that the kill interrupts running jobs: each must run
+	// again, and its upstream is called twice.
 	Busy bool
 }
 
@@ -75,7 +74,12 @@ func (s *soak) apply(f Fault) FaultResult {
 	t := s.t
 	t.Helper()
 	r := FaultResult{Fault: f}
+	release := func() {}
 	if f.Busy && f.Target == Worker {
+		// Hold the upstream's answers, so that the calls in progress are
+		// still in progress when the worker dies.
+		release = s.up.hold()
+		defer release()
 		deadline := time.Now().Add(busyWait)
 		for len(s.up.Running()) == 0 && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
@@ -93,6 +97,7 @@ func (s *soak) apply(f Fault) FaultResult {
 		t.Fatalf("chaos: unknown fault target %q", f.Target)
 	}
 	r.Killed = time.Now()
+	release()
 	s.logf("%s: killed", f)
 	time.Sleep(f.Down) // the outage itself, not a wait for an event
 	var err error

@@ -143,12 +143,14 @@ func Run(t testing.TB, opt Options) *Report {
 	s.logf("load over: %d writes, the last final answer %s after the load ended",
 		len(ledger.Entries()), max(0, answered.Sub(loadEnd)).Round(time.Millisecond))
 
+	s.check(ctx, rep, ledger)
+	rep.Settled = time.Since(answered)
+	// After the check: jobs interrupted by a fault may run again only
+	// while the soak waits for every job to end.
 	tries := ledger.Tries()
 	for i := range rep.Faults {
 		s.measure(&rep.Faults[i], tries, loadEnd)
 	}
-	s.check(ctx, rep, ledger)
-	rep.Settled = time.Since(answered)
 	rep.Exited = s.dep.stop()
 	return rep
 }

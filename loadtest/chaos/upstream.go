@@ -21,6 +21,8 @@ type Upstream struct {
 	calls   map[string][]Call // by job ID
 	times   []time.Time       // of every call, in arrival order
 	running map[string]int    // calls in progress, by job ID
+	// gate, when not nil, holds every answer until it is closed.
+	gate chan struct{}
 	// mismatched counts calls whose Idempotency-Key and
 	// X-Asyncgw-Job-Id differ: both must name the job.
 	mismatched int
@@ -53,6 +55,7 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 	u.calls[id] = append(u.calls[id], Call{Attempt: r.Header.Get("X-Asyncgw-Attempt"), At: now})
 	u.times = append(u.times, now)
 	u.running[id]++
+	gate := u.gate
 	u.mu.Unlock()
 	defer func() {
 		u.mu.Lock()
@@ -61,6 +64,13 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		u.mu.Unlock()
 	}()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if u.delay > 0 {
 		t := time.NewTimer(u.delay)
 		select {
@@ -99,6 +109,21 @@ func (u *Upstream) Jobs() map[string]int {
 		out[id] = len(c)
 	}
 	return out
+}
+
+// hold makes the upstream hold every call, answering none, until release
+// is called.
+func (u *Upstream) hold() (release func()) {
+	gate := make(chan struct{})
+	u.mu.Lock()
+	u.gate = gate
+	u.mu.Unlock()
+	return sync.OnceFunc(func() {
+		u.mu.Lock()
+		u.gate = nil
+		u.mu.Unlock()
+		close(gate)
+	})
 }
 
 // Running returns the jobs whose calls are in progress.
