@@ -12,10 +12,13 @@ ARGS      ?=
 .DEFAULT_GOAL := help
 # How long `make chaos` keeps the upstream down.
 OUTAGE    ?= 60s
+# Load of `make soak`: writes per second and how long (see loadtest/chaos).
+SOAK_RATE     ?= 100
+SOAK_DURATION ?= 2m
 # Flags for the benchmark harness, e.g. make bench BENCHFLAGS='-only accept,sse -profiles bin/prof'.
 BENCHFLAGS ?=
 
-.PHONY: help run build test chaos bench loadtest lint fmt
+.PHONY: help run build test chaos soak bench loadtest lint fmt
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -34,6 +37,15 @@ test: ## Install redis-server if needed, then run all tests with -race
 chaos: ## Take an upstream down for $(OUTAGE) under load (breaker, DLQ, bulk replay)
 	./scripts/ensure-redis.sh
 	ASYNCGW_OUTAGE=$(OUTAGE) $(GO) test -race -count=1 -timeout 30m -run 'TestUpstreamOutageUnderLoad' -v ./internal/e2e/
+
+soak: ## Soak with a ledger: kill -9 Redis, a worker and the gateway under load (report in bin/soak.md)
+	./scripts/ensure-redis.sh
+	@mkdir -p bin
+	ASYNCGW_SOAK=long ASYNCGW_SOAK_RATE=$(SOAK_RATE) ASYNCGW_SOAK_DURATION=$(SOAK_DURATION) \
+		ASYNCGW_SOAK_OUT=$(CURDIR)/bin/soak.md \
+		$(GO) test -count=1 -timeout 20m -run '^TestSoak$$' -v ./loadtest/chaos/
+
+# chaos-ha (Redis Sentinel failovers under load, on the same harness) goes here.
 
 bench: ## Micro-benchmarks, then the side-by-side harness (table also in bin/bench.md)
 	./scripts/ensure-redis.sh

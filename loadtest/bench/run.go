@@ -19,6 +19,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/asyncgw/asyncgw/loadtest/child"
 	"github.com/asyncgw/asyncgw/status"
 )
 
@@ -104,14 +105,14 @@ func newBench(ctx context.Context, opt options, dir string) (*bench, func(), err
 		return nil, done, err
 	}
 	b.self = self
-	if b.asyncgw, err = buildAsyncgw(ctx, dir); err != nil {
+	if b.asyncgw, err = child.BuildAsyncgw(ctx, dir); err != nil {
 		return nil, done, err
 	}
 	rp, addr, err := startRedis(dir)
 	if err != nil {
 		return nil, done, err
 	}
-	cleanup = append(cleanup, rp.stop)
+	cleanup = append(cleanup, rp.Stop)
 	b.redis, b.redisProc = addr, rp
 	b.rdb = redis.NewClient(&redis.Options{Addr: addr, PoolSize: 32})
 	cleanup = append(cleanup, func() { b.rdb.Close() })
@@ -147,7 +148,7 @@ type gateway struct {
 
 func (g *gateway) stop() {
 	for _, p := range g.procs {
-		p.stop()
+		p.Stop()
 	}
 }
 
@@ -156,14 +157,14 @@ func (g *gateway) stop() {
 func (b *bench) startGateway(c gwConfig, roles ...string) (*gateway, error) {
 	b.seq++
 	g := &gateway{queue: fmt.Sprintf("bench_%s_%d", c.name, b.seq), prefix: fmt.Sprintf("bench%d", b.seq)}
-	addr, err := freeAddr()
+	addr, err := child.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
 	g.url = "http://" + addr
 	metrics := ""
 	if b.opt.profiles != "" || c.debug {
-		if g.debug, err = freeAddr(); err != nil {
+		if g.debug, err = child.FreeAddr(); err != nil {
 			return nil, err
 		}
 		metrics = fmt.Sprintf("metrics: {listen: %q, pprof: true}\n", g.debug)
@@ -224,13 +225,13 @@ func (b *bench) startRole(g *gateway, role, path string) error {
 	if role != "" {
 		args = append([]string{role}, args...)
 	}
-	p, err := start("asyncgw "+cmp.Or(role, "gateway+worker"), nil, b.asyncgw, args...)
+	p, err := child.Start("asyncgw "+cmp.Or(role, "gateway+worker"), nil, b.asyncgw, args...)
 	if err != nil {
 		return err
 	}
 	g.procs = append(g.procs, p)
 	if role != "worker" {
-		return waitReady(g.url+"/readyz", p, 15*time.Second)
+		return child.WaitReady(g.url+"/readyz", p, 15*time.Second)
 	}
 	return nil
 }
@@ -322,7 +323,7 @@ func (b *bench) glue(extra ...string) (*proc, *target, string, error) {
 // glueOn starts the baseline server on queue.
 func (b *bench) glueOn(queue string, extra ...string) (*proc, *target, string, error) {
 	args := append([]string{"glue", "-listen", "127.0.0.1:0", "-redis", "redis://" + b.redis + "/0", "-queue", queue}, extra...)
-	p, addr, err := startListening("glue", b.self, args...)
+	p, addr, err := child.StartListening("glue", b.self, args...)
 	if err != nil {
 		return nil, nil, "", err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/loadtest/child"
 )
 
 // merge pools several runs of one server: rates are averaged, latencies
@@ -35,7 +36,7 @@ func (b *bench) acceptVsGlue(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer gp.stop()
+	defer gp.Stop()
 	// Gateway only: the glue has no workers either.
 	gw, err := b.startGateway(gwConfig{name: "accept", upstream: "http://127.0.0.1:9/work"}, "gateway")
 	if err != nil {
@@ -47,7 +48,7 @@ func (b *bench) acceptVsGlue(ctx context.Context) error {
 	var glueCPU, gwCPU string
 	for i := range b.opt.rounds {
 		closedLoop(ctx, glue, b.opt.conns, b.opt.warm)
-		m := b.meter(gp.cmd.Process.Pid)
+		m := b.meter(gp.Pid())
 		r := closedLoop(ctx, glue, b.opt.conns, b.opt.measure)
 		glueCPU = m.stop()
 		b.checkRun("glue", r)
@@ -106,7 +107,7 @@ func (b *bench) openLoopLatency(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer gp.stop()
+	defer gp.Stop()
 	openLoop(ctx, glue, top, b.opt.warm, 2000)
 	r := openLoop(ctx, glue, top, b.opt.measure, 2000)
 	b.checkRun("glue open loop", r)
@@ -134,16 +135,16 @@ func (b *bench) versusProxy(ctx context.Context) error {
 		return err
 	}
 	defer closeSlow()
-	pp, addr, err := startListening("proxy", b.self, "proxy", "-listen", "127.0.0.1:0", "-upstream", slow)
+	pp, addr, err := child.StartListening("proxy", b.self, "proxy", "-listen", "127.0.0.1:0", "-upstream", slow)
 	if err != nil {
 		return err
 	}
-	defer pp.stop()
+	defer pp.Stop()
 	proxy := &target{url: "http://" + addr + "/work", body: workBody}
 	closedLoop(ctx, proxy, b.opt.proxyConns, b.opt.warm)
 	pr := closedLoop(ctx, proxy, b.opt.proxyConns, b.opt.measure)
 	b.checkRunStatus("proxy", pr, http.StatusOK)
-	pp.stop()
+	pp.Stop()
 	// The gateway runs its workers too, draining into the slow upstream
 	// at 64 at a time while it accepts.
 	gw, err := b.startGateway(gwConfig{name: "proxy", upstream: slow + "/work", concurrency: 64}, "")
@@ -280,8 +281,8 @@ func (b *bench) endToEndAt(ctx context.Context, rate float64) error {
 	if err != nil {
 		return err
 	}
-	base := b.driveEndToEnd(ctx, glue, glueUp, glueQueue, []int{gp.cmd.Process.Pid}, rate, nil)
-	gp.stop()
+	base := b.driveEndToEnd(ctx, glue, glueUp, glueQueue, []int{gp.Pid()}, rate, nil)
+	gp.Stop()
 	closeGlueUp()
 	b.checkRun("glue end-to-end submit", base.r)
 
@@ -405,7 +406,7 @@ func (b *bench) drain(ctx context.Context) error {
 		return err
 	}
 	_, err = submitN(ctx, glue, n, b.opt.conns)
-	gp.stop()
+	gp.Stop()
 	if err != nil {
 		return fmt.Errorf("glue: submit: %w", err)
 	}
@@ -414,8 +415,8 @@ func (b *bench) drain(ctx context.Context) error {
 		return err
 	}
 	defer closeGlueUp()
-	base, baseCPU := b.awaitDrain(ctx, glueUp, n, gp.cmd.Process.Pid)
-	gp.stop()
+	base, baseCPU := b.awaitDrain(ctx, glueUp, n, gp.Pid())
+	gp.Stop()
 
 	// The gateway: a gateway process accepts, then a worker process runs;
 	// the worker is the one that serves the profiler.
@@ -440,7 +441,7 @@ func (b *bench) drain(ctx context.Context) error {
 	if err := b.startRole(gw, "worker", gw.first); err != nil {
 		return err
 	}
-	worker := gw.procs[len(gw.procs)-1].cmd.Process.Pid
+	worker := gw.procs[len(gw.procs)-1].Pid()
 	// A profile of the workers' second to sixth second (the backlog
 	// lasts about ten).
 	profiled := make(chan struct{})

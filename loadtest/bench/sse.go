@@ -148,7 +148,7 @@ func (b *bench) subscribers(ctx context.Context) error {
 		return fmt.Errorf("submit %d jobs: %w", n, err)
 	}
 	time.Sleep(time.Second)
-	before, err := gw.procs[0].rss()
+	before, err := gw.procs[0].RSS()
 	if err != nil {
 		return err
 	}
@@ -201,7 +201,7 @@ func (b *bench) subscribers(ctx context.Context) error {
 		return fmt.Errorf("%d of %d subscribers could not connect (first: %v)", failed, n, firstErr(subs))
 	}
 	time.Sleep(2 * time.Second)
-	after, err := gw.procs[0].rss()
+	after, err := gw.procs[0].RSS()
 	b.saveProfile(gw, "heap", "sse.heap.pprof")
 	b.saveProfile(gw, "goroutine?debug=1", "sse.goroutines.txt")
 	msAfter, err := b.memStats(gw)
