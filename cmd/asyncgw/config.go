@@ -298,7 +298,10 @@ func loadConfig(path string, getenv func(string) string) (*config, error) {
 	if err != nil {
 		return nil, configError(path, err)
 	}
-	// Schema files are named relative to the configuration file.
+	// Schema and CA files are named relative to the configuration file.
+	if f := fc.Redis.TLS.CAFile; f != "" && !filepath.IsAbs(f) {
+		fc.Redis.TLS.CAFile = filepath.Join(filepath.Dir(path), f)
+	}
 	for i, r := range fc.Routes {
 		if r.Schema != "" && !filepath.IsAbs(r.Schema) {
 			fc.Routes[i].Schema = filepath.Join(filepath.Dir(path), r.Schema)

@@ -13,6 +13,7 @@
 package redisconn
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -114,14 +115,8 @@ func New(cfg Config) (*Connector, error) {
 	case cfg.URL == "" && !sentinel:
 		return nil, ErrNoRedis
 	}
-	var tc *tls.Config
-	if cfg.TLS.CAFile != "" || cfg.TLS.ServerName != "" || cfg.TLS.Enabled {
-		var err error
-		if tc, err = cfg.TLS.config(); err != nil {
-			return nil, err
-		}
-	}
 	c := &Connector{cfg: cfg}
+	tlsSet := cfg.TLS != (TLS{})
 	if !sentinel {
 		opts, err := redis.ParseURL(cfg.URL)
 		if err != nil {
@@ -130,12 +125,14 @@ func New(cfg Config) (*Connector, error) {
 		switch {
 		case cfg.TLS.Enabled:
 			return nil, errors.New("redis.tls.enabled: with redis.url, TLS is chosen by the scheme: use rediss://")
-		case tc != nil && opts.TLSConfig == nil:
+		case tlsSet && opts.TLSConfig == nil:
 			return nil, errors.New("redis.tls: applies to a rediss:// URL only; redis.url does not use TLS")
-		case tc != nil:
-			if tc.ServerName == "" {
-				tc.ServerName = opts.TLSConfig.ServerName
+		case tlsSet:
+			tc, err := cfg.TLS.config()
+			if err != nil {
+				return nil, err
 			}
+			tc.ServerName = cmp.Or(tc.ServerName, opts.TLSConfig.ServerName)
 			opts.TLSConfig = tc
 		}
 		c.url = opts
@@ -153,8 +150,15 @@ func New(cfg Config) (*Connector, error) {
 			return nil, fmt.Errorf("redis.sentinel.addrs[%d]: %q must be host:port", i, a)
 		}
 	}
-	if !cfg.TLS.Enabled && tc != nil {
-		return nil, errors.New("redis.tls: set redis.tls.enabled: true to use TLS with redis.sentinel")
+	var tc *tls.Config
+	if tlsSet {
+		if !cfg.TLS.Enabled {
+			return nil, errors.New("redis.tls: set redis.tls.enabled: true to use TLS with redis.sentinel")
+		}
+		var err error
+		if tc, err = cfg.TLS.config(); err != nil {
+			return nil, err
+		}
 	}
 	c.failover = &redis.FailoverOptions{
 		MasterName:       s.MasterName,
