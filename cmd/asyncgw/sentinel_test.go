@@ -239,7 +239,9 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 	accepted := append([]accepted202(nil), l.accepted...)
 	codes := fmt.Sprint(l.codes)
 	l.mu.Unlock()
-	window := func(a accepted202) bool { return a.sent.After(failoverStart) && a.sent.Before(switched.Add(time.Second)) }
+	window := func(a accepted202) bool {
+		return a.sent.After(failoverStart) && a.sent.Before(switched.Add(time.Second))
+	}
 	lostInWindow, inWindow := 0, 0
 	deadline := time.Now().Add(60 * time.Second)
 	for _, a := range accepted {
