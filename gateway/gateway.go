@@ -293,7 +293,9 @@ type Deps struct {
 	Metrics Metrics
 	// MetricsHandler, when set, is served at GET /metrics.
 	MetricsHandler http.Handler
-	// Ping reports whether Redis is reachable, for /readyz.
+	// Ping reports whether Redis is reachable and takes writes, for
+	// /readyz; an error with a Reason() method gives that reason (see
+	// RedisReason).
 	Ping func(ctx context.Context) error
 	// Logger may be nil.
 	Logger *slog.Logger

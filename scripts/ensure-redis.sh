@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
-# Makes sure redis-server is on PATH, installing it from Debian/Ubuntu
-# packages if it is not. The tests start their own redis-server processes on
-# free ports; they never use a system service.
+# Makes sure redis-server and redis-sentinel are on PATH, installing them
+# from Debian/Ubuntu packages (redis-server, redis-sentinel) if they are not.
+# The tests start their own redis-server and redis-sentinel processes on free
+# ports; they never use a system service.
 set -euo pipefail
 
-if command -v redis-server >/dev/null 2>&1; then
+# The packages of the programs that are missing.
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
+if [ ${#missing[@]} -eq 0 ]; then
 	redis-server --version
 	exit 0
 fi
 
 manual() {
 	cat >&2 <<'MSG'
-ensure-redis: redis-server is not on PATH and could not be installed.
-Install it yourself and run the tests again, for example:
-  Debian/Ubuntu: sudo apt-get install redis-server
-  Fedora/RHEL:   sudo dnf install redis
-  macOS:         brew install redis
-The tests start their own redis-server processes. Tests that share one
+ensure-redis: redis-server or redis-sentinel is not on PATH and could not be
+installed. Install them yourself and run the tests again, for example:
+  Debian/Ubuntu: sudo apt-get install redis-server redis-sentinel
+  Fedora/RHEL:   sudo dnf install redis   (redis-sentinel is part of it)
+  macOS:         brew install redis       (redis-sentinel is part of it)
+The tests start their own redis-server and redis-sentinel processes (the
+Sentinel tests use redis-server --sentinel if redis-sentinel is missing).
+Tests that share one
 server can use an existing Redis instead:
   ASYNCGW_TEST_REDIS_URL=redis://127.0.0.1:6379/0 make test
 MSG
@@ -39,13 +46,13 @@ fi
 
 install_redis() {
 	as_root env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-echo "ensure-redis: installing redis-server with apt-get" >&2
-# Refresh the package lists first only if they do not know the package, and
+echo "ensure-redis: installing ${missing[*]} with apt-get" >&2
+# Refresh the package lists first only if they do not know the packages, and
 # once more if installing from them fails (they may be stale).
-if ! apt-cache show redis-server >/dev/null 2>&1; then
+if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
 	as_root apt-get update -qq || manual
 fi
 if ! install_redis; then
@@ -58,7 +65,7 @@ fi
 
 # If the package started a system service on port 6379, leave it alone: the
 # tests neither use it nor collide with it.
-if ! command -v redis-server >/dev/null 2>&1; then
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-sentinel >/dev/null 2>&1; then
 	manual
 fi
 redis-server --version

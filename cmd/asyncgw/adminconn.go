@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/asyncgw/asyncgw/admin"
+	"github.com/asyncgw/asyncgw/internal/redisconn"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/status"
 )
@@ -24,20 +25,17 @@ func (c *cli) openAdmin(ctx context.Context, cmd string) (*admin.Service, func()
 	if err != nil {
 		return nil, nil, err
 	}
-	if cfg.RedisURL == "" {
-		return nil, nil, fmt.Errorf("redis.url: required for %q (give --config FILE with redis.url, or ASYNCGW_REDIS_URL; the embedded Redis of a demo asyncgw lives inside that process and cannot be reached)", cmd)
+	if !cfg.redisSet() {
+		return nil, nil, fmt.Errorf("redis.url or redis.sentinel: required for %q (give --config FILE with redis.url or redis.sentinel, or ASYNCGW_REDIS_URL; the embedded Redis of a demo asyncgw lives inside that process and cannot be reached)", cmd)
 	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	conn, err := redisconn.New(cfg.redisConn())
 	if err != nil {
-		return nil, nil, configError(cfg.Path, fmt.Errorf("redis.url: %w", err))
+		return nil, nil, configError(cfg.Path, err)
 	}
-	opts.ContextTimeoutEnabled = true
-	opts.DialTimeout = min(opts.DialTimeout, time.Second)
-	opts.DialerRetries, opts.DialerRetryTimeout = 2, 20*time.Millisecond
 	// Warnings only: the command's output is its own.
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	redis.SetLogger(redisLogger{log})
-	rdb := redis.NewClient(opts)
+	rdb := conn.Client(redisconn.Options{})
 	store, err := status.New(cfg.Status, rdb)
 	if err != nil {
 		_ = rdb.Close()
@@ -48,7 +46,7 @@ func (c *cli) openAdmin(ctx context.Context, cmd string) (*admin.Service, func()
 	cancel()
 	if err != nil {
 		_ = rdb.Close()
-		return nil, nil, fmt.Errorf("redis.url: cannot reach %s: %w", opts.Addr, err)
+		return nil, nil, fmt.Errorf("%s: cannot reach %s: %w", conn.Key(), conn.Addr(), err)
 	}
 	client := jobs.NewClient(rdb, store, log)
 	svc := admin.New(store, client, cfg.AdminQueues, admin.Hooks{}, log)

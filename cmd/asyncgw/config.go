@@ -22,6 +22,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/breaker"
 	"github.com/asyncgw/asyncgw/gateway"
+	"github.com/asyncgw/asyncgw/internal/redisconn"
 	"github.com/asyncgw/asyncgw/internal/telemetry"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/ratelimit"
@@ -115,11 +116,33 @@ type precheckConfig struct {
 }
 
 type redisConfig struct {
-	URL    string `yaml:"url"`
-	Prefix string `yaml:"prefix"`
+	URL string `yaml:"url"`
+	// Sentinel names the master of a Sentinel deployment, in place of
+	// url.
+	Sentinel redisSentinelConfig `yaml:"sentinel"`
+	// TLS sets the certificate authorities and server name for rediss://
+	// and for Sentinel with tls.enabled.
+	TLS    redisTLSConfig `yaml:"tls"`
+	Prefix string         `yaml:"prefix"`
 	// RequireDurable makes a Redis that fails the durability check at
 	// start-up a fatal error rather than a warning.
 	RequireDurable bool `yaml:"require_durable"`
+}
+
+type redisSentinelConfig struct {
+	MasterName string `yaml:"master_name"`
+	// Addrs are the sentinels' host:port; ASYNCGW_REDIS_SENTINEL_ADDRS
+	// takes them separated by commas.
+	Addrs            []string `yaml:"addrs" env:"list"`
+	Username         string   `yaml:"username"`
+	Password         string   `yaml:"password"`
+	SentinelPassword string   `yaml:"sentinel_password"`
+}
+
+type redisTLSConfig struct {
+	Enabled    bool   `yaml:"enabled"`
+	CAFile     string `yaml:"ca_file"`
+	ServerName string `yaml:"server_name"`
 }
 
 type workerConfig struct {
@@ -229,6 +252,15 @@ type config struct {
 	// AdminQueues are the queues the admin API reports: the gateway's
 	// and the webhook queue.
 	AdminQueues []string
+
+	// RedisSentinel is redis.sentinel (the alternative to RedisURL).
+	RedisSentinel redisconn.Sentinel
+	// RedisTLS is redis.tls.
+	RedisTLS redisconn.TLS
+	// MinReplicasAck is how many replicas must acknowledge a write
+	// (redis.min_replicas_ack); the durability check reads
+	// min-replicas-to-write on the master when it is 1 or more.
+	MinReplicasAck int
 }
 
 const defaultListen = "127.0.0.1:8080"
@@ -267,7 +299,10 @@ func loadConfig(path string, getenv func(string) string) (*config, error) {
 	if err != nil {
 		return nil, configError(path, err)
 	}
-	// Schema files are named relative to the configuration file.
+	// Schema and CA files are named relative to the configuration file.
+	if f := fc.Redis.TLS.CAFile; f != "" && !filepath.IsAbs(f) {
+		fc.Redis.TLS.CAFile = filepath.Join(filepath.Dir(path), f)
+	}
 	for i, r := range fc.Routes {
 		if r.Schema != "" && !filepath.IsAbs(r.Schema) {
 			fc.Routes[i].Schema = filepath.Join(filepath.Dir(path), r.Schema)
@@ -416,9 +451,19 @@ func (fc fileConfig) resolve() (*config, error) {
 	if fc.Redis.URL != "" && !strings.HasPrefix(fc.Redis.URL, "redis://") && !strings.HasPrefix(fc.Redis.URL, "rediss://") && !strings.HasPrefix(fc.Redis.URL, "unix://") {
 		return nil, fmt.Errorf("redis.url: %q must be a redis://, rediss:// or unix:// URL", withoutPassword(fc.Redis.URL))
 	}
+	rs, rt := fc.Redis.Sentinel, fc.Redis.TLS
+	cfg.RedisSentinel = redisconn.Sentinel{MasterName: rs.MasterName, Addrs: rs.Addrs, Username: rs.Username, Password: rs.Password, SentinelPassword: rs.SentinelPassword}
+	cfg.RedisTLS = redisconn.TLS{Enabled: rt.Enabled, CAFile: rt.CAFile, ServerName: rt.ServerName}
+	if cfg.redisSet() {
+		if _, rerr := redisconn.New(cfg.redisConn()); rerr != nil {
+			return nil, rerr
+		}
+	} else if rt != (redisTLSConfig{}) {
+		return nil, errors.New("redis.tls: needs redis.url or redis.sentinel")
+	}
 	cfg.RequireDurable = fc.Redis.RequireDurable
-	if cfg.RequireDurable && fc.Redis.URL == "" {
-		return nil, errors.New("redis.require_durable: needs redis.url (or ASYNCGW_REDIS_URL); the embedded Redis is never durable")
+	if cfg.RequireDurable && !cfg.redisSet() {
+		return nil, errors.New("redis.require_durable: needs redis.url or redis.sentinel (or ASYNCGW_REDIS_URL); the embedded Redis is never durable")
 	}
 	var err error
 	d := func(key, v string) time.Duration {
@@ -625,6 +670,15 @@ func (fc fileConfig) resolve() (*config, error) {
 	cfg.Worker.Routes = gateway.WorkerRoutes(cfg.Gateway.Routes)
 	return cfg, nil
 }
+
+// redisConn is the redis section as redisconn reads it.
+func (c *config) redisConn() redisconn.Config {
+	return redisconn.Config{URL: c.RedisURL, Sentinel: c.RedisSentinel, TLS: c.RedisTLS}
+}
+
+// redisSet reports whether a Redis is configured (redis.url or
+// redis.sentinel): if not, the demo runs an embedded one.
+func (c *config) redisSet() bool { return c.redisConn().Set() }
 
 // resolve checks the auth section (the tenants' webhook settings are read
 // by webhooks).

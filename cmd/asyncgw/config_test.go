@@ -156,9 +156,18 @@ func TestBadConfig(t *testing.T) {
 		{name: "log format", yaml: "log:\n  format: xml\n", want: `log.format: "xml" must be text or json`},
 		{name: "log level", yaml: "log:\n  level: loud\n", want: `log.level: "loud" must be debug, info, warn or error`},
 		{name: "redis url", yaml: "redis:\n  url: http://127.0.0.1:6379\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: `redis.url: "http://127.0.0.1:6379" must be a redis://`},
-		{name: "redis url unparsable", yaml: "redis:\n  url: redis://127.0.0.1:6379/zero\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.url: ", later: true},
+		{name: "redis url unparsable", yaml: "redis:\n  url: redis://127.0.0.1:6379/zero\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.url: redis: invalid database number"},
 		{name: "redis prefix", yaml: "redis:\n  prefix: my prefix\n", want: `redis.prefix: "my prefix" must be`},
-		{name: "require_durable without redis", yaml: "redis:\n  require_durable: true\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.require_durable: needs redis.url"},
+		{name: "require_durable without redis", yaml: "redis:\n  require_durable: true\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.require_durable: needs redis.url or redis.sentinel"},
+		{name: "redis url and sentinel", yaml: "redis:\n  sentinel: {master_name: m, addrs: [\"127.0.0.1:26379\"]}\n", want: "redis.url, redis.sentinel: give one of them, not both"},
+		{name: "sentinel without master_name", yaml: "redis:\n  sentinel: {addrs: [\"127.0.0.1:26379\"]}\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.sentinel.master_name: required"},
+		{name: "sentinel without addrs", yaml: "redis:\n  sentinel: {master_name: m}\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.sentinel.addrs: at least one"},
+		{name: "sentinel bad addr", yaml: "redis:\n  sentinel: {master_name: m, addrs: [\"redis://127.0.0.1:26379\"]}\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: `redis.sentinel.addrs[0]: "redis://127.0.0.1:26379" must be host:port`},
+		{name: "tls on plain url", yaml: "redis:\n  url: redis://127.0.0.1:6379/0\n  tls: {ca_file: ca.pem}\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.tls: applies to a rediss:// URL only"},
+		{name: "tls enabled with url", yaml: "redis:\n  url: rediss://127.0.0.1:6379/0\n  tls: {enabled: true}\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.tls.enabled: with redis.url, TLS is chosen by the scheme"},
+		{name: "tls ca_file missing", yaml: "redis:\n  url: rediss://127.0.0.1:6379/0\n  tls: {ca_file: /nowhere/ca.pem}\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.tls.ca_file: open /nowhere/ca.pem"},
+		{name: "tls without redis", yaml: "redis:\n  tls: {enabled: true}\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.tls: needs redis.url or redis.sentinel"},
+		{name: "sentinel tls not enabled", yaml: "redis:\n  sentinel: {master_name: m, addrs: [\"127.0.0.1:26379\"]}\n  tls: {server_name: r.example}\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.tls: set redis.tls.enabled: true"},
 		{name: "require_durable not a bool", yaml: "redis:\n  require_durable: maybe\n", want: `line 2: redis.require_durable: must be true or false, not "maybe"`},
 	}
 	for _, tt := range tests {
@@ -306,9 +315,9 @@ func TestBinaryExit(t *testing.T) {
 		{name: "bad duration from ASYNCGW_CONFIG", args: []string{"gateway"}, env: map[string]string{"ASYNCGW_CONFIG": "testdata/bad-timeout.yaml"}, code: 1, oneLine: true,
 			stderr: `asyncgw: config testdata/bad-timeout.yaml: routes[0].timeout: "ten seconds" is not a positive duration (such as 10s or 5m)` + "\n"},
 		{name: "gateway without redis", args: []string{"gateway"}, code: 1, oneLine: true,
-			stderr: `asyncgw: redis.url: required for "gateway" (the embedded Redis lives inside one process; run asyncgw without a command to use it)` + "\n"},
+			stderr: `asyncgw: redis.url or redis.sentinel: required for "gateway" (the embedded Redis lives inside one process; run asyncgw without a command to use it)` + "\n"},
 		{name: "worker without redis", args: []string{"worker"}, code: 1, oneLine: true,
-			stderr: `asyncgw: redis.url: required for "worker" (the embedded Redis lives inside one process; run asyncgw without a command to use it)` + "\n"},
+			stderr: `asyncgw: redis.url or redis.sentinel: required for "worker" (the embedded Redis lives inside one process; run asyncgw without a command to use it)` + "\n"},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2, lastLine: "Run 'asyncgw --help' for usage."},
 	}
 	for _, tt := range tests {

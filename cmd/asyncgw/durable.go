@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/internal/redisconn"
 )
 
 // durabilityProblems reads Redis' appendonly, appendfsync and
@@ -53,17 +56,99 @@ func durabilityProblems(ctx context.Context, rdb redis.Cmdable) []string {
 	return problems
 }
 
-// checkDurability runs durabilityProblems against the Redis at addr. Each
-// problem is a warning of its own, unless require (redis.require_durable)
-// is set: then the problems are one start-up error and nothing is logged.
-func checkDurability(ctx context.Context, rdb redis.Cmdable, addr string, require bool, log *slog.Logger) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	problems := durabilityProblems(ctx, rdb)
-	cancel()
-	if len(problems) == 0 {
-		return nil
+// minReplicasProblem reads min-replicas-to-write on a master and says
+// what is wrong with it when redis.min_replicas_ack (want) is 1 or more,
+// or "" when nothing is.
+func minReplicasProblem(ctx context.Context, rdb redis.Cmdable, want int) string {
+	const name = "min-replicas-to-write"
+	m, err := rdb.ConfigGet(ctx, name).Result()
+	if err != nil {
+		return fmt.Sprintf("cannot check: CONFIG GET %s failed (%s); make sure the master runs with min-replicas-to-write %d", name, strings.TrimSpace(err.Error()), want)
 	}
-	if require {
+	if n, _ := strconv.Atoi(m[name]); n < 1 {
+		return fmt.Sprintf("min-replicas-to-write is %s: a master cut off from its replicas keeps taking writes that a failover then drops; use min-replicas-to-write %d (redis.min_replicas_ack) with min-replicas-max-lag 10", cmpOr(m[name], "unset"), want)
+	}
+	return ""
+}
+
+// durableNode is one Redis node the durability check reads.
+type durableNode struct {
+	addr string
+	// role is "master" or "replica" in a Sentinel deployment, "" for the
+	// one node of redis.url (which is checked as the master).
+	role string
+	rdb  redis.Cmdable
+	err  error // set when the node could not be reached
+}
+
+// durabilityNodes returns the nodes the durability check reads: the node
+// of redis.url, or the master and each replica the sentinels name. rdb is
+// the process's client; done closes the clients made for the replicas.
+func durabilityNodes(ctx context.Context, conn *redisconn.Connector, rdb redis.Cmdable) (nodes []durableNode, done func()) {
+	if !conn.Sentinel() {
+		return []durableNode{{addr: conn.Addr(), rdb: rdb}}, func() {}
+	}
+	master, err := conn.MasterAddr(ctx)
+	if err != nil {
+		master = conn.Addr()
+	}
+	nodes = append(nodes, durableNode{addr: master, role: "master", rdb: rdb})
+	replicas, err := conn.Replicas(ctx)
+	if err != nil {
+		nodes = append(nodes, durableNode{addr: "the replicas", role: "replica", err: err})
+	}
+	var clients []*redis.Client
+	for _, addr := range replicas {
+		c := conn.NodeClient(addr)
+		clients = append(clients, c)
+		nodes = append(nodes, durableNode{addr: addr, role: "replica", rdb: c})
+	}
+	return nodes, func() {
+		for _, c := range clients {
+			_ = c.Close()
+		}
+	}
+}
+
+// checkDurability runs durabilityProblems against each node (and, when
+// minReplicas is 1 or more, minReplicasProblem against the master). Each
+// problem is a warning of its own, unless require (redis.require_durable)
+// is set: then the problems are one start-up error, naming each node
+// that fails, and nothing is logged.
+func checkDurability(ctx context.Context, nodes []durableNode, minReplicas int, require bool, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var failed []string // one part of the error per node
+	for _, n := range nodes {
+		var problems []string
+		if n.err != nil {
+			problems = []string{fmt.Sprintf("cannot check: %s", n.err)}
+		} else {
+			problems = durabilityProblems(ctx, n.rdb)
+			if minReplicas >= 1 && n.role != "replica" {
+				if p := minReplicasProblem(ctx, n.rdb, minReplicas); p != "" {
+					problems = append(problems, p)
+				}
+			}
+		}
+		if len(problems) == 0 {
+			continue
+		}
+		at := n.addr
+		if n.role != "" {
+			at += " (" + n.role + ")"
+		}
+		if !require {
+			for _, p := range problems {
+				attrs := []any{"redis_durability", p}
+				if n.role != "" {
+					attrs = append([]any{"redis_node", at}, attrs...)
+				}
+				log.Warn("REDIS MAY NOT BE DURABLE: an accepted job (202) can be lost if Redis crashes or restarts; "+
+					"set redis.require_durable: true to refuse to start", attrs...)
+			}
+			continue
+		}
 		msg := problems[0]
 		if len(problems) > 1 {
 			var b strings.Builder
@@ -72,11 +157,10 @@ func checkDurability(ctx context.Context, rdb redis.Cmdable, addr string, requir
 			}
 			msg = b.String()[1:]
 		}
-		return fmt.Errorf("redis.require_durable: Redis at %s fails the durability check: %s", addr, msg)
+		failed = append(failed, fmt.Sprintf("Redis at %s fails the durability check: %s", at, msg))
 	}
-	for _, p := range problems {
-		log.Warn("REDIS MAY NOT BE DURABLE: an accepted job (202) can be lost if Redis crashes or restarts; "+
-			"set redis.require_durable: true to refuse to start", "redis_durability", p)
+	if len(failed) > 0 {
+		return fmt.Errorf("redis.require_durable: %s", strings.Join(failed, "; "))
 	}
 	return nil
 }

@@ -5,7 +5,9 @@ package main
 //   - ${VAR} in a string value of the file is replaced by the variable's
 //     value ($${ is a literal ${), so that secrets need not sit in the file;
 //   - ASYNCGW_<KEY PATH> overrides a scalar key (ASYNCGW_WORKER_CONCURRENCY
-//     sets worker.concurrency), so that one file serves several processes.
+//     sets worker.concurrency), so that one file serves several processes,
+//     and a list of strings tagged env:"list" as values separated by
+//     commas (ASYNCGW_REDIS_SENTINEL_ADDRS=a:26379,b:26379).
 //
 // Both walk fileConfig by reflection, naming keys by their yaml tags: a
 // key added to fileConfig is covered without more code.
@@ -32,7 +34,8 @@ type envKey struct {
 
 // envKeys lists the keys that ASYNCGW_ variables override: every string,
 // boolean and number of fileConfig outside lists and mappings (routes,
-// tenants, queues), whose entries are named by the user and not by asyncgw.
+// tenants, queues), whose entries are named by the user and not by asyncgw,
+// and the lists of strings tagged env:"list".
 func envKeys() []envKey {
 	var out []envKey
 	var walk func(t reflect.Type, at string, index []int)
@@ -52,7 +55,7 @@ func envKeys() []envKey {
 			switch {
 			case ft.Kind() == reflect.Struct:
 				walk(ft, path, idx)
-			case scalarKind(ft.Kind()):
+			case scalarKind(ft.Kind()), commaList(f):
 				out = append(out, envKey{path: path, name: envName(path), index: idx})
 			}
 		}
@@ -106,9 +109,24 @@ func nameEnv(err error, set map[string]string) error {
 	return err
 }
 
-// setScalar parses s into v, a string, boolean or number.
+// commaList reports whether f is a list of strings that a variable sets
+// as values separated by commas.
+func commaList(f reflect.StructField) bool {
+	return f.Type == reflect.TypeFor[[]string]() && f.Tag.Get("env") == "list"
+}
+
+// setScalar parses s into v, a string, boolean or number, or a list of
+// strings separated by commas.
 func setScalar(v reflect.Value, s string) error {
 	switch k := v.Kind(); {
+	case v.Type() == reflect.TypeFor[[]string]():
+		var list []string
+		for _, e := range strings.Split(s, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				list = append(list, e)
+			}
+		}
+		v.Set(reflect.ValueOf(list))
 	case k == reflect.String:
 		v.SetString(s)
 	case k == reflect.Bool:

@@ -37,6 +37,9 @@ func TestEnvKeys(t *testing.T) {
 		"ASYNCGW_LISTEN":                      "listen",
 		"ASYNCGW_REDIS_URL":                   "redis.url",
 		"ASYNCGW_REDIS_REQUIRE_DURABLE":       "redis.require_durable",
+		"ASYNCGW_REDIS_SENTINEL_MASTER_NAME":  "redis.sentinel.master_name",
+		"ASYNCGW_REDIS_SENTINEL_ADDRS":        "redis.sentinel.addrs",
+		"ASYNCGW_REDIS_TLS_CA_FILE":           "redis.tls.ca_file",
 		"ASYNCGW_WORKER_CONCURRENCY":          "worker.concurrency",
 		"ASYNCGW_WORKER_BREAKER_OPEN_TIMEOUT": "worker.breaker.open_timeout",
 		"ASYNCGW_METRICS_LISTEN":              "metrics.listen",
@@ -73,6 +76,9 @@ func TestEnvKeysMatchFile(t *testing.T) {
 		if value == "" {
 			value = "7" // the integers
 		}
+		if kind == reflect.Slice {
+			value = "x-1" // a list of one string
+		}
 		fromEnv = fileConfig{}
 		set, err := applyEnv(&fromEnv, env(map[string]string{k.name: value}))
 		if err != nil || len(set) != 1 || set[k.path] != k.name {
@@ -81,6 +87,9 @@ func TestEnvKeysMatchFile(t *testing.T) {
 		}
 		// The same key in YAML: a.b.c: v is a: {b: {c: v}}.
 		doc := value
+		if kind == reflect.Slice {
+			doc = "[" + value + "]"
+		}
 		parts := strings.Split(k.path, ".")
 		for i := len(parts) - 1; i >= 0; i-- {
 			doc = "{" + parts[i] + ": " + doc + "}"
@@ -93,6 +102,31 @@ func TestEnvKeysMatchFile(t *testing.T) {
 		if !reflect.DeepEqual(fromEnv, fromFile) {
 			t.Errorf("%s=%s gives\n%+v\nwhile %s gives\n%+v", k.name, value, fromEnv, doc, fromFile)
 		}
+	}
+}
+
+// TestEnvSentinel sets the Sentinel form from the environment alone, the
+// sentinels' addresses separated by commas.
+func TestEnvSentinel(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "asyncgw.yaml", "redis:\n  sentinel: {master_name: file, addrs: [\"10.0.0.1:26379\"]}\n")
+	cfg, err := loadConfig(path, env(map[string]string{
+		"ASYNCGW_REDIS_SENTINEL_MASTER_NAME":       "mymaster",
+		"ASYNCGW_REDIS_SENTINEL_ADDRS":             " 127.0.0.1:26379, 127.0.0.1:26380,,127.0.0.1:26381 ",
+		"ASYNCGW_REDIS_SENTINEL_SENTINEL_PASSWORD": "s3cret",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.RedisSentinel
+	if want := []string{"127.0.0.1:26379", "127.0.0.1:26380", "127.0.0.1:26381"}; s.MasterName != "mymaster" || !slices.Equal(s.Addrs, want) || s.SentinelPassword != "s3cret" || cfg.RedisURL != "" {
+		t.Errorf("sentinel %+v, url %q; want mymaster at %q", s, cfg.RedisURL, want)
+	}
+	// The URL form from the environment beside the Sentinel form in the
+	// file is a conflict, named.
+	_, err = loadConfig(path, env(map[string]string{"ASYNCGW_REDIS_URL": "redis://127.0.0.1:6379/0"}))
+	if err == nil || !strings.Contains(err.Error(), "redis.url, redis.sentinel: give one of them, not both") {
+		t.Errorf("url and sentinel: %v", err)
 	}
 }
 

@@ -118,15 +118,15 @@ func knownSeries(cmd string, cfg *config, gw *gateway.Gateway) telemetry.Known {
 }
 
 // readiness is what asyncgw_ready reports for a process: the gateway's
-// readiness (which pings Redis) when it runs one, else whether Redis
-// answers a PING.
-func readiness(gw *gateway.Gateway, ping func(context.Context) error) telemetry.ReadyCheck {
+// readiness (which checks Redis) when it runs one, else whether check
+// finds Redis reachable and a master.
+func readiness(gw *gateway.Gateway, check func(context.Context) error) telemetry.ReadyCheck {
 	if gw != nil {
 		return gw.Readiness
 	}
 	return func(ctx context.Context) []string {
-		if err := ping(ctx); err != nil {
-			return []string{"redis unreachable: " + err.Error()}
+		if err := check(ctx); err != nil {
+			return []string{gateway.RedisReason(err)}
 		}
 		return nil
 	}

@@ -115,7 +115,7 @@ func (r *reloader) keepRunning(next *config) []string {
 		next.RedisURL = run.RedisURL // still the embedded one
 	}
 	keep("listen", run.Listen, next.Listen)
-	keep("redis", run.RedisURL, next.RedisURL)
+	keep("redis", run.redisConn(), next.redisConn())
 	keep("redis.require_durable", run.RequireDurable, next.RequireDurable)
 	keep("records/idempotency/dlq/redis.prefix", run.Status, next.Status)
 	keep("queues", run.Worker.Queues, next.Worker.Queues)
@@ -137,6 +137,7 @@ func (r *reloader) keepRunning(next *config) []string {
 	// The running values stay, so that the rest of next agrees with
 	// what runs (routes may name only the running queues).
 	next.Listen, next.RedisURL, next.RequireDurable, next.Status = run.Listen, run.RedisURL, run.RequireDurable, run.Status
+	next.RedisSentinel, next.RedisTLS, next.MinReplicasAck = run.RedisSentinel, run.RedisTLS, run.MinReplicasAck
 	next.Worker.Queues = maps.Clone(run.Worker.Queues)
 	next.Gateway.Queues = slices.Clone(run.Gateway.Queues)
 	next.Gateway.ShutdownTimeout, next.Gateway.DrainDelay = g.ShutdownTimeout, g.DrainDelay

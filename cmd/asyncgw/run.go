@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/asyncgw/asyncgw/admin"
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/internal/memredis"
+	"github.com/asyncgw/asyncgw/internal/redisconn"
 	"github.com/asyncgw/asyncgw/internal/telemetry"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/ratelimit"
@@ -43,9 +45,9 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	log := newLogger(cfg, out)
 	redis.SetLogger(redisLogger{log})
 	var mem *memredis.Server
-	if cfg.RedisURL == "" {
+	if !cfg.redisSet() {
 		if cmd != "all" {
-			return fmt.Errorf("redis.url: required for %q (the embedded Redis lives inside one process; run asyncgw without a command to use it)", cmd)
+			return fmt.Errorf("redis.url or redis.sentinel: required for %q (the embedded Redis lives inside one process; run asyncgw without a command to use it)", cmd)
 		}
 		var err error
 		mem, err = memredis.Start()
@@ -55,37 +57,24 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		defer mem.Close()
 		cfg.RedisURL = mem.URL()
 	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	// Every client comes from conn: with Sentinel, all of them follow
+	// the master.
+	conn, err := redisconn.New(cfg.redisConn())
 	if err != nil {
-		return configError(cfg.Path, fmt.Errorf("redis.url: %w", err))
-	}
-	opts.PoolSize = max(opts.PoolSize, 2*cfg.Worker.Concurrency+64)
-	// Connections say whose they are in Redis's CLIENT LIST, unless the
-	// URL names them (?client_name=).
-	if opts.ClientName == "" {
-		opts.ClientName = clientName(cmd)
-	}
-	// Context deadlines are honoured, and a refused dial is retried quickly
-	// (go-redis retries it 5 times, 100ms apart, by default).
-	opts.ContextTimeoutEnabled = true
-	opts.DialTimeout = min(opts.DialTimeout, time.Second)
-	opts.DialerRetries, opts.DialerRetryTimeout = 2, 20*time.Millisecond
-	// RESP2 unless the URL asks for ?protocol=3: asyncgw uses no RESP3
-	// push notifications, and with RESP3 the client looks for them before
-	// every command (about 8% of the gateway's CPU under load).
-	if opts.Protocol == 0 {
-		opts.Protocol = 2
+		return configError(cfg.Path, err)
 	}
 	metrics := telemetry.NewMetrics(version)
-	rdb := redis.NewClient(opts)
+	// Connections say whose they are in Redis's CLIENT LIST, unless the
+	// URL names them (?client_name=).
+	copts := redisconn.Options{ClientName: clientName(cmd), PoolSize: 2*cfg.Worker.Concurrency + 64}
+	rdb := conn.Client(copts)
 	defer rdb.Close()
 	rdb.AddHook(metrics.RedisHook())
 	// The accept path has its own pool that never retries: a client is
 	// better served by a quick 503 than by a wait, and the breaker does the
 	// rest.
-	fast := *opts
-	fast.MaxRetries, fast.DialerRetries = -1, 1
-	frontRDB := redis.NewClient(&fast)
+	copts.NoRetries = true
+	frontRDB := conn.Client(copts)
 	defer frontRDB.Close()
 	frontRDB.AddHook(metrics.RedisHook())
 
@@ -155,7 +144,9 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 				}
 				return metrics.Handler()
 			}(),
-			Ping:   func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+			// ROLE, not PING: a sentinel answers PING, and a replica
+			// refuses writes.
+			Ping:   func(ctx context.Context) error { return redisconn.CheckMaster(ctx, rdb) },
 			Logger: log,
 		})
 		if err != nil {
@@ -170,17 +161,25 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	if mem != nil {
 		log.Warn("NO REDIS CONFIGURED: using an embedded in-memory Redis. Jobs are NOT durable and are lost when asyncgw stops. Set redis.url or ASYNCGW_REDIS_URL for real use.")
 	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err = rdb.Ping(pctx).Err()
-	cancel()
-	if err != nil {
-		return fmt.Errorf("redis.url: cannot reach %s: %w", opts.Addr, err)
+	if err := checkReachable(ctx, conn, rdb, log); err != nil {
+		return err
 	}
 	if mem == nil { // the embedded Redis has had its warning above
-		if err := checkDurability(ctx, rdb, opts.Addr, cfg.RequireDurable, log); err != nil {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		nodes, done := durabilityNodes(dctx, conn, rdb)
+		err := checkDurability(ctx, nodes, cfg.MinReplicasAck, cfg.RequireDurable, log)
+		done()
+		cancel()
+		if err != nil {
 			return err
 		}
 	}
+	// The master's switches are logged, and tell the event hub to
+	// subscribe again on the new master (go-redis' failover client does
+	// not move pub/sub connections). Nil with redis.url.
+	switches := conn.Switches(log)
+	_ = switches.Start(ctx)
+	defer switches.Stop(context.Background())
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("tracing", "err", err) }))
 	shutdownTracing, err := telemetry.SetupTracing(ctx, cfg.Tracing, version)
 	if err != nil {
@@ -220,7 +219,7 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	context.AfterFunc(stopping, func() { log.Info("shutting down") })
 	// asyncgw_ready is checked by the process itself, not only when a
 	// load balancer asks /readyz (a worker has no /readyz at all).
-	metrics.WatchReady(stopping, readiness(gw, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }), 5*time.Second, log)
+	metrics.WatchReady(stopping, readiness(gw, func(ctx context.Context) error { return redisconn.CheckMaster(ctx, rdb) }), 5*time.Second, log)
 	if metricsLn != nil {
 		defer serveMetrics(metricsLn, metrics, cfg.Pprof, log)()
 	}
@@ -263,6 +262,28 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	<-workersDone
 	log.Info("stopped")
 	return serveErr
+}
+
+// checkReachable makes sure, at start, that rdb reaches a Redis server:
+// it answers PING, and ROLE says it is no sentinel (a sentinel answers
+// PING, then refuses every command an accept needs). A replica is only
+// warned about: it may be promoted, and until then /readyz says not ready.
+func checkReachable(ctx context.Context, conn *redisconn.Connector, rdb *redis.Client, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("%s: cannot reach %s: %w", conn.Key(), conn.Addr(), err)
+	}
+	var nm *redisconn.NotMasterError
+	switch err := redisconn.CheckMaster(ctx, rdb); {
+	case errors.As(err, &nm) && nm.Role == "sentinel":
+		return fmt.Errorf("%s: %s is a Redis Sentinel, not a Redis server; use redis.sentinel {master_name, addrs} to reach the master it watches", conn.Key(), conn.Addr())
+	case errors.As(err, &nm):
+		log.Warn("redis is not a master: writes fail and /readyz says not ready until it is", "redis", conn.Addr(), "role", nm.Role)
+	case err != nil:
+		return fmt.Errorf("%s: cannot reach %s: %w", conn.Key(), conn.Addr(), err)
+	}
+	return nil
 }
 
 // demoRoute is the route of the built-in demo: POST /v1/demo goes to the

@@ -69,6 +69,9 @@ type Option func(*config)
 
 type config struct {
 	args []string
+	// replica holds arguments for one replica of a Sentinel deployment
+	// only (see OnReplica), by its index.
+	replica map[int][]string
 }
 
 // WithAOF turns on the append-only file with appendfsync always, so every
@@ -96,6 +99,7 @@ type Server struct {
 	bin  string
 	port int
 	dir  string
+	conf string // a configuration file to read first ("" for none)
 	args []string
 
 	mu   sync.Mutex
@@ -154,15 +158,20 @@ func start(bin, dir string, extra []string) (*Server, error) {
 		"--bind", "127.0.0.1",
 		"--protected-mode", "no",
 	}
-	args = append(args, extra...)
+	return startConf(bin, dir, "", append(args, extra...))
+}
 
+// startConf runs bin with the configuration file conf (none if "") and
+// args on a free port, picking another port if it loses a race for the one
+// it picked.
+func startConf(bin, dir, conf string, args []string) (*Server, error) {
 	var lastErr error
 	for range startAttempts {
 		port, err := freePort()
 		if err != nil {
 			return nil, err
 		}
-		s := &Server{bin: bin, dir: dir, args: args}
+		s := &Server{bin: bin, dir: dir, conf: conf, args: args}
 		s.setPort(port)
 		err = s.launch()
 		if err == nil {
@@ -194,8 +203,12 @@ func (s *Server) setPort(port int) {
 
 // launch runs redis-server on s.port and waits until it answers PING.
 func (s *Server) launch() error {
-	args := append([]string{"--port", strconv.Itoa(s.port)}, s.args...)
-	cmd := exec.Command(s.bin, args...)
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf) // the file must come first
+	}
+	args = append(args, "--port", strconv.Itoa(s.port))
+	cmd := exec.Command(s.bin, append(args, s.args...)...)
 	out := new(testutil.SyncBuffer)
 	cmd.Stdout = out
 	cmd.Stderr = out
