@@ -10,13 +10,14 @@ import (
 // Switches tells a Hub that the Redis master has switched, such as a watch
 // of Sentinel's +switch-master messages.
 //
-// Switched returns the channel of the signals; the hub reads it once, at
-// Start. It receives a value after each switch, once a connection the
-// hub's client dials reaches the new master (go-redis' failover client
-// asks Sentinel for the master on each dial). Signals may be coalesced
-// (a send that would block may be dropped: one pending value is enough).
-// The channel must not be closed while the hub runs; a closed one is
-// taken as "no more signals".
+// Switched returns a channel that signals the next switch, by a value or
+// by being closed, once a connection the hub's client dials reaches the
+// new master (go-redis' failover client asks Sentinel for the master on
+// each dial). The hub calls Switched again after each signal, so a source
+// may either send values on one channel (signals may be coalesced: one
+// pending value is enough) or close the channel and hand out a new one
+// (redisconn.Switches does). A closed channel that Switched keeps
+// returning means no more signals.
 //
 // Why the hub needs it: go-redis' failover client closes its command
 // connections on a switch but not its pub/sub connection, which stays on
@@ -62,10 +63,12 @@ func (h *Hub) watch() {
 		case <-h.stopped:
 			return
 		case _, ok := <-switched:
-			if !ok {
-				switched = nil
+			next := h.Switches.Switched()
+			if !ok && next == switched {
+				switched = nil // closed for good
 				continue
 			}
+			switched = next
 			h.move("the Redis master switched")
 			check.Reset(recheck)
 		case <-check.C:

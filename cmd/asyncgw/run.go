@@ -205,6 +205,9 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	defer stopWatch()
 	metrics.WatchQueues(wctx, ops, store, 5*time.Second, log)
 	if hub != nil {
+		if switches != nil {
+			hub.Switches = switches
+		}
 		if err := hub.Start(life); err != nil {
 			return err
 		}
