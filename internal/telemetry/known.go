@@ -15,6 +15,9 @@ type Known struct {
 	Gateway *KnownGateway
 	// Worker is set in a process that runs jobs.
 	Worker *KnownWorker
+	// ReplicaAck is set when writes wait for replicas
+	// (redis.min_replicas_ack).
+	ReplicaAck bool
 }
 
 // KnownGateway is what a gateway reports under (gateway.Series).
@@ -64,6 +67,8 @@ var (
 	streamScopes    = []string{"job", "tenant"}
 	// webhookOutcomes are what webhook.Outcome returns.
 	webhookOutcomes = []string{"delivered", "retry", "gone", "refused", "disabled"}
+	// replicaAckOutcomes are the outcomes of status.ReplicaAckObserver.
+	replicaAckOutcomes = []string{"acked", "timeout", "error"}
 )
 
 // Prime makes the series of k at zero. Counters and histograms start at
@@ -100,6 +105,11 @@ func (m *Metrics) Prime(k Known) {
 		}
 		for _, s := range streamScopes {
 			m.SSESubscribers.WithLabelValues(s)
+		}
+	}
+	if k.ReplicaAck {
+		for _, o := range replicaAckOutcomes {
+			m.ReplicaAcks.WithLabelValues(o)
 		}
 	}
 	if w := k.Worker; w != nil {
