@@ -14,11 +14,6 @@ import (
 	"github.com/asyncgw/asyncgw/jobs"
 )
 
-// slowBox is the replica timeout of tests where replicas are to confirm:
-// on a busy machine (several redis-servers syncing at once) a replica
-// can take longer than the default to answer.
-const slowBox = 3 * time.Second
-
 // replicaBundle is a Store on a master of its own with one replica.
 type replicaBundle struct {
 	*testBundle
@@ -51,7 +46,7 @@ func (b *replicaBundle) onReplica(t *testing.T, j *jobs.Job, field string) strin
 func TestReplicaAckAccept(t *testing.T) {
 	t.Parallel()
 	var acked atomic.Int64
-	b := setupReplicated(t, Config{MinReplicasAck: 1, ReplicaAckTimeout: slowBox, ReplicaAckObserver: func(outcome string, _ time.Duration) {
+	b := setupReplicated(t, Config{MinReplicasAck: 1, ReplicaAckObserver: func(outcome string, _ time.Duration) {
 		if outcome == AckConfirmed {
 			acked.Add(1)
 		}
@@ -89,16 +84,13 @@ func TestReplicaAckTimeout(t *testing.T) {
 	t.Parallel()
 	const timeout = 200 * time.Millisecond
 	var timeouts atomic.Int64
-	b := setupReplicated(t, Config{MinReplicasAck: 1, ReplicaAckTimeout: slowBox, ReplicaAckObserver: func(outcome string, _ time.Duration) {
+	b := setupReplicated(t, Config{MinReplicasAck: 1, ReplicaAckTimeout: timeout, ReplicaAckObserver: func(outcome string, _ time.Duration) {
 		if outcome == AckTimeout {
 			timeouts.Add(1)
 		}
 	}})
 	ctx := testContext(t)
 	confirmed := b.create(t, "acme")
-	// From here on the timeout is short: no round runs now (create has
-	// returned), and the next one reads it after this write.
-	b.store.acks.timeout = timeout
 
 	b.replica.Stop()
 	j := newJob("acme")
@@ -143,7 +135,7 @@ func TestReplicaAckTimeout(t *testing.T) {
 // master itself.
 func TestReplicaAckBatched(t *testing.T) {
 	t.Parallel()
-	b := setupReplicated(t, Config{MinReplicasAck: 1, ReplicaAckTimeout: slowBox})
+	b := setupReplicated(t, Config{MinReplicasAck: 1})
 	ctx := testContext(t)
 	before := b.master.CommandCalls(t, "wait") // StartReplica's own
 	const writers, each = 32, 20

@@ -43,9 +43,9 @@ func StartReplica(t testing.TB, master *Server, opts ...Option) *Server {
 }
 
 // WaitLinkUp waits until the replica s is in sync with its master: its
-// link is up (INFO replication: master_link_status:up) and the master
-// counts it as an online replica, which WAIT counts. It fails t after a
-// bound.
+// link is up (INFO replication: master_link_status:up), the master lists
+// it online, and a write on the master is confirmed by WAIT for all its
+// replicas. It fails t after a bound.
 func (s *Server) WaitLinkUp(t testing.TB) {
 	t.Helper()
 	c := s.Client(t)
@@ -88,15 +88,28 @@ func inSync(c *redis.Client, port string) (bool, string) {
 	if !listed {
 		return false, "the master does not list it yet"
 	}
-	// Online is not quite enough: just after a sync, the first WAIT can
-	// find no replica. What tests need is that WAIT counts it.
+	// Online is not enough: after a sync, the master streams nothing to
+	// the replica until the replica's first acknowledgement (up to a
+	// second later), and a WAIT meanwhile finds no replica. What tests
+	// need is that a write is confirmed: a write, then WAIT for it on the
+	// same connection.
 	n, _ := strconv.Atoi(mf["connected_slaves"])
-	got, err := mc.Do(ctx, "wait", n, 100).Int()
-	if err != nil || got < n {
-		return false, fmt.Sprintf("WAIT %d: %d, %v", n, got, err)
+	var wait *redis.Cmd
+	_, err = mc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Incr(ctx, syncProbeKey)
+		wait = p.Do(ctx, "wait", n, 100)
+		return nil
+	})
+	if got, _ := wait.Int(); err != nil || got < n {
+		return false, fmt.Sprintf("a write confirmed by %d of %d replicas (%v)", got, n, err)
 	}
 	return true, ""
 }
+
+// syncProbeKey is the key WaitLinkUp writes on the master to see that its
+// replicas confirm writes.
+const syncProbeKey = "redistest:replica-sync"
+
 
 // infoFields splits an INFO answer into its key:value lines.
 func infoFields(info string) map[string]string {

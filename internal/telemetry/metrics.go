@@ -49,10 +49,10 @@ type Metrics struct {
 	RedisErrors     *prometheus.CounterVec   // command
 	ReplicaAcks     *prometheus.CounterVec   // outcome
 	ReplicaAckWait  prometheus.Histogram
-	QueueDepth      *prometheus.GaugeVec     // queue, state
-	QueueOldestAge  *prometheus.GaugeVec     // queue
-	QueuePaused     *prometheus.GaugeVec     // queue
-	DLQSize         *prometheus.GaugeVec     // queue
+	QueueDepth      *prometheus.GaugeVec // queue, state
+	QueueOldestAge  *prometheus.GaugeVec // queue
+	QueuePaused     *prometheus.GaugeVec // queue
+	DLQSize         *prometheus.GaugeVec // queue
 	WebhookOutbox   prometheus.Gauge
 	ReadyGauge      prometheus.Gauge
 	BuildInfo       *prometheus.GaugeVec // version
