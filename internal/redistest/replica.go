@@ -110,7 +110,6 @@ func inSync(c *redis.Client, port string) (bool, string) {
 // replicas confirm writes.
 const syncProbeKey = "redistest:replica-sync"
 
-
 // infoFields splits an INFO answer into its key:value lines.
 func infoFields(info string) map[string]string {
 	m := map[string]string{}
