@@ -159,6 +159,9 @@ func TestBadConfig(t *testing.T) {
 		{name: "redis url unparsable", yaml: "redis:\n  url: redis://127.0.0.1:6379/zero\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.url: ", later: true},
 		{name: "redis prefix", yaml: "redis:\n  prefix: my prefix\n", want: `redis.prefix: "my prefix" must be`},
 		{name: "require_durable without redis", yaml: "redis:\n  require_durable: true\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.require_durable: needs redis.url"},
+		{name: "min_replicas_ack negative", yaml: "redis:\n  min_replicas_ack: -1\n", want: "redis.min_replicas_ack: -1 must be between 0 and 100"},
+		{name: "min_replicas_ack without redis", yaml: "redis:\n  min_replicas_ack: 1\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.min_replicas_ack: needs a replicated Redis"},
+		{name: "replica_ack_timeout", yaml: "redis:\n  min_replicas_ack: 1\n  replica_ack_timeout: 1m\n", want: `redis.replica_ack_timeout: "1m" must be a duration from 1ms to 10s`},
 		{name: "require_durable not a bool", yaml: "redis:\n  require_durable: maybe\n", want: `line 2: redis.require_durable: must be true or false, not "maybe"`},
 	}
 	for _, tt := range tests {
@@ -412,6 +415,35 @@ func TestRouteHeaderErrorsHideValues(t *testing.T) {
 		_, err := loadConfig(path, env(nil))
 		if err == nil || !strings.Contains(err.Error(), "routes[0].headers.X-Token: ") || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("value %s: %v, want an error naming routes[0].headers.X-Token without the value", v, err)
+		}
+	}
+}
+
+// TestReplicaAckConfig: redis.min_replicas_ack and redis.replica_ack_timeout
+// reach the stores, with the documented default, and give an accept's
+// Redis work room for the wait.
+func TestReplicaAckConfig(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		yaml     string
+		env      map[string]string
+		min      int
+		timeout  time.Duration
+		redisCap time.Duration
+	}{
+		{yaml: "redis:\n  url: redis://127.0.0.1:1/0\n"},
+		{yaml: "redis:\n  url: redis://127.0.0.1:1/0\n  min_replicas_ack: 1\n", min: 1, timeout: 200 * time.Millisecond, redisCap: 1200 * time.Millisecond},
+		{yaml: "redis:\n  url: redis://127.0.0.1:1/0\n  min_replicas_ack: 2\n  replica_ack_timeout: 50ms\n", min: 2, timeout: 50 * time.Millisecond, redisCap: 1050 * time.Millisecond},
+		{yaml: "redis:\n  url: redis://127.0.0.1:1/0\n", env: map[string]string{"ASYNCGW_REDIS_MIN_REPLICAS_ACK": "1", "ASYNCGW_REDIS_REPLICA_ACK_TIMEOUT": "300ms"},
+			min: 1, timeout: 300 * time.Millisecond, redisCap: 1300 * time.Millisecond},
+	} {
+		cfg, err := loadConfig(writeFile(t, "asyncgw.yaml", tt.yaml), env(tt.env))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.yaml, err)
+		}
+		if cfg.MinReplicasAck != tt.min || cfg.Status.MinReplicasAck != tt.min || cfg.Status.ReplicaAckTimeout != tt.timeout || cfg.Gateway.RedisTimeout != tt.redisCap {
+			t.Errorf("%q %v: min %d/%d, timeout %s, gateway redis timeout %s; want %d, %s, %s", tt.yaml, tt.env,
+				cfg.MinReplicasAck, cfg.Status.MinReplicasAck, cfg.Status.ReplicaAckTimeout, cfg.Gateway.RedisTimeout, tt.min, tt.timeout, tt.redisCap)
 		}
 	}
 }
