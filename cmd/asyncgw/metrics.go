@@ -79,7 +79,7 @@ func serveMetrics(ln net.Listener, m *telemetry.Metrics, profiler bool, log *slo
 // knownSeries is what a process running cmd will report under, from its
 // configuration (see telemetry.Known). gw is nil in a worker process.
 func knownSeries(cmd string, cfg *config, gw *gateway.Gateway) telemetry.Known {
-	k := telemetry.Known{ReplicaAck: cfg.MinReplicasAck > 0}
+	var k telemetry.Known
 	if gw != nil {
 		s := gw.Series()
 		g := &telemetry.KnownGateway{Jobs: s.Jobs, RateLimited: s.RateLimited, Breakers: s.Breakers, Queues: cfg.AdminQueues}

@@ -15,9 +15,6 @@ type Known struct {
 	Gateway *KnownGateway
 	// Worker is set in a process that runs jobs.
 	Worker *KnownWorker
-	// ReplicaAck is set when writes wait for replicas
-	// (redis.min_replicas_ack).
-	ReplicaAck bool
 }
 
 // KnownGateway is what a gateway reports under (gateway.Series).
@@ -107,10 +104,10 @@ func (m *Metrics) Prime(k Known) {
 			m.SSESubscribers.WithLabelValues(s)
 		}
 	}
-	if k.ReplicaAck {
-		for _, o := range replicaAckOutcomes {
-			m.ReplicaAcks.WithLabelValues(o)
-		}
+	// Every process writes; without redis.min_replicas_ack its waits
+	// stay at zero.
+	for _, o := range replicaAckOutcomes {
+		m.ReplicaAcks.WithLabelValues(o)
 	}
 	if w := k.Worker; w != nil {
 		for jobType, queues := range w.Jobs {

@@ -124,7 +124,7 @@ func NewMetrics(version string) *Metrics {
 		Name: "asyncgw_redis_errors_total", Help: "Redis round trips that failed (not counting nil answers), by command.",
 	}, []string{"command"})
 	m.ReplicaAcks = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "asyncgw_replica_ack_total", Help: "Writes (accepts and state changes) that waited for redis.min_replicas_ack replicas, by outcome: acked, timeout (too few replicas confirmed within redis.replica_ack_timeout), error (no answer from Redis). Only with min_replicas_ack set.",
+		Name: "asyncgw_replica_ack_total", Help: "Writes (accepts and state changes) that waited for redis.min_replicas_ack replicas, by outcome: acked, timeout (too few replicas confirmed within redis.replica_ack_timeout), error (no answer from Redis). All zero without min_replicas_ack.",
 	}, []string{"outcome"})
 	m.ReplicaAckWait = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "asyncgw_replica_ack_wait_seconds", Help: "Time a write waited for its replicas' confirmation (the batched WAIT it joined), whatever the outcome.", Buckets: latencyBuckets,
