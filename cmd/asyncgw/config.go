@@ -790,14 +790,17 @@ func states(key string, in []string) ([]jobs.State, error) {
 	return out, nil
 }
 
+// redisSet reports whether a Redis is configured (else: the embedded one).
+func (c *config) redisSet() bool { return c.RedisURL != "" }
+
 // resolveReplicaAck reads redis.min_replicas_ack and
 // redis.replica_ack_timeout into cfg and its Status.
 func (cfg *config) resolveReplicaAck(rc redisConfig) error {
 	if rc.MinReplicasAck < 0 || rc.MinReplicasAck > 100 {
 		return fmt.Errorf("redis.min_replicas_ack: %d must be between 0 and 100", rc.MinReplicasAck)
 	}
-	if rc.MinReplicasAck > 0 && rc.URL == "" {
-		return errors.New("redis.min_replicas_ack: needs a replicated Redis (redis.url); the embedded Redis has no replicas")
+	if rc.MinReplicasAck > 0 && !cfg.redisSet() {
+		return errors.New("redis.min_replicas_ack: needs a replicated Redis (redis.url or redis.sentinel); the embedded Redis has no replicas")
 	}
 	cfg.MinReplicasAck = rc.MinReplicasAck
 	cfg.ReplicaAckTimeout = status.DefaultReplicaAckTimeout

@@ -65,6 +65,9 @@ func TestBadConfig(t *testing.T) {
 		{name: "unknown key", yaml: "listen: 127.0.0.1:0\nauthentication:\n  enabled: true\n", want: `line 2: unknown key "authentication"`},
 		{name: "unknown nested key", yaml: "worker:\n  concurency: 5\n", want: `line 2: unknown key "worker.concurency"`},
 		{name: "unknown route key", yaml: route + "    idempotence: required\n", want: `line 5: unknown key "routes[0].idempotence"`},
+		{name: "min_replicas_ack negative", yaml: "redis:\n  min_replicas_ack: -1\n", want: "redis.min_replicas_ack: -1 must be between 0 and 100"},
+		{name: "min_replicas_ack without redis", yaml: "redis:\n  min_replicas_ack: 1\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.min_replicas_ack: needs a replicated Redis (redis.url or redis.sentinel)"},
+		{name: "replica_ack_timeout", yaml: "redis:\n  min_replicas_ack: 1\n  replica_ack_timeout: 1m\n", want: `redis.replica_ack_timeout: "1m" must be a duration from 1ms to 10s`},
 		{name: "bad idempotency policy", yaml: route + "    idempotency: always\n", want: `routes[0].idempotency: "always" must be optional or required`, later: true},
 		{name: "bad rate limit", yaml: route + "    rate_limit: {rate: 0, burst: 5}\n", want: `routes[0].rate_limit.rate 0: must be a positive number`, later: true},
 		{name: "missing schema", yaml: route + "    schema: nowhere.json\n", want: `routes[0].schema: `, later: true},
@@ -159,9 +162,6 @@ func TestBadConfig(t *testing.T) {
 		{name: "redis url unparsable", yaml: "redis:\n  url: redis://127.0.0.1:6379/zero\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.url: ", later: true},
 		{name: "redis prefix", yaml: "redis:\n  prefix: my prefix\n", want: `redis.prefix: "my prefix" must be`},
 		{name: "require_durable without redis", yaml: "redis:\n  require_durable: true\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.require_durable: needs redis.url"},
-		{name: "min_replicas_ack negative", yaml: "redis:\n  min_replicas_ack: -1\n", want: "redis.min_replicas_ack: -1 must be between 0 and 100"},
-		{name: "min_replicas_ack without redis", yaml: "redis:\n  min_replicas_ack: 1\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.min_replicas_ack: needs a replicated Redis"},
-		{name: "replica_ack_timeout", yaml: "redis:\n  min_replicas_ack: 1\n  replica_ack_timeout: 1m\n", want: `redis.replica_ack_timeout: "1m" must be a duration from 1ms to 10s`},
 		{name: "require_durable not a bool", yaml: "redis:\n  require_durable: maybe\n", want: `line 2: redis.require_durable: must be true or false, not "maybe"`},
 	}
 	for _, tt := range tests {
