@@ -251,6 +251,9 @@ func unavailable(err error) error {
 	if errors.As(err, &p) {
 		return p
 	}
+	if errors.Is(err, jobs.ErrNotReplicated) {
+		return replicaAckTimeout()
+	}
 	if errors.Is(err, breaker.ErrOpen) || !errors.Is(err, jobs.ErrUnavailable) {
 		err = fmt.Errorf("%w: %w", jobs.ErrUnavailable, err)
 	}
@@ -272,6 +275,11 @@ func Fingerprint(method, uri string, body []byte) string {
 func isRedisFailure(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
+	}
+	if errors.Is(err, jobs.ErrNotReplicated) {
+		// Redis made the write; only its replicas were slow, unless
+		// the WAIT itself could not reach it.
+		return unreachable(err)
 	}
 	var taken *jobs.KeyTaken
 	return !errors.Is(err, jobs.ErrExists) && !errors.As(err, &taken)

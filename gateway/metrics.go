@@ -150,7 +150,7 @@ func rejectReason(p *Problem) string {
 		return "rate_limit"
 	case slug == "overloaded":
 		return "backpressure"
-	case slug == "unavailable":
+	case slug == "unavailable" || slug == "replica-ack-timeout":
 		return "redis_unavailable"
 	case strings.HasPrefix(slug, "precheck"):
 		return "precheck"

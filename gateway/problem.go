@@ -101,6 +101,17 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 	}
 }
 
+// replicaAckTimeout is the answer to an accept that Redis made but its
+// replicas did not confirm in time (redis.min_replicas_ack): the job may
+// stand, or be lost in a failover.
+func replicaAckTimeout() *Problem {
+	p := problem(http.StatusServiceUnavailable, "replica-ack-timeout",
+		"the write was made but Redis replicas did not confirm it in time, so it may or may not be kept; "+
+			"retry with the same Idempotency-Key, which answers with the original job if it was kept (without a key, a retry may store the job twice)")
+	p.RetryAfter = 1
+	return p
+}
+
 func toProblem(err error) *Problem {
 	var p *Problem
 	if errors.As(err, &p) {
@@ -115,6 +126,12 @@ func toProblem(err error) *Problem {
 		return problem(http.StatusNotFound, "not-found", "no such job")
 	case errors.Is(err, jobs.ErrFinished):
 		return problem(http.StatusConflict, "job-ended", "the job has already ended")
+	case errors.Is(err, jobs.ErrNotReplicated):
+		// A change other than an accept (a cancel, a replay).
+		p := problem(http.StatusServiceUnavailable, "replica-ack-timeout",
+			"the change was made but Redis replicas did not confirm it in time, so it may or may not be kept; read the job to see, and retry if it was not")
+		p.RetryAfter = 1
+		return p
 	case errors.Is(err, jobs.ErrUnavailable):
 		p := problem(http.StatusServiceUnavailable, "unavailable", "the queue is unavailable; nothing was stored, try again later")
 		p.RetryAfter = 1

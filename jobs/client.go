@@ -56,24 +56,39 @@ func NewClient(rdb redis.UniversalClient, rec Recorder, logger *slog.Logger) *Cl
 func (c *Client) Submit(ctx context.Context, j *Job, req *Request, processAt time.Time) error {
 	err := c.rec.Accept(ctx, j, req, newTaskWrite(j, req, processAt))
 	var taken *KeyTaken
-	if err == nil || errors.Is(err, ErrExists) || errors.As(err, &taken) {
+	if err == nil || errors.Is(err, ErrExists) || errors.As(err, &taken) || errors.Is(err, ErrNotReplicated) {
 		return err
 	}
-	if c.stored(ctx, j) {
+	switch serr := c.stored(ctx, j); {
+	case serr == nil:
 		c.log.Warn("job stored although its write reported an error; job accepted", "job_id", j.ID, "tenant", j.Tenant, "err", err)
 		return nil
+	case errors.Is(serr, ErrNotReplicated):
+		return serr
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
+// replicaWaiter is a Recorder that can confirm on replicas every write it
+// has seen answered (status.Store with min_replicas_ack).
+type replicaWaiter interface {
+	AwaitReplicas(ctx context.Context) error
+}
+
 // stored reports whether a job's record exists, after a write that
-// reported an error; it reads with a deadline of its own (the request's
-// may be spent).
-func (c *Client) stored(ctx context.Context, j *Job) bool {
+// reported an error (nil: it does, and it is on the replicas the Recorder
+// waits for); it reads with a deadline of its own (the request's may be
+// spent).
+func (c *Client) stored(ctx context.Context, j *Job) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
-	_, err := c.rec.Get(rctx, j.Tenant, j.ID)
-	return err == nil
+	if _, err := c.rec.Get(rctx, j.Tenant, j.ID); err != nil {
+		return err
+	}
+	if w, ok := c.rec.(replicaWaiter); ok {
+		return w.AwaitReplicas(rctx)
+	}
+	return nil
 }
 
 func (c *Client) enqueue(ctx context.Context, j *Job, req *Request, processAt time.Time, cycle int) error {
@@ -144,6 +159,12 @@ func (c *Client) Replay(ctx context.Context, tenant, id string, processAt time.T
 	if err != nil {
 		if errors.Is(err, ErrNotDead) || errors.Is(err, ErrNotFound) {
 			c.takeBack(j)
+			return out, err
+		}
+		if errors.Is(err, ErrNotReplicated) {
+			// Reopened on the master, not confirmed on its replicas:
+			// the task stays with it, and a retry finds the job
+			// replayed (or, after a failover that lost both, dead).
 			return out, err
 		}
 		// As in Submit: the reopen may have run although it reported an

@@ -20,6 +20,11 @@ var (
 	// ErrChanged: the record is no longer at the version a change was
 	// made from; nothing was written.
 	ErrChanged = errors.New("job record changed")
+	// ErrNotReplicated: a write was made but the replicas it must reach
+	// (min_replicas_ack) did not confirm it in time. It stands on the
+	// master and may be lost in a failover; an accept is to be retried
+	// with the same Idempotency-Key, a state change written again.
+	ErrNotReplicated = errors.New("write not confirmed by replicas")
 )
 
 // KeyTaken is the answer to a submission whose Idempotency-Key already

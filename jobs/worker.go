@@ -726,12 +726,23 @@ func (w *Worker) finish(ctx context.Context, log runLog, last *Job, s State, res
 	if errors.Is(err, ErrFinished) || errors.Is(err, ErrNotFound) {
 		return nil
 	}
-	if err != nil {
-		// The outcome is not recorded: run again rather than lose it.
-		return &uncounted{Delay: time.Second, Err: fmt.Errorf("record %s: %w", s, err)}
-	}
 	if retired {
 		w.take.retired(done.Key)
+	}
+	if errors.Is(err, ErrNotReplicated) && retired {
+		// Written on the master with the task's retirement, but not
+		// confirmed by the replicas: there is no task left to run again
+		// here. A failover that loses the end loses the retirement with
+		// it (replication keeps the master's order), and the new
+		// master's recoverer runs the still active task again.
+		log.Warn("job end not confirmed by replicas; a failover would run it again", "state", string(s), "err", err)
+		return nil
+	}
+	if err != nil {
+		// The outcome is not recorded (or, not confirmed by the
+		// replicas, may be lost in a failover): run again rather than
+		// lose it. The next run finds the end if it stood.
+		return &uncounted{Delay: time.Second, Err: fmt.Errorf("record %s: %w", s, err)}
 	}
 	log.Info("job ended", "state", string(s), "err", msg)
 	if w.cfg.Hooks.Ended != nil {

@@ -51,13 +51,34 @@ type Config struct {
 	// IdempotencyTTL is how long an Idempotency-Key is remembered.
 	// Defaults to 24h.
 	IdempotencyTTL time.Duration
+	// MinReplicasAck is how many replicas must confirm a write (Redis
+	// WAIT) before Accept and every state change return: 0 (the default)
+	// waits for none and sends no WAIT. Concurrent writes share one WAIT.
+	MinReplicasAck int
+	// ReplicaAckTimeout bounds that wait; a write not confirmed in time
+	// returns an error wrapping jobs.ErrNotReplicated (the write itself
+	// stands). Defaults to 200ms when MinReplicasAck is set.
+	ReplicaAckTimeout time.Duration
+	// ReplicaAckObserver, if set, is told the outcome and duration of
+	// every wait for replicas.
+	ReplicaAckObserver ReplicaAckObserver
 }
+
+// DefaultReplicaAckTimeout is ReplicaAckTimeout's default, and
+// MaxReplicaAckTimeout its largest value.
+const (
+	DefaultReplicaAckTimeout = 200 * time.Millisecond
+	MaxReplicaAckTimeout     = 10 * time.Second
+)
 
 func (c Config) withDefaults() Config {
 	c.Prefix = cmp.Or(c.Prefix, "asyncgw")
 	c.Retention = cmp.Or(c.Retention, 7*24*time.Hour)
 	c.StreamMaxLen = cmp.Or(c.StreamMaxLen, 10000)
 	c.IdempotencyTTL = cmp.Or(c.IdempotencyTTL, 24*time.Hour)
+	if c.MinReplicasAck > 0 {
+		c.ReplicaAckTimeout = cmp.Or(c.ReplicaAckTimeout, DefaultReplicaAckTimeout)
+	}
 	return c
 }
 
@@ -77,6 +98,12 @@ func (c Config) validate() error {
 	if c.StreamMaxLen < 1 {
 		return fmt.Errorf("stream_max_len %d: must be positive", c.StreamMaxLen)
 	}
+	if c.MinReplicasAck < 0 {
+		return fmt.Errorf("min_replicas_ack %d: must be 0 or more", c.MinReplicasAck)
+	}
+	if c.MinReplicasAck > 0 && (c.ReplicaAckTimeout < time.Millisecond || c.ReplicaAckTimeout > MaxReplicaAckTimeout) {
+		return fmt.Errorf("replica_ack_timeout %s: must be from 1ms to %s", c.ReplicaAckTimeout, MaxReplicaAckTimeout)
+	}
 	return nil
 }
 
@@ -93,6 +120,8 @@ type Store struct {
 	// accepts, updates and loads carry concurrent Accepts, state changes
 	// and Loads to Redis in shared pipelines.
 	accepts, updates, loads *autopipe.Pipe
+	// acks confirms writes on replicas; nil when MinReplicasAck is 0.
+	acks *acker
 }
 
 // Accepts in flight share pipelines, and so do state changes and the
@@ -106,13 +135,17 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("status config: %w", err)
 	}
-	return &Store{
+	s := &Store{
 		rdb: rdb, cfg: cfg, channel: cfg.Prefix + ":events",
 		streamMaxLen: cfg.StreamMaxLen, idemTTL: int64(cfg.IdempotencyTTL / time.Second),
 		accepts: autopipe.New(rdb, pipeSlots, pipeBatch),
 		updates: autopipe.New(rdb, pipeSlots, pipeBatch),
 		loads:   autopipe.New(rdb, pipeSlots, pipeBatch),
-	}, nil
+	}
+	if cfg.MinReplicasAck > 0 {
+		s.acks = newAcker(rdb, s.ackKey(), cfg.MinReplicasAck, cfg.ReplicaAckTimeout, cfg.ReplicaAckObserver)
+	}
+	return s, nil
 }
 
 // Channel names the pub/sub channels of events: each tenant's events are
@@ -372,10 +405,15 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 			}
 			return ""
 		}
+		// The job the key stands for is answered as accepted again: it
+		// must be on the replicas as a new one would be.
+		if err := s.awaitReplicas(ctx); err != nil {
+			return err
+		}
 		return &jobs.KeyTaken{Pending: str(0) == "p", Fingerprint: str(1), JobID: str(2), State: jobs.State(str(3))}
 	}
 	j.Version = "1" // one event so far
-	return nil
+	return s.awaitReplicas(ctx)
 }
 
 // Get returns the job, or ErrNotFound.
@@ -552,13 +590,17 @@ func (s *Store) advanceAt(ctx context.Context, j *jobs.Job, fn func(*jobs.Job) e
 		return &next, retired, nil
 	case errors.Is(err, errConflict), errors.Is(err, ErrFinished):
 		return j, false, jobs.ErrChanged
+	case errors.Is(err, jobs.ErrNotReplicated):
+		return &next, retired, err // written, not confirmed
 	}
 	return j, false, err
 }
 
 // write stores j's new state if the record is still at seq, and returns
 // its new seq; with done, it also retires that task if it is still
-// active, and says whether it did.
+// active, and says whether it did. With MinReplicasAck, a write that the
+// replicas did not confirm returns its seq and retired all the same, with
+// an error wrapping jobs.ErrNotReplicated.
 func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool, done *jobs.TaskDone) (string, bool, error) {
 	doc := PublicJSON(j)
 	ttl := int64(0)
@@ -608,7 +650,7 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool,
 		n, _ := res[2].(int64)
 		retired = n == 1
 	}
-	return strconv.FormatInt(code, 10), retired, nil
+	return strconv.FormatInt(code, 10), retired, s.awaitReplicas(ctx)
 }
 
 // deadAt is when a dead job died: its finish time.

@@ -127,6 +127,13 @@ type redisConfig struct {
 	// RequireDurable makes a Redis that fails the durability check at
 	// start-up a fatal error rather than a warning.
 	RequireDurable bool `yaml:"require_durable"`
+	// MinReplicasAck is how many replicas must confirm (Redis WAIT) an
+	// accept before its 202, and every state change a worker records.
+	// Default 0: none, no WAIT is sent.
+	MinReplicasAck int `yaml:"min_replicas_ack"`
+	// ReplicaAckTimeout bounds that wait; an accept not confirmed in time
+	// answers 503 replica-ack-timeout. Default 200ms.
+	ReplicaAckTimeout string `yaml:"replica_ack_timeout"`
 }
 
 type redisSentinelConfig struct {
@@ -239,10 +246,14 @@ type config struct {
 	RequireDurable bool
 	// RateLimitStore is "local" or "redis".
 	RateLimitStore string
-	Status         status.Config
-	Worker         jobs.WorkerConfig
-	Gateway        gateway.Config
-	Webhooks       webhook.Config
+	// MinReplicasAck and ReplicaAckTimeout: redis.min_replicas_ack and
+	// redis.replica_ack_timeout (also in Status, which does the waiting).
+	MinReplicasAck    int
+	ReplicaAckTimeout time.Duration
+	Status            status.Config
+	Worker            jobs.WorkerConfig
+	Gateway           gateway.Config
+	Webhooks          webhook.Config
 	// MetricsListen is the address of a separate /metrics listener ("":
 	// the gateway's own).
 	MetricsListen string
@@ -493,6 +504,9 @@ func (fc fileConfig) resolve() (*config, error) {
 		StreamMaxLen:   fc.Records.StreamMaxLen,
 		IdempotencyTTL: d("idempotency.ttl", fc.Idempotency.TTL),
 	}
+	if err := cfg.resolveReplicaAck(fc.Redis); err != nil {
+		return nil, err
+	}
 	if v := cfg.Status.IdempotencyTTL; v != 0 && v < time.Minute {
 		return nil, fmt.Errorf("idempotency.ttl: %q must be at least 1m", fc.Idempotency.TTL)
 	}
@@ -564,6 +578,10 @@ func (fc fileConfig) resolve() (*config, error) {
 		DrainDelay:      defaultDrainDelay,
 		MaxWait:         d("gateway.max_wait", fc.Gateway.MaxWait),
 		QueueLimits:     fc.Gateway.QueueLimits,
+	}
+	if cfg.MinReplicasAck > 0 {
+		// An accept's Redis work includes the wait for replicas.
+		cfg.Gateway.RedisTimeout = time.Second + cfg.ReplicaAckTimeout
 	}
 	if v := fc.Gateway.DrainDelay; v != "" {
 		x, perr := time.ParseDuration(v)
@@ -826,4 +844,32 @@ func states(key string, in []string) ([]jobs.State, error) {
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// redisSet reports whether a Redis is configured (else: the embedded one).
+func (c *config) redisSet() bool { return c.RedisURL != "" }
+
+// resolveReplicaAck reads redis.min_replicas_ack and
+// redis.replica_ack_timeout into cfg and its Status.
+func (cfg *config) resolveReplicaAck(rc redisConfig) error {
+	if rc.MinReplicasAck < 0 || rc.MinReplicasAck > 100 {
+		return fmt.Errorf("redis.min_replicas_ack: %d must be between 0 and 100", rc.MinReplicasAck)
+	}
+	if rc.MinReplicasAck > 0 && !cfg.redisSet() {
+		return errors.New("redis.min_replicas_ack: needs a replicated Redis (redis.url or redis.sentinel); the embedded Redis has no replicas")
+	}
+	cfg.MinReplicasAck = rc.MinReplicasAck
+	cfg.ReplicaAckTimeout = status.DefaultReplicaAckTimeout
+	if v := rc.ReplicaAckTimeout; v != "" {
+		x, err := time.ParseDuration(v)
+		if err != nil || x < time.Millisecond || x > status.MaxReplicaAckTimeout {
+			return fmt.Errorf("redis.replica_ack_timeout: %q must be a duration from 1ms to %s", v, status.MaxReplicaAckTimeout)
+		}
+		cfg.ReplicaAckTimeout = x
+	}
+	if cfg.MinReplicasAck == 0 {
+		return nil
+	}
+	cfg.Status.MinReplicasAck, cfg.Status.ReplicaAckTimeout = cfg.MinReplicasAck, cfg.ReplicaAckTimeout
+	return nil
 }

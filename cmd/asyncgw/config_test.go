@@ -65,6 +65,9 @@ func TestBadConfig(t *testing.T) {
 		{name: "unknown key", yaml: "listen: 127.0.0.1:0\nauthentication:\n  enabled: true\n", want: `line 2: unknown key "authentication"`},
 		{name: "unknown nested key", yaml: "worker:\n  concurency: 5\n", want: `line 2: unknown key "worker.concurency"`},
 		{name: "unknown route key", yaml: route + "    idempotence: required\n", want: `line 5: unknown key "routes[0].idempotence"`},
+		{name: "min_replicas_ack negative", yaml: "redis:\n  min_replicas_ack: -1\n", want: "redis.min_replicas_ack: -1 must be between 0 and 100"},
+		{name: "min_replicas_ack without redis", yaml: "redis:\n  min_replicas_ack: 1\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.min_replicas_ack: needs a replicated Redis (redis.url or redis.sentinel)"},
+		{name: "replica_ack_timeout", yaml: "redis:\n  min_replicas_ack: 1\n  replica_ack_timeout: 1m\n", want: `redis.replica_ack_timeout: "1m" must be a duration from 1ms to 10s`},
 		{name: "bad idempotency policy", yaml: route + "    idempotency: always\n", want: `routes[0].idempotency: "always" must be optional or required`, later: true},
 		{name: "bad rate limit", yaml: route + "    rate_limit: {rate: 0, burst: 5}\n", want: `routes[0].rate_limit.rate 0: must be a positive number`, later: true},
 		{name: "missing schema", yaml: route + "    schema: nowhere.json\n", want: `routes[0].schema: `, later: true},
@@ -428,6 +431,35 @@ func TestRouteHeaderErrorsHideValues(t *testing.T) {
 		_, err := loadConfig(path, env(nil))
 		if err == nil || !strings.Contains(err.Error(), "routes[0].headers.X-Token: ") || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("value %s: %v, want an error naming routes[0].headers.X-Token without the value", v, err)
+		}
+	}
+}
+
+// TestReplicaAckConfig: redis.min_replicas_ack and redis.replica_ack_timeout
+// reach the stores, with the documented default, and give an accept's
+// Redis work room for the wait.
+func TestReplicaAckConfig(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		yaml     string
+		env      map[string]string
+		min      int
+		timeout  time.Duration
+		redisCap time.Duration
+	}{
+		{yaml: "redis:\n  url: redis://127.0.0.1:1/0\n"},
+		{yaml: "redis:\n  url: redis://127.0.0.1:1/0\n  min_replicas_ack: 1\n", min: 1, timeout: 200 * time.Millisecond, redisCap: 1200 * time.Millisecond},
+		{yaml: "redis:\n  url: redis://127.0.0.1:1/0\n  min_replicas_ack: 2\n  replica_ack_timeout: 50ms\n", min: 2, timeout: 50 * time.Millisecond, redisCap: 1050 * time.Millisecond},
+		{yaml: "redis:\n  url: redis://127.0.0.1:1/0\n", env: map[string]string{"ASYNCGW_REDIS_MIN_REPLICAS_ACK": "1", "ASYNCGW_REDIS_REPLICA_ACK_TIMEOUT": "300ms"},
+			min: 1, timeout: 300 * time.Millisecond, redisCap: 1300 * time.Millisecond},
+	} {
+		cfg, err := loadConfig(writeFile(t, "asyncgw.yaml", tt.yaml), env(tt.env))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.yaml, err)
+		}
+		if cfg.MinReplicasAck != tt.min || cfg.Status.MinReplicasAck != tt.min || cfg.Status.ReplicaAckTimeout != tt.timeout || cfg.Gateway.RedisTimeout != tt.redisCap {
+			t.Errorf("%q %v: min %d/%d, timeout %s, gateway redis timeout %s; want %d, %s, %s", tt.yaml, tt.env,
+				cfg.MinReplicasAck, cfg.Status.MinReplicasAck, cfg.Status.ReplicaAckTimeout, cfg.Gateway.RedisTimeout, tt.min, tt.timeout, tt.redisCap)
 		}
 	}
 }

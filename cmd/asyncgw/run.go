@@ -78,6 +78,9 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	defer frontRDB.Close()
 	frontRDB.AddHook(metrics.RedisHook())
 
+	if cfg.Status.MinReplicasAck > 0 {
+		cfg.Status.ReplicaAckObserver = metrics.ReplicaAck
+	}
 	store, err := status.New(cfg.Status, rdb)
 	if err != nil {
 		return configError(cfg.Path, err)

@@ -9,6 +9,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -106,6 +107,10 @@ type Options struct {
 	// talks to it as cmd/asyncgw does: context deadlines honoured, quick
 	// dial retries, and a gateway pool that never retries.
 	Redis *redistest.Server
+	// MinReplicasAck and ReplicaAckTimeout are the stores' (status.Config):
+	// writes wait for that many replicas of Redis.
+	MinReplicasAck    int
+	ReplicaAckTimeout time.Duration
 }
 
 // Queues are the harness's queue names, unique to it.
@@ -196,13 +201,14 @@ func Start(t testing.TB, opts Options) *Harness {
 
 	h.Upstream = newUpstream(t)
 
-	h.Store, err = status.New(status.Config{Prefix: h.Prefix}, h.Redis)
+	scfg := status.Config{Prefix: h.Prefix, MinReplicasAck: opts.MinReplicasAck, ReplicaAckTimeout: opts.ReplicaAckTimeout}
+	h.Store, err = status.New(scfg, h.Redis)
 	if err != nil {
 		t.Fatalf("e2e: status store: %v", err)
 	}
 	h.frontSt = h.Store
 	if h.front != h.Redis {
-		if h.frontSt, err = status.New(status.Config{Prefix: h.Prefix}, h.front); err != nil {
+		if h.frontSt, err = status.New(scfg, h.front); err != nil {
 			t.Fatalf("e2e: status store: %v", err)
 		}
 	}
@@ -213,6 +219,9 @@ func Start(t testing.TB, opts Options) *Harness {
 		MaxBody:   opts.MaxBody,
 		Auth:      opts.Auth,
 		MaxWait:   opts.MaxWait,
+	}
+	if opts.MinReplicasAck > 0 {
+		h.cfg.RedisTimeout = time.Second + cmp.Or(opts.ReplicaAckTimeout, status.DefaultReplicaAckTimeout)
 	}
 	for role, n := range opts.QueueLimits {
 		q := h.Queues.byRole(role)

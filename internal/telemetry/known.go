@@ -64,6 +64,8 @@ var (
 	streamScopes    = []string{"job", "tenant"}
 	// webhookOutcomes are what webhook.Outcome returns.
 	webhookOutcomes = []string{"delivered", "retry", "gone", "refused", "disabled"}
+	// replicaAckOutcomes are the outcomes of status.ReplicaAckObserver.
+	replicaAckOutcomes = []string{"acked", "timeout", "error"}
 )
 
 // Prime makes the series of k at zero. Counters and histograms start at
@@ -101,6 +103,11 @@ func (m *Metrics) Prime(k Known) {
 		for _, s := range streamScopes {
 			m.SSESubscribers.WithLabelValues(s)
 		}
+	}
+	// Every process writes; without redis.min_replicas_ack its waits
+	// stay at zero.
+	for _, o := range replicaAckOutcomes {
+		m.ReplicaAcks.WithLabelValues(o)
 	}
 	if w := k.Worker; w != nil {
 		for jobType, queues := range w.Jobs {

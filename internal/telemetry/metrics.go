@@ -47,10 +47,12 @@ type Metrics struct {
 	WebhookAttempts *prometheus.CounterVec   // outcome
 	RedisDuration   *prometheus.HistogramVec // command
 	RedisErrors     *prometheus.CounterVec   // command
-	QueueDepth      *prometheus.GaugeVec     // queue, state
-	QueueOldestAge  *prometheus.GaugeVec     // queue
-	QueuePaused     *prometheus.GaugeVec     // queue
-	DLQSize         *prometheus.GaugeVec     // queue
+	ReplicaAcks     *prometheus.CounterVec   // outcome
+	ReplicaAckWait  prometheus.Histogram
+	QueueDepth      *prometheus.GaugeVec // queue, state
+	QueueOldestAge  *prometheus.GaugeVec // queue
+	QueuePaused     *prometheus.GaugeVec // queue
+	DLQSize         *prometheus.GaugeVec // queue
 	WebhookOutbox   prometheus.Gauge
 	ReadyGauge      prometheus.Gauge
 	BuildInfo       *prometheus.GaugeVec // version
@@ -121,6 +123,12 @@ func NewMetrics(version string) *Metrics {
 	m.RedisErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "asyncgw_redis_errors_total", Help: "Redis round trips that failed (not counting nil answers), by command.",
 	}, []string{"command"})
+	m.ReplicaAcks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "asyncgw_replica_ack_total", Help: "Writes (accepts and state changes) that waited for redis.min_replicas_ack replicas, by outcome: acked, timeout (too few replicas confirmed within redis.replica_ack_timeout), error (no answer from Redis). All zero without min_replicas_ack.",
+	}, []string{"outcome"})
+	m.ReplicaAckWait = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "asyncgw_replica_ack_wait_seconds", Help: "Time a write waited for its replicas' confirmation (the batched WAIT it joined), whatever the outcome.", Buckets: latencyBuckets,
+	})
 	m.QueueDepth = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "asyncgw_queue_depth", Help: "Tasks per queue and state (pending, scheduled, retry, active). Read from Redis at most every few seconds.",
 	}, []string{"queue", "state"})
@@ -146,7 +154,7 @@ func NewMetrics(version string) *Metrics {
 		m.HTTPRequests, m.HTTPDuration, m.JobsAccepted, m.JobsRejected, m.JobsCompleted,
 		m.JobQueueWait, m.JobRunTime, m.JobsReplayed, m.RateLimitHits, m.BreakerState,
 		m.BreakerChanges, m.SSESubscribers, m.SSEEventsSent, m.WebhookAttempts,
-		m.RedisDuration, m.RedisErrors, m.QueueDepth, m.QueueOldestAge, m.QueuePaused,
+		m.RedisDuration, m.RedisErrors, m.ReplicaAcks, m.ReplicaAckWait, m.QueueDepth, m.QueueOldestAge, m.QueuePaused,
 		m.DLQSize, m.WebhookOutbox, m.ReadyGauge, m.BuildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

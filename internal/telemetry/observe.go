@@ -97,6 +97,13 @@ func (m *Metrics) Replayed(queue string) { m.JobsReplayed.WithLabelValues(queue)
 // WebhookAttempt counts a webhook delivery attempt by outcome.
 func (m *Metrics) WebhookAttempt(outcome string) { m.WebhookAttempts.WithLabelValues(outcome).Inc() }
 
+// ReplicaAck counts a write's wait for replicas and times it; outcome is
+// acked, timeout or error (status.ReplicaAckObserver).
+func (m *Metrics) ReplicaAck(outcome string, wait time.Duration) {
+	m.ReplicaAcks.WithLabelValues(outcome).Inc()
+	m.ReplicaAckWait.Observe(wait.Seconds())
+}
+
 // RedisHook returns a go-redis hook timing every round trip by command.
 func (m *Metrics) RedisHook() redis.Hook { return redisHook{m} }
 

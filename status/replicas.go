@@ -1,0 +1,185 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/jobs"
+)
+
+// Outcomes of a wait for replicas, as ReplicaAckObserver is told them.
+const (
+	// AckConfirmed: enough replicas confirmed the write in time.
+	AckConfirmed = "acked"
+	// AckTimeout: WAIT answered with fewer replicas than asked for.
+	AckTimeout = "timeout"
+	// AckError: the WAIT got no answer (Redis unreachable, or the
+	// caller's deadline ran out first).
+	AckError = "error"
+)
+
+// A ReplicaAckObserver is told of every write that waited for replicas:
+// its outcome (AckConfirmed, AckTimeout, AckError) and how long it waited.
+type ReplicaAckObserver func(outcome string, wait time.Duration)
+
+// ackKey is the counter the replica waiter increments before each WAIT, so
+// that the WAIT covers every write that completed before it (see acker).
+// It holds nothing else of value.
+func (s *Store) ackKey() string { return s.cfg.Prefix + ":replica-ack" }
+
+// An acker confirms that writes reached min replicas, in batches: one
+// WAIT covers every write that completed before it was sent.
+//
+// WAIT waits for the replication offset of its own connection's last
+// write. The replication stream is one for the whole master, so a write
+// that comes after every collected write, on the acker's connection, and
+// a WAIT after it in the same pipeline, confirm all of them at once: the
+// replicas that have that tiny write have everything before it. Writes
+// that complete while a round is in flight join the next round. Rounds run
+// one after another on one goroutine, started when a write arrives and
+// none is running; there is nothing to run while no write is waiting.
+type acker struct {
+	rdb     redis.UniversalClient
+	key     string
+	min     int
+	timeout time.Duration
+	observe ReplicaAckObserver
+
+	mu      sync.Mutex
+	next    *ackRound // the round that writes completing now join
+	running bool      // a goroutine is running rounds
+
+	rounds int64 // rounds sent (tests and benchmarks read it)
+}
+
+// ackRound is one INCR + WAIT and the writes it confirms.
+type ackRound struct {
+	done chan struct{}
+	err  error // nil: confirmed
+}
+
+// ackSlack is how much longer than the WAIT's own timeout a round may take
+// before its connection is given up: a WAIT answers by itself when its
+// timeout runs out, so only a lost connection needs it.
+const ackSlack = time.Second
+
+func newAcker(rdb redis.UniversalClient, key string, minReplicas int, timeout time.Duration, observe ReplicaAckObserver) *acker {
+	return &acker{rdb: rdb, key: key, min: minReplicas, timeout: timeout, observe: observe}
+}
+
+// wait returns once the writes this caller completed before calling it are
+// on min replicas: nil; or an error wrapping jobs.ErrNotReplicated when the
+// replicas did not confirm them within the timeout, the WAIT failed, or
+// ctx ended first. The writes themselves stand either way.
+func (a *acker) wait(ctx context.Context) error {
+	start := time.Now()
+	a.mu.Lock()
+	r := a.next
+	if r == nil {
+		r = &ackRound{done: make(chan struct{})}
+		a.next = r
+	}
+	if !a.running {
+		a.running = true
+		go a.run()
+	}
+	a.mu.Unlock()
+	var err error
+	outcome := AckConfirmed
+	select {
+	case <-r.done:
+		err = r.err
+		switch {
+		case err == nil:
+		case errors.Is(err, errTooFewReplicas):
+			outcome = AckTimeout
+		default:
+			outcome = AckError
+		}
+	case <-ctx.Done():
+		err, outcome = ctx.Err(), AckError
+	}
+	if a.observe != nil {
+		a.observe(outcome, time.Since(start))
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", jobs.ErrNotReplicated, err)
+	}
+	return nil
+}
+
+// errTooFewReplicas: WAIT answered, with fewer replicas than asked for.
+var errTooFewReplicas = errors.New("too few replicas confirmed")
+
+// run sends rounds while writes wait for one.
+func (a *acker) run() {
+	for {
+		a.mu.Lock()
+		r := a.next
+		a.next = nil
+		if r == nil {
+			a.running = false
+			a.mu.Unlock()
+			return
+		}
+		a.rounds++
+		a.mu.Unlock()
+		r.err = a.round()
+		close(r.done)
+	}
+}
+
+// round sends the tiny write and the WAIT after it in one pipeline, on
+// one connection.
+func (a *acker) round() error {
+	ctx, cancel := context.WithTimeout(context.Background(), a.timeout+ackSlack)
+	defer cancel()
+	var wait *redis.Cmd
+	_, err := a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Incr(ctx, a.key)
+		wait = p.Do(ctx, "wait", a.min, a.timeout.Milliseconds())
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("wait for replicas: %w", err)
+	}
+	n, err := wait.Int64()
+	if err != nil {
+		return fmt.Errorf("wait for replicas: %w", err)
+	}
+	if n < int64(a.min) {
+		return fmt.Errorf("%w: %d of %d within %s", errTooFewReplicas, n, a.min, a.timeout)
+	}
+	return nil
+}
+
+// sent reports how many WAITs the acker has sent.
+func (a *acker) sent() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.rounds
+}
+
+// awaitReplicas is the hook every write of the Store goes through once
+// Redis has answered it: with MinReplicasAck set, it returns once the
+// write is on that many replicas, or an error wrapping
+// jobs.ErrNotReplicated. Without, it costs nothing.
+func (s *Store) awaitReplicas(ctx context.Context) error {
+	if s.acks == nil {
+		return nil
+	}
+	return s.acks.wait(ctx)
+}
+
+// AwaitReplicas returns once every write this process has seen answered
+// (by this Store or any other client of the same Redis) is on
+// MinReplicasAck replicas, or with an error wrapping jobs.ErrNotReplicated.
+// It returns nil at once when MinReplicasAck is 0. A caller that found a
+// record after a write whose answer was lost calls it before it treats
+// the record as stored.
+func (s *Store) AwaitReplicas(ctx context.Context) error { return s.awaitReplicas(ctx) }
