@@ -247,7 +247,9 @@ type config struct {
 	// RateLimitStore is "local" or "redis".
 	RateLimitStore string
 	// MinReplicasAck and ReplicaAckTimeout: redis.min_replicas_ack and
-	// redis.replica_ack_timeout (also in Status, which does the waiting).
+	// redis.replica_ack_timeout (also in Status, which does the waiting);
+	// the durability check reads min-replicas-to-write on the master when
+	// MinReplicasAck is 1 or more.
 	MinReplicasAck    int
 	ReplicaAckTimeout time.Duration
 	Status            status.Config
@@ -268,10 +270,6 @@ type config struct {
 	RedisSentinel redisconn.Sentinel
 	// RedisTLS is redis.tls.
 	RedisTLS redisconn.TLS
-	// MinReplicasAck is how many replicas must acknowledge a write
-	// (redis.min_replicas_ack); the durability check reads
-	// min-replicas-to-write on the master when it is 1 or more.
-	MinReplicasAck int
 }
 
 const defaultListen = "127.0.0.1:8080"
@@ -845,9 +843,6 @@ func states(key string, in []string) ([]jobs.State, error) {
 	}
 	return out, nil
 }
-
-// redisSet reports whether a Redis is configured (else: the embedded one).
-func (c *config) redisSet() bool { return c.RedisURL != "" }
 
 // resolveReplicaAck reads redis.min_replicas_ack and
 // redis.replica_ack_timeout into cfg and its Status.

@@ -179,6 +179,23 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 		t.Fatalf("/readyz: %d %v (%v), want 200", code, body, err)
 	}
 
+	// A live stream of the tenant's events, opened once: it must carry
+	// the ends of jobs accepted after the failovers without reconnecting.
+	ended := map[string]bool{}
+	var endedMu sync.Mutex
+	events := openEvents(t, base+"/v1/events")
+	go func() {
+		for ev := range events.events {
+			t.Logf("DEBUG event %s %s %.60s", time.Now().Format("15:04:05.000"), ev.Event, ev.Data)
+			var j struct{ ID, State string }
+			if json.Unmarshal(ev.Data, &j) == nil && j.State == "succeeded" {
+				endedMu.Lock()
+				ended[j.ID] = true
+				endedMu.Unlock()
+			}
+		}
+	}()
+
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
 	l := &ledger{codes: map[int]int{}}
@@ -283,6 +300,25 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 	if code, body, err := readyz(base); err != nil || code != http.StatusOK {
 		t.Errorf("/readyz at the end: %d %v (%v), want 200", code, body, err)
 	}
+	// The stream opened before both failovers saw the jobs accepted after
+	// the kill end.
+	var after []string
+	for _, a := range accepted {
+		if a.sent.After(resumed) {
+			after = append(after, a.id)
+		}
+	}
+	testutil.WaitForWhy(t, 15*time.Second, "the live stream to carry the ends of the jobs accepted after the kill", func() (bool, string) {
+		endedMu.Lock()
+		defer endedMu.Unlock()
+		missing := 0
+		for _, id := range after {
+			if !ended[id] {
+				missing++
+			}
+		}
+		return missing == 0 && len(after) > 0, fmt.Sprintf("%d of %d not seen", missing, len(after))
+	})
 }
 
 // TestSentinelMisconfigured points asyncgw at the wrong nodes of a
