@@ -116,9 +116,11 @@ func (g *Gateway) jobEvents(c *echo.Context) error {
 	}
 	js := &jobStream{g: g, stream: stream, sub: sub, tenant: t, id: id, last: last}
 	end := func() { sub.Close(); closed() }
-	if done, err := js.catchUp(ctx); done || err != nil || j.State.Terminal() {
-		// A job that had ended before the backlog was read has nothing
-		// more to come, even for a client that resumes past its end.
+	// A job that had ended before the backlog was read has nothing more
+	// to come, even for a client that resumes past its end. A backlog that
+	// cannot be read yet is read by follow.
+	caughtUp := js.retry.run(func() (bool, error) { return js.catchUp(ctx) })
+	if !caughtUp || j.State.Terminal() && js.retry.C() == nil {
 		end()
 		return nil
 	}
@@ -133,6 +135,7 @@ type jobStream struct {
 	sub        *status.Subscription
 	tenant, id string
 	last       int64 // the last event sent
+	retry      catchUpRetry
 }
 
 // catchUp sends what the store has after the last event sent; it reports
@@ -141,7 +144,7 @@ type jobStream struct {
 func (s *jobStream) catchUp(ctx context.Context) (bool, error) {
 	evs, err := s.g.deps.Store.Events(ctx, s.tenant, s.id, s.last)
 	if err != nil {
-		return false, err
+		return false, storeUnavailable{err}
 	}
 	for i, ev := range evs {
 		if err := s.stream.Send(toSSE(ev, strconv.FormatInt(ev.Seq, 10))); err != nil {
@@ -160,6 +163,8 @@ func (s *jobStream) catchUp(ctx context.Context) (bool, error) {
 func (s *jobStream) follow(ctx context.Context) {
 	heartbeat := time.NewTicker(s.g.cfg.Heartbeat)
 	defer heartbeat.Stop()
+	retry := &s.retry
+	defer retry.stop()
 	for {
 		select {
 		case ev, ok := <-s.sub.C:
@@ -171,7 +176,7 @@ func (s *jobStream) follow(ctx context.Context) {
 				continue
 			}
 			if ev.Seq > s.last+1 { // a gap: fill it from the store
-				if done, err := s.catchUp(ctx); done || err != nil {
+				if !retry.run(func() (bool, error) { return s.catchUp(ctx) }) {
 					return
 				}
 				continue
@@ -184,7 +189,11 @@ func (s *jobStream) follow(ctx context.Context) {
 				return
 			}
 		case <-s.sub.Resync:
-			if done, err := s.catchUp(ctx); done || err != nil {
+			if !retry.run(func() (bool, error) { return s.catchUp(ctx) }) {
+				return
+			}
+		case <-retry.C():
+			if !retry.run(func() (bool, error) { return s.catchUp(ctx) }) {
 				return
 			}
 		case <-heartbeat.C:
@@ -227,7 +236,7 @@ func (g *Gateway) tenantEvents(c *echo.Context) error {
 	}
 	ts := &tenantStream{g: g, stream: stream, sub: sub, tenant: t, last: last}
 	end := func() { sub.Close(); closed() }
-	if err := ts.catchUp(ctx); err != nil {
+	if !ts.retry.run(func() (bool, error) { return false, ts.catchUp(ctx) }) {
 		end()
 		return nil
 	}
@@ -241,6 +250,7 @@ type tenantStream struct {
 	stream       *sse.Stream
 	sub          *status.Subscription
 	tenant, last string // last is the stream ID of the last event sent
+	retry        catchUpRetry
 }
 
 func (s *tenantStream) send(ev jobs.Event) error {
@@ -256,7 +266,7 @@ func (s *tenantStream) catchUp(ctx context.Context) error {
 	for {
 		evs, err := s.g.deps.Store.TenantEvents(ctx, s.tenant, s.last, tenantBacklog)
 		if err != nil {
-			return err
+			return storeUnavailable{err}
 		}
 		for _, ev := range evs {
 			if err := s.send(ev); err != nil {
@@ -274,31 +284,47 @@ func (s *tenantStream) catchUp(ctx context.Context) error {
 func (s *tenantStream) follow(ctx context.Context) {
 	heartbeat := time.NewTicker(s.g.cfg.Heartbeat)
 	defer heartbeat.Stop()
+	retry := &s.retry
+	defer retry.stop()
+	catchUp := func() (bool, error) { return false, s.catchUp(ctx) }
 	for {
 		select {
 		case ev, ok := <-s.sub.C:
 			if !ok {
 				_ = s.stream.Retry(reconnectHint)
+
 				return
 			}
-			if status.CompareStreamIDs(ev.StreamID, s.last) <= 0 {
+			// While a catch-up is due, a live event would skip what it
+			// has to send first: the catch-up sends both.
+			if status.CompareStreamIDs(ev.StreamID, s.last) <= 0 || retry.C() != nil {
 				continue
 			}
 			if err := s.send(ev); err != nil {
+
 				return
 			}
 		case <-s.sub.Resync:
-			if err := s.catchUp(ctx); err != nil {
+			if !retry.run(catchUp) {
+
+				return
+			}
+		case <-retry.C():
+			if !retry.run(catchUp) {
+
 				return
 			}
 		case <-heartbeat.C:
 			if err := s.stream.Comment("keep-alive"); err != nil {
+
 				return
 			}
 		case <-s.g.stopping:
 			_ = s.stream.Retry(reconnectHint)
+
 			return
 		case <-ctx.Done():
+
 			return
 		}
 	}

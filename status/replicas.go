@@ -49,6 +49,7 @@ type acker struct {
 	min     int
 	timeout time.Duration
 	observe ReplicaAckObserver
+	fence   FailoverFence // nil: no failover is ever announced
 
 	mu      sync.Mutex
 	next    *ackRound // the round that writes completing now join
@@ -68,9 +69,29 @@ type ackRound struct {
 // timeout runs out, so only a lost connection needs it.
 const ackSlack = time.Second
 
-func newAcker(rdb redis.UniversalClient, key string, minReplicas int, timeout time.Duration, observe ReplicaAckObserver) *acker {
-	return &acker{rdb: rdb, key: key, min: minReplicas, timeout: timeout, observe: observe}
+func newAcker(rdb redis.UniversalClient, key string, minReplicas int, timeout time.Duration, observe ReplicaAckObserver, fence FailoverFence) *acker {
+	return &acker{rdb: rdb, key: key, min: minReplicas, timeout: timeout, observe: observe, fence: fence}
 }
+
+// FailoverFence tells a Store's wait for replicas that a failover is
+// under way (redisconn.Switches does, from Sentinel's announcements).
+//
+// Why WAIT alone is not enough: when a failover promotes one replica while
+// the old master still runs (SENTINEL FAILOVER, or a master cut off from
+// the sentinels), the old master goes on taking writes, and the other
+// replicas, still its replicas until they are moved, confirm them. Those
+// writes are lost when the replicas move to the new master. So a round of
+// WAIT that a failover overlaps confirms nothing: its writes answer as
+// not replicated (503, retry with the same Idempotency-Key), and the
+// retry finds them, or not, on the new master.
+type FailoverFence interface {
+	// Failover returns a count of the failovers begun so far and whether
+	// one is under way now.
+	Failover() (begun uint64, underWay bool)
+}
+
+// errFailover is a round of WAIT that a failover overlapped.
+var errFailover = errors.New("a Redis failover is under way")
 
 // wait returns once the writes this caller completed before calling it are
 // on min replicas: nil; or an error wrapping jobs.ErrNotReplicated when the
@@ -96,7 +117,7 @@ func (a *acker) wait(ctx context.Context) error {
 		err = r.err
 		switch {
 		case err == nil:
-		case errors.Is(err, errTooFewReplicas):
+		case errors.Is(err, errTooFewReplicas), errors.Is(err, errFailover):
 			outcome = AckTimeout
 		default:
 			outcome = AckError
@@ -137,6 +158,13 @@ func (a *acker) run() {
 // round sends the tiny write and the WAIT after it in one pipeline, on
 // one connection.
 func (a *acker) round() error {
+	var begun uint64
+	if a.fence != nil {
+		var underWay bool
+		if begun, underWay = a.fence.Failover(); underWay {
+			return errFailover
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), a.timeout+ackSlack)
 	defer cancel()
 	var wait *redis.Cmd
@@ -154,6 +182,11 @@ func (a *acker) round() error {
 	}
 	if n < int64(a.min) {
 		return fmt.Errorf("%w: %d of %d within %s", errTooFewReplicas, n, a.min, a.timeout)
+	}
+	if a.fence != nil {
+		if now, underWay := a.fence.Failover(); underWay || now != begun {
+			return errFailover
+		}
 	}
 	return nil
 }

@@ -224,3 +224,70 @@ func TestReplicaAckConfig(t *testing.T) {
 		}
 	}
 }
+
+// fence is a FailoverFence a test sets.
+type fence struct {
+	mu       sync.Mutex
+	begun    uint64
+	underWay bool
+}
+
+func (f *fence) Failover() (uint64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.begun, f.underWay
+}
+
+func (f *fence) set(begun uint64, underWay bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.begun, f.underWay = begun, underWay
+}
+
+// TestReplicaAckFailoverFence: while a failover is under way, and for a
+// round of WAIT that one began during, the replicas' confirmation counts
+// for nothing: the write answers as not replicated (it stands on the
+// master), and once the failover is over writes are confirmed again.
+func TestReplicaAckFailoverFence(t *testing.T) {
+	t.Parallel()
+	f := &fence{}
+	var timeouts atomic.Int64
+	b := setupReplicated(t, Config{MinReplicasAck: 1, Failovers: f, ReplicaAckObserver: func(outcome string, _ time.Duration) {
+		if outcome == AckTimeout {
+			timeouts.Add(1)
+		}
+	}})
+	ctx := testContext(t)
+	accept := func() error {
+		return b.store.Accept(ctx, newJob("acme"), &jobs.Request{URL: "http://127.0.0.1/x"}, nil)
+	}
+	if err := accept(); err != nil {
+		t.Fatalf("before a failover: %v", err)
+	}
+	f.set(1, true)
+	if err := accept(); !errors.Is(err, jobs.ErrNotReplicated) {
+		t.Errorf("during a failover: %v, want ErrNotReplicated", err)
+	}
+	// A failover that began and ended while a round was out: the count
+	// moved on.
+	b.store.acks.fence = fenceFunc(func() (uint64, bool) {
+		n, _ := f.Failover()
+		f.set(n+1, false) // each look sees one more failover begun
+		return n, false
+	})
+	if err := accept(); !errors.Is(err, jobs.ErrNotReplicated) {
+		t.Errorf("across a failover: %v, want ErrNotReplicated", err)
+	}
+	b.store.acks.fence = f
+	f.set(2, false)
+	if err := accept(); err != nil {
+		t.Errorf("after the failover: %v", err)
+	}
+	if timeouts.Load() != 2 {
+		t.Errorf("%d waits counted as not confirmed, want 2", timeouts.Load())
+	}
+}
+
+type fenceFunc func() (uint64, bool)
+
+func (f fenceFunc) Failover() (uint64, bool) { return f() }

@@ -62,6 +62,9 @@ type Config struct {
 	// ReplicaAckObserver, if set, is told the outcome and duration of
 	// every wait for replicas.
 	ReplicaAckObserver ReplicaAckObserver
+	// Failovers, if set, tells when a failover is under way; a wait for
+	// replicas that it overlaps is not a confirmation (see FailoverFence).
+	Failovers FailoverFence
 }
 
 // DefaultReplicaAckTimeout is ReplicaAckTimeout's default, and
@@ -143,7 +146,7 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 		loads:   autopipe.New(rdb, pipeSlots, pipeBatch),
 	}
 	if cfg.MinReplicasAck > 0 {
-		s.acks = newAcker(rdb, s.ackKey(), cfg.MinReplicasAck, cfg.ReplicaAckTimeout, cfg.ReplicaAckObserver)
+		s.acks = newAcker(rdb, s.ackKey(), cfg.MinReplicasAck, cfg.ReplicaAckTimeout, cfg.ReplicaAckObserver, cfg.Failovers)
 	}
 	return s, nil
 }

@@ -117,7 +117,9 @@ func (r *reloader) keepRunning(next *config) []string {
 	keep("listen", run.Listen, next.Listen)
 	keep("redis", run.redisConn(), next.redisConn())
 	keep("redis.require_durable", run.RequireDurable, next.RequireDurable)
-	keep("records/idempotency/dlq/redis.prefix", run.Status, next.Status)
+	st, nst := run.Status, next.Status
+	st.ReplicaAckObserver, nst.ReplicaAckObserver = nil, nil // set by serve
+	keep("records/idempotency/dlq/redis.prefix/redis.min_replicas_ack/redis.replica_ack_timeout", st, nst)
 	keep("queues", run.Worker.Queues, next.Worker.Queues)
 	keep("gateway.rate_limit_store", run.RateLimitStore, next.RateLimitStore)
 	keep("metrics", [2]any{run.MetricsListen, run.Pprof}, [2]any{next.MetricsListen, next.Pprof})
@@ -137,7 +139,8 @@ func (r *reloader) keepRunning(next *config) []string {
 	// The running values stay, so that the rest of next agrees with
 	// what runs (routes may name only the running queues).
 	next.Listen, next.RedisURL, next.RequireDurable, next.Status = run.Listen, run.RedisURL, run.RequireDurable, run.Status
-	next.RedisSentinel, next.RedisTLS, next.MinReplicasAck = run.RedisSentinel, run.RedisTLS, run.MinReplicasAck
+	next.RedisSentinel, next.RedisTLS = run.RedisSentinel, run.RedisTLS
+	next.MinReplicasAck, next.ReplicaAckTimeout, next.Gateway.RedisTimeout = run.MinReplicasAck, run.ReplicaAckTimeout, g.RedisTimeout
 	next.Worker.Queues = maps.Clone(run.Worker.Queues)
 	next.Gateway.Queues = slices.Clone(run.Gateway.Queues)
 	next.Gateway.ShutdownTimeout, next.Gateway.DrainDelay = g.ShutdownTimeout, g.DrainDelay

@@ -78,8 +78,18 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	defer frontRDB.Close()
 	frontRDB.AddHook(metrics.RedisHook())
 
+	// The master's switches are logged, and tell the event hub to
+	// subscribe again on the new master (go-redis' failover client does
+	// not move pub/sub connections), and the waits for replicas that a
+	// failover is under way. Nil with redis.url.
+	switches := conn.Switches(log)
+	_ = switches.Start(ctx)
+	defer switches.Stop(context.Background())
 	if cfg.Status.MinReplicasAck > 0 {
 		cfg.Status.ReplicaAckObserver = metrics.ReplicaAck
+		if switches != nil {
+			cfg.Status.Failovers = switches
+		}
 	}
 	store, err := status.New(cfg.Status, rdb)
 	if err != nil {
@@ -177,12 +187,6 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 			return err
 		}
 	}
-	// The master's switches are logged, and tell the event hub to
-	// subscribe again on the new master (go-redis' failover client does
-	// not move pub/sub connections). Nil with redis.url.
-	switches := conn.Switches(log)
-	_ = switches.Start(ctx)
-	defer switches.Stop(context.Background())
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("tracing", "err", err) }))
 	shutdownTracing, err := telemetry.SetupTracing(ctx, cfg.Tracing, version)
 	if err != nil {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -27,6 +28,8 @@ func TestRedisDown(t *testing.T) {
 	before := h.Submit(t, "/v1/orders", `{"n":0}`)
 	h.WaitState(t, before, jobs.StateSucceeded)
 	accepted := []string{before}
+	// A live stream of the tenant's events, open across the outage.
+	stream := h.Events(t, "/v1/events", "")
 
 	srv.Kill()
 	unavailable := wantProblem{503, "unavailable", "the queue is unavailable; nothing was stored, try again later", nil}
@@ -89,6 +92,16 @@ func TestRedisDown(t *testing.T) {
 	accepted = append(accepted, a.ID)
 	for _, id := range accepted[1:] {
 		h.WaitState(t, id, jobs.StateSucceeded)
+	}
+	// The stream opened before the outage carries the jobs accepted after
+	// it to their ends, without the client reconnecting.
+	ended := map[string]bool{}
+	for len(ended) < len(accepted)-1 {
+		ev := stream.Next(t)
+		var j jobs.Job
+		if err := json.Unmarshal(ev.Data, &j); err == nil && j.State == jobs.StateSucceeded && slices.Contains(accepted[1:], j.ID) {
+			ended[j.ID] = true
+		}
 	}
 	Eventually(t, 10*time.Second, func() (bool, string) {
 		r := h.Do(t, http.MethodGet, "/readyz", nil, nil)

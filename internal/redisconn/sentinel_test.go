@@ -98,6 +98,10 @@ func TestSentinelClients(t *testing.T) {
 		if sw.Master() != next.Addr() {
 			t.Errorf("round %d: Switches says %s, want %s", round, sw.Master(), next.Addr())
 		}
+		// The failover was heard from its start, and is over with the switch.
+		if begun, underWay := sw.Failover(); begun != uint64(round+1) || underWay {
+			t.Errorf("round %d: Failover() = %d, %v; want %d failovers begun, none under way", round, begun, underWay, round+1)
+		}
 		key := fmt.Sprintf("k%d", round+1)
 		took := write(key)
 		t.Logf("round %d: writes resumed %v after the new master was in place", round, took.Round(time.Millisecond))

@@ -21,11 +21,12 @@ const (
 	switchesRetry = 200 * time.Millisecond
 )
 
-// Switches tells of the master switches of a Sentinel deployment. It
-// stays subscribed to one sentinel's +switch-master channel (moving to the
-// next sentinel when that one stops answering) and, after each
-// (re)subscription, asks that sentinel for the master, so that a switch
-// made while it was not listening is not missed.
+// Switches tells of the master switches of a Sentinel deployment, and of
+// the failovers that lead to them. It stays subscribed to every
+// sentinel's +switch-master and failover channels (subscribing again to
+// one that stops answering) and, after each (re)subscription, asks that
+// sentinel for the master, so that a switch made while it was not
+// listening is not missed.
 //
 // go-redis' failover clients close their command connections to the old
 // master by themselves, but not pub/sub connections: a subscriber (such as
@@ -37,6 +38,10 @@ type Switches struct {
 	mu     sync.Mutex
 	ch     chan struct{} // closed at the next switch
 	master string        // the master's host:port as last known, "" before the first answer
+	// begun counts the failovers begun; one is under way until
+	// failingUntil.
+	begun        uint64
+	failingUntil time.Time
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -124,18 +129,82 @@ func (s *Switches) saw(master string) {
 	s.ch = make(chan struct{})
 }
 
-// run listens to one sentinel after the other until ctx ends.
+// run listens to every sentinel at once until ctx ends: a failover's
+// steps are announced by the sentinel that leads it alone.
 func (s *Switches) run(ctx context.Context) {
-	addrs := s.c.failover.SentinelAddrs
-	for i := 0; ctx.Err() == nil; i = (i + 1) % len(addrs) {
-		if err := s.listen(ctx, addrs[i]); err != nil && ctx.Err() == nil {
-			s.log.Debug("sentinel subscription ended", "sentinel", addrs[i], "err", err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(switchesRetry):
-		}
+	var wg sync.WaitGroup
+	for _, addr := range s.c.failover.SentinelAddrs {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				if err := s.listen(ctx, addr); err != nil && ctx.Err() == nil {
+					s.log.Debug("sentinel subscription ended", "sentinel", addr, "err", err)
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(switchesRetry):
+				}
+			}
+		})
 	}
+	wg.Wait()
+}
+
+// The sentinel channels that bound a failover: from the promotion of a
+// replica to the switch of the master's address, or an abort.
+const (
+	failoverBegins = "+failover-state-send-slaveof-noone"
+	switchMaster   = "+switch-master"
+)
+
+var failoverAborts = []string{"-failover-abort-no-good-slave", "-failover-abort-slave-timeout", "-failover-abort-not-elected"}
+
+// failoverBound is the longest a failover is taken to be under way
+// without its end heard (a lost message must not stop writes for good).
+const failoverBound = 30 * time.Second
+
+// Failover returns how many failovers of the master have begun since
+// Start, and whether one is under way: from the promotion of a replica
+// until the master's address switches (or the failover aborts), while the
+// old master, if it still runs, takes writes that its other replicas
+// confirm and that will be lost (status.FailoverFence). A nil *Switches
+// never has one.
+func (s *Switches) Failover() (begun uint64, underWay bool) {
+	if s == nil {
+		return 0, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.begun, time.Now().Before(s.failingUntil)
+}
+
+// failover records what a sentinel said on one of the failover channels.
+func (s *Switches) failover(channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch channel {
+	case failoverBegins:
+		if !time.Now().Before(s.failingUntil) {
+			s.begun++
+			s.log.Warn("redis failover under way: writes are not confirmed until the master switches", "master_name", s.c.failover.MasterName)
+		}
+		s.failingUntil = time.Now().Add(failoverBound)
+	default: // the switch, or an abort
+		s.failingUntil = time.Time{}
+	}
+}
+
+// masterOf returns the master name a sentinel event is about: the name of
+// a master ("master <name> <ip> <port>"), or the one after "@" for a
+// replica or sentinel ("slave <name> <ip> <port> @ <master> <ip> <port>").
+func masterOf(payload string) string {
+	f := strings.Fields(payload)
+	if len(f) >= 2 && f[0] == "master" {
+		return f[1]
+	}
+	if len(f) >= 6 && f[4] == "@" {
+		return f[5]
+	}
+	return ""
 }
 
 // listen subscribes to +switch-master on the sentinel at addr and reports
@@ -143,7 +212,7 @@ func (s *Switches) run(ctx context.Context) {
 func (s *Switches) listen(ctx context.Context, addr string) error {
 	sc := s.c.sentinelClient(addr)
 	defer sc.Close()
-	ps := sc.Subscribe(ctx, "+switch-master")
+	ps := sc.Subscribe(ctx, append([]string{switchMaster, failoverBegins}, failoverAborts...)...)
 	defer ps.Close()
 	if _, err := ps.ReceiveTimeout(ctx, switchesPoll); err != nil {
 		return err
@@ -178,10 +247,17 @@ func (s *Switches) listen(ctx context.Context, addr string) error {
 		if !ok {
 			continue // the answer to a PING, or a subscription
 		}
+		if m.Channel != switchMaster {
+			if masterOf(m.Payload) == s.c.failover.MasterName {
+				s.failover(m.Channel)
+			}
+			continue
+		}
 		// <master name> <old ip> <old port> <new ip> <new port>
 		f := strings.Fields(m.Payload)
 		if len(f) == 5 && f[0] == s.c.failover.MasterName {
 			s.saw(net.JoinHostPort(f[3], f[4]))
+			s.failover(switchMaster)
 		}
 	}
 }
