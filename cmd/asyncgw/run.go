@@ -91,6 +91,16 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 			cfg.Status.Failovers = switches
 		}
 	}
+	// Readiness asks the node for its ROLE (a sentinel or a replica
+	// answers PING too), and says what it heard in asyncgw_redis_not_master.
+	checkMaster := func(ctx context.Context) error {
+		err := redisconn.CheckMaster(ctx, rdb)
+		var nm *redisconn.NotMasterError
+		if err == nil || errors.As(err, &nm) {
+			metrics.RedisRole(err == nil)
+		}
+		return err
+	}
 	store, err := status.New(cfg.Status, rdb)
 	if err != nil {
 		return configError(cfg.Path, err)
@@ -159,7 +169,7 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 			}(),
 			// ROLE, not PING: a sentinel answers PING, and a replica
 			// refuses writes.
-			Ping:   func(ctx context.Context) error { return redisconn.CheckMaster(ctx, rdb) },
+			Ping:   checkMaster,
 			Logger: log,
 		})
 		if err != nil {
@@ -229,7 +239,7 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	context.AfterFunc(stopping, func() { log.Info("shutting down") })
 	// asyncgw_ready is checked by the process itself, not only when a
 	// load balancer asks /readyz (a worker has no /readyz at all).
-	metrics.WatchReady(stopping, readiness(gw, func(ctx context.Context) error { return redisconn.CheckMaster(ctx, rdb) }), 5*time.Second, log)
+	metrics.WatchReady(stopping, readiness(gw, checkMaster), 5*time.Second, log)
 	if metricsLn != nil {
 		defer serveMetrics(metricsLn, metrics, cfg.Pprof, log)()
 	}

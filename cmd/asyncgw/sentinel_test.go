@@ -359,6 +359,10 @@ func TestSentinelMisconfigured(t *testing.T) {
 		}
 		p.waitLog(t, "redis is not a master", 10*time.Second)
 		p.waitLog(t, `msg="not ready" reasons="redis is not a master (role slave)"`, 10*time.Second)
+		// What the AsyncgwRedisNotMaster alert reads.
+		if m := get(t, base+"/metrics"); !strings.Contains(m, "\nasyncgw_redis_not_master 1\n") {
+			t.Errorf("/metrics does not say asyncgw_redis_not_master 1")
+		}
 	})
 
 	t.Run("durability required", func(t *testing.T) {

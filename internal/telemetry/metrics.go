@@ -55,6 +55,7 @@ type Metrics struct {
 	DLQSize         *prometheus.GaugeVec // queue
 	WebhookOutbox   prometheus.Gauge
 	ReadyGauge      prometheus.Gauge
+	RedisNotMaster  prometheus.Gauge
 	BuildInfo       *prometheus.GaugeVec // version
 
 	// statsAt is when WatchQueues last read the figures, or when the
@@ -144,6 +145,10 @@ func NewMetrics(version string) *Metrics {
 	m.WebhookOutbox = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "asyncgw_webhook_outbox_pending", Help: "Job events waiting to become webhook deliveries.",
 	})
+	m.RedisNotMaster = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "asyncgw_redis_not_master",
+		Help: "1 while the Redis node this process writes to answers ROLE as other than a master (redis.url names a replica, or a failover left this process on the demoted node), 0 otherwise. Checked with readiness.",
+	})
 	m.ReadyGauge = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "asyncgw_ready", Help: "1 when the process is ready (what /readyz answers; for a worker, Redis reachable), 0 when not or shutting down. Checked every few seconds by the process itself.",
 	})
@@ -155,7 +160,7 @@ func NewMetrics(version string) *Metrics {
 		m.JobQueueWait, m.JobRunTime, m.JobsReplayed, m.RateLimitHits, m.BreakerState,
 		m.BreakerChanges, m.SSESubscribers, m.SSEEventsSent, m.WebhookAttempts,
 		m.RedisDuration, m.RedisErrors, m.ReplicaAcks, m.ReplicaAckWait, m.QueueDepth, m.QueueOldestAge, m.QueuePaused,
-		m.DLQSize, m.WebhookOutbox, m.ReadyGauge, m.BuildInfo,
+		m.DLQSize, m.WebhookOutbox, m.ReadyGauge, m.RedisNotMaster, m.BuildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {

@@ -44,6 +44,16 @@ func (m *Metrics) StreamClosed(scope string) { m.SSESubscribers.WithLabelValues(
 // EventSent counts an event written to a stream.
 func (m *Metrics) EventSent() { m.SSEEventsSent.Inc() }
 
+// RedisRole records what the Redis node this process writes to said it
+// is: a master or not. A check that got no answer records nothing.
+func (m *Metrics) RedisRole(master bool) {
+	if master {
+		m.RedisNotMaster.Set(0)
+	} else {
+		m.RedisNotMaster.Set(1)
+	}
+}
+
 // Ready records a readiness check (/readyz, or WatchReady).
 func (m *Metrics) Ready(ok bool) {
 	if ok {
