@@ -136,7 +136,7 @@ func (r *Report) Markdown(w io.Writer) {
 				what = "upstream calls again"
 			}
 			rec = fmt.Sprintf("%s after %s", what, f.Recovered.Round(10*time.Millisecond))
-			if f.Target != Worker && f.Resumed != f.Recovered {
+			if f.Target != Worker && f.Resumed.Round(10*time.Millisecond) != f.Recovered.Round(10*time.Millisecond) {
 				rec += fmt.Sprintf(", after the outage %s", f.Resumed.Round(10*time.Millisecond))
 			}
 			if f.Stray > 0 {
