@@ -15,10 +15,13 @@ OUTAGE    ?= 60s
 # Load of `make soak`: writes per second and how long (see loadtest/chaos).
 SOAK_RATE     ?= 100
 SOAK_DURATION ?= 2m
+# Load of `make chaos-ha` (its faults come at 20 s to 140 s: keep it 3m or longer).
+CHAOS_HA_RATE     ?= 100
+CHAOS_HA_DURATION ?= 3m
 # Flags for the benchmark harness, e.g. make bench BENCHFLAGS='-only accept,sse -profiles bin/prof'.
 BENCHFLAGS ?=
 
-.PHONY: help run build test chaos soak bench loadtest lint fmt
+.PHONY: help run build test chaos soak chaos-ha bench loadtest lint fmt
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -45,7 +48,12 @@ soak: ## Soak with a ledger: kill -9 Redis, a worker and the gateway under load 
 		ASYNCGW_SOAK_OUT=$(CURDIR)/bin/soak.md \
 		$(GO) test -count=1 -timeout 20m -run '^TestSoak$$' -v ./loadtest/chaos/
 
-# chaos-ha (Redis Sentinel failovers under load, on the same harness) goes here.
+chaos-ha: ## Soak with a ledger on Redis Sentinel: master kills, SENTINEL FAILOVER, worker and gateway kills (bin/chaos-ha.md)
+	./scripts/ensure-redis.sh
+	@mkdir -p bin
+	ASYNCGW_SOAK=long ASYNCGW_SOAK_RATE=$(CHAOS_HA_RATE) ASYNCGW_SOAK_DURATION=$(CHAOS_HA_DURATION) \
+		ASYNCGW_SOAK_OUT=$(CURDIR)/bin/chaos-ha.md \
+		$(GO) test -count=1 -timeout 30m -run '^TestSoakSentinel$$' -v ./loadtest/chaos/
 
 bench: ## Micro-benchmarks, then the side-by-side harness (table also in bin/bench.md)
 	./scripts/ensure-redis.sh

@@ -36,6 +36,18 @@ func (e *Entry) Accepted() bool { return e.JobID != "" }
 type Try struct {
 	Start, End time.Time
 	Code       int
+	// Problem is the last segment of the problem type of an answer other
+	// than 202 (such as "replica-ack-timeout"), "" for none.
+	Problem string
+}
+
+// answer names the try's answer in a report: "202", "503
+// replica-ack-timeout", "no answer".
+func (t Try) answer() string {
+	if t.Problem == "" || t.Problem == "." || t.Problem == "/" {
+		return codeName(t.Code)
+	}
+	return codeName(t.Code) + " " + t.Problem
 }
 
 // Ledger records every write of a soak and every answer: the list of

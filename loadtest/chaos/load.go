@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -59,8 +60,8 @@ func (c *client) write(ctx context.Context, e *Entry, n int) {
 	backoff := retryMin
 	for {
 		t := Try{Start: time.Now()}
-		code, id, replayed := c.try(ctx, e.Key, body)
-		t.End, t.Code = time.Now(), code
+		code, id, replayed, problem := c.try(ctx, e.Key, body)
+		t.End, t.Code, t.Problem = time.Now(), code, problem
 		c.ledger.try(e, t, id, replayed)
 		retry := code == NoAnswer || code >= 500 || code == http.StatusConflict
 		if !retry {
@@ -79,32 +80,38 @@ func (c *client) write(ctx context.Context, e *Entry, n int) {
 }
 
 // try sends one try and returns its status code (NoAnswer for none) and,
-// for a 202, the job ID and whether it was a replay. A 202 without a job
-// ID in its body counts as no answer: the client cannot follow it.
-func (c *client) try(ctx context.Context, key, body string) (code int, id string, replayed bool) {
+// for a 202, the job ID and whether it was a replay; for another answer,
+// the last segment of its problem's type, if any (such as
+// "replica-ack-timeout"). A 202 without a job ID in its body counts as no
+// answer: the client cannot follow it.
+func (c *client) try(ctx context.Context, key, body string) (code int, id string, replayed bool, problem string) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, strings.NewReader(body))
 	if err != nil {
-		return NoAnswer, "", false
+		return NoAnswer, "", false, ""
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", key)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return NoAnswer, "", false
+		return NoAnswer, "", false, ""
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return NoAnswer, "", false
+		return NoAnswer, "", false, ""
 	}
 	if resp.StatusCode != http.StatusAccepted {
-		return resp.StatusCode, "", false
+		var p struct {
+			Type string `json:"type"`
+		}
+		_ = json.Unmarshal(b, &p)
+		return resp.StatusCode, "", false, path.Base(p.Type)
 	}
 	var acc struct {
 		ID string `json:"id"`
 	}
 	if json.Unmarshal(b, &acc) != nil || acc.ID == "" {
-		return NoAnswer, "", false
+		return NoAnswer, "", false, ""
 	}
-	return resp.StatusCode, acc.ID, resp.Header.Get("Idempotent-Replayed") == "true"
+	return resp.StatusCode, acc.ID, resp.Header.Get("Idempotent-Replayed") == "true", ""
 }

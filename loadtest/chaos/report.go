@@ -27,8 +27,8 @@ type Report struct {
 	// GaveUp counts writes whose client stopped retrying without a final
 	// answer; Refused those that got a final answer other than 202.
 	GaveUp, Refused int
-	// Codes counts every answer to every try, by status code ("no
-	// answer" for none).
+	// Codes counts every answer to every try, by status code and problem
+	// type ("no answer" for none).
 	Codes map[string]int
 
 	// Terminal counts accepted jobs that ended, Succeeded those that
@@ -95,6 +95,9 @@ func (r *Report) Check(t testing.TB) {
 		if f.Recovered == 0 {
 			t.Errorf("%s: no recovery before the load ended", f.Fault)
 		}
+		if w := f.ResumeWithin; w > 0 && f.Target != Worker && f.Recovered > 0 && (f.Resumed == 0 || f.Resumed > w) {
+			t.Errorf("%s: accepts back %s after it, want within %s", f.Fault, f.Resumed.Round(10*time.Millisecond), w)
+		}
 		if f.Busy && (len(f.Interrupted) == 0 || f.RanAgain == 0) {
 			t.Errorf("%s: %d jobs running at the kill, ran again after %s: want at least one, each called again", f.Fault, len(f.Interrupted), f.RanAgain)
 		}
@@ -115,6 +118,9 @@ func (r *Report) Markdown(w io.Writer) {
 	o := r.Options
 	fmt.Fprintf(w, "| | |\n|---|---|\n")
 	fmt.Fprintf(w, "| load | %d writes/s for %s, each with its own `Idempotency-Key`, retried on no answer or a 5xx |\n", o.Rate, o.Duration)
+	if o.Redis != nil {
+		fmt.Fprintf(w, "| Redis | %s |\n", describe(o.Redis))
+	}
 	fmt.Fprintf(w, "| writes sent | %d (answers: %s) |\n", r.Writes, codes(r.Codes))
 	fmt.Fprintf(w, "| accepted (202) | %d, %d of them replayed to a retry |\n", r.Accepted, r.Replayed)
 	fmt.Fprintf(w, "| lost | %d |\n", r.Lost)
@@ -130,6 +136,12 @@ func (r *Report) Markdown(w io.Writer) {
 				what = "upstream calls again"
 			}
 			rec = fmt.Sprintf("%s after %s", what, f.Recovered.Round(10*time.Millisecond))
+			if f.Target != Worker && f.Resumed.Round(10*time.Millisecond) != f.Recovered.Round(10*time.Millisecond) {
+				rec += fmt.Sprintf(", after the outage %s", f.Resumed.Round(10*time.Millisecond))
+			}
+			if f.Stray > 0 {
+				rec += fmt.Sprintf(" (%d tries failed later)", f.Stray)
+			}
 		}
 		if f.Busy {
 			again := "not all called again"
@@ -147,6 +159,18 @@ func (r *Report) String() string {
 	var b strings.Builder
 	r.Markdown(&b)
 	return b.String()
+}
+
+// describe names a Redis deployment in a report.
+func describe(r Redis) string {
+	switch r.(type) {
+	case *Single:
+		return "one `redis-server`, `appendfsync always`"
+	case *Sentinel:
+		return "Sentinel: 1 master, 2 replicas, 3 sentinels, `appendfsync always` on each node; `redis.min_replicas_ack: 1`"
+	default:
+		return fmt.Sprintf("%T", r)
+	}
 }
 
 // codes formats answer counts as "202 ×1,234 · 503 ×12".

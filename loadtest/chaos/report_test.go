@@ -45,6 +45,9 @@ func TestReportCheck(t *testing.T) {
 		"nothing":       {func(r *Report) { r.Accepted, r.Terminal, r.Succeeded = 0, 0, 0 }, "no write was accepted"},
 		"not recovered": {func(r *Report) { r.Faults[0].Recovered = 0 }, "no recovery"},
 		"exited":        {func(r *Report) { r.Exited = []string{"asyncgw worker exited by itself"} }, "exited by itself"},
+		"slow resume": {func(r *Report) {
+			r.Faults = append(r.Faults, FaultResult{Fault: Fault{Target: RedisNode, ResumeWithin: time.Second}, Recovered: time.Second, Resumed: 2 * time.Second})
+		}, "accepts back 2s after it, want within 1s"},
 	} {
 		rep := clean()
 		tc.breakIt(rep)
@@ -64,5 +67,38 @@ func TestCensusTerminal(t *testing.T) {
 		if got := c.terminal(id); got != want {
 			t.Errorf("terminal(%s) = %d, want %d", id, got, want)
 		}
+	}
+}
+
+// TestResumedAt finds the end of the outage after a fault: the first 202
+// to a try sent after the last failure of the first burst of failures,
+// with later failures counted apart.
+func TestResumedAt(t *testing.T) {
+	t.Parallel()
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	try := func(start, end, code int) Try { return Try{Start: at(start), End: at(end), Code: code} }
+	tries := []Try{
+		try(-100, 10, 202),     // before the fault
+		try(0, 20, 202),        // the old master still answers
+		try(100, 150, 503),     // the outage
+		try(900, 950, 0),       // still
+		try(1000, 1010, 202),   // one got through
+		try(2500, 2600, 503),   // the outage's last failure
+		try(2400, 2700, 202),   // sent before the last failure
+		try(2800, 2900, 202),   // back
+		try(9000, 9100, 503),   // a stray failure
+		try(12000, 12010, 503), // the next fault's
+	}
+	back, stray, ok := resumedAt(tries, at(0), at(11000))
+	if !ok || !back.Equal(at(2900)) || stray != 1 {
+		t.Errorf("resumedAt = %v after the fault, %d stray, %v; want 2.9s, 1 stray", back.Sub(t0), stray, ok)
+	}
+	back, stray, ok = resumedAt(tries[:2], at(0), time.Time{})
+	if !ok || !back.Equal(at(20)) || stray != 0 {
+		t.Errorf("without failures: %v, %d, %v; want 20ms, 0", back.Sub(t0), stray, ok)
+	}
+	if _, _, ok := resumedAt(tries[:4], at(0), time.Time{}); ok {
+		t.Errorf("resumedAt found accepts back where none came after the outage")
 	}
 }

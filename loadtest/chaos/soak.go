@@ -149,7 +149,11 @@ func Run(t testing.TB, opt Options) *Report {
 	// while the soak waits for every job to end.
 	tries := ledger.Tries()
 	for i := range rep.Faults {
-		s.measure(&rep.Faults[i], tries, loadEnd)
+		var next time.Time
+		if i+1 < len(rep.Faults) {
+			next = rep.Faults[i+1].Killed
+		}
+		s.measure(&rep.Faults[i], tries, loadEnd, next)
 	}
 	rep.Exited = s.dep.stop()
 	return rep
@@ -163,11 +167,11 @@ func (s *soak) check(ctx context.Context, rep *Report, ledger *Ledger) {
 	var ids []string
 	told := map[string]bool{}
 	rep.Codes = map[string]int{}
+	for _, t := range ledger.Tries() {
+		rep.Codes[t.answer()]++
+	}
 	for _, e := range entries {
 		rep.Writes++
-		for _, code := range e.Codes {
-			rep.Codes[codeName(code)]++
-		}
 		switch {
 		case e.Accepted():
 			rep.Accepted++

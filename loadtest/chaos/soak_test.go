@@ -59,10 +59,20 @@ func longSoak() Options {
 // delivery is at least once.
 func TestSoak(t *testing.T) {
 	t.Parallel()
-	opt := shortSoak()
-	mode := "short"
+	opt, mode := fromEnv(t, shortSoak(), longSoak())
+	began := time.Now()
+	rep := Run(t, opt)
+	report(t, "Soak ("+mode+")", began, rep)
+	rep.Check(t)
+}
+
+// fromEnv returns short, or long with ASYNCGW_SOAK=long, with the rate
+// and duration of the environment, and the mode's name.
+func fromEnv(t *testing.T, short, long Options) (Options, string) {
+	t.Helper()
+	opt, mode := short, "short"
 	if os.Getenv(envMode) == "long" {
-		opt, mode = longSoak(), "long"
+		opt, mode = long, "long"
 	}
 	if v := os.Getenv(envRate); v != "" {
 		n, err := strconv.Atoi(v)
@@ -78,16 +88,21 @@ func TestSoak(t *testing.T) {
 		}
 		opt.Duration = d
 	}
-	began := time.Now()
-	rep := Run(t, opt)
-	t.Logf("%s soak, %s in all:\n%s", mode, time.Since(began).Round(time.Second), rep)
+	return opt, mode
+}
+
+// report logs the report and writes it to the file ASYNCGW_SOAK_OUT
+// names, if any, under the title with the date and how long it all took.
+func report(t *testing.T, title string, began time.Time, rep *Report) {
+	t.Helper()
+	took := time.Since(began).Round(time.Second)
+	t.Logf("%s, %s in all:\n%s", title, took, rep)
 	if path := os.Getenv(envOut); path != "" {
 		var b strings.Builder
-		fmt.Fprintf(&b, "Soak (%s), %s, %s in all\n\n", mode, began.Format("2006-01-02 15:04 MST"), time.Since(began).Round(time.Second))
+		fmt.Fprintf(&b, "%s, %s, %s in all\n\n", title, began.Format("2006-01-02 15:04 MST"), took)
 		rep.Markdown(&b)
 		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 			t.Errorf("write %s: %v", path, err)
 		}
 	}
-	rep.Check(t)
 }
