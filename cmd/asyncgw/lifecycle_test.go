@@ -297,9 +297,15 @@ func TestShutdownDrains(t *testing.T) {
 				fmt.Sprintf("%d %v (%v)", code, body, err)
 		})
 	}
-	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
-	if code, err := post(fresh, base+"/v1/work", "", `{}`); code != http.StatusAccepted {
-		t.Errorf("a write during the drain: %d (%v), want 202", code, err)
+	// Still serving, and each answer closes its connection so that the
+	// client's next request goes through the balancer.
+	resp, err := httpClient.Post(base+"/v1/work", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatalf("a write during the drain: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || !resp.Close {
+		t.Errorf("a write during the drain: %d, connection closed %v; want 202 and the connection closed", resp.StatusCode, resp.Close)
 	}
 
 	for range cap(waits) {
