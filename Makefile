@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 # Extra flags for go test, e.g. make test TESTFLAGS='-run TestFoo -count=1'.
 TESTFLAGS ?=
-# Arguments for the gateway, e.g. make run ARGS='-config configs/dev.yaml'.
+# Arguments for the gateway, e.g. make run ARGS='--config configs/asyncgw.yaml'.
 ARGS      ?=
 
 .DEFAULT_GOAL := help
