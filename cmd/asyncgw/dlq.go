@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -185,24 +186,16 @@ answer (its body cut at 2000 characters; --json shows it all).
 		Args:              oneArg("job ID (asyncgw dlq show ID)"),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id := args[0]
-			if err := jobID(id); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			svc, closeFn, err := c.openAdmin(ctx, "dlq")
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			d, err := svc.DeadLetter(ctx, id)
-			if err != nil {
-				return dlqError(id, err)
-			}
-			if c.jsonOut {
-				return writeJSON(c.stdout, d)
-			}
-			return writeDeadLetter(c.stdout, d)
+			return c.onDeadLetter(cmd, args[0], func(ctx context.Context, svc *admin.Service, id string) error {
+				d, err := svc.DeadLetter(ctx, id)
+				if err != nil {
+					return dlqError(id, err)
+				}
+				if c.jsonOut {
+					return writeJSON(c.stdout, d)
+				}
+				return writeDeadLetter(c.stdout, d)
+			})
 		},
 	}
 }
@@ -287,6 +280,26 @@ replayed wholesale by accident.
 
 // replayOne is "asyncgw dlq replay ID".
 func (c *cli) replayOne(cmd *cobra.Command, id string) error {
+	return c.onDeadLetter(cmd, id, func(ctx context.Context, svc *admin.Service, id string) error {
+		j, err := svc.Replay(ctx, id)
+		if err != nil {
+			return dlqError(id, err)
+		}
+		if c.jsonOut {
+			return writeJSON(c.stdout, j)
+		}
+		state := string(j.State)
+		if j.State == jobs.StateScheduled && j.NextAttemptAt != nil {
+			state += " for " + j.NextAttemptAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(c.stdout, "job %s: %s on queue %s (replay %d)\n", j.ID, state, j.Queue, j.Replays)
+		return nil
+	})
+}
+
+// onDeadLetter checks that id is a job ID, opens the admin service and
+// runs fn with it: the common part of the commands on one dead job.
+func (c *cli) onDeadLetter(cmd *cobra.Command, id string, fn func(ctx context.Context, svc *admin.Service, id string) error) error {
 	if err := jobID(id); err != nil {
 		return err
 	}
@@ -296,19 +309,7 @@ func (c *cli) replayOne(cmd *cobra.Command, id string) error {
 		return err
 	}
 	defer closeFn()
-	j, err := svc.Replay(ctx, id)
-	if err != nil {
-		return dlqError(id, err)
-	}
-	if c.jsonOut {
-		return writeJSON(c.stdout, j)
-	}
-	state := string(j.State)
-	if j.State == jobs.StateScheduled && j.NextAttemptAt != nil {
-		state += " for " + j.NextAttemptAt.UTC().Format(time.RFC3339)
-	}
-	fmt.Fprintf(c.stdout, "job %s: %s on queue %s (replay %d)\n", j.ID, state, j.Queue, j.Replays)
-	return nil
+	return fn(ctx, svc, id)
 }
 
 func (c *cli) dlqDeleteCmd() *cobra.Command {
@@ -327,21 +328,13 @@ readable, as dead, for records.retention. It prints one line; there is no
 		},
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id := args[0]
-			if err := jobID(id); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			svc, closeFn, err := c.openAdmin(ctx, "dlq")
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			if err := svc.Delete(ctx, id); err != nil {
-				return dlqError(id, err)
-			}
-			fmt.Fprintf(c.stdout, "job %s: deleted from the dead-letter queue\n", id)
-			return nil
+			return c.onDeadLetter(cmd, args[0], func(ctx context.Context, svc *admin.Service, id string) error {
+				if err := svc.Delete(ctx, id); err != nil {
+					return dlqError(id, err)
+				}
+				fmt.Fprintf(c.stdout, "job %s: deleted from the dead-letter queue\n", id)
+				return nil
+			})
 		},
 	}
 }
