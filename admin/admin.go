@@ -12,10 +12,8 @@ import (
 	"log/slog"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
 
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/status"
@@ -41,7 +39,6 @@ type Hooks struct {
 type Service struct {
 	store  *status.Store
 	jobs   *jobs.Client
-	insp   *asynq.Inspector
 	queues []string
 	hooks  Hooks
 	log    *slog.Logger
@@ -53,7 +50,7 @@ func New(store *status.Store, client *jobs.Client, queues []string, hooks Hooks,
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, jobs: client, insp: client.Inspector(), queues: queues, hooks: hooks, log: logger}
+	return &Service{store: store, jobs: client, queues: queues, hooks: hooks, log: logger}
 }
 
 // Queue is the state of one queue.
@@ -74,9 +71,9 @@ type Queue struct {
 // Queues reports every configured queue, and any other queue Redis holds
 // jobs for, by name.
 func (s *Service) Queues(ctx context.Context) ([]Queue, error) {
-	known, err := s.insp.Queues()
+	known, err := s.jobs.KnownQueues(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list queues: %w", err)
+		return nil, err
 	}
 	names := slices.Clone(s.queues)
 	for _, q := range known {
@@ -97,20 +94,13 @@ func (s *Service) Queues(ctx context.Context) ([]Queue, error) {
 	out := make([]Queue, 0, len(names))
 	for _, name := range names {
 		q := Queue{Name: name, Dead: dead[name]}
-		if !slices.Contains(known, name) {
-			// Configured, never used: empty, but it may be paused already.
-			if q.Paused, err = s.jobs.QueuePaused(ctx, name); err != nil {
-				return nil, err
-			}
-		} else {
-			info, err := s.insp.GetQueueInfo(name)
-			if err != nil {
-				return nil, fmt.Errorf("read queue %s: %w", name, err)
-			}
-			q.Pending, q.Scheduled, q.Retry, q.Active = info.Pending, info.Scheduled, info.Retry, info.Active
-			q.LatencySeconds = math.Round(info.Latency.Seconds()*1000) / 1000
-			q.Paused = info.Paused
+		info, err := s.jobs.QueueInfo(ctx, name)
+		if err != nil {
+			return nil, err
 		}
+		q.Pending, q.Scheduled, q.Retry, q.Active = info.Pending, info.Scheduled, info.Retry, info.Active
+		q.LatencySeconds = math.Round(info.Latency.Seconds()*1000) / 1000
+		q.Paused = info.Paused
 		out = append(out, q)
 	}
 	return out, nil
@@ -119,25 +109,17 @@ func (s *Service) Queues(ctx context.Context) ([]Queue, error) {
 // SetPaused pauses or resumes a queue: while paused, workers take no jobs
 // from it, and jobs are still accepted into it. It is idempotent.
 func (s *Service) SetPaused(ctx context.Context, queue string, paused bool) (Queue, error) {
-	known, err := s.insp.Queues()
+	known, err := s.jobs.KnownQueues(ctx)
 	if err != nil {
-		return Queue{}, fmt.Errorf("list queues: %w", err)
+		return Queue{}, err
 	}
 	if !slices.Contains(s.queues, queue) && !slices.Contains(known, queue) {
 		return Queue{}, fmt.Errorf("%w %q", ErrUnknownQueue, queue)
 	}
-	if paused {
-		err = s.insp.PauseQueue(queue)
-	} else {
-		err = s.insp.UnpauseQueue(queue)
+	if err := s.jobs.SetPaused(ctx, queue, paused); err != nil {
+		return Queue{}, err
 	}
-	switch {
-	case err == nil:
-		s.log.Info("queue paused state changed", "queue", queue, "paused", paused)
-	// asynq refuses to pause a paused queue or resume a running one.
-	case !strings.Contains(err.Error(), "already paused") && !strings.Contains(err.Error(), "not paused"):
-		return Queue{}, fmt.Errorf("pause queue %s: %w", queue, err)
-	}
+	s.log.Info("queue paused state changed", "queue", queue, "paused", paused)
 	all, err := s.Queues(ctx)
 	if err != nil {
 		return Queue{}, err

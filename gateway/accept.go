@@ -78,7 +78,7 @@ func (g *Gateway) accept(c *echo.Context, s submission) error {
 
 	now := time.Now().UTC()
 	j := &jobs.Job{
-		ID: jobs.NewID(), Type: s.jobType, State: jobs.StateQueued, Queue: s.queue,
+		ID: g.deps.Jobs.NewID(t, key), Type: s.jobType, State: jobs.StateQueued, Queue: s.queue,
 		MaxAttempts: s.maxAttempts, CreatedAt: now, UpdatedAt: now, Tenant: t,
 		Precheck: pre, CallbackURL: cbURL, CallbackEvents: cbEvents,
 	}

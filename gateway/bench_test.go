@@ -110,8 +110,9 @@ func newTestGateway(b testing.TB, tune func(*Config, *Deps)) *benchGateway {
 		_ = hub.Stop(ctx)
 		// The queue and every key under the prefix: nothing is left
 		// behind on a shared server.
-		_ = client.Inspector().DeleteQueue(queue, true)
-		for _, match := range []string{prefix + ":*", "asynq:{" + queue + "}:*"} {
+		aq := store.Space().Queue(0, queue)
+		_ = client.Inspector().DeleteQueue(aq, true)
+		for _, match := range []string{prefix + ":*", "asynq:{" + aq + "}:*"} {
 			iter := rdb.Scan(ctx, 0, match, 1000).Iterator()
 			var keys []string
 			for iter.Next(ctx) {

@@ -28,6 +28,8 @@ func (k *keptJobs) Submit(_ context.Context, _ *jobs.Job, req *jobs.Request, _ t
 	return nil
 }
 
+func (k *keptJobs) NewID(string, string) string { return jobs.NewID() }
+
 func (k *keptJobs) Cancel(context.Context, string, string) (*jobs.Job, error) {
 	return nil, jobs.ErrNotFound
 }

@@ -32,6 +32,8 @@ func (r *recordingJobs) Submit(_ context.Context, j *jobs.Job, _ *jobs.Request, 
 	return nil
 }
 
+func (r *recordingJobs) NewID(string, string) string { return jobs.NewID() }
+
 func (r *recordingJobs) Cancel(context.Context, string, string) (*jobs.Job, error) {
 	return nil, jobs.ErrNotFound
 }

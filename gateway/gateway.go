@@ -303,6 +303,9 @@ type Deps struct {
 
 // Submitter puts jobs on queues and cancels them (jobs.Client).
 type Submitter interface {
+	// NewID is the ID of a new job of tenant, with its Idempotency-Key
+	// ("" for none).
+	NewID(tenant, idempotencyKey string) string
 	Submit(ctx context.Context, j *jobs.Job, req *jobs.Request, processAt time.Time) error
 	Cancel(ctx context.Context, tenant, id string) (*jobs.Job, error)
 }

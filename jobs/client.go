@@ -9,6 +9,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 )
 
 // TaskType is the asynq task type of every asyncgw job. The job's own type
@@ -29,7 +31,11 @@ type taskPayload struct {
 
 // Client puts jobs on the queues and takes them off again.
 type Client struct {
-	rdb  redis.UniversalClient
+	rdb redis.UniversalClient
+	ks  *keyspace.Space
+	// direct: the accept script writes the task (keyspace.AsynqDirect);
+	// otherwise asynq's client does.
+	direct bool
 	ac   *asynq.Client
 	insp *asynq.Inspector
 	rec  Recorder
@@ -40,6 +46,7 @@ type Client struct {
 func NewClient(rdb redis.UniversalClient, rec Recorder, logger *slog.Logger) *Client {
 	return &Client{
 		rdb:  rdb,
+		ks:   rec.Space(), direct: keyspace.AsynqDirect(),
 		ac:   asynq.NewClientFromRedisClient(rdb),
 		insp: asynq.NewInspectorFromRedisClient(rdb),
 		rec:  rec, log: orDiscard(logger),
@@ -54,7 +61,10 @@ func NewClient(rdb redis.UniversalClient, rec Recorder, logger *slog.Logger) *Cl
 // stored; unknown, it reports ErrUnavailable (a retry with the same
 // Idempotency-Key finds the job if it was stored after all).
 func (c *Client) Submit(ctx context.Context, j *Job, req *Request, processAt time.Time) error {
-	err := c.rec.Accept(ctx, j, req, newTaskWrite(j, req, processAt))
+	if !c.direct {
+		return c.submitPublic(ctx, j, req, processAt)
+	}
+	err := c.rec.Accept(ctx, j, req, newTaskWrite(c.ks, j, req, processAt))
 	var taken *KeyTaken
 	if err == nil || errors.Is(err, ErrExists) || errors.As(err, &taken) || errors.Is(err, ErrNotReplicated) {
 		return err
@@ -65,6 +75,34 @@ func (c *Client) Submit(ctx context.Context, j *Job, req *Request, processAt tim
 		return nil
 	case errors.Is(serr, ErrNotReplicated):
 		return serr
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// submitPublic is Submit through asynq's public API, in two steps: the
+// task goes on the queue first and the record is written second; if that
+// fails, the task is taken back (and a worker that meets a task before its
+// record waits for it, then drops it after OrphanGrace).
+func (c *Client) submitPublic(ctx context.Context, j *Job, req *Request, processAt time.Time) error {
+	if err := c.enqueue(ctx, j, req, processAt, 0); err != nil {
+		return err
+	}
+	err := c.rec.Accept(ctx, j, req, nil)
+	var taken *KeyTaken
+	switch {
+	case err == nil || errors.Is(err, ErrNotReplicated):
+		return err
+	case errors.Is(err, ErrExists) || errors.As(err, &taken):
+		c.takeBack(j)
+		return err
+	}
+	switch serr := c.stored(ctx, j); {
+	case serr == nil:
+		return nil
+	case errors.Is(serr, ErrNotReplicated):
+		return serr
+	case errors.Is(serr, ErrNotFound):
+		c.takeBack(j)
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
@@ -95,7 +133,7 @@ func (c *Client) enqueue(ctx context.Context, j *Job, req *Request, processAt ti
 	payload := newTaskPayload(j, time.Now(), cycle)
 	opts := []asynq.Option{
 		asynq.TaskID(j.ID),
-		asynq.Queue(j.Queue),
+		asynq.Queue(c.ks.JobQueue(j.ID, j.Queue)),
 		asynq.MaxRetry(taskRetries(j)),
 		asynq.Timeout(taskTimeout(req)),
 	}
@@ -113,7 +151,7 @@ func (c *Client) enqueue(ctx context.Context, j *Job, req *Request, processAt ti
 
 // takeBack deletes the task of a job whose record could not be written.
 func (c *Client) takeBack(j *Job) {
-	if err := c.insp.DeleteTask(j.Queue, j.ID); err != nil {
+	if err := c.insp.DeleteTask(c.ks.JobQueue(j.ID, j.Queue), j.ID); err != nil {
 		c.log.Warn("take back task after failed record", "job_id", j.ID, "tenant", j.Tenant, "err", err)
 	}
 }
@@ -196,23 +234,49 @@ func (c *Client) Cancel(ctx context.Context, tenant, id string) (*Job, error) {
 	if err != nil {
 		return j, err
 	}
-	if err := c.insp.DeleteTask(j.Queue, j.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+	if err := c.insp.DeleteTask(c.ks.JobQueue(j.ID, j.Queue), j.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
 		// Running (or already gone): the worker sees "canceled" and stops.
 		_ = c.insp.CancelProcessing(j.ID)
 	}
 	return j, nil
 }
 
-// QueuePaused reports whether a queue is paused, also one that has never
-// held a task (asynq's inspector knows only queues it has seen). It reads
-// asynq's pause flag, "asynq:{<queue>}:paused".
+// QueuePaused reports whether a queue (a priority, on any of its shards)
+// is paused, also one that has never held a task (asynq's inspector knows
+// only queues it has seen). It reads asynq's pause flags.
 func (c *Client) QueuePaused(ctx context.Context, queue string) (bool, error) {
-	n, err := c.rdb.Exists(ctx, "asynq:{"+queue+"}:paused").Result()
+	qs := c.ks.Queues(queue)
+	cmds := make([]*redis.IntCmd, len(qs))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, q := range qs {
+			cmds[i] = p.Exists(ctx, keyspace.AsynqQueue(q).Paused)
+		}
+		return nil
+	})
 	if err != nil {
 		return false, fmt.Errorf("read queue %s: %w", queue, err)
 	}
-	return n == 1, nil
+	for _, cmd := range cmds {
+		if cmd.Val() == 1 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
+
+// NewID returns a new job ID on a random shard, or, for a job with an
+// Idempotency-Key, on the shard of its tenant and key, where a second
+// request with the key meets the first (keyspace.Space.ShardFor).
+func (c *Client) NewID(tenant, idempotencyKey string) string {
+	id := NewID()
+	if idempotencyKey == "" || c.ks.Shards() == 1 {
+		return id
+	}
+	return c.ks.PlaceID(id, c.ks.ShardFor(tenant, idempotencyKey))
+}
+
+// Space is the layout of the keys.
+func (c *Client) Space() *keyspace.Space { return c.ks }
 
 // Inspector returns the asynq inspector over the same Redis.
 func (c *Client) Inspector() *asynq.Inspector { return c.insp }

@@ -3,6 +3,8 @@ package jobs
 import (
 	"context"
 	"errors"
+
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 )
 
 // Errors that callers branch on, shared by every store of job records.
@@ -50,7 +52,7 @@ type Recorder interface {
 	// Idempotency-Key. It returns ErrExists for a job ID in use and
 	// *KeyTaken when the key stands for another job; either way nothing
 	// was written.
-	Accept(ctx context.Context, j *Job, req *Request, task *TaskWrite) error
+	Accept(ctx context.Context, j *Job, req *Request, task *keyspace.TaskWrite) error
 	// Get returns a job, or ErrNotFound.
 	Get(ctx context.Context, tenant, id string) (*Job, error)
 	// Request returns the request a job replays.
@@ -70,9 +72,11 @@ type Recorder interface {
 	// ErrNotFound).
 	AdvanceAt(ctx context.Context, j *Job, fn func(*Job) error) (*Job, error)
 	// Finish is Advance for the write that ends a job. With done, the
-	// same step retires the job's task (see TaskDone) if it is still
+	// same step retires the job's task (see keyspace.TaskDone) if it is still
 	// active, and retired says so; a nil done makes it Advance.
-	Finish(ctx context.Context, j *Job, done *TaskDone, fn func(*Job) error) (next *Job, retired bool, err error)
+	Finish(ctx context.Context, j *Job, done *keyspace.TaskDone, fn func(*Job) error) (next *Job, retired bool, err error)
 	// Load returns a job and the request it replays in one read.
 	Load(ctx context.Context, tenant, id string) (*Job, *Request, error)
+	// Space is the layout of the keys, asynq's queues among them.
+	Space() *keyspace.Space
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 )
 
 // TakeCounts reports how many tasks w's fetch loops asked for and how many
@@ -14,15 +16,25 @@ func TakeCounts(w *Worker) (asks, trips int64) { return w.take.asks.Load(), w.ta
 // a round trip, the task having been retired with its job's end.
 func DonesAnswered(w *Worker) int64 { return w.take.dones.Load() }
 
-// TakeScriptSHA is the SHA-1 of the script that takes tasks with their
-// records; LoadTakeScript makes Redis know it, so that takes call it by
-// that SHA.
-var TakeScriptSHA = takeScript.Hash()
+// TakeScriptSHA is the SHA-1 of the script that reads taken tasks with
+// their records (the take's second half); LoadTakeScript makes Redis know
+// the take's scripts, so that takes call them by their SHAs.
+var TakeScriptSHA = keyspace.Claim.Hash()
 
 func LoadTakeScript(ctx context.Context, rdb redis.Scripter) error {
-	return takeScript.Load(ctx, rdb).Err()
+	if err := keyspace.Take.Load(ctx, rdb).Err(); err != nil {
+		return err
+	}
+	return keyspace.Claim.Load(ctx, rdb).Err()
 }
 
 // LeaseListsAnswered reports how many of asynq's recoverers' listings of
 // lease-expired tasks w answered with none.
 func LeaseListsAnswered(w *Worker) int64 { return w.take.leaseLists.Load() }
+
+// PublicOnly makes c submit through asynq's public API, as when the asynq
+// linked in is not the version keyspace describes.
+func PublicOnly(c *Client) { c.direct = false }
+
+// WorkerPublicOnly makes w leave asynq's scripts to asynq (before Start).
+func WorkerPublicOnly(w *Worker) { w.take.public = true }

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hibiken/asynq"
 )
 
 // QueueStats is a recent reading of one queue.
@@ -43,7 +42,7 @@ const drainWindow = 5 * time.Second
 // for everybody, so admission decisions cost no Redis call.
 type Monitor struct {
 	cfg  MonitorConfig
-	insp *asynq.Inspector
+	jobs *Client
 	log  *slog.Logger
 
 	mu        sync.RWMutex
@@ -54,11 +53,11 @@ type Monitor struct {
 	done chan struct{}
 }
 
-// NewMonitor returns a Monitor reading through the client's inspector.
+// NewMonitor returns a Monitor reading the queues through the client.
 func NewMonitor(cfg MonitorConfig, c *Client, logger *slog.Logger) *Monitor {
 	cfg.Interval = cmp.Or(cfg.Interval, time.Second)
 	return &Monitor{
-		cfg: cfg, insp: c.insp, log: orDiscard(logger),
+		cfg: cfg, jobs: c, log: orDiscard(logger),
 		stats: map[string]QueueStats{}, processed: map[string]int{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -92,9 +91,9 @@ func (m *Monitor) Stop(context.Context) error {
 
 func (m *Monitor) read() {
 	for _, q := range m.cfg.Queues {
-		info, err := m.insp.GetQueueInfo(q)
-		if err != nil {
-			// A queue that never had a task is "not found": it is empty.
+		info, err := m.jobs.QueueInfo(context.Background(), q)
+		if err != nil || !info.Known {
+			// A queue that never had a task is empty.
 			continue
 		}
 		now := time.Now()

@@ -2,9 +2,12 @@ package jobs
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 )
 
 // Crash recovery: the tasks of a worker process that died (kill -9, a lost
@@ -35,12 +38,6 @@ import (
 // which is what makes taking the task back safe. A shorter lease would need
 // a patched asynq.
 
-// asynqListLeaseExpiredSHA is the SHA-1 of asynq v0.26's script that lists
-// a queue's tasks whose lease has expired, which its recoverer runs. If
-// asynq changes it, its calls pass through and asynq's recoverers run as
-// well as the worker's (TestOneRecovererPerWorker says so).
-const asynqListLeaseExpiredSHA = "16988a462595f6ee317be300951533b004f27f5c"
-
 // leaseSlack is how long after its lease has ended a task is taken back:
 // room for the clocks of the worker that leased it (leases are in its
 // time) and of the one that takes it back to differ.
@@ -49,42 +46,36 @@ const leaseSlack = 5 * time.Second
 // recoverBatch bounds how many tasks of a queue one round trip takes back.
 const recoverBatch = 100
 
-// recoverScript puts back the tasks whose lease ended before ARGV[1] (unix
-// s), at most ARGV[2] of them: KEYS lease, active and pending of a queue;
-// ARGV[3] the prefix of its task keys. A task leaves the lease and active
-// list and goes to the head of pending (RPUSH), marked pending, as asynq's
-// requeue does; one whose hash is gone only leaves them. Returns how many
-// were put back.
-var recoverScript = redis.NewScript(`
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-local n = 0
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  if redis.call('LREM', KEYS[2], 0, id) > 0 and redis.call('EXISTS', ARGV[3] .. id) == 1 then
-    redis.call('RPUSH', KEYS[3], id)
-    redis.call('HSET', ARGV[3] .. id, 'state', 'pending')
-    n = n + 1
-  end
-end
-return n
-`)
-
 // recoverLeaseExpired puts back the tasks of the worker's queues whose
 // lease ended more than leaseSlack before now, and returns how many.
 func (w *Worker) recoverLeaseExpired(ctx context.Context, now time.Time) (int, error) {
 	cutoff := now.Add(-leaseSlack).Unix()
 	total := 0
-	for q := range w.cfg.Queues {
-		base := "asynq:{" + q + "}:"
+	for q := range w.queues {
+		keys := keyspace.AsynqQueue(q)
 		for {
-			n, err := recoverScript.Run(ctx, w.take.UniversalClient,
-				[]string{base + "lease", base + "active", base + "pending"},
-				cutoff, recoverBatch, base+"t:").Int()
+			// The expired leases first; the script checks each again, as
+			// a lease may be renewed in between.
+			ids, err := w.take.ZRangeArgs(ctx, redis.ZRangeArgs{
+				Key: keys.Lease, ByScore: true, Start: "-inf", Stop: strconv.FormatInt(cutoff, 10), Count: recoverBatch,
+			}).Result()
+			if err != nil || len(ids) == 0 {
+				return total, err
+			}
+			skeys := make([]string, 0, 3+len(ids))
+			skeys = append(skeys, keys.Lease, keys.Active, keys.Pending)
+			args := make([]any, 0, 1+len(ids))
+			args = append(args, cutoff)
+			for _, id := range ids {
+				skeys = append(skeys, keys.TaskPrefix+id)
+				args = append(args, id)
+			}
+			n, err := keyspace.Recover.Run(ctx, w.take.UniversalClient, skeys, args...).Int()
 			if err != nil {
 				return total, err
 			}
 			total += n
-			if n < recoverBatch {
+			if len(ids) < recoverBatch {
 				break
 			}
 		}

@@ -8,8 +8,18 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 	"github.com/asyncgw/asyncgw/internal/redistest"
 )
+
+// spaceOnly is a Recorder that has only a layout: enough for a worker that
+// records nothing.
+type spaceOnly struct {
+	Recorder
+	ks *keyspace.Space
+}
+
+func (s spaceOnly) Space() *keyspace.Space { return s.ks }
 
 // TestRecoverLeaseExpired: the worker's recoverer puts back, at the head of
 // their queue and marked pending, the tasks whose lease ended more than
@@ -20,9 +30,11 @@ import (
 func TestRecoverLeaseExpired(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Shared(t).Client(t)
-	queue := redistest.Queue(t, "default")
+	store := spaceOnly{ks: testSpace(t)}
+	priority := redistest.Queue(t, "default")
+	queue := store.ks.Queue(0, priority)
 	ids := enqueueTasks(t, rdb, queue, 5)
-	c := newTakeClient(rdb, func() int { return 1 }, nil)
+	c := newTakeClient(rdb, testSpace(t), func() int { return 1 }, nil)
 	for _, id := range ids[:4] {
 		if got := askDequeue(t, c, queue); got != id {
 			t.Fatalf("dequeued %q, want %q", got, id)
@@ -48,7 +60,7 @@ func TestRecoverLeaseExpired(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	w, err := NewWorker(WorkerConfig{Queues: map[string]int{queue: 1}, Concurrency: 1}, rdb, nil, nil, nil)
+	w, err := NewWorker(WorkerConfig{Queues: map[string]int{priority: 1}, Concurrency: 1}, rdb, store, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,14 +109,14 @@ func TestTakeClientAnswersLeaseListing(t *testing.T) {
 	rdb := redistest.Shared(t).Client(t)
 	queue := redistest.Queue(t, "default")
 	enqueueTasks(t, rdb, queue, 1)
-	c := newTakeClient(rdb, func() int { return 1 }, nil)
+	c := newTakeClient(rdb, testSpace(t), func() int { return 1 }, nil)
 	id := askDequeue(t, c, queue)
 	base := "asynq:{" + queue + "}:"
 	if err := rdb.ZAdd(t.Context(), base+"lease", redis.Z{Score: 1, Member: id}).Err(); err != nil {
 		t.Fatal(err)
 	}
 	cutoff := time.Now().Add(-30 * time.Second).Unix()
-	res, err := c.EvalSha(context.Background(), asynqListLeaseExpiredSHA, []string{base + "lease"}, cutoff, base+"t:").Slice()
+	res, err := c.EvalSha(context.Background(), keyspace.AsynqListLeaseExpiredSHA, []string{base + "lease"}, cutoff, base+"t:").Slice()
 	if err != nil || len(res) != 0 {
 		t.Fatalf("asynq's listing answered %v, %v; want none", res, err)
 	}

@@ -31,7 +31,7 @@ func TestOneRecovererPerWorker(t *testing.T) {
 	}
 	// A worker that died while running it: the task is active, its lease
 	// ended a minute ago.
-	base := "asynq:{" + queue + "}:"
+	base := "asynq:{" + shardQueue(queue) + "}:"
 	ctx := t.Context()
 	if err := rdb.LMove(ctx, base+"pending", base+"active", "RIGHT", "LEFT").Err(); err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestOneRecovererPerWorker(t *testing.T) {
 	if strings.Contains(out, "NOT FOUND") || strings.Contains(out, "recoverer:") {
 		t.Errorf("recoverer lines in the log:\n%s", out)
 	}
-	if ti, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo(queue, j.ID); err == nil && ti.Retried != 0 {
+	if ti, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo(shardQueue(queue), j.ID); err == nil && ti.Retried != 0 {
 		t.Errorf("task retried %d times, want 0", ti.Retried)
 	}
 }

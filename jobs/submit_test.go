@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/status"
@@ -23,7 +23,7 @@ import (
 // written, as when Redis is unreachable.
 type failingAccept struct{ *status.Store }
 
-func (failingAccept) Accept(context.Context, *jobs.Job, *jobs.Request, *jobs.TaskWrite) error {
+func (failingAccept) Accept(context.Context, *jobs.Job, *jobs.Request, *keyspace.TaskWrite) error {
 	return errors.New("connection refused")
 }
 
@@ -31,7 +31,7 @@ func (failingAccept) Accept(context.Context, *jobs.Job, *jobs.Request, *jobs.Tas
 // Redis dies or stalls after running the script and before answering.
 type lostReply struct{ *status.Store }
 
-func (s lostReply) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task *jobs.TaskWrite) error {
+func (s lostReply) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task *keyspace.TaskWrite) error {
 	if err := s.Store.Accept(ctx, j, req, task); err != nil {
 		return err
 	}
@@ -39,7 +39,8 @@ func (s lostReply) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, t
 }
 
 // storeOnShared is a Store on the shared Redis with the test's own key
-// prefix, and a queue of its own.
+// prefix, and a queue of its own, registered as a process registers its
+// queues when it starts.
 func storeOnShared(t *testing.T) (*redis.Client, *status.Store, string) {
 	t.Helper()
 	rdb := redistest.Shared(t).Client(t)
@@ -47,8 +48,15 @@ func storeOnShared(t *testing.T) (*redis.Client, *status.Store, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rdb, store, redistest.Queue(t, "default")
+	queue := redistest.Queue(t, "default")
+	if err := jobs.NewClient(rdb, store, nil).RegisterQueues(t.Context(), []string{queue}); err != nil {
+		t.Fatal(err)
+	}
+	return rdb, store, queue
 }
+
+// shardQueue is the asynq queue of queue with one shard.
+func shardQueue(queue string) string { return "s0}" + queue }
 
 func newJob(queue string) *jobs.Job {
 	now := time.Now().UTC()
@@ -66,7 +74,7 @@ func TestSubmitKeepsStoredJobWhenReplyIsLost(t *testing.T) {
 	if err := client.Submit(t.Context(), j, &jobs.Request{URL: "http://127.0.0.1:9/"}, time.Time{}); err != nil {
 		t.Fatalf("Submit: %v, want success: the job is stored", err)
 	}
-	if _, err := client.Inspector().GetTaskInfo(queue, j.ID); err != nil {
+	if _, err := client.Inspector().GetTaskInfo(shardQueue(queue), j.ID); err != nil {
 		t.Fatalf("task of a stored job: %v, want it there", err)
 	}
 }
@@ -82,8 +90,8 @@ func TestSubmitReportsFailedAccept(t *testing.T) {
 	if !errors.Is(err, jobs.ErrUnavailable) {
 		t.Fatalf("Submit: %v, want ErrUnavailable", err)
 	}
-	if _, err := client.Inspector().GetTaskInfo(queue, j.ID); !errors.Is(err, asynq.ErrQueueNotFound) {
-		t.Fatalf("task after a failed accept: %v, want none (not even its queue)", err)
+	if _, err := client.Inspector().GetTaskInfo(shardQueue(queue), j.ID); !errors.Is(err, asynq.ErrTaskNotFound) {
+		t.Fatalf("task after a failed accept: %v, want none", err)
 	}
 	if _, err := store.Get(t.Context(), "default", j.ID); !errors.Is(err, jobs.ErrNotFound) {
 		t.Fatalf("record after a failed accept: %v, want ErrNotFound", err)
@@ -113,7 +121,7 @@ func TestSubmitWithTakenKeyStoresNothing(t *testing.T) {
 	if *taken != want {
 		t.Errorf("KeyTaken %+v, want %+v", *taken, want)
 	}
-	if _, err := client.Inspector().GetTaskInfo(queue, second.ID); !errors.Is(err, asynq.ErrTaskNotFound) {
+	if _, err := client.Inspector().GetTaskInfo(shardQueue(queue), second.ID); !errors.Is(err, asynq.ErrTaskNotFound) {
 		t.Errorf("task of the refused job: %v, want none", err)
 	}
 	if _, err := store.Get(t.Context(), "default", second.ID); !errors.Is(err, jobs.ErrNotFound) {
@@ -123,7 +131,8 @@ func TestSubmitWithTakenKeyStoresNothing(t *testing.T) {
 
 // TestTaskWriteMatchesAsynq: the task Submit writes itself reads back
 // through asynq exactly as the task asynq's own client writes for the same
-// options, due now and scheduled, and asynq knows its queue.
+// options, due now and scheduled, on the queue of the job's priority and
+// shard; and asynq knows the queue once it is registered.
 func TestTaskWriteMatchesAsynq(t *testing.T) {
 	t.Parallel()
 	rdb, store, queue := storeOnShared(t)
@@ -141,12 +150,13 @@ func TestTaskWriteMatchesAsynq(t *testing.T) {
 		if err := client.Submit(t.Context(), j, req, at); err != nil {
 			t.Fatal(err)
 		}
-		got, err := insp.GetTaskInfo(queue, j.ID)
+		aq := store.Space().JobQueue(j.ID, queue)
+		got, err := insp.GetTaskInfo(aq, j.ID)
 		if err != nil {
 			t.Fatalf("asynq reads the task: %v", err)
 		}
 		// The same task through asynq's client, under another ID.
-		opts := []asynq.Option{asynq.TaskID(jobs.NewID()), asynq.Queue(queue), asynq.MaxRetry(j.MaxAttempts + 1),
+		opts := []asynq.Option{asynq.TaskID(jobs.NewID()), asynq.Queue(aq), asynq.MaxRetry(j.MaxAttempts + 1),
 			asynq.Timeout(time.Duration(req.Timeout) + 30*time.Second)}
 		if delay > 0 {
 			opts = append(opts, asynq.ProcessAt(at))
@@ -155,7 +165,7 @@ func TestTaskWriteMatchesAsynq(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := insp.GetTaskInfo(queue, ref.ID)
+		want, err := insp.GetTaskInfo(aq, ref.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,21 +184,16 @@ func TestTaskWriteMatchesAsynq(t *testing.T) {
 		if err := json.Unmarshal(got.Payload, &p); err != nil || p.T != j.Tenant || p.ID != j.ID {
 			t.Errorf("payload %s: want the record's tenant and ID", got.Payload)
 		}
-		// The hash names the job's record, for the worker's take.
-		rec, err := rdb.HGet(t.Context(), "asynq:{"+queue+"}:t:"+j.ID, jobs.TaskRecordField).Result()
-		if err != nil {
-			t.Fatalf("task's record field: %v", err)
-		}
-		if doc := rdb.HGet(t.Context(), rec, "doc").Val(); !strings.Contains(doc, `"id":"`+j.ID+`"`) {
-			t.Errorf("task names record %s, whose doc is %q", rec, doc)
-		}
+	}
+	if err := client.RegisterQueues(t.Context(), []string{queue}); err != nil {
+		t.Fatal(err)
 	}
 	queues, err := insp.Queues()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(queues, queue) {
-		t.Errorf("asynq's queues %v lack %s", queues, queue)
+	if aq := store.Space().Queue(0, queue); !slices.Contains(queues, aq) {
+		t.Errorf("asynq's queues %v lack %s", queues, aq)
 	}
 }
 
@@ -225,7 +230,7 @@ func TestWorkerDropsOrphanTask(t *testing.T) {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		_, err := insp.GetTaskInfo(queue, id)
+		_, err := insp.GetTaskInfo(shardQueue(queue), id)
 		if errors.Is(err, asynq.ErrTaskNotFound) {
 			break
 		}

@@ -9,23 +9,18 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 )
 
-// asynqDequeueSHA is the SHA-1 of asynq v0.26's dequeue script: it moves
-// the oldest pending task of a queue to active, unless the queue is
-// paused, marks the task active, leases it and returns its message. Only
-// calls of this very script are served by takeClient; if asynq changes it,
-// its calls pass through unchanged (TestTasksTakenInBatches says so).
-const asynqDequeueSHA = "a8153319360adc71cdc370107f8ab9786f204765"
-
-// asynqDoneSHA is the SHA-1 of asynq v0.26's Done script (for a task
-// without a uniqueness lock), which retires a task whose handler
-// succeeded. takeClient answers it for the tasks whose end was recorded
-// with TaskDone. A done-shaped call by another script (another asynq
-// version) goes to Redis as it is, and from then on the worker leaves
-// retiring its tasks to asynq (TestTaskRetiredWithItsEnd and
-// TestTakeClientUnknownDone say so).
-const asynqDoneSHA = "1241eaa1c73409baaf1fea0c08d203a4911bda15"
+// takeClient serves three of asynq's scripts itself, recognised by their
+// SHA-1s (keyspace.AsynqDequeueSHA, AsynqDoneSHA, AsynqListLeaseExpiredSHA):
+// its dequeue, its Done of a task without a uniqueness lock, and its
+// listing of lease-expired tasks. A call of a script of the same shape but
+// another SHA-1 (another asynq version) goes to Redis as it is, with a
+// warning: tasks are then taken one per round trip, retired by asynq, and
+// recovered by asynq's recoverers too (TestTakeClientUnknownDequeue,
+// TestTakeClientUnknownDone, TestOneRecovererPerWorker say so).
 
 // keepFor bounds how long takeClient remembers a task it retired for
 // asynq's Done, or the record read with a task for its run: both normally
@@ -40,53 +35,6 @@ const (
 	takeBatch = 8
 	takeHold  = time.Second
 )
-
-// takeScript is asynq's dequeue for up to ARGV[3] tasks: KEYS pending,
-// paused, active and lease of a queue; ARGV the lease's expiry (unix s),
-// the prefix of the queue's task keys and how many to take. Each task is
-// moved, marked and leased as asynq's own dequeue does it. Returns, oldest
-// first, five items per task: its ID and message, then the doc, seq and
-// req of the job record its hash names (TaskRecordField), or false for
-// each when it names none or the record is gone. A task whose hash is gone
-// is left active and leased, as asynq would leave it, for its recoverer.
-var takeScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[2]) == 1 then return {} end
-local out = {}
-for i = 1, tonumber(ARGV[3]) do
-  local id = redis.call('RPOPLPUSH', KEYS[1], KEYS[3])
-  if not id then break end
-  local key = ARGV[2] .. id
-  redis.call('HSET', key, 'state', 'active')
-  redis.call('HDEL', key, 'pending_since')
-  redis.call('ZADD', KEYS[4], ARGV[1], id)
-  local t = redis.call('HMGET', key, 'msg', '` + TaskRecordField + `')
-  if t[1] then
-    local rec = {false, false, false}
-    if t[2] then rec = redis.call('HMGET', t[2], 'doc', 'seq', 'req') end
-    out[#out + 1] = id
-    out[#out + 1] = t[1]
-    out[#out + 1] = rec[1]
-    out[#out + 1] = rec[2]
-    out[#out + 1] = rec[3]
-  end
-end
-return out
-`)
-
-// putBackScript returns taken tasks to the head of their queue, as asynq
-// requeues the tasks of a worker that shuts down: KEYS active, lease,
-// pending of the queue; ARGV the prefix of its task keys, then task IDs.
-var putBackScript = redis.NewScript(`
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  if redis.call('LREM', KEYS[1], 0, id) > 0 then
-    redis.call('ZREM', KEYS[2], id)
-    redis.call('RPUSH', KEYS[3], id)
-    redis.call('HSET', ARGV[1] .. id, 'state', 'pending')
-  end
-end
-return 0
-`)
 
 // takeClient is the Redis client of a Worker's asynq servers. asynq takes
 // one task per round trip; takeClient, asked for one, takes several in
@@ -105,6 +53,10 @@ return 0
 // them when the worker stops, go back to the head of their queue.
 type takeClient struct {
 	redis.UniversalClient
+	ks *keyspace.Space
+	// public: asynq is not the version keyspace describes (or the direct
+	// path is switched off), and every call passes through.
+	public bool
 	// room is how many more tasks the worker could start now.
 	room func() int
 	log  *slog.Logger
@@ -137,13 +89,13 @@ type takeClient struct {
 	asks, trips, dones atomic.Int64
 }
 
-// takeQueue is what takeClient keeps of one queue: its keys and task key
-// prefix, the tasks taken off it and not yet handed over (oldest first),
-// and how many were asked for in this quarter of takeHold and the last.
+// takeQueue is what takeClient keeps of one queue: its keys, the tasks
+// taken off it and not yet handed over (oldest first), and how many were
+// asked for in this quarter of takeHold and the last.
 type takeQueue struct {
-	active, lease, pending, prefix string
-	tasks                          []heldTask
-	asks, recent                   int
+	keys         keyspace.AsynqQueueKeys
+	tasks        []heldTask
+	asks, recent int
 }
 
 type heldTask struct {
@@ -153,10 +105,9 @@ type heldTask struct {
 }
 
 // taskRecord is a job record as a take read it with the job's task: its
-// doc, seq and req fields (see TaskRecordField); doc is "" when the task
-// names no record or the record was gone.
+// t, doc, seq and req fields; doc is "" when the record was gone.
 type taskRecord struct {
-	doc, seq, req string
+	tenant, doc, seq, req string
 }
 
 // keptRecord is a taskRecord whose task was handed over at at.
@@ -165,9 +116,9 @@ type keptRecord struct {
 	at time.Time
 }
 
-func newTakeClient(rdb redis.UniversalClient, room func() int, log *slog.Logger) *takeClient {
+func newTakeClient(rdb redis.UniversalClient, ks *keyspace.Space, room func() int, log *slog.Logger) *takeClient {
 	return &takeClient{
-		UniversalClient: rdb, room: room, log: orDiscard(log),
+		UniversalClient: rdb, ks: ks, room: room, log: orDiscard(log), public: !keyspace.AsynqDirect(),
 		queues: map[string]*takeQueue{}, retiredAt: map[string]time.Time{},
 		records: map[string]keptRecord{},
 	}
@@ -176,7 +127,7 @@ func newTakeClient(rdb redis.UniversalClient, room func() int, log *slog.Logger)
 // retiring reports whether the worker is to retire its tasks with their
 // job's end (see TaskDone): as long as asynq's done is the one takeClient
 // knows.
-func (c *takeClient) retiring() bool { return !c.noRetire.Load() }
+func (c *takeClient) retiring() bool { return !c.public && !c.noRetire.Load() }
 
 // retired records that the task of hash key was retired with its job's
 // end, so that asynq's Done of it needs no round trip.
@@ -221,8 +172,11 @@ func (c *takeClient) forget(age time.Duration) {
 // listing of lease-expired tasks with none (the worker recovers them
 // itself: recover.go); any other script runs as it is.
 func (c *takeClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	if c.public {
+		return c.UniversalClient.EvalSha(ctx, sha, keys, args...)
+	}
 	if len(keys) == 1 && strings.HasSuffix(keys[0], ":lease") {
-		if sha != asynqListLeaseExpiredSHA {
+		if sha != keyspace.AsynqListLeaseExpiredSHA {
 			c.unknownList.Do(func() {
 				c.log.Warn("asynq's listing of lease-expired tasks is not the one this version knows: each fetch loop runs asynq's recoverer too", "sha", sha)
 			})
@@ -234,7 +188,7 @@ func (c *takeClient) EvalSha(ctx context.Context, sha string, keys []string, arg
 		return cmd
 	}
 	if len(keys) == 5 && strings.HasSuffix(keys[0], ":active") && strings.HasSuffix(keys[1], ":lease") {
-		if sha != asynqDoneSHA {
+		if sha != keyspace.AsynqDoneSHA {
 			c.unknownDone.Do(func() {
 				c.noRetire.Store(true)
 				c.log.Warn("asynq's done script is not the one this version knows: tasks are retired by asynq, in a round trip of their own", "sha", sha)
@@ -252,7 +206,7 @@ func (c *takeClient) EvalSha(ctx context.Context, sha string, keys []string, arg
 			return cmd
 		}
 	}
-	if sha != asynqDequeueSHA || len(keys) != 4 || len(args) != 2 {
+	if sha != keyspace.AsynqDequeueSHA || len(keys) != 4 || len(args) != 2 {
 		if len(keys) == 4 && strings.HasSuffix(keys[0], ":pending") && strings.HasSuffix(keys[3], ":lease") {
 			c.unknownDequeue.Do(func() {
 				c.log.Warn("asynq's dequeue script is not the one this version knows: tasks are taken one per round trip", "sha", sha)
@@ -281,8 +235,8 @@ func (c *takeClient) take(ctx context.Context, keys []string, args []any) (id, m
 	c.mu.Lock()
 	q := c.queues[keys[0]]
 	if q == nil {
-		prefix, _ := args[1].(string)
-		q = &takeQueue{active: keys[2], lease: keys[3], pending: keys[0], prefix: prefix}
+		name := strings.TrimSuffix(strings.TrimPrefix(keys[0], "asynq:{"), "}:pending")
+		q = &takeQueue{keys: keyspace.AsynqQueue(name)}
 		c.queues[keys[0]] = q
 	}
 	q.asks++
@@ -300,17 +254,14 @@ func (c *takeClient) take(ctx context.Context, keys []string, args []any) (id, m
 	c.mu.Unlock()
 
 	c.trips.Add(1)
-	res, err := takeScript.Run(ctx, c.UniversalClient, keys, args[0], args[1], n).Slice()
-	if err != nil || len(res) < 5 {
+	taken, err := c.takeBatch(ctx, q.keys, args[0], n)
+	if err != nil || len(taken) == 0 {
 		return "", "", err
 	}
-	now := time.Now()
 	c.mu.Lock()
-	first := takenTask(res, now)
+	first := taken[0]
 	c.handLocked(q, first)
-	for i := 5; i+4 < len(res); i += 5 {
-		q.tasks = append(q.tasks, takenTask(res[i:], now))
-	}
+	q.tasks = append(q.tasks, taken[1:]...)
 	stopped := c.stopped && len(q.tasks) > 0
 	c.mu.Unlock()
 	if stopped {
@@ -319,20 +270,46 @@ func (c *takeClient) take(ctx context.Context, keys []string, args []any) (id, m
 	return first.id, first.msg, nil
 }
 
-// takenTask reads one task of takeScript's answer.
-func takenTask(res []any, at time.Time) heldTask {
-	str := func(v any) string { s, _ := v.(string); return s }
-	return heldTask{
-		id: str(res[0]), msg: str(res[1]), at: at,
-		rec: taskRecord{doc: str(res[2]), seq: str(res[3]), req: str(res[4])},
+// takeBatch takes up to n tasks off queue q, leased until expiry, and
+// reads them with their records: asynq's dequeue, n at a time, in two
+// round trips (keyspace's take and claim), as a script may touch only the
+// keys it is given and the tasks' keys are known only once they are taken.
+// A task whose hash is gone stays active and leased, for the recoverer.
+func (c *takeClient) takeBatch(ctx context.Context, q keyspace.AsynqQueueKeys, expiry any, n int) ([]heldTask, error) {
+	ids, err := keyspace.Take.Run(ctx, c.UniversalClient, []string{q.Pending, q.Paused, q.Active, q.Lease}, expiry, n).StringSlice()
+	if err != nil || len(ids) == 0 {
+		return nil, err
 	}
+	keys := make([]string, 0, 2*len(ids))
+	for _, id := range ids {
+		keys = append(keys, q.TaskPrefix+id, c.ks.Record(id))
+	}
+	res, err := keyspace.Claim.Run(ctx, c.UniversalClient, keys).Slice()
+	if err != nil {
+		// The tasks stay active and leased: the recoverer puts them back.
+		return nil, err
+	}
+	str := func(v any) string { s, _ := v.(string); return s }
+	now := time.Now()
+	out := make([]heldTask, 0, len(ids))
+	for i, id := range ids {
+		r := res[5*i : 5*i+5]
+		if r[0] == nil {
+			continue // the task's hash is gone
+		}
+		out = append(out, heldTask{
+			id: id, msg: str(r[0]), at: now,
+			rec: taskRecord{tenant: str(r[1]), doc: str(r[2]), seq: str(r[3]), req: str(r[4])},
+		})
+	}
+	return out, nil
 }
 
 // handLocked keeps the record read with t, which is handed over now, for
 // its run; c.mu is held.
 func (c *takeClient) handLocked(q *takeQueue, t heldTask) {
 	if t.rec.doc != "" {
-		c.records[q.prefix+t.id] = keptRecord{taskRecord: t.rec, at: time.Now()}
+		c.records[q.keys.TaskPrefix+t.id] = keptRecord{taskRecord: t.rec, at: time.Now()}
 	}
 }
 
@@ -350,8 +327,9 @@ func (c *takeClient) heldLocked() int {
 // asks.
 func (c *takeClient) putBack(ctx context.Context, age time.Duration, count bool) {
 	type batch struct {
-		q   *takeQueue
-		ids []any
+		q    *takeQueue
+		keys []string
+		ids  []any
 	}
 	var out []batch
 	cutoff := time.Now().Add(-age)
@@ -368,21 +346,23 @@ func (c *takeClient) putBack(ctx context.Context, age time.Duration, count bool)
 		if k == 0 {
 			continue
 		}
-		ids := make([]any, 0, k+1)
-		ids = append(ids, q.prefix)
+		keys := make([]string, 0, k+3)
+		keys = append(keys, q.keys.Active, q.keys.Lease, q.keys.Pending)
+		ids := make([]any, 0, k)
 		// Each goes to the front of the queue (RPUSH): the oldest goes
 		// last, so that it is taken first again.
 		for i := k - 1; i >= 0; i-- {
+			keys = append(keys, q.keys.TaskPrefix+q.tasks[i].id)
 			ids = append(ids, q.tasks[i].id)
 		}
 		q.tasks = append(q.tasks[:0], q.tasks[k:]...)
-		out = append(out, batch{q, ids})
+		out = append(out, batch{q, keys, ids})
 	}
 	c.mu.Unlock()
 	for _, b := range out {
 		// A task not put back stays active and leased: asynq's recoverer
 		// returns it once its lease runs out.
-		_ = putBackScript.Run(ctx, c.UniversalClient, []string{b.q.active, b.q.lease, b.q.pending}, b.ids...).Err()
+		_ = keyspace.PutBack.Run(ctx, c.UniversalClient, b.keys, b.ids...).Err()
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/internal/testutil"
 )
@@ -24,7 +25,7 @@ func askDequeue(t *testing.T, c *takeClient, queue string) string {
 	t.Helper()
 	base := "asynq:{" + queue + "}:"
 	keys := []string{base + "pending", base + "paused", base + "active", base + "lease"}
-	res, err := c.EvalSha(t.Context(), asynqDequeueSHA, keys, time.Now().Add(30*time.Second).Unix(), base+"t:").Text()
+	res, err := c.EvalSha(t.Context(), keyspace.AsynqDequeueSHA, keys, time.Now().Add(30*time.Second).Unix(), base+"t:").Text()
 	if err == redis.Nil {
 		return ""
 	}
@@ -38,7 +39,7 @@ func askDequeue(t *testing.T, c *takeClient, queue string) string {
 			break
 		}
 		b = b[n:]
-		if num == fieldID && typ == protowire.BytesType {
+		if num == 3 /* TaskMessage.id */ && typ == protowire.BytesType {
 			id, _ := protowire.ConsumeString(b)
 			return id
 		}
@@ -87,7 +88,7 @@ func TestTakeClientBatches(t *testing.T) {
 	queue := redistest.Queue(t, "take")
 	ids := enqueueTasks(t, rdb, queue, 20)
 	room := 5
-	c := newTakeClient(rdb, func() int { return room }, nil)
+	c := newTakeClient(rdb, testSpace(t), func() int { return room }, nil)
 
 	// Room for 5: one round trip takes 5, the first is handed over.
 	if got := askDequeue(t, c, queue); got != ids[0] {
@@ -141,10 +142,10 @@ func TestTakeClientBatches(t *testing.T) {
 	}
 }
 
-// TestTakeClientRecords: a take reads, with each task, the job record its
-// hash names, and keeps it for the task's run from when the task is handed
-// over, once; a task that names none, or a record that is gone, has none;
-// a record whose run never asked for it is forgotten.
+// TestTakeClientRecords: a take reads, with each task, the job record of
+// the same ID, and keeps it for the task's run from when the task is
+// handed over, once; a task whose record is gone has none; a record whose
+// run never asked for it is forgotten.
 func TestTakeClientRecords(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Shared(t).Client(t)
@@ -153,21 +154,15 @@ func TestTakeClientRecords(t *testing.T) {
 	base := "asynq:{" + queue + "}:"
 	ctx := t.Context()
 	recs := map[string]taskRecord{}
-	for i, id := range ids[:3] {
-		key := base + "rec:" + id
-		if err := rdb.HSet(ctx, base+"t:"+id, TaskRecordField, key).Err(); err != nil {
-			t.Fatal(err)
-		}
-		if i == 2 {
-			continue // names a record that is not there
-		}
-		rec := taskRecord{doc: `{"id":"` + id + `"}`, seq: strconv.Itoa(i + 1), req: `{"method":"POST"}`}
-		if err := rdb.HSet(ctx, key, "doc", rec.doc, "seq", rec.seq, "req", rec.req).Err(); err != nil {
+	ks := testSpace(t)
+	for i, id := range ids[:2] {
+		rec := taskRecord{tenant: "acme", doc: `{"id":"` + id + `"}`, seq: strconv.Itoa(i + 1), req: `{"method":"POST"}`}
+		if err := rdb.HSet(ctx, ks.Record(id), "t", rec.tenant, "doc", rec.doc, "seq", rec.seq, "req", rec.req).Err(); err != nil {
 			t.Fatal(err)
 		}
 		recs[base+"t:"+id] = rec
 	}
-	c := newTakeClient(rdb, func() int { return 8 }, nil)
+	c := newTakeClient(rdb, ks, func() int { return 8 }, nil)
 	for _, id := range ids {
 		if got := askDequeue(t, c, queue); got != id {
 			t.Fatalf("ask got %q, want %q", got, id)
@@ -206,7 +201,7 @@ func TestTakeClientStop(t *testing.T) {
 	rdb := redistest.Shared(t).Client(t)
 	queue := redistest.Queue(t, "take")
 	enqueueTasks(t, rdb, queue, 10)
-	c := newTakeClient(rdb, func() int { return 8 }, nil)
+	c := newTakeClient(rdb, testSpace(t), func() int { return 8 }, nil)
 	askDequeue(t, c, queue)
 	c.stop(context.Background())
 	if p, a, l := queueCounts(t, rdb, queue); p != 9 || a != 1 || l != 1 {
@@ -225,7 +220,7 @@ func TestTakeClientHold(t *testing.T) {
 	rdb := redistest.Shared(t).Client(t)
 	queue := redistest.Queue(t, "take")
 	enqueueTasks(t, rdb, queue, 4)
-	c := newTakeClient(rdb, func() int { return 8 }, nil)
+	c := newTakeClient(rdb, testSpace(t), func() int { return 8 }, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go c.holdLoop(ctx)
@@ -245,7 +240,7 @@ func TestTakeClientRecentAsks(t *testing.T) {
 	busy, quiet := redistest.Queue(t, "busy"), redistest.Queue(t, "quiet")
 	enqueueTasks(t, rdb, busy, 20)
 	enqueueTasks(t, rdb, quiet, 20)
-	c := newTakeClient(rdb, func() int { return 1 }, nil)
+	c := newTakeClient(rdb, testSpace(t), func() int { return 1 }, nil)
 	for range 6 {
 		askDequeue(t, c, busy) // one task a round trip: no room, no asks yet
 	}
@@ -288,19 +283,19 @@ func TestTakeClientDone(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Shared(t).Client(t)
 	queue := redistest.Queue(t, "take")
-	c := newTakeClient(rdb, func() int { return 8 }, nil)
+	c := newTakeClient(rdb, testSpace(t), func() int { return 8 }, nil)
 	base := "asynq:{" + queue + "}:"
 	keys := func(id string) []string {
 		return []string{base + "active", base + "lease", base + "t:" + id, base + "processed:2026-11-22", base + "processed"}
 	}
 	c.retired(base + "t:a")
-	if v, err := c.EvalSha(t.Context(), asynqDoneSHA, keys("a"), "a", 1, 2).Result(); err != nil || v != "OK" {
+	if v, err := c.EvalSha(t.Context(), keyspace.AsynqDoneSHA, keys("a"), "a", 1, 2).Result(); err != nil || v != "OK" {
 		t.Fatalf("done of a retired task: %v, %v; want OK", v, err)
 	}
 	// Redis's answer, the script unknown to it or the task not found in
 	// it, shows that the call went there.
 	for _, id := range []string{"a", "b"} {
-		err := c.EvalSha(t.Context(), asynqDoneSHA, keys(id), id, 1, 2).Err()
+		err := c.EvalSha(t.Context(), keyspace.AsynqDoneSHA, keys(id), id, 1, 2).Err()
 		if err == nil || !strings.Contains(err.Error(), "NOSCRIPT") && !strings.Contains(err.Error(), "NOT FOUND") {
 			t.Fatalf("done of task %s, not retired (again): %v, want Redis's NOSCRIPT or NOT FOUND", id, err)
 		}
@@ -309,7 +304,7 @@ func TestTakeClientDone(t *testing.T) {
 	// comes after all, goes to Redis.
 	c.retired(base + "t:c")
 	c.forget(0)
-	if err := c.EvalSha(t.Context(), asynqDoneSHA, keys("c"), "c", 1, 2).Err(); err == nil {
+	if err := c.EvalSha(t.Context(), keyspace.AsynqDoneSHA, keys("c"), "c", 1, 2).Err(); err == nil {
 		t.Fatal("done of a task forgotten was answered without Redis")
 	}
 	if c.dones.Load() != 1 || !c.retiring() {
@@ -341,6 +336,16 @@ func TestTakeClientUnknownDone(t *testing.T) {
 func loggedTakeClient(t *testing.T) (*takeClient, *bytes.Buffer, string) {
 	t.Helper()
 	logs := new(bytes.Buffer)
-	c := newTakeClient(redistest.Shared(t).Client(t), func() int { return 8 }, slog.New(slog.NewTextHandler(logs, nil)))
+	c := newTakeClient(redistest.Shared(t).Client(t), testSpace(t), func() int { return 8 }, slog.New(slog.NewTextHandler(logs, nil)))
 	return c, logs, "asynq:{" + redistest.Queue(t, "take") + "}:"
+}
+
+// testSpace is a one-shard layout under the test's own prefix.
+func testSpace(t *testing.T) *keyspace.Space {
+	t.Helper()
+	ks, err := keyspace.New(redistest.Prefix(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ks
 }

@@ -6,89 +6,20 @@ import (
 	"strconv"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protowire"
-
 	"github.com/asyncgw/asyncgw/internal/jsonx"
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 )
 
-// TaskWrite is a job's asynq task, ready to be written by the script that
-// stores the job's record, so that a job is accepted in one step: task,
-// record, first event and Idempotency-Key mapping together, or nothing.
-//
-// It writes what asynq's own client writes (asynq v0.26): the task hash
-// "asynq:{<queue>}:t:<id>" with msg, state and pending_since, the task ID
-// on the queue's pending list (or on its scheduled set, scored by the
-// due time in unix seconds), and the queue in "asynq:queues". The message
-// is asynq's TaskMessage in protobuf; TestTaskWriteMatchesAsynq checks
-// that asynq reads back what it would have written itself. The writer
-// also names the job's record in the hash's field TaskRecordField, for
-// the worker's take to read the record with the task.
-type TaskWrite struct {
-	// Key is the task hash; List the pending list or the scheduled set;
-	// Queues the set of every queue.
-	Key, List, Queues string
-	Queue, ID         string
-	// Msg is the encoded task message.
-	Msg []byte
-	// Scheduled: List is the scheduled set and Score the due time (unix
-	// seconds). Otherwise PendingSince is now (unix ns).
-	Scheduled    bool
-	Score        int64
-	PendingSince int64
-}
-
-// TaskRecordField is the field of a task hash that holds the key of its
-// job's record (a hash with the fields doc, seq and req), when the task
-// was written with the record. A worker's take reads the record in the
-// same step as the task, so that a run need not read it back; asynq
-// ignores the field.
-const TaskRecordField = "rec"
-
-// asynq's TaskMessage field numbers (internal/proto/asynq.proto).
-const (
-	fieldType    = 1
-	fieldPayload = 2
-	fieldID      = 3
-	fieldQueue   = 4
-	fieldRetry   = 5
-	fieldTimeout = 8
-)
-
-// newTaskWrite builds the task of j: its payload points at the record, and
-// its options are those enqueue gives.
-func newTaskWrite(j *Job, req *Request, processAt time.Time) *TaskWrite {
+// newTaskWrite builds the task of j for the accept script to write: its
+// payload points at the record, its options are those enqueue gives, and
+// it waits on the asynq queue of the job's priority and shard.
+func newTaskWrite(ks *keyspace.Space, j *Job, req *Request, processAt time.Time) *keyspace.TaskWrite {
 	now := time.Now()
-	payload := newTaskPayload(j, now, 0)
-	// As in asynq's client: the wire form of a TaskMessage with a
-	// timeout and no deadline, fields in number order, zero values left
-	// out.
-	msg := make([]byte, 0, 64+len(payload)+len(j.ID)+len(j.Queue))
-	msg = protowire.AppendTag(msg, fieldType, protowire.BytesType)
-	msg = protowire.AppendString(msg, TaskType)
-	msg = protowire.AppendTag(msg, fieldPayload, protowire.BytesType)
-	msg = protowire.AppendBytes(msg, payload)
-	msg = protowire.AppendTag(msg, fieldID, protowire.BytesType)
-	msg = protowire.AppendString(msg, j.ID)
-	msg = protowire.AppendTag(msg, fieldQueue, protowire.BytesType)
-	msg = protowire.AppendString(msg, j.Queue)
-	msg = protowire.AppendTag(msg, fieldRetry, protowire.VarintType)
-	msg = protowire.AppendVarint(msg, uint64(taskRetries(j)))
-	msg = protowire.AppendTag(msg, fieldTimeout, protowire.VarintType)
-	msg = protowire.AppendVarint(msg, uint64(taskTimeout(req)/time.Second))
-
-	base := "asynq:{" + j.Queue + "}:"
-	t := &TaskWrite{
-		Key: taskKey(j.Queue, j.ID), List: base + "pending", Queues: "asynq:queues",
-		Queue: j.Queue, ID: j.ID, Msg: msg, PendingSince: now.UnixNano(),
-	}
-	if processAt.After(now) {
-		t.List, t.Scheduled, t.Score = base+"scheduled", true, processAt.Unix()
-	}
-	return t
+	return keyspace.NewTaskWrite(keyspace.Task{
+		Type: TaskType, Payload: newTaskPayload(j, now, 0), ID: j.ID,
+		Queue: ks.JobQueue(j.ID, j.Queue), MaxRetry: taskRetries(j), Timeout: taskTimeout(req),
+	}, processAt, now)
 }
-
-// taskKey is asynq's hash of task id on queue.
-func taskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
 
 // newTaskPayload is what j's task carries: where the record is. Tenant
 // names and job IDs are plain ASCII (ValidName, NewID), written without

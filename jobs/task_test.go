@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 )
 
 // TestTaskPayloadEncoding: the hand-written payload is what encoding/json
@@ -112,9 +114,13 @@ func TestTaskPointsAtRecord(t *testing.T) {
 		ID: NewID(), Tenant: "acme", Type: "orders", State: StateQueued, Queue: "default",
 		MaxAttempts: 3, CreatedAt: now, UpdatedAt: now,
 	}
+	ks, err := keyspace.New("asyncgw", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, body := range [][]byte{[]byte(`{"n":1}`), bytes.Repeat([]byte("x"), 64<<10)} {
 		req := &Request{Method: "POST", URL: "http://upstream.test/orders", Body: body}
-		tw := newTaskWrite(j, req, time.Time{})
+		tw := newTaskWrite(ks, j, req, time.Time{})
 		payload := taskPayloadOf(t, tw.Msg)
 		p, err := parseTaskPayload(payload)
 		if err != nil || p.Tenant != j.Tenant || p.ID != j.ID || p.Cycle != 0 {
@@ -123,7 +129,7 @@ func TestTaskPointsAtRecord(t *testing.T) {
 		if len(payload) > 80 {
 			t.Errorf("payload of %d bytes (%s): want only where the record is", len(payload), payload)
 		}
-		if tw.Key != "asynq:{default}:t:"+j.ID {
+		if tw.Key != "asynq:{s0}default}:t:"+j.ID {
 			t.Errorf("task hash %s", tw.Key)
 		}
 	}
@@ -143,7 +149,7 @@ func taskPayloadOf(t *testing.T, msg []byte) []byte {
 			t.Fatalf("task message: %v", protowire.ParseError(n))
 		}
 		msg = msg[n:]
-		if num == fieldPayload && typ == protowire.BytesType {
+		if num == 2 /* TaskMessage.payload */ && typ == protowire.BytesType {
 			b, n := protowire.ConsumeBytes(msg)
 			if n < 0 {
 				t.Fatalf("task payload: %v", protowire.ParseError(n))

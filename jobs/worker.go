@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/asyncgw/asyncgw/breaker"
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 )
 
 // WorkerConfig configures a Worker.
@@ -217,7 +218,10 @@ type Worker struct {
 	cfg WorkerConfig
 	// srvs are the fetch loops: asynq servers sharing the concurrency,
 	// which take tasks through take.
-	srvs     []*asynq.Server
+	srvs []*asynq.Server
+	// queues are the asynq queues of cfg.Queues (one per priority and
+	// shard) and their weights.
+	queues   map[string]int
 	take     *takeClient
 	running  atomic.Int64 // jobs in process
 	stopHold context.CancelFunc
@@ -258,7 +262,16 @@ func NewWorker(cfg WorkerConfig, rdb redis.UniversalClient, rec Recorder, client
 		breakers: map[string]*breaker.Group{},
 	}
 	w.SetRoutes(cfg.Routes)
-	w.take = newTakeClient(rdb, func() int { return cfg.Concurrency - int(w.running.Load()) }, w.log)
+	// Each queue is a priority, spread over the shards: one asynq queue
+	// per shard, with the priority's weight.
+	w.queues = map[string]int{}
+	ks := rec.Space()
+	for q, weight := range cfg.Queues {
+		for _, aq := range ks.Queues(q) {
+			w.queues[aq] = weight
+		}
+	}
+	w.take = newTakeClient(rdb, ks, func() int { return cfg.Concurrency - int(w.running.Load()) }, w.log)
 	probes := int(cmp.Or(cfg.UpstreamBreaker.Probes, 1))
 	kinds := []string{""}
 	for k := range cfg.Senders {
@@ -294,7 +307,7 @@ func NewWorker(cfg WorkerConfig, rdb redis.UniversalClient, rec Recorder, client
 		}
 		w.srvs = append(w.srvs, asynq.NewServerFromRedisClient(w.take, asynq.Config{
 			Concurrency:              n,
-			Queues:                   cfg.Queues,
+			Queues:                   w.queues,
 			TaskCheckInterval:        cfg.TaskCheckInterval,
 			DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
 			ShutdownTimeout:          cfg.ShutdownTimeout,
@@ -328,11 +341,23 @@ func (w *Worker) Handle(jobType string, h HandlerFunc) {
 }
 
 // Start starts taking jobs off the queues.
-func (w *Worker) Start(context.Context) error {
+func (w *Worker) Start(ctx context.Context) error {
+	// asynq's inspector lists the queues in asynq's set; the accept script
+	// does not add them to it (see jobs.Client.RegisterQueues).
+	names := make([]any, 0, len(w.queues))
+	for q := range w.queues {
+		names = append(names, q)
+	}
+	if err := w.take.SAdd(ctx, keyspace.AsynqQueuesKey, names...).Err(); err != nil {
+		w.log.Warn("could not register the queues with asynq: its inspector will not list them until a task is retried", "err", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go w.take.holdLoop(ctx)
-	// One recoverer per process, not one per fetch loop (recover.go).
-	go w.recoverLoop(ctx)
+	// One recoverer per process, not one per fetch loop (recover.go);
+	// on asynq's public API only, asynq's recoverers do it.
+	if !w.take.public {
+		go w.recoverLoop(ctx)
+	}
 	w.stopHold = cancel
 	for i, srv := range w.srvs {
 		if err := srv.Start(asynq.HandlerFunc(w.process)); err != nil {
@@ -413,8 +438,8 @@ var errStale = errors.New("record read with the task is out of date")
 func (w *Worker) takenRecord(ctx context.Context, p taskPayload) (*Job, *Request, bool) {
 	id, _ := asynq.GetTaskID(ctx)
 	queue, _ := asynq.GetQueueName(ctx)
-	rec, ok := w.take.record(taskKey(queue, id))
-	if !ok || rec.seq == "" {
+	rec, ok := w.take.record(keyspace.AsynqQueue(queue).TaskPrefix + id)
+	if !ok || rec.seq == "" || rec.tenant != p.Tenant {
 		return nil, nil, false
 	}
 	j, req := new(Job), new(Request)
@@ -710,10 +735,10 @@ func awaitDue(ctx context.Context, j *Job) error {
 // answered without a round trip of its own (takeClient.retired).
 func (w *Worker) finish(ctx context.Context, log runLog, last *Job, s State, res *Result, msg string) error {
 	now := time.Now().UTC()
-	var done *TaskDone
+	var done *keyspace.TaskDone
 	if id, ok := asynq.GetTaskID(ctx); ok && w.take.retiring() {
 		queue, _ := asynq.GetQueueName(ctx)
-		done = newTaskDone(queue, id, now)
+		done = keyspace.NewTaskDone(queue, id, now)
 	}
 	j, retired, err := w.rec.Finish(ctx, last, done, func(j *Job) error {
 		j.State, j.UpdatedAt, j.FinishedAt, j.NextAttemptAt = s, now, &now, nil

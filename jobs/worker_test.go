@@ -382,7 +382,7 @@ func TestTasksTakenInBatches(t *testing.T) {
 	if asks < n || trips > asks/2 {
 		t.Errorf("%d tasks asked for in %d round trips: not taken in batches", asks, trips)
 	}
-	base := "asynq:{" + queue + "}:"
+	base := "asynq:{" + shardQueue(queue) + "}:"
 	if a, l := rdb.LLen(t.Context(), base+"active").Val(), rdb.ZCard(t.Context(), base+"lease").Val(); a != 0 || l != 0 {
 		t.Errorf("after stop: %d tasks active, %d leased; want none", a, l)
 	}
@@ -431,7 +431,7 @@ func TestTaskRetiredWithItsEnd(t *testing.T) {
 		awaitState(t, store, id, want)
 	}
 	testutil.WaitFor(t, waitTimeout, "asynq's Done of every task", func() bool { return jobs.DonesAnswered(w) == n })
-	base := "asynq:{" + queue + "}:"
+	base := "asynq:{" + shardQueue(queue) + "}:"
 	ctx := t.Context()
 	if a, l := rdb.LLen(ctx, base+"active").Val(), rdb.ZCard(ctx, base+"lease").Val(); a != 0 || l != 0 {
 		t.Errorf("%d tasks active, %d leased; want none", a, l)
@@ -446,7 +446,7 @@ func TestTaskRetiredWithItsEnd(t *testing.T) {
 		t.Errorf("processed %q in all, %q today; want %d", tot, d, n)
 	}
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	info, err := insp.GetQueueInfo(queue)
+	info, err := insp.GetQueueInfo(shardQueue(queue))
 	if err != nil || info.Processed != n || info.ProcessedTotal != n || info.Active != 0 || info.Size != 0 {
 		t.Errorf("asynq's view of the queue: %+v, %v; want %d processed and nothing left", info, err, n)
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 )
 
 // RedisConfig configures a Redis limiter.
@@ -31,8 +33,8 @@ func (c RedisConfig) validate() error {
 
 // Redis is a Limiter that keeps its buckets in Redis, so that every process
 // using the same Redis shares one budget per key. It runs the generic cell
-// rate algorithm (GCRA) in a Lua script that reads the clock of Redis, so
-// the clocks of the processes do not matter.
+// rate algorithm (GCRA) in a Lua script (keyspace.RateLimit) that reads the
+// clock of Redis, so the clocks of the processes do not matter.
 //
 // Each key is one Redis string, "<prefix>:rl:{<key>}", holding the time at
 // which its bucket will be full again; it expires at that time. A call
@@ -54,33 +56,6 @@ func NewRedis(rdb redis.UniversalClient, cfg RedisConfig) (*Redis, error) {
 	return &Redis{rdb: rdb, cfg: cfg}, nil
 }
 
-// allowScript: KEYS bucket; ARGV rate (per second), burst, epsilon. Returns
-// {allowed (0|1), remaining, reset µs, retry after µs}.
-//
-// The key holds the theoretical arrival time (TAT) in µs of Redis TIME: the
-// moment the bucket will be full again. debt = TAT - now is how much the
-// bucket lacks, in time; a request adds one interval of debt and is allowed
-// if the debt stays within burst intervals. The arithmetic is relative to
-// now: absolute times near 1.7e15 µs are exact only to about 0.25 µs, which
-// is fine for the stored TAT but not for counting tokens.
-var allowScript = redis.NewScript(`
-local interval = 1000000 / tonumber(ARGV[1])
-local tolerance = interval * tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local debt = 0
-local tat = redis.call('GET', KEYS[1])
-if tat then
-  debt = math.max(tonumber(tat) - now, 0)
-end
-local after = debt + interval
-if after > tolerance then
-  return {0, 0, math.ceil(debt), math.ceil(after - tolerance)}
-end
-redis.call('SET', KEYS[1], string.format('%.17g', now + after), 'PX', math.ceil(after / 1000))
-return {1, math.floor((tolerance - after) / interval + tonumber(ARGV[3])), math.ceil(after), 0}
-`)
-
 // Allow counts a request for key if limit allows it. It fails if limit is
 // invalid or Redis does not answer; the caller decides whether to let the
 // request through then.
@@ -88,7 +63,7 @@ func (r *Redis) Allow(ctx context.Context, key string, limit Limit) (Decision, e
 	if err := limit.Validate(); err != nil {
 		return Decision{}, err
 	}
-	res, err := allowScript.Run(ctx, r.rdb, []string{r.key(key)},
+	res, err := keyspace.RateLimit.Run(ctx, r.rdb, []string{r.key(key)},
 		strconv.FormatFloat(limit.Rate, 'g', -1, 64), limit.Burst, epsilon).Int64Slice()
 	if err != nil {
 		return Decision{}, fmt.Errorf("rate limit %q: %w", key, err)
@@ -108,6 +83,4 @@ func (r *Redis) Allow(ctx context.Context, key string, limit Limit) (Decision, e
 	return d, nil
 }
 
-func (r *Redis) key(key string) string {
-	return r.cfg.Prefix + ":rl:{" + key + "}"
-}
+func (r *Redis) key(key string) string { return keyspace.RateLimitKey(r.cfg.Prefix, key) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/jobs"
 )
@@ -142,8 +143,8 @@ func TestFinishRetiresTask(t *testing.T) {
 	b := setup(t, Config{})
 	ctx := testContext(t)
 	base := redistest.Prefix(t) + ":{q}:"
-	taskDone := func(id string) *jobs.TaskDone {
-		return &jobs.TaskDone{
+	taskDone := func(id string) *keyspace.TaskDone {
+		return &keyspace.TaskDone{
 			Active: base + "active", Lease: base + "lease", Key: base + "t:" + id,
 			Processed: base + "processed:2026-11-22", Total: base + "processed", ID: id,
 			StatsExpire: time.Now().Add(time.Hour).Unix(), MaxCount: math.MaxInt64,

@@ -5,21 +5,23 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 	"github.com/asyncgw/asyncgw/jobs"
 )
 
 // The dead-letter queue is asyncgw's own, not asynq's archive (which drops
-// tasks past 10,000 per queue or 90 days). It is one sorted set per tenant
-// and queue, "<prefix>:{tenant}:dlq:<queue>", of job IDs scored by when
-// they died (unix ms), written by the same script that records the death,
-// so a dead job is always in it. The set "<prefix>:dlq:lists" names every
-// such list. An entry leaves the list when the job is replayed or deleted,
+// tasks past 10,000 per queue or 90 days). It is one sorted set per tenant,
+// queue and shard (keyspace.DeadLetters), of job IDs scored by when they
+// died (unix ms), written by the same script that records the death, so a
+// dead job is always in it. The set keyspace.DeadLetterLists names every
+// tenant and queue that has such lists. An entry leaves the list when the job is replayed or deleted,
 // or (with DeadRetention) when its record expires.
 
 // DeadLetter is one job in the dead-letter queue.
@@ -101,6 +103,7 @@ func parseCursor(c string) (dlqPos, error) {
 // read), so ties in death time are neither skipped nor read twice.
 type dlqList struct {
 	tenant, queue, key string
+	shard              int
 	min                int64
 	skip               int64
 	until              string
@@ -143,7 +146,7 @@ func (l *dlqList) pop() {
 
 // dlqLists returns the dead-letter lists the filter can match.
 func (s *Store) dlqLists(ctx context.Context, f DLQFilter) ([]*dlqList, error) {
-	names, err := s.rdb.SMembers(ctx, s.dlqListsKey()).Result()
+	names, err := s.rdb.SMembers(ctx, s.ks.DeadLetterLists()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read dead-letter lists: %w", err)
 	}
@@ -153,7 +156,9 @@ func (s *Store) dlqLists(ctx context.Context, f DLQFilter) ([]*dlqList, error) {
 		if !ok || f.Tenant != "" && tenant != f.Tenant || f.Queue != "" && queue != f.Queue {
 			continue
 		}
-		lists = append(lists, &dlqList{tenant: tenant, queue: queue, key: s.dlqKey(tenant, queue), until: "+inf"})
+		for shard := range s.ks.Shards() {
+			lists = append(lists, &dlqList{tenant: tenant, queue: queue, shard: shard, key: s.ks.DeadLetters(shard, tenant, queue), until: "+inf"})
+		}
 	}
 	return lists, nil
 }
@@ -240,7 +245,7 @@ func (s *Store) readDeadLetters(ctx context.Context, chunk []dlqPos, lists []*dl
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(chunk))
 	for i, p := range chunk {
-		cmds[i] = pipe.HMGet(ctx, s.jobKey(p.tenant, p.id), "doc", "state")
+		cmds[i] = pipe.HMGet(ctx, s.ks.Record(p.id), "doc", "state", "t")
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("read dead letters: %w", err)
@@ -249,7 +254,7 @@ func (s *Store) readDeadLetters(ctx context.Context, chunk []dlqPos, lists []*dl
 	for i, p := range chunk {
 		vals := cmds[i].Val()
 		doc, ok := vals[0].(string)
-		if !ok {
+		if !ok || !owned(vals[2], p.tenant) {
 			s.rdb.ZRem(ctx, lists[i].key, p.id)
 			continue
 		}
@@ -298,6 +303,8 @@ func (s *Store) FindDeadLetter(ctx context.Context, id string) (*DeadLetter, err
 	if err != nil {
 		return nil, err
 	}
+	shard := s.ks.ShardOf(id)
+	lists = slices.DeleteFunc(lists, func(l *dlqList) bool { return l.shard != shard })
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.FloatCmd, len(lists))
 	for i, l := range lists {
@@ -322,26 +329,14 @@ func (s *Store) FindDeadLetter(ctx context.Context, id string) (*DeadLetter, err
 	return nil, ErrNotFound
 }
 
-// deleteDeadScript: KEYS job, events, dead-letter list, deliveries; ARGV
-// id, ttl.
-// Takes a dead job out of its list and lets its record expire like any
-// other ended job. Returns 1, or 0 if the job is not in the list.
-var deleteDeadScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'state') ~= 'dead' then return 0 end
-if redis.call('ZREM', KEYS[3], ARGV[1]) == 0 then return 0 end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('EXPIRE', KEYS[4], ARGV[2])
-return 1
-`)
-
 // DeleteDeadLetter takes a dead job out of the dead-letter queue. Its
 // record stays readable, as dead, for Retention and then expires.
 // ErrNotFound if it is not in the dead-letter queue.
 func (s *Store) DeleteDeadLetter(ctx context.Context, tenant, queue, id string) error {
-	n, err := deleteDeadScript.Run(ctx, s.rdb,
-		[]string{s.jobKey(tenant, id), s.eventsKey(tenant, id), s.dlqKey(tenant, queue), s.deliveriesKey(tenant, id)},
-		id, int64(s.cfg.Retention/time.Second)).Int()
+	record := s.ks.Record(id)
+	n, err := keyspace.DeleteDead.Run(ctx, s.rdb,
+		[]string{record, keyspace.EventList(record), s.ks.DeadLetters(s.ks.ShardOf(id), tenant, queue), keyspace.Deliveries(record)},
+		id, int64(s.cfg.Retention/time.Second), tenant).Int()
 	if err != nil {
 		return fmt.Errorf("delete dead letter: %w", err)
 	}

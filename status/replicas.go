@@ -27,11 +27,6 @@ const (
 // its outcome (AckConfirmed, AckTimeout, AckError) and how long it waited.
 type ReplicaAckObserver func(outcome string, wait time.Duration)
 
-// ackKey is the counter the replica waiter increments before each WAIT, so
-// that the WAIT covers every write that completed before it (see acker).
-// It holds nothing else of value.
-func (s *Store) ackKey() string { return s.cfg.Prefix + ":replica-ack" }
-
 // An acker confirms that writes reached min replicas, in batches: one
 // WAIT covers every write that completed before it was sent.
 //

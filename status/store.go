@@ -2,8 +2,9 @@
 // and fans state changes out to the subscribers of this process through one
 // Redis subscription (Hub).
 //
-// Keys are laid out for Redis Cluster: everything one script touches shares
-// the tenant's hash tag, "<prefix>:{<tenant>}:…".
+// What it keeps in Redis, and every script it runs, is laid out by
+// internal/keyspace: keys sharded by hash tag, so that every script call
+// touches one slot.
 package status
 
 import (
@@ -19,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/asyncgw/asyncgw/internal/autopipe"
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 	"github.com/asyncgw/asyncgw/jobs"
 )
 
@@ -38,6 +40,10 @@ var (
 type Config struct {
 	// Prefix starts every key. Defaults to "asyncgw".
 	Prefix string
+	// Shards is how many shards the keys are spread over (see
+	// internal/keyspace); it cannot change while Redis holds jobs.
+	// Defaults to 1.
+	Shards int
 	// Retention is how long a record and its events are kept after the job
 	// ends, and after a dead job is deleted from the dead-letter queue.
 	// Defaults to 7 days.
@@ -76,6 +82,7 @@ const (
 
 func (c Config) withDefaults() Config {
 	c.Prefix = cmp.Or(c.Prefix, "asyncgw")
+	c.Shards = cmp.Or(c.Shards, 1)
 	c.Retention = cmp.Or(c.Retention, 7*24*time.Hour)
 	c.StreamMaxLen = cmp.Or(c.StreamMaxLen, 10000)
 	c.IdempotencyTTL = cmp.Or(c.IdempotencyTTL, 24*time.Hour)
@@ -86,9 +93,6 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) validate() error {
-	if strings.ContainsAny(c.Prefix, "{}\n ") {
-		return fmt.Errorf("prefix %q: must not contain braces or spaces", c.Prefix)
-	}
 	if c.Retention < time.Minute {
 		return fmt.Errorf("retention %s: must be at least 1m", c.Retention)
 	}
@@ -114,6 +118,7 @@ func (c Config) validate() error {
 type Store struct {
 	rdb redis.UniversalClient
 	cfg Config
+	ks  *keyspace.Space
 	// channel is Channel(); streamMaxLen and idemTTL are the Accept
 	// arguments that never change, made once.
 	channel               string
@@ -138,15 +143,19 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("status config: %w", err)
 	}
+	ks, err := keyspace.New(cfg.Prefix, cfg.Shards)
+	if err != nil {
+		return nil, fmt.Errorf("status config: %w", err)
+	}
 	s := &Store{
-		rdb: rdb, cfg: cfg, channel: cfg.Prefix + ":events",
+		rdb: rdb, cfg: cfg, ks: ks, channel: ks.Channel(),
 		streamMaxLen: cfg.StreamMaxLen, idemTTL: int64(cfg.IdempotencyTTL / time.Second),
 		accepts: autopipe.New(rdb, pipeSlots, pipeBatch),
 		updates: autopipe.New(rdb, pipeSlots, pipeBatch),
 		loads:   autopipe.New(rdb, pipeSlots, pipeBatch),
 	}
 	if cfg.MinReplicasAck > 0 {
-		s.acks = newAcker(rdb, s.ackKey(), cfg.MinReplicasAck, cfg.ReplicaAckTimeout, cfg.ReplicaAckObserver, cfg.Failovers)
+		s.acks = newAcker(rdb, ks.ReplicaAck(0), cfg.MinReplicasAck, cfg.ReplicaAckTimeout, cfg.ReplicaAckObserver, cfg.Failovers)
 	}
 	return s, nil
 }
@@ -164,162 +173,13 @@ func (s *Store) TenantChannel(tenant string) string { return s.channel + ":" + t
 // of letters, digits, '-', '_' and '.'.
 func ValidTenant(name string) bool { return jobs.ValidName(name) }
 
-func (s *Store) jobKey(tenant, id string) string {
-	return s.cfg.Prefix + ":{" + tenant + "}:job:" + id
-}
+// Space is the layout of the store's keys.
+func (s *Store) Space() *keyspace.Space { return s.ks }
 
-func (s *Store) eventsKey(tenant, id string) string { return eventsKeyOf(s.jobKey(tenant, id)) }
-
-// eventsKeyOf is the event list of the job whose record is at jobKey.
-func eventsKeyOf(jobKey string) string { return jobKey + ":ev" }
-
-func (s *Store) streamKey(tenant string) string {
-	return s.cfg.Prefix + ":{" + tenant + "}:events"
-}
-
-func (s *Store) keys(tenant, id string) []string {
-	return []string{s.jobKey(tenant, id), s.eventsKey(tenant, id), s.streamKey(tenant)}
-}
-
-// dlqKey is the dead-letter list of one tenant and queue: a sorted set of
-// job IDs scored by when they died (unix ms).
-func (s *Store) dlqKey(tenant, queue string) string {
-	return s.cfg.Prefix + ":{" + tenant + "}:dlq:" + queue
-}
-
-// dlqListsKey is the set of every dead-letter list ("tenant/queue") that
-// was ever written, so that the dead-letter queue can be read whole.
-func (s *Store) dlqListsKey() string { return s.cfg.Prefix + ":dlq:lists" }
-
-// The record is a hash: doc (the job resource as JSON, with the tenant),
-// req (the stored request), state, seq (events so far). Its state and doc
-// are the job's latest event, seq; the events before it are in the event
-// list, whose i-th element (0-based) is event i+1, "state\ndoc". So a new
-// job has no list: each change first appends the event the record held,
-// unless the list has it already (records of versions that appended every
-// event at once). Both scripts append the event to the tenant stream and publish it on the
-// tenant's channel (channel:tenant) as "tenant\nid\nseq\nstreamID\nkind\ndoc".
-
-// A job with a callback keeps its URL in the record's cb field and the
-// states it is told about in cbev (",succeeded,failed,"). Both scripts put
-// each event to be sent into the tenant's outbox, a sorted set of
-// "id\nseq" scored by when it is due (unix ms), in the same step as the
-// event itself: an event is never written without its webhook.
-
-// acceptScript stores a job in one step. KEYS job, stream, outbox (a new
-// job has no event list: its only event is in its record),
-// then the idempotency key (when ARGV[12] is 1), then the task hash, its
-// pending list or scheduled set and asynq's set of queues (when ARGV[14] is
-// 1). ARGV doc, req, state, maxlen, channel, tenant, id, idempotency ttl,
-// callback URL ("" for none), callback states, now (unix ms), has key,
-// fingerprint, has task, task message, task scheduled (0/1), its score
-// (unix s) or pending since (unix ns), queue. The task is written as
-// asynq's client writes it (see jobs.TaskWrite), and names the record
-// (jobs.TaskRecordField). Returns the stream ID;
-// false if the job or its task exists; or, when the key stands for a job
-// already, {s, fp, id, st} of that key ("p" for s: an earlier version's
-// claim still pending), having written nothing.
-var acceptScript = redis.NewScript(`
-local k = 4
-local idem
-if ARGV[12] == '1' then
-  idem = KEYS[k]
-  k = k + 1
-  local v = redis.call('HMGET', idem, 's', 'fp', 'id', 'st')
-  if v[1] then return v end
-end
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-if ARGV[14] == '1' then
-  if redis.call('EXISTS', KEYS[k]) == 1 then return false end
-  if ARGV[16] == '1' then
-    redis.call('HSET', KEYS[k], 'msg', ARGV[15], 'state', 'scheduled', '` + jobs.TaskRecordField + `', KEYS[1])
-    redis.call('ZADD', KEYS[k+1], ARGV[17], ARGV[7])
-  else
-    redis.call('HSET', KEYS[k], 'msg', ARGV[15], 'state', 'pending', 'pending_since', ARGV[17], '` + jobs.TaskRecordField + `', KEYS[1])
-    redis.call('LPUSH', KEYS[k+1], ARGV[7])
-  end
-  redis.call('SADD', KEYS[k+2], ARGV[18])
-end
-if idem then
-  redis.call('HSET', idem, 's', 'd', 'fp', ARGV[13], 'id', ARGV[7], 'st', ARGV[3])
-  redis.call('EXPIRE', idem, ARGV[8])
-end
-redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'req', ARGV[2], 'state', ARGV[3], 'seq', 1)
-if ARGV[9] ~= '' then
-  redis.call('HSET', KEYS[1], 'cb', ARGV[9], 'cbev', ARGV[10])
-  if string.find(ARGV[10], ',' .. ARGV[3] .. ',', 1, true) then
-    redis.call('ZADD', KEYS[3], ARGV[11], ARGV[7] .. '\n1')
-  end
-end
-local sid = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'j', ARGV[7], 's', 1, 'k', ARGV[3], 'd', ARGV[1])
-redis.call('PUBLISH', ARGV[5] .. ':' .. ARGV[6], ARGV[6] .. '\n' .. ARGV[7] .. '\n1\n' .. sid .. '\n' .. ARGV[3] .. '\n' .. ARGV[1])
-return sid
-`)
-
-// updateScript: KEYS job, events, stream, dead-letter list, outbox,
-// deliveries; ARGV doc, state, expected seq, from-terminal allowed (0/1),
-// ttl seconds (0: none), maxlen, channel, tenant, id, has raw result body
-// (0/1), raw result body, time of death (unix ms), now (unix ms). A job
-// that becomes dead joins the dead-letter list; one that leaves dead (a
-// replay) is taken out of it. Only a job that ended has an expiry, so only
-// one that leaves a terminal state loses it. With KEYS 7 to 11 and ARGV
-// 14 to 16 (jobs.TaskDone: the task's active list, lease, hash, processed
-// counts; its ID, the day's count's expiry, the largest total), the
-// written job's task is retired as asynq's Done does it, if it is still
-// active. Returns {seq, sid, retired (0/1)}, or {-1} not found, {-2}
-// terminal, {-3} conflict.
-var updateScript = redis.NewScript(`
-local cur = redis.call('HMGET', KEYS[1], 'state', 'seq', 'cbev', 'doc')
-if not cur[1] then return {-1} end
-if cur[2] ~= ARGV[3] then return {-3} end
-local s = cur[1]
-local ended = s == 'succeeded' or s == 'failed' or s == 'dead' or s == 'canceled'
-if ended and ARGV[4] ~= '1' then return {-2} end
-local seq = tonumber(cur[2]) + 1
-if redis.call('LLEN', KEYS[2]) < seq - 1 then
-  redis.call('RPUSH', KEYS[2], s .. '\n' .. cur[4])
-end
-if ARGV[10] == '1' then
-  redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'state', ARGV[2], 'seq', seq, 'rbody', ARGV[11])
-else
-  redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'state', ARGV[2], 'seq', seq)
-end
-if cur[3] and string.find(cur[3], ',' .. ARGV[2] .. ',', 1, true) then
-  redis.call('ZADD', KEYS[5], ARGV[13], ARGV[9] .. '\n' .. seq)
-end
-local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'j', ARGV[9], 's', seq, 'k', ARGV[2], 'd', ARGV[1])
-redis.call('PUBLISH', ARGV[7] .. ':' .. ARGV[8], ARGV[8] .. '\n' .. ARGV[9] .. '\n' .. seq .. '\n' .. sid .. '\n' .. ARGV[2] .. '\n' .. ARGV[1])
-if ARGV[2] == 'dead' then
-  redis.call('ZADD', KEYS[4], ARGV[12], ARGV[9])
-elseif s == 'dead' then
-  redis.call('ZREM', KEYS[4], ARGV[9])
-end
-local ttl = tonumber(ARGV[5])
-if ttl > 0 then
-  redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('EXPIRE', KEYS[2], ttl)
-  redis.call('EXPIRE', KEYS[6], ttl)
-elseif ended then
-  redis.call('PERSIST', KEYS[1])
-  redis.call('PERSIST', KEYS[2])
-  redis.call('PERSIST', KEYS[6])
-end
-local retired = 0
-if #KEYS > 6 and redis.call('LREM', KEYS[7], 0, ARGV[14]) > 0 then
-  redis.call('ZREM', KEYS[8], ARGV[14])
-  redis.call('DEL', KEYS[9])
-  if redis.call('INCR', KEYS[10]) == 1 then
-    redis.call('EXPIREAT', KEYS[10], ARGV[15])
-  end
-  if redis.call('GET', KEYS[11]) == ARGV[16] then
-    redis.call('SET', KEYS[11], 1)
-  else
-    redis.call('INCR', KEYS[11])
-  end
-  retired = 1
-end
-return {seq, sid, retired}
-`)
+// The record is a hash: t (the tenant), doc (the job resource as JSON),
+// req (the stored request), state, seq (events so far); see the accept and
+// update scripts (internal/keyspace/lua) for how events are kept,
+// published and sent as webhooks.
 
 // eval runs script on pipe, in a pipeline shared with the other calls in
 // flight.
@@ -362,38 +222,38 @@ func (s *Store) Create(ctx context.Context, j *jobs.Job, req *jobs.Request) erro
 // nil) and the job's Idempotency-Key (when it has one): all are written,
 // or none. A key that stands for a job already is answered with
 // *jobs.KeyTaken.
-func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task *jobs.TaskWrite) error {
+func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task *keyspace.TaskWrite) error {
 	doc, rq := PublicJSON(j), jobs.AppendRequestJSON(nil, req)
 	if j.CallbackURL != "" {
 		if err := s.registerOutbox(ctx, j.Tenant); err != nil {
 			return err
 		}
 	}
-	jobKey := s.jobKey(j.Tenant, j.ID)
-	keys := make([]string, 0, 7)
-	keys = append(keys, jobKey, s.streamKey(j.Tenant), s.outboxKey(j.Tenant))
+	shard := s.ks.ShardOf(j.ID)
+	keys := make([]string, 0, 6)
+	keys = append(keys, s.ks.Record(j.ID), s.ks.Stream(shard, j.Tenant), s.ks.Outbox(shard, j.Tenant))
 	args := make([]any, 0, 18)
 	args = append(args,
 		doc, rq, string(j.State), s.streamMaxLen, s.channel, j.Tenant, j.ID,
 		s.idemTTL, j.CallbackURL, callbackStates(j.CallbackEvents),
 		time.Now().UnixMilli())
 	if j.IdempotencyKey != "" {
-		keys = append(keys, s.idemKey(j.Tenant, j.IdempotencyKey))
+		keys = append(keys, s.ks.Idempotency(j.Tenant, j.IdempotencyKey))
 		args = append(args, 1, j.IdempotencyFingerprint)
 	} else {
 		args = append(args, 0, "")
 	}
 	if task != nil {
-		keys = append(keys, task.Key, task.List, task.Queues)
+		keys = append(keys, task.Key, task.List)
 		scheduled, score := 0, task.PendingSince
 		if task.Scheduled {
 			scheduled, score = 1, task.Score
 		}
-		args = append(args, 1, task.Msg, scheduled, score, task.Queue)
+		args = append(args, 1, task.Msg, scheduled, score)
 	} else {
-		args = append(args, 0, "", 0, 0, "")
+		args = append(args, 0, "", 0, 0)
 	}
-	res, err := s.eval(ctx, s.accepts, acceptScript, keys, args...).Result()
+	res, err := s.eval(ctx, s.accepts, keyspace.Accept, keys, args...).Result()
 	if errors.Is(err, redis.Nil) || (err == nil && res == nil) {
 		return ErrExists
 	}
@@ -419,6 +279,32 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 	return s.awaitReplicas(ctx)
 }
 
+// owned reports whether a record's t field (as HMGET gave it) names
+// tenant: another tenant's job is not found.
+func owned(t any, tenant string) bool {
+	v, _ := t.(string)
+	return v == tenant
+}
+
+// field reads one field of the record of tenant's job id; ErrNotFound when
+// the job or the field is missing.
+func (s *Store) field(ctx context.Context, tenant, id, name string) ([]byte, error) {
+	vals, err := s.rdb.HMGet(ctx, s.ks.Record(id), name, "t").Result()
+	if err != nil {
+		return nil, err
+	}
+	v, ok := vals[0].(string)
+	if !ok || !owned(vals[1], tenant) {
+		return nil, ErrNotFound
+	}
+	return []byte(v), nil
+}
+
+// tenantStream is the tenant's event stream. Reading a tenant's events
+// across shards is not done yet: the store runs on one shard (see
+// status.Config.Shards and cmd/asyncgw's check of redis.shards).
+func (s *Store) tenantStream(tenant string) string { return s.ks.Stream(0, tenant) }
+
 // Get returns the job, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, tenant, id string) (*jobs.Job, error) {
 	j, _, err := s.get(ctx, tenant, id)
@@ -426,12 +312,12 @@ func (s *Store) Get(ctx context.Context, tenant, id string) (*jobs.Job, error) {
 }
 
 func (s *Store) get(ctx context.Context, tenant, id string) (*jobs.Job, string, error) {
-	vals, err := s.rdb.HMGet(ctx, s.jobKey(tenant, id), "doc", "seq").Result()
+	vals, err := s.rdb.HMGet(ctx, s.ks.Record(id), "doc", "seq", "t").Result()
 	if err != nil {
 		return nil, "", fmt.Errorf("read job record: %w", err)
 	}
 	doc, ok := vals[0].(string)
-	if !ok {
+	if !ok || !owned(vals[2], tenant) {
 		return nil, "", ErrNotFound
 	}
 	seq, _ := vals[1].(string)
@@ -445,7 +331,7 @@ func (s *Store) get(ctx context.Context, tenant, id string) (*jobs.Job, string, 
 // Load returns the job and the request it replays, in one read.
 func (s *Store) Load(ctx context.Context, tenant, id string) (*jobs.Job, *jobs.Request, error) {
 	var cmd *redis.SliceCmd
-	err := s.loads.Do(ctx, func(p redis.Pipeliner) { cmd = p.HMGet(ctx, s.jobKey(tenant, id), "doc", "seq", "req") })
+	err := s.loads.Do(ctx, func(p redis.Pipeliner) { cmd = p.HMGet(ctx, s.ks.Record(id), "doc", "seq", "req", "t") })
 	if err != nil {
 		return nil, nil, fmt.Errorf("read job record: %w", err)
 	}
@@ -454,7 +340,7 @@ func (s *Store) Load(ctx context.Context, tenant, id string) (*jobs.Job, *jobs.R
 		return nil, nil, fmt.Errorf("read job record: %w", err)
 	}
 	doc, ok := vals[0].(string)
-	if !ok {
+	if !ok || !owned(vals[3], tenant) {
 		return nil, nil, ErrNotFound
 	}
 	j, err := decodeDoc([]byte(doc), tenant)
@@ -473,10 +359,7 @@ func (s *Store) Load(ctx context.Context, tenant, id string) (*jobs.Job, *jobs.R
 // ResultBody returns the last upstream answer's body exactly as it came,
 // or ErrNotFound when none was stored.
 func (s *Store) ResultBody(ctx context.Context, tenant, id string) ([]byte, error) {
-	b, err := s.rdb.HGet(ctx, s.jobKey(tenant, id), "rbody").Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
+	b, err := s.field(ctx, tenant, id, "rbody")
 	if err != nil {
 		return nil, fmt.Errorf("read job result: %w", err)
 	}
@@ -485,10 +368,7 @@ func (s *Store) ResultBody(ctx context.Context, tenant, id string) ([]byte, erro
 
 // Request returns the stored request of a job.
 func (s *Store) Request(ctx context.Context, tenant, id string) (*jobs.Request, error) {
-	b, err := s.rdb.HGet(ctx, s.jobKey(tenant, id), "req").Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
+	b, err := s.field(ctx, tenant, id, "req")
 	if err != nil {
 		return nil, fmt.Errorf("read job request: %w", err)
 	}
@@ -520,7 +400,7 @@ func (s *Store) update(ctx context.Context, tenant, id string, fn func(*jobs.Job
 }
 
 // updateDone is update that also retires done's task (see Finish).
-func (s *Store) updateDone(ctx context.Context, tenant, id string, fn func(*jobs.Job) error, reopen bool, done *jobs.TaskDone) (*jobs.Job, bool, error) {
+func (s *Store) updateDone(ctx context.Context, tenant, id string, fn func(*jobs.Job) error, reopen bool, done *keyspace.TaskDone) (*jobs.Job, bool, error) {
 	for range 50 {
 		j, seq, err := s.get(ctx, tenant, id)
 		if err != nil {
@@ -558,7 +438,7 @@ func (s *Store) Advance(ctx context.Context, j *jobs.Job, fn func(*jobs.Job) err
 // step if it is still active (its queue's active list), and says whether
 // it did. The worker finishes a job with it, so that asynq's Done of the
 // task costs no round trip of its own.
-func (s *Store) Finish(ctx context.Context, j *jobs.Job, done *jobs.TaskDone, fn func(*jobs.Job) error) (*jobs.Job, bool, error) {
+func (s *Store) Finish(ctx context.Context, j *jobs.Job, done *keyspace.TaskDone, fn func(*jobs.Job) error) (*jobs.Job, bool, error) {
 	if j.Version == "" || j.State.Terminal() {
 		return s.updateDone(ctx, j.Tenant, j.ID, fn, false, done)
 	}
@@ -577,7 +457,7 @@ func (s *Store) AdvanceAt(ctx context.Context, j *jobs.Job, fn func(*jobs.Job) e
 	return next, err
 }
 
-func (s *Store) advanceAt(ctx context.Context, j *jobs.Job, fn func(*jobs.Job) error, done *jobs.TaskDone) (*jobs.Job, bool, error) {
+func (s *Store) advanceAt(ctx context.Context, j *jobs.Job, fn func(*jobs.Job) error, done *keyspace.TaskDone) (*jobs.Job, bool, error) {
 	if j.Version == "" {
 		return j, false, jobs.ErrChanged
 	}
@@ -604,14 +484,14 @@ func (s *Store) advanceAt(ctx context.Context, j *jobs.Job, fn func(*jobs.Job) e
 // active, and says whether it did. With MinReplicasAck, a write that the
 // replicas did not confirm returns its seq and retired all the same, with
 // an error wrapping jobs.ErrNotReplicated.
-func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool, done *jobs.TaskDone) (string, bool, error) {
+func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool, done *keyspace.TaskDone) (string, bool, error) {
 	doc := PublicJSON(j)
 	ttl := int64(0)
 	switch {
 	case j.State == jobs.StateDead:
 		ttl = int64(s.cfg.DeadRetention / time.Second)
 		// The list must be findable before the job is in it.
-		if err := s.rdb.SAdd(ctx, s.dlqListsKey(), j.Tenant+"/"+j.Queue).Err(); err != nil {
+		if err := s.rdb.SAdd(ctx, s.ks.DeadLetterLists(), j.Tenant+"/"+j.Queue).Err(); err != nil {
 			return "", false, fmt.Errorf("register dead-letter list: %w", err)
 		}
 	case j.State.Terminal():
@@ -626,8 +506,10 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool,
 		hasRaw, raw = "1", j.Result.Raw
 	}
 	keys := make([]string, 0, 11)
-	keys = append(keys, s.keys(j.Tenant, j.ID)...)
-	keys = append(keys, s.dlqKey(j.Tenant, j.Queue), s.outboxKey(j.Tenant), s.deliveriesKey(j.Tenant, j.ID))
+	shard := s.ks.ShardOf(j.ID)
+	record := s.ks.Record(j.ID)
+	keys = append(keys, record, keyspace.EventList(record), s.ks.Stream(shard, j.Tenant),
+		s.ks.DeadLetters(shard, j.Tenant, j.Queue), s.ks.Outbox(shard, j.Tenant), keyspace.Deliveries(record))
 	args := make([]any, 0, 16)
 	args = append(args, doc, string(j.State), seq, allow, ttl, s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID, hasRaw, raw,
 		deadAt(j).UnixMilli(), time.Now().UnixMilli())
@@ -635,7 +517,7 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool,
 		keys = append(keys, done.Active, done.Lease, done.Key, done.Processed, done.Total)
 		args = append(args, done.ID, done.StatsExpire, done.MaxCount)
 	}
-	res, err := s.eval(ctx, s.updates, updateScript, keys, args...).Slice()
+	res, err := s.eval(ctx, s.updates, keyspace.Update, keys, args...).Slice()
 	if err != nil {
 		return "", false, fmt.Errorf("update job record: %w", err)
 	}
@@ -667,16 +549,19 @@ func deadAt(j *jobs.Job) time.Time {
 // Events returns a job's events after sequence number after (0: all).
 func (s *Store) Events(ctx context.Context, tenant, id string, after int64) ([]jobs.Event, error) {
 	after = max(after, 0)
-	key := s.jobKey(tenant, id)
+	key := s.ks.Record(id)
 	var rec *redis.SliceCmd
 	var list *redis.StringSliceCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		rec = p.HMGet(ctx, key, "state", "seq", "doc")
-		list = p.LRange(ctx, eventsKeyOf(key), after, -1)
+		rec = p.HMGet(ctx, key, "state", "seq", "doc", "t")
+		list = p.LRange(ctx, keyspace.EventList(key), after, -1)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read job events: %w", err)
+	}
+	if !owned(rec.Val()[3], tenant) {
+		return nil, nil
 	}
 	items := list.Val()
 	evs := make([]jobs.Event, 0, len(items)+1)
@@ -713,7 +598,7 @@ func (s *Store) TenantEvents(ctx context.Context, tenant, after string, count in
 	if after != "" && after != "0" {
 		start = "(" + after
 	}
-	msgs, err := s.rdb.XRangeN(ctx, s.streamKey(tenant), start, "+", count).Result()
+	msgs, err := s.rdb.XRangeN(ctx, s.tenantStream(tenant), start, "+", count).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read tenant events: %w", err)
 	}
@@ -763,7 +648,7 @@ var _ jobs.Recorder = (*Store)(nil)
 // TenantTail returns the ID of the newest event in the tenant's stream, or
 // "0-0" when it is empty: the point a live-only subscriber starts after.
 func (s *Store) TenantTail(ctx context.Context, tenant string) (string, error) {
-	msgs, err := s.rdb.XRevRangeN(ctx, s.streamKey(tenant), "+", "-", 1).Result()
+	msgs, err := s.rdb.XRevRangeN(ctx, s.tenantStream(tenant), "+", "-", 1).Result()
 	if err != nil {
 		return "", fmt.Errorf("read tenant stream tail: %w", err)
 	}

@@ -13,33 +13,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 	"github.com/asyncgw/asyncgw/jobs"
 )
 
 // The webhook side of the store: the outbox of events to send (written by
 // the record scripts, see acceptScript), the deliveries made for each job,
 // and the endpoints that asked to hear no more (410 Gone).
-
-// outboxKey is the tenant's outbox: "id\nseq" members scored by when they
-// are due (unix ms).
-func (s *Store) outboxKey(tenant string) string {
-	return s.cfg.Prefix + ":{" + tenant + "}:outbox"
-}
-
-// outboxTenantsKey is the set of tenants that ever had an outbox.
-func (s *Store) outboxTenantsKey() string { return s.cfg.Prefix + ":outbox:tenants" }
-
-// deliveriesKey lists the webhook deliveries made for a job: delivery IDs
-// scored by the event's seq.
-func (s *Store) deliveriesKey(tenant, id string) string { return s.jobKey(tenant, id) + ":wh" }
-
-// disabledKey maps the tenant's disabled endpoints (URL) to why (JSON).
-func (s *Store) disabledKey(tenant string) string {
-	return s.cfg.Prefix + ":{" + tenant + "}:webhooks:disabled"
-}
-
-// disabledTenantsKey is the set of tenants that ever had an endpoint disabled.
-func (s *Store) disabledTenantsKey() string { return s.cfg.Prefix + ":webhooks:disabled:tenants" }
 
 // registerOutbox adds tenant to the set of outboxes. A Store does so at
 // most once a minute per tenant (the set is only ever added to; the
@@ -48,7 +28,7 @@ func (s *Store) registerOutbox(ctx context.Context, tenant string) error {
 	if at, ok := s.outboxes.Load(tenant); ok && time.Since(at.(time.Time)) < time.Minute {
 		return nil
 	}
-	if err := s.rdb.SAdd(ctx, s.outboxTenantsKey(), tenant).Err(); err != nil {
+	if err := s.rdb.SAdd(ctx, s.ks.OutboxTenants(), tenant).Err(); err != nil {
 		return fmt.Errorf("register outbox: %w", err)
 	}
 	s.outboxes.Store(tenant, time.Now())
@@ -70,6 +50,10 @@ func callbackStates(states []jobs.State) string {
 	return b.String()
 }
 
+// tenantOutbox is the tenant's outbox. Like the tenant's stream, it is read
+// on one shard for now (see tenantStream).
+func (s *Store) tenantOutbox(tenant string) string { return s.ks.Outbox(0, tenant) }
+
 // OutboxEntry is an event waiting to be turned into a webhook delivery.
 type OutboxEntry struct {
 	Tenant string
@@ -80,28 +64,19 @@ type OutboxEntry struct {
 
 // OutboxTenants returns the tenants whose outboxes may hold entries.
 func (s *Store) OutboxTenants(ctx context.Context) ([]string, error) {
-	ts, err := s.rdb.SMembers(ctx, s.outboxTenantsKey()).Result()
+	ts, err := s.rdb.SMembers(ctx, s.ks.OutboxTenants()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read outbox tenants: %w", err)
 	}
 	return ts, nil
 }
 
-// outboxClaimScript: KEYS outbox; ARGV now, lease until (unix ms), count. It
-// takes up to count due entries and makes them due again at the lease's
-// end, so that an entry whose taker dies is taken again.
-var outboxClaimScript = redis.NewScript(`
-local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[3])
-for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], m) end
-return due
-`)
-
 // ClaimOutbox takes up to n due entries of a tenant's outbox for lease: the
 // caller acknowledges each with AckOutbox once its delivery is stored, and
 // an entry not acknowledged comes back after the lease.
 func (s *Store) ClaimOutbox(ctx context.Context, tenant string, n int, lease time.Duration) ([]OutboxEntry, error) {
 	now := time.Now()
-	ms, err := outboxClaimScript.Run(ctx, s.rdb, []string{s.outboxKey(tenant)},
+	ms, err := keyspace.ClaimOutbox.Run(ctx, s.rdb, []string{s.tenantOutbox(tenant)},
 		now.UnixMilli(), now.Add(lease).UnixMilli(), n).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("claim outbox: %w", err)
@@ -112,7 +87,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, tenant string, n int, lease tim
 		n, err := strconv.ParseInt(seq, 10, 64)
 		if err != nil {
 			// Not ours to read: drop it rather than claim it forever.
-			_ = s.rdb.ZRem(ctx, s.outboxKey(tenant), m).Err()
+			_ = s.rdb.ZRem(ctx, s.tenantOutbox(tenant), m).Err()
 			continue
 		}
 		out = append(out, OutboxEntry{Tenant: tenant, JobID: id, Seq: n, member: m})
@@ -122,7 +97,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, tenant string, n int, lease tim
 
 // AckOutbox removes an entry from its outbox.
 func (s *Store) AckOutbox(ctx context.Context, e OutboxEntry) error {
-	if err := s.rdb.ZRem(ctx, s.outboxKey(e.Tenant), e.member).Err(); err != nil {
+	if err := s.rdb.ZRem(ctx, s.tenantOutbox(e.Tenant), e.member).Err(); err != nil {
 		return fmt.Errorf("ack outbox: %w", err)
 	}
 	return nil
@@ -130,7 +105,7 @@ func (s *Store) AckOutbox(ctx context.Context, e OutboxEntry) error {
 
 // OutboxSize counts the entries of a tenant's outbox.
 func (s *Store) OutboxSize(ctx context.Context, tenant string) (int64, error) {
-	return s.rdb.ZCard(ctx, s.outboxKey(tenant)).Result()
+	return s.rdb.ZCard(ctx, s.tenantOutbox(tenant)).Result()
 }
 
 // Callback is what an outbox entry is to send: the event and where.
@@ -142,12 +117,12 @@ type Callback struct {
 // OutboxCallback reads the event of an outbox entry and the job's callback
 // URL. It returns ErrNotFound when the job or the event is gone (expired).
 func (s *Store) OutboxCallback(ctx context.Context, e OutboxEntry) (*Callback, error) {
-	key := s.jobKey(e.Tenant, e.JobID)
+	key := s.ks.Record(e.JobID)
 	var rec *redis.SliceCmd
 	var listed *redis.StringCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		rec = p.HMGet(ctx, key, "cb", "state", "seq", "doc")
-		listed = p.LIndex(ctx, eventsKeyOf(key), e.Seq-1)
+		rec = p.HMGet(ctx, key, "cb", "state", "seq", "doc", "t")
+		listed = p.LIndex(ctx, keyspace.EventList(key), e.Seq-1)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -157,7 +132,7 @@ func (s *Store) OutboxCallback(ctx context.Context, e OutboxEntry) (*Callback, e
 	url, _ := v[0].(string)
 	ev, ok := latestEvent(v[1:], e.Tenant, e.JobID)
 	switch {
-	case !ok || url == "":
+	case !ok || url == "" || !owned(v[4], e.Tenant):
 		return nil, ErrNotFound // the job expired
 	case listed.Err() == nil:
 		kind, data, _ := strings.Cut(listed.Val(), "\n")
@@ -168,23 +143,11 @@ func (s *Store) OutboxCallback(ctx context.Context, e OutboxEntry) (*Callback, e
 	return &Callback{URL: url, Event: ev}, nil
 }
 
-// addDeliveryScript: KEYS job, deliveries; ARGV seq, delivery ID. The
-// list expires with the record (the record scripts keep them in step).
-var addDeliveryScript = redis.NewScript(`
-redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl > 0 then
-  redis.call('PEXPIRE', KEYS[2], ttl)
-elseif ttl == -2 then
-  redis.call('DEL', KEYS[2])
-end
-return 1
-`)
-
 // AddDelivery notes that delivery deliveryID carries event seq of job id.
 // The list lives as long as the job's record.
 func (s *Store) AddDelivery(ctx context.Context, tenant, id string, seq int64, deliveryID string) error {
-	err := addDeliveryScript.Run(ctx, s.rdb, []string{s.jobKey(tenant, id), s.deliveriesKey(tenant, id)}, seq, deliveryID).Err()
+	record := s.ks.Record(id)
+	err := keyspace.AddDelivery.Run(ctx, s.rdb, []string{record, keyspace.Deliveries(record)}, seq, deliveryID).Err()
 	if err != nil {
 		return fmt.Errorf("note delivery: %w", err)
 	}
@@ -194,7 +157,13 @@ func (s *Store) AddDelivery(ctx context.Context, tenant, id string, seq int64, d
 // Deliveries returns the webhook deliveries made for a job, oldest event
 // first. A delivery whose record expired is left out.
 func (s *Store) Deliveries(ctx context.Context, tenant, id string) ([]*jobs.Job, error) {
-	ids, err := s.rdb.ZRange(ctx, s.deliveriesKey(tenant, id), 0, -1).Result()
+	if _, err := s.Get(ctx, tenant, id); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	ids, err := s.rdb.ZRange(ctx, keyspace.Deliveries(s.ks.Record(id)), 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read deliveries: %w", err)
 	}
@@ -204,7 +173,7 @@ func (s *Store) Deliveries(ctx context.Context, tenant, id string) ([]*jobs.Job,
 	pipe := s.rdb.Pipeline()
 	docs := make([]*redis.StringCmd, len(ids))
 	for i, d := range ids {
-		docs[i] = pipe.HGet(ctx, s.jobKey(tenant, d), "doc")
+		docs[i] = pipe.HGet(ctx, s.ks.Record(d), "doc")
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("read deliveries: %w", err)
@@ -237,10 +206,10 @@ type DisabledEndpoint struct {
 // DisableEndpoint stops deliveries to url for tenant.
 func (s *Store) DisableEndpoint(ctx context.Context, d DisabledEndpoint) error {
 	b, _ := json.Marshal(d)
-	if err := s.rdb.SAdd(ctx, s.disabledTenantsKey(), d.Tenant).Err(); err != nil {
+	if err := s.rdb.SAdd(ctx, s.ks.DisabledTenants(), d.Tenant).Err(); err != nil {
 		return fmt.Errorf("register disabled endpoint: %w", err)
 	}
-	if err := s.rdb.HSet(ctx, s.disabledKey(d.Tenant), d.URL, b).Err(); err != nil {
+	if err := s.rdb.HSet(ctx, s.ks.DisabledEndpoints(d.Tenant), d.URL, b).Err(); err != nil {
 		return fmt.Errorf("disable endpoint: %w", err)
 	}
 	return nil
@@ -248,7 +217,7 @@ func (s *Store) DisableEndpoint(ctx context.Context, d DisabledEndpoint) error {
 
 // EndpointDisabled returns the record of a disabled endpoint, or nil.
 func (s *Store) EndpointDisabled(ctx context.Context, tenant, url string) (*DisabledEndpoint, error) {
-	b, err := s.rdb.HGet(ctx, s.disabledKey(tenant), url).Bytes()
+	b, err := s.rdb.HGet(ctx, s.ks.DisabledEndpoints(tenant), url).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
@@ -265,7 +234,7 @@ func (s *Store) EndpointDisabled(ctx context.Context, tenant, url string) (*Disa
 // EnableEndpoint lets deliveries to url go out again. It reports whether
 // the endpoint was disabled.
 func (s *Store) EnableEndpoint(ctx context.Context, tenant, url string) (bool, error) {
-	n, err := s.rdb.HDel(ctx, s.disabledKey(tenant), url).Result()
+	n, err := s.rdb.HDel(ctx, s.ks.DisabledEndpoints(tenant), url).Result()
 	if err != nil {
 		return false, fmt.Errorf("enable endpoint: %w", err)
 	}
@@ -278,13 +247,13 @@ func (s *Store) DisabledEndpoints(ctx context.Context, tenant string) ([]Disable
 	tenants := []string{tenant}
 	if tenant == "" {
 		var err error
-		if tenants, err = s.rdb.SMembers(ctx, s.disabledTenantsKey()).Result(); err != nil {
+		if tenants, err = s.rdb.SMembers(ctx, s.ks.DisabledTenants()).Result(); err != nil {
 			return nil, fmt.Errorf("read disabled endpoints: %w", err)
 		}
 	}
 	var out []DisabledEndpoint
 	for _, t := range tenants {
-		m, err := s.rdb.HGetAll(ctx, s.disabledKey(t)).Result()
+		m, err := s.rdb.HGetAll(ctx, s.ks.DisabledEndpoints(t)).Result()
 		if err != nil {
 			return nil, fmt.Errorf("read disabled endpoints: %w", err)
 		}

@@ -174,7 +174,7 @@ func waitEnded(t *testing.T, base string, s *setup, ids []string, timeout time.D
 			insp := asynq.NewInspectorFromRedisClient(s.redis.Client(t))
 			for _, id := range live[:min(len(live), 10)] {
 				j, err := fetchJob(base, id)
-				ti, terr := insp.GetTaskInfo(s.queue, id)
+				ti, terr := insp.GetTaskInfo(oneShard(s.queue), id)
 				task := fmt.Sprintf("%v", terr)
 				if terr == nil {
 					task = fmt.Sprintf("%s retried %d last_err %q next %v", ti.State, ti.Retried, ti.LastErr, ti.NextProcessAt)
@@ -266,7 +266,7 @@ func TestWorkerSIGTERMRequeues(t *testing.T) {
 	// dead worker (that would wait up to 40s for the recoverer),
 	// none retried (that would have used up an attempt) or lost.
 	insp := asynq.NewInspectorFromRedisClient(s.redis.Client(t))
-	qi, err := insp.GetQueueInfo(s.queue)
+	qi, err := insp.GetQueueInfo(oneShard(s.queue))
 	if err != nil {
 		t.Fatalf("queue info: %v", err)
 	}
@@ -275,7 +275,7 @@ func TestWorkerSIGTERMRequeues(t *testing.T) {
 			qi.Pending, qi.Active, qi.Retry, qi.Archived, n)
 	}
 	for _, id := range ids {
-		ti, err := insp.GetTaskInfo(s.queue, id)
+		ti, err := insp.GetTaskInfo(oneShard(s.queue), id)
 		if err != nil {
 			t.Errorf("task %s: %v", id, err)
 			continue
@@ -495,3 +495,7 @@ func TestRedisKilledDuringAccepts(t *testing.T) {
 		}
 	}
 }
+
+// oneShard is the asynq queue of queue on a deployment of one shard (the
+// default): "s0}<queue>" (see internal/keyspace).
+func oneShard(queue string) string { return "s0}" + queue }

@@ -342,7 +342,7 @@ func TestDLQReplayOne(t *testing.T) {
 	if got.State != jobs.StateQueued || got.Replays != 1 || got.Attempt != 0 || got.Error != "" {
 		t.Errorf("after replay: state %s, replays %d, attempt %d, error %q", got.State, got.Replays, got.Attempt, got.Error)
 	}
-	if _, err := e.client.Inspector().GetTaskInfo(e.q, j.ID); err != nil {
+	if _, err := e.client.Inspector().GetTaskInfo(e.client.Space().JobQueue(j.ID, e.q), j.ID); err != nil {
 		t.Errorf("replayed job's task: %v", err)
 	}
 	if ids := tableIDs(t, e.ok("dlq", "list")); !slices.Equal(ids, []string{other.ID}) {

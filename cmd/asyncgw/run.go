@@ -15,6 +15,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/admin"
 	"github.com/asyncgw/asyncgw/gateway"
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 	"github.com/asyncgw/asyncgw/internal/memredis"
 	"github.com/asyncgw/asyncgw/internal/redisconn"
 	"github.com/asyncgw/asyncgw/internal/telemetry"
@@ -44,6 +45,10 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	defer out.Close()
 	log := newLogger(cfg, out)
 	redis.SetLogger(redisLogger{log})
+	if !keyspace.AsynqDirect() {
+		log.Warn("asynq is not the version internal/keyspace/asynq.go describes: asyncgw uses asynq's public API only (tasks are enqueued by asynq's client, taken one per round trip and retired by asynq)",
+			"asynq_linked", keyspace.AsynqLinked(), "asynq_described", keyspace.AsynqVersion)
+	}
 	var mem *memredis.Server
 	if !cfg.redisSet() {
 		if cmd != "all" {
@@ -145,6 +150,9 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		}
 		hub = status.NewHub(rdb, store, log)
 		client := jobs.NewClient(frontRDB, frontStore, log)
+		if err := client.RegisterQueues(ctx, cfg.AdminQueues); err != nil {
+			log.Warn("could not register the queues with asynq: its inspector lists them once a worker starts", "err", err)
+		}
 		monitor = jobs.NewMonitor(jobs.MonitorConfig{Queues: cfg.Gateway.Queues}, client, log)
 		var limiter ratelimit.Limiter
 		if cfg.RateLimitStore == "redis" {

@@ -229,7 +229,7 @@ func TestDeadLetterQueueHasNoCap(t *testing.T) {
 	if got != n || len(want) != 0 {
 		t.Fatalf("listed %d dead letters, want %d; %d missing", got, n, len(want))
 	}
-	info, err := client.Inspector().GetQueueInfo(h.Queues.Default)
+	info, err := client.Inspector().GetQueueInfo(h.Store.Space().Queue(0, h.Queues.Default))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func TestCancel(t *testing.T) {
 	recv(t, answered, "the upstream's answer")
 	insp := jobs.NewClient(h.Redis, h.Store, nil).Inspector()
 	Eventually(t, WaitTimeout, func() (bool, string) {
-		info, err := insp.GetTaskInfo(h.Queues.Default, id)
+		info, err := insp.GetTaskInfo(h.AsynqQueue(h.Queues.Default, id), id)
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			return true, ""
 		}
@@ -126,7 +126,7 @@ func TestCancelQueuedJob(t *testing.T) {
 		t.Fatalf("DELETE: %d %s, want 200 canceled", r.Status, r.Body)
 	}
 	// The scheduled task is gone from the queue, not merely skipped later.
-	_, err := jobs.NewClient(h.Redis, h.Store, nil).Inspector().GetTaskInfo(h.Queues.Default, id)
+	_, err := jobs.NewClient(h.Redis, h.Store, nil).Inspector().GetTaskInfo(h.AsynqQueue(h.Queues.Default, id), id)
 	if !errors.Is(err, asynq.ErrTaskNotFound) {
 		t.Errorf("task of the canceled job: %v, want it deleted", err)
 	}

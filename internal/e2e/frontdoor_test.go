@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"maps"
 	"net"
@@ -15,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/jobs"
@@ -71,9 +68,9 @@ func requireExactProblem(t *testing.T, what string, r *Response, want wantProble
 // is on them alone.
 func pauseQueues(t *testing.T, h *Harness, queues ...string) {
 	t.Helper()
-	insp := asynq.NewInspectorFromRedisClient(h.Redis)
+	client := jobs.NewClient(h.Redis, h.Store, nil)
 	for _, q := range queues {
-		if err := insp.PauseQueue(q); err != nil {
+		if err := client.SetPaused(t.Context(), q, true); err != nil {
 			t.Fatalf("pause queue %s: %v", q, err)
 		}
 	}
@@ -334,8 +331,7 @@ func TestFrontDoorRejections(t *testing.T) {
 				// A claim as an earlier version made it before storing
 				// its job, during a rolling upgrade.
 				fp := gateway.Fingerprint(http.MethodPost, "/v1/orders", []byte(inFlightBody))
-				sum := sha256.Sum256([]byte("in flight"))
-				key := h.Prefix + ":{acme}:idem:" + hex.EncodeToString(sum[:])
+				key := h.Store.Space().Idempotency("acme", "in flight")
 				if err := h.Redis.HSet(context.Background(), key, "s", "p", "fp", fp, "id", jobs.NewID()).Err(); err != nil {
 					t.Fatal(err)
 				}

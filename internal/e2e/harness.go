@@ -736,7 +736,7 @@ func scan(t testing.TB, rdb *redis.Client, pattern string) []string {
 func (h *Harness) Keys(t testing.TB) map[string]string {
 	t.Helper()
 	keys := scan(t, h.Redis, h.Prefix+":*")
-	for _, q := range []string{h.Queues.Critical, h.Queues.Default, h.Queues.Low} {
+	for _, q := range h.asynqQueues() {
 		for _, k := range scan(t, h.Redis, "asynq:{"+q+"}:*") {
 			rest := strings.TrimPrefix(k, "asynq:{"+q+"}:")
 			if !strings.HasPrefix(rest, "processed") && !strings.HasPrefix(rest, "failed") {
@@ -763,22 +763,40 @@ func (h *Harness) Keys(t testing.TB) map[string]string {
 // JobIDs returns the IDs of tenant's job records in Redis.
 func (h *Harness) JobIDs(t testing.TB, tenant string) []string {
 	t.Helper()
-	base := h.Prefix + ":{" + tenant + "}:job:"
+	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
+	defer cancel()
 	var ids []string
-	for _, k := range scan(t, h.Redis, base+"*") {
-		if id := strings.TrimPrefix(k, base); !strings.Contains(id, ":") {
+	for _, k := range scan(t, h.Redis, h.Prefix+":{*}:j:*") {
+		_, id, _ := strings.Cut(k, "}:j:")
+		if strings.Contains(id, ":") {
+			continue // the job's event list or deliveries
+		}
+		if owner, err := h.Redis.HGet(ctx, k, "t").Result(); err == nil && owner == tenant {
 			ids = append(ids, id)
 		}
 	}
 	return ids
 }
 
+// asynqQueues are the asynq queues of the harness's queues, every shard.
+func (h *Harness) asynqQueues() []string {
+	var out []string
+	for _, q := range []string{h.Queues.Critical, h.Queues.Default, h.Queues.Low} {
+		out = append(out, h.Store.Space().Queues(q)...)
+	}
+	return out
+}
+
+// AsynqQueue is the asynq queue the task of job id waits on, when the job
+// is on queue q.
+func (h *Harness) AsynqQueue(q, id string) string { return h.Store.Space().JobQueue(id, q) }
+
 // TaskIDs returns the IDs of the asynq tasks on the harness's queues (a
 // job's task ID is its job ID).
 func (h *Harness) TaskIDs(t testing.TB) []string {
 	t.Helper()
 	var ids []string
-	for _, q := range []string{h.Queues.Critical, h.Queues.Default, h.Queues.Low} {
+	for _, q := range h.asynqQueues() {
 		base := "asynq:{" + q + "}:t:"
 		for _, k := range scan(t, h.Redis, base+"*") {
 			ids = append(ids, strings.TrimPrefix(k, base))

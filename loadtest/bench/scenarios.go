@@ -298,7 +298,8 @@ func (b *bench) endToEndAt(ctx context.Context, rate float64) error {
 	}
 	defer gw.stop()
 	full := b.gatewayTarget(gw)
-	run := b.driveEndToEnd(ctx, full, up, gw.queue, gw.pids(), rate, func() <-chan struct{} {
+	// asyncgw runs one shard: its queue is asynq's "s0}<queue>".
+	run := b.driveEndToEnd(ctx, full, up, "s0}"+gw.queue, gw.pids(), rate, func() <-chan struct{} {
 		return b.profile(gw, fmt.Sprintf("e2e-%.0f", rate), b.opt.e2eMeasure)
 	})
 	b.checkRun("end-to-end submit", run.r)

@@ -1,0 +1,225 @@
+// Package keyspace owns everything asyncgw keeps in Redis: every key's
+// name and every Lua script (lua/*.lua, embedded). Nothing else in the
+// module builds a key or holds a script. asynq's private layout, which the
+// worker and the accept script write directly, is in asynq.go, next to the
+// asynq version it was read from.
+//
+// # Shards
+//
+// Keys are laid out for Redis Cluster. Every key of one job — its record,
+// event list and webhook deliveries, its tenant's event stream, outbox,
+// dead-letter lists and Idempotency-Keys on that shard, its asynq task and
+// the queues the task waits on — carries one hash tag, its shard's, so that
+// every script call touches one slot. A deployment has a fixed number of
+// shards (redis.shards); shard i's tag is the first of "s<i>", "s<i>.1",
+// "s<i>.2", … whose slot lies in the i-th of as many equal slot ranges, so
+// that shards spread evenly over masters that own equal ranges (as
+// redis-cli --cluster create gives them).
+//
+// A job's shard is written in its ID (ShardOf), so a read needs no lookup.
+// A job with an Idempotency-Key is on the shard of its tenant and key
+// (ShardFor): two requests with one key meet in one script. Any other job
+// is on a random shard.
+//
+// # Names
+//
+// With prefix P and shard tag T:
+//
+//	P:{T}:j:<id>                  job record (hash: t tenant, doc, req, state, seq, rbody, cb, cbev)
+//	P:{T}:j:<id>:ev               the job's earlier events (list)
+//	P:{T}:j:<id>:wh               its webhook deliveries (sorted set)
+//	P:{T}:t:<tenant>:events       the tenant's event stream on the shard
+//	P:{T}:t:<tenant>:outbox       the tenant's webhook outbox on the shard
+//	P:{T}:t:<tenant>:dlq:<queue>  the tenant's dead letters of a queue on the shard
+//	P:{T}:t:<tenant>:idem:<hash>  an Idempotency-Key of the tenant
+//	P:t:<tenant>:webhooks:disabled  the tenant's disabled webhook endpoints
+//	P:dlq:lists, P:outbox:tenants, P:webhooks:disabled:tenants  registries
+//	P:{T}:replica-ack             the key written before a WAIT for the shard's replicas
+//	P:rl:{<key>}                  a rate limiter's bucket
+//
+// Events are published on P:events:<tenant>.
+package keyspace
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+)
+
+// MaxShards is the most shards a deployment can have: a job ID carries
+// its shard in its first two characters (10 bits).
+const MaxShards = 1024
+
+// Space is the layout of one deployment: its key prefix and shards.
+type Space struct {
+	prefix string
+	tags   []string
+}
+
+// New returns the layout with prefix (which must not contain braces or
+// spaces) and shards shards (1 to MaxShards).
+func New(prefix string, shards int) (*Space, error) {
+	if prefix == "" || strings.ContainsAny(prefix, "{}\n ") {
+		return nil, fmt.Errorf("prefix %q: must be set and must not contain braces or spaces", prefix)
+	}
+	if shards < 1 || shards > MaxShards {
+		return nil, fmt.Errorf("shards %d: must be from 1 to %d", shards, MaxShards)
+	}
+	s := &Space{prefix: prefix, tags: make([]string, shards)}
+	for i := range shards {
+		s.tags[i] = shardTag(i, shards)
+	}
+	return s, nil
+}
+
+// shardTag is shard i's hash tag among n: the first of "s<i>", "s<i>.1", …
+// whose slot is in [i·16384/n, (i+1)·16384/n).
+func shardTag(i, n int) string {
+	lo, hi := i*Slots/n, (i+1)*Slots/n
+	base := "s" + strconv.Itoa(i)
+	for k := 0; ; k++ {
+		tag := base
+		if k > 0 {
+			tag += "." + strconv.Itoa(k)
+		}
+		if slot := int(Slot(tag)); slot >= lo && slot < hi {
+			return tag
+		}
+	}
+}
+
+// Prefix is the prefix of every key.
+func (s *Space) Prefix() string { return s.prefix }
+
+// Shards is the number of shards.
+func (s *Space) Shards() int { return len(s.tags) }
+
+// Tag is shard's hash tag, without braces.
+func (s *Space) Tag(shard int) string { return s.tags[shard] }
+
+// ShardOf is the shard of the job with ID id (an ID made by jobs.NewID and
+// placed by PlaceID, or any ID of that shape).
+func (s *Space) ShardOf(id string) int {
+	return idBits(id) % len(s.tags)
+}
+
+// ShardFor is the shard of a job with an Idempotency-Key.
+func (s *Space) ShardFor(tenant, idempotencyKey string) int {
+	if len(s.tags) == 1 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(tenant))
+	h.Write([]byte{0})
+	h.Write([]byte(idempotencyKey))
+	return int(h.Sum64() % uint64(len(s.tags)))
+}
+
+// PlaceID returns id changed in its first two characters so that
+// ShardOf gives shard; the rest of the ID is kept.
+func (s *Space) PlaceID(id string, shard int) string {
+	n := len(s.tags)
+	v := idBits(id)
+	v = v/n*n + shard
+	if v >= MaxShards {
+		v -= n
+	}
+	return string(idAlphabet[v>>5]) + string(idAlphabet[v&31]) + id[2:]
+}
+
+// idAlphabet is the lower-case base32 alphabet of job IDs.
+const idAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
+
+// idBits is the value of an ID's first two characters (0 to 1023); an ID
+// too short or of other characters counts as 0.
+func idBits(id string) int {
+	if len(id) < 2 {
+		return 0
+	}
+	return b32(id[0])<<5 | b32(id[1])
+}
+
+func b32(c byte) int {
+	switch {
+	case c >= 'a' && c <= 'z':
+		return int(c - 'a')
+	case c >= '2' && c <= '7':
+		return int(c-'2') + 26
+	}
+	return 0
+}
+
+// shardPrefix is "P:{T}:" of the job with ID id.
+func (s *Space) shardPrefix(shard int) string {
+	return s.prefix + ":{" + s.tags[shard] + "}:"
+}
+
+// Record is the record of job id.
+func (s *Space) Record(id string) string {
+	return s.shardPrefix(s.ShardOf(id)) + "j:" + id
+}
+
+// EventList is the list of the earlier events of the job whose record is
+// at record.
+func EventList(record string) string { return record + ":ev" }
+
+// Deliveries is the set of webhook deliveries of the job whose record is
+// at record.
+func Deliveries(record string) string { return record + ":wh" }
+
+// tenantKey is "P:{T}:t:<tenant>:<what>" on shard.
+func (s *Space) tenantKey(shard int, tenant, what string) string {
+	return s.shardPrefix(shard) + "t:" + tenant + ":" + what
+}
+
+// Stream is the tenant's event stream on shard.
+func (s *Space) Stream(shard int, tenant string) string { return s.tenantKey(shard, tenant, "events") }
+
+// Outbox is the tenant's webhook outbox on shard: "id\nseq" members scored
+// by when they are due (unix ms).
+func (s *Space) Outbox(shard int, tenant string) string { return s.tenantKey(shard, tenant, "outbox") }
+
+// DeadLetters is the tenant's dead-letter list of queue on shard: job IDs
+// scored by when they died (unix ms).
+func (s *Space) DeadLetters(shard int, tenant, queue string) string {
+	return s.tenantKey(shard, tenant, "dlq:"+queue)
+}
+
+// Idempotency is where an Idempotency-Key of tenant is remembered, on the
+// shard ShardFor gives.
+func (s *Space) Idempotency(tenant, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return s.tenantKey(s.ShardFor(tenant, key), tenant, "idem:"+hex.EncodeToString(sum[:]))
+}
+
+// DisabledEndpoints maps the tenant's disabled webhook endpoints (URL) to
+// why (JSON).
+func (s *Space) DisabledEndpoints(tenant string) string {
+	return s.prefix + ":t:" + tenant + ":webhooks:disabled"
+}
+
+// DeadLetterLists is the set of every dead-letter list ("tenant/queue";
+// one list per shard) that was ever written.
+func (s *Space) DeadLetterLists() string { return s.prefix + ":dlq:lists" }
+
+// OutboxTenants is the set of tenants that ever had an outbox.
+func (s *Space) OutboxTenants() string { return s.prefix + ":outbox:tenants" }
+
+// DisabledTenants is the set of tenants that ever had an endpoint disabled.
+func (s *Space) DisabledTenants() string { return s.prefix + ":webhooks:disabled:tenants" }
+
+// ReplicaAck is the counter written before a WAIT for the replicas of
+// shard's master, so that the WAIT goes to that master and covers every
+// write that completed before it. It holds nothing else of value.
+func (s *Space) ReplicaAck(shard int) string { return s.shardPrefix(shard) + "replica-ack" }
+
+// Channel is the prefix of the event channels: a tenant's events are
+// published on Channel + ":" + tenant.
+func (s *Space) Channel() string { return s.prefix + ":events" }
+
+// RateLimitKey is the bucket of a rate limiter's key, under prefix (rate
+// limiters are shared by deployments' processes without a Space).
+func RateLimitKey(prefix, key string) string { return prefix + ":rl:{" + key + "}" }

@@ -1,0 +1,60 @@
+-- accept: stores a new job in one step — its record with its first event,
+-- its asynq task (written as asynq's client writes it, see asynq.go), its
+-- Idempotency-Key — or nothing.
+--
+-- KEYS[1] record              P:{T}:j:<id>
+-- KEYS[2] tenant stream       P:{T}:t:<tenant>:events
+-- KEYS[3] tenant outbox       P:{T}:t:<tenant>:outbox
+-- then, when ARGV[12] is 1:
+-- KEYS[k] idempotency key     P:{T}:t:<tenant>:idem:<hash>
+-- then, when ARGV[14] is 1:
+-- KEYS[k]   task hash         asynq:{T}<priority>}:t:<id>
+-- KEYS[k+1] pending list or scheduled set of the task's queue
+--
+-- ARGV[1] doc (the job resource as JSON)    ARGV[2] req (the stored request)
+-- ARGV[3] state                             ARGV[4] stream maxlen
+-- ARGV[5] channel prefix                    ARGV[6] tenant
+-- ARGV[7] job id                            ARGV[8] idempotency ttl (s)
+-- ARGV[9] callback URL ("" for none)        ARGV[10] callback states (",a,b,")
+-- ARGV[11] now (unix ms)                    ARGV[12] has idempotency key (0/1)
+-- ARGV[13] request fingerprint              ARGV[14] has task (0/1)
+-- ARGV[15] task message                     ARGV[16] task scheduled (0/1)
+-- ARGV[17] its score (unix s) when scheduled, or pending since (unix ns)
+--
+-- Returns the event's stream ID; false if the job or its task exists; or,
+-- when the key stands for a job already, {s, fp, id, st} of that key ("p"
+-- for s: an earlier version's claim still pending), having written nothing.
+-- Publishes "tenant\nid\n1\nstreamID\nstate\ndoc" on channel:tenant.
+local k = 4
+local idem
+if ARGV[12] == '1' then
+  idem = KEYS[k]
+  k = k + 1
+  local v = redis.call('HMGET', idem, 's', 'fp', 'id', 'st')
+  if v[1] then return v end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+if ARGV[14] == '1' then
+  if redis.call('EXISTS', KEYS[k]) == 1 then return false end
+  if ARGV[16] == '1' then
+    redis.call('HSET', KEYS[k], 'msg', ARGV[15], 'state', 'scheduled')
+    redis.call('ZADD', KEYS[k+1], ARGV[17], ARGV[7])
+  else
+    redis.call('HSET', KEYS[k], 'msg', ARGV[15], 'state', 'pending', 'pending_since', ARGV[17])
+    redis.call('LPUSH', KEYS[k+1], ARGV[7])
+  end
+end
+if idem then
+  redis.call('HSET', idem, 's', 'd', 'fp', ARGV[13], 'id', ARGV[7], 'st', ARGV[3])
+  redis.call('EXPIRE', idem, ARGV[8])
+end
+redis.call('HSET', KEYS[1], 't', ARGV[6], 'doc', ARGV[1], 'req', ARGV[2], 'state', ARGV[3], 'seq', 1)
+if ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[1], 'cb', ARGV[9], 'cbev', ARGV[10])
+  if string.find(ARGV[10], ',' .. ARGV[3] .. ',', 1, true) then
+    redis.call('ZADD', KEYS[3], ARGV[11], ARGV[7] .. '\n1')
+  end
+end
+local sid = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'j', ARGV[7], 's', 1, 'k', ARGV[3], 'd', ARGV[1])
+redis.call('PUBLISH', ARGV[5] .. ':' .. ARGV[6], ARGV[6] .. '\n' .. ARGV[7] .. '\n1\n' .. sid .. '\n' .. ARGV[3] .. '\n' .. ARGV[1])
+return sid

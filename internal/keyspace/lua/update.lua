@@ -1,0 +1,84 @@
+-- update: writes a job's new state with its event, if the record is still
+-- at the expected seq, and with a task to retire, retires it as asynq's
+-- Done does (see asynq.go), if it is still active.
+--
+-- The record's state and doc are the job's latest event, seq; the events
+-- before it are in the event list, whose i-th element (1-based) is event
+-- i, "state\ndoc". So a new job has no list: each change first appends the
+-- event the record held. A job that becomes dead joins its dead-letter
+-- list; one that leaves dead (a replay) is taken out of it. Only a job
+-- that ended has an expiry, so only one that leaves a terminal state
+-- loses it. An event a callback hears of goes into the outbox in the same
+-- step: an event is never written without its webhook.
+--
+-- KEYS[1] record        P:{T}:j:<id>
+-- KEYS[2] event list    P:{T}:j:<id>:ev
+-- KEYS[3] tenant stream P:{T}:t:<tenant>:events
+-- KEYS[4] dead letters  P:{T}:t:<tenant>:dlq:<queue>
+-- KEYS[5] outbox        P:{T}:t:<tenant>:outbox
+-- KEYS[6] deliveries    P:{T}:j:<id>:wh
+-- and, to retire the task (all asynq:{T}<priority>}:…):
+-- KEYS[7] active list   KEYS[8] lease   KEYS[9] task hash
+-- KEYS[10] processed count of the day   KEYS[11] processed count in all
+--
+-- ARGV[1] doc            ARGV[2] state       ARGV[3] expected seq
+-- ARGV[4] from-terminal allowed (0/1)        ARGV[5] ttl (s; 0: none)
+-- ARGV[6] stream maxlen  ARGV[7] channel prefix
+-- ARGV[8] tenant         ARGV[9] job id
+-- ARGV[10] has raw result body (0/1)         ARGV[11] raw result body
+-- ARGV[12] time of death (unix ms)           ARGV[13] now (unix ms)
+-- with KEYS[7..11]: ARGV[14] task id, ARGV[15] the day's count's expiry
+-- (unix s), ARGV[16] the count at which the total starts again from one.
+--
+-- Returns {seq, streamID, retired (0/1)}; {-1} not found (or another
+-- tenant's), {-2} terminal, {-3} conflict.
+local cur = redis.call('HMGET', KEYS[1], 'state', 'seq', 'cbev', 'doc', 't')
+if not cur[1] or cur[5] ~= ARGV[8] then return {-1} end
+if cur[2] ~= ARGV[3] then return {-3} end
+local s = cur[1]
+local ended = s == 'succeeded' or s == 'failed' or s == 'dead' or s == 'canceled'
+if ended and ARGV[4] ~= '1' then return {-2} end
+local seq = tonumber(cur[2]) + 1
+if redis.call('LLEN', KEYS[2]) < seq - 1 then
+  redis.call('RPUSH', KEYS[2], s .. '\n' .. cur[4])
+end
+if ARGV[10] == '1' then
+  redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'state', ARGV[2], 'seq', seq, 'rbody', ARGV[11])
+else
+  redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'state', ARGV[2], 'seq', seq)
+end
+if cur[3] and string.find(cur[3], ',' .. ARGV[2] .. ',', 1, true) then
+  redis.call('ZADD', KEYS[5], ARGV[13], ARGV[9] .. '\n' .. seq)
+end
+local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'j', ARGV[9], 's', seq, 'k', ARGV[2], 'd', ARGV[1])
+redis.call('PUBLISH', ARGV[7] .. ':' .. ARGV[8], ARGV[8] .. '\n' .. ARGV[9] .. '\n' .. seq .. '\n' .. sid .. '\n' .. ARGV[2] .. '\n' .. ARGV[1])
+if ARGV[2] == 'dead' then
+  redis.call('ZADD', KEYS[4], ARGV[12], ARGV[9])
+elseif s == 'dead' then
+  redis.call('ZREM', KEYS[4], ARGV[9])
+end
+local ttl = tonumber(ARGV[5])
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('EXPIRE', KEYS[6], ttl)
+elseif ended then
+  redis.call('PERSIST', KEYS[1])
+  redis.call('PERSIST', KEYS[2])
+  redis.call('PERSIST', KEYS[6])
+end
+local retired = 0
+if #KEYS > 6 and redis.call('LREM', KEYS[7], 0, ARGV[14]) > 0 then
+  redis.call('ZREM', KEYS[8], ARGV[14])
+  redis.call('DEL', KEYS[9])
+  if redis.call('INCR', KEYS[10]) == 1 then
+    redis.call('EXPIREAT', KEYS[10], ARGV[15])
+  end
+  if redis.call('GET', KEYS[11]) == ARGV[16] then
+    redis.call('SET', KEYS[11], 1)
+  else
+    redis.call('INCR', KEYS[11])
+  end
+  retired = 1
+end
+return {seq, sid, retired}

@@ -1,0 +1,115 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/asyncgw/asyncgw/internal/keyspace"
+)
+
+// A queue, as asyncgw's configuration and API name it ("critical",
+// "default", …), is a priority: on Redis it is one asynq queue per shard
+// (keyspace.Space.Queue). The functions here read and change a queue on
+// all of its shards.
+
+// QueueInfo is the state of a queue, summed over its shards.
+type QueueInfo struct {
+	Pending, Active, Scheduled, Retry int
+	// ProcessedTotal counts the tasks done, as asynq counts them.
+	ProcessedTotal int
+	// Latency is how long the oldest pending task has waited.
+	Latency time.Duration
+	// Paused: a shard of the queue is paused (normally all are).
+	Paused bool
+	// Known: asynq holds the queue (it has been registered or used).
+	Known bool
+}
+
+// RegisterQueues adds every shard of queues to asynq's set of queues, which
+// its inspector lists. asynq's client does so with every task; asyncgw's
+// accept script does not (the set is not in the job's slot), so each
+// process registers the queues it serves when it starts.
+func (c *Client) RegisterQueues(ctx context.Context, queues []string) error {
+	var names []any
+	for _, q := range queues {
+		for _, aq := range c.ks.Queues(q) {
+			names = append(names, aq)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if err := c.rdb.SAdd(ctx, keyspace.AsynqQueuesKey, names...).Err(); err != nil {
+		return fmt.Errorf("register queues: %w", err)
+	}
+	return nil
+}
+
+// KnownQueues lists the queues asynq holds, by name (without shards).
+func (c *Client) KnownQueues(context.Context) ([]string, error) {
+	all, err := c.insp.Queues()
+	if err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	var out []string
+	for _, aq := range all {
+		if _, q, ok := c.ks.ParseQueue(aq); ok && !slices.Contains(out, q) {
+			out = append(out, q)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// QueueInfo reads a queue on every shard.
+func (c *Client) QueueInfo(ctx context.Context, queue string) (QueueInfo, error) {
+	var out QueueInfo
+	for _, aq := range c.ks.Queues(queue) {
+		info, err := c.insp.GetQueueInfo(aq)
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
+		}
+		if err != nil {
+			return QueueInfo{}, fmt.Errorf("read queue %s: %w", queue, err)
+		}
+		out.Known = true
+		out.Pending += info.Pending
+		out.Active += info.Active
+		out.Scheduled += info.Scheduled
+		out.Retry += info.Retry
+		out.ProcessedTotal += info.ProcessedTotal
+		out.Latency = max(out.Latency, info.Latency)
+		out.Paused = out.Paused || info.Paused
+	}
+	if !out.Known {
+		paused, err := c.QueuePaused(ctx, queue)
+		if err != nil {
+			return QueueInfo{}, err
+		}
+		out.Paused = paused
+	}
+	return out, nil
+}
+
+// SetPaused pauses or resumes a queue on every shard. It is idempotent.
+func (c *Client) SetPaused(_ context.Context, queue string, paused bool) error {
+	for _, aq := range c.ks.Queues(queue) {
+		var err error
+		if paused {
+			err = c.insp.PauseQueue(aq)
+		} else {
+			err = c.insp.UnpauseQueue(aq)
+		}
+		// asynq refuses to pause a paused queue or resume a running one.
+		if err != nil && !strings.Contains(err.Error(), "already paused") && !strings.Contains(err.Error(), "not paused") {
+			return fmt.Errorf("pause queue %s: %w", queue, err)
+		}
+	}
+	return nil
+}
