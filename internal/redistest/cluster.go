@@ -75,7 +75,8 @@ type Cluster struct {
 // 3), each with WithReplicas replicas (default 1), started with
 //
 //	--cluster-enabled yes --cluster-node-timeout 2000
-//	--cluster-replica-validity-factor 0 --repl-diskless-sync-delay 0
+//	--cluster-replica-validity-factor 0 --cluster-announce-ip 127.0.0.1
+//	--repl-diskless-sync-delay 0
 //
 // after Start's defaults, then opts' WithArgs (WithAOF makes every node
 // durable). It assigns the slots itself (CLUSTER ADDSLOTSRANGE,
@@ -107,6 +108,9 @@ func StartCluster(t testing.TB, opts ...Option) *Cluster {
 		"--cluster-config-file", "nodes.conf",
 		"--cluster-node-timeout", strconv.Itoa(int(clusterNodeTimeout.Milliseconds())),
 		"--cluster-replica-validity-factor", "0",
+		// A node learns its IP from the nodes it meets: one alone
+		// would name itself ":port".
+		"--cluster-announce-ip", "127.0.0.1",
 		"--repl-diskless-sync-delay", "0",
 	}, c.args...)
 
