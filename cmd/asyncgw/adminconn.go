@@ -26,7 +26,7 @@ func (c *cli) openAdmin(ctx context.Context, cmd string) (*admin.Service, func()
 		return nil, nil, err
 	}
 	if !cfg.redisSet() {
-		return nil, nil, fmt.Errorf("redis.url or redis.sentinel: required for %q (give --config FILE with redis.url or redis.sentinel, or ASYNCGW_REDIS_URL; the embedded Redis of a demo asyncgw lives inside that process and cannot be reached)", cmd)
+		return nil, nil, fmt.Errorf("redis.url, redis.sentinel or redis.cluster: required for %q (give --config FILE with redis.url, redis.sentinel or redis.cluster, or ASYNCGW_REDIS_URL; the embedded Redis of a demo asyncgw lives inside that process and cannot be reached)", cmd)
 	}
 	conn, err := redisconn.New(cfg.redisConn())
 	if err != nil {

@@ -120,10 +120,18 @@ type redisConfig struct {
 	// Sentinel names the master of a Sentinel deployment, in place of
 	// url.
 	Sentinel redisSentinelConfig `yaml:"sentinel"`
+	// Cluster names the nodes of a Redis Cluster, in place of url and
+	// sentinel. A pointer, so that a section with no addrs is an error
+	// rather than no section.
+	Cluster *redisClusterConfig `yaml:"cluster"`
 	// TLS sets the certificate authorities and server name for rediss://
-	// and for Sentinel with tls.enabled.
+	// and for Sentinel and Cluster with tls.enabled.
 	TLS    redisTLSConfig `yaml:"tls"`
 	Prefix string         `yaml:"prefix"`
+	// Shards is how many shards (hash tags) a tenant's jobs are spread
+	// over, from 1 to 1024. Default 1. Fixed for the life of a
+	// deployment's data.
+	Shards int `yaml:"shards"`
 	// RequireDurable makes a Redis that fails the durability check at
 	// start-up a fatal error rather than a warning.
 	RequireDurable bool `yaml:"require_durable"`
@@ -144,6 +152,14 @@ type redisSentinelConfig struct {
 	Username         string   `yaml:"username"`
 	Password         string   `yaml:"password"`
 	SentinelPassword string   `yaml:"sentinel_password"`
+}
+
+type redisClusterConfig struct {
+	// Addrs are cluster nodes' host:port, usually every master;
+	// ASYNCGW_REDIS_CLUSTER_ADDRS takes them separated by commas.
+	Addrs    []string `yaml:"addrs" env:"list"`
+	Username string   `yaml:"username"`
+	Password string   `yaml:"password"`
 }
 
 type redisTLSConfig struct {
@@ -266,13 +282,24 @@ type config struct {
 	// and the webhook queue.
 	AdminQueues []string
 
-	// RedisSentinel is redis.sentinel (the alternative to RedisURL).
+	// RedisSentinel is redis.sentinel (an alternative to RedisURL).
 	RedisSentinel redisconn.Sentinel
+	// RedisCluster is redis.cluster (the other alternative).
+	RedisCluster redisconn.Cluster
+	// Shards is redis.shards: how many shards a tenant's jobs are spread
+	// over, from 1 to 1024. Defaults to 1.
+	Shards int
 	// RedisTLS is redis.tls.
 	RedisTLS redisconn.TLS
 }
 
 const defaultListen = "127.0.0.1:8080"
+
+// defaultShards and maxShards bound redis.shards.
+const (
+	defaultShards = 1
+	maxShards     = 1024
+)
 
 // defaultDrainDelay is gateway.drain_delay's default: long enough for a
 // load balancer that checks /readyz every few seconds to see the 503.
@@ -462,17 +489,27 @@ func (fc fileConfig) resolve() (*config, error) {
 	}
 	rs, rt := fc.Redis.Sentinel, fc.Redis.TLS
 	cfg.RedisSentinel = redisconn.Sentinel{MasterName: rs.MasterName, Addrs: rs.Addrs, Username: rs.Username, Password: rs.Password, SentinelPassword: rs.SentinelPassword}
+	if rc := fc.Redis.Cluster; rc != nil {
+		if len(rc.Addrs) == 0 {
+			return nil, errors.New("redis.cluster.addrs: at least one node host:port is required")
+		}
+		cfg.RedisCluster = redisconn.Cluster{Addrs: rc.Addrs, Username: rc.Username, Password: rc.Password}
+	}
 	cfg.RedisTLS = redisconn.TLS{Enabled: rt.Enabled, CAFile: rt.CAFile, ServerName: rt.ServerName}
 	if cfg.redisSet() {
 		if _, rerr := redisconn.New(cfg.redisConn()); rerr != nil {
 			return nil, rerr
 		}
 	} else if rt != (redisTLSConfig{}) {
-		return nil, errors.New("redis.tls: needs redis.url or redis.sentinel")
+		return nil, errors.New("redis.tls: needs redis.url, redis.sentinel or redis.cluster")
+	}
+	cfg.Shards = cmp.Or(fc.Redis.Shards, defaultShards)
+	if n := fc.Redis.Shards; n != 0 && (n < 1 || n > maxShards) {
+		return nil, fmt.Errorf("redis.shards: %d must be between 1 and %d", n, maxShards)
 	}
 	cfg.RequireDurable = fc.Redis.RequireDurable
 	if cfg.RequireDurable && !cfg.redisSet() {
-		return nil, errors.New("redis.require_durable: needs redis.url or redis.sentinel (or ASYNCGW_REDIS_URL); the embedded Redis is never durable")
+		return nil, errors.New("redis.require_durable: needs redis.url, redis.sentinel or redis.cluster (or ASYNCGW_REDIS_URL); the embedded Redis is never durable")
 	}
 	var err error
 	d := func(key, v string) time.Duration {
@@ -689,11 +726,11 @@ func (fc fileConfig) resolve() (*config, error) {
 
 // redisConn is the redis section as redisconn reads it.
 func (c *config) redisConn() redisconn.Config {
-	return redisconn.Config{URL: c.RedisURL, Sentinel: c.RedisSentinel, TLS: c.RedisTLS}
+	return redisconn.Config{URL: c.RedisURL, Sentinel: c.RedisSentinel, Cluster: c.RedisCluster, TLS: c.RedisTLS}
 }
 
-// redisSet reports whether a Redis is configured (redis.url or
-// redis.sentinel): if not, the demo runs an embedded one.
+// redisSet reports whether a Redis is configured (redis.url,
+// redis.sentinel or redis.cluster): if not, the demo runs an embedded one.
 func (c *config) redisSet() bool { return c.redisConn().Set() }
 
 // resolve checks the auth section (the tenants' webhook settings are read
@@ -851,7 +888,7 @@ func (cfg *config) resolveReplicaAck(rc redisConfig) error {
 		return fmt.Errorf("redis.min_replicas_ack: %d must be between 0 and 100", rc.MinReplicasAck)
 	}
 	if rc.MinReplicasAck > 0 && !cfg.redisSet() {
-		return errors.New("redis.min_replicas_ack: needs a replicated Redis (redis.url or redis.sentinel); the embedded Redis has no replicas")
+		return errors.New("redis.min_replicas_ack: needs a replicated Redis (redis.url, redis.sentinel or redis.cluster); the embedded Redis has no replicas")
 	}
 	cfg.MinReplicasAck = rc.MinReplicasAck
 	cfg.ReplicaAckTimeout = status.DefaultReplicaAckTimeout

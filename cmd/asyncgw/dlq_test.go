@@ -580,7 +580,7 @@ func TestDLQErrors(t *testing.T) {
 		{"queues", "pause", e.q},
 	} {
 		_, err := runCLI(t, nil, args...)
-		if err == nil || !strings.HasPrefix(err.Error(), "redis.url or redis.sentinel: required for ") || !strings.Contains(err.Error(), "embedded Redis") {
+		if err == nil || !strings.HasPrefix(err.Error(), "redis.url, redis.sentinel or redis.cluster: required for ") || !strings.Contains(err.Error(), "embedded Redis") {
 			t.Errorf("%v without redis.url: %v", args, err)
 		}
 	}

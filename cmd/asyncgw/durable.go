@@ -74,17 +74,22 @@ func minReplicasProblem(ctx context.Context, rdb redis.Cmdable, want int) string
 // durableNode is one Redis node the durability check reads.
 type durableNode struct {
 	addr string
-	// role is "master" or "replica" in a Sentinel deployment, "" for the
-	// one node of redis.url (which is checked as the master).
+	// role is "master" or "replica" in a Sentinel deployment or a
+	// cluster, "" for the one node of redis.url (which is checked as the
+	// master).
 	role string
 	rdb  redis.Cmdable
 	err  error // set when the node could not be reached
 }
 
 // durabilityNodes returns the nodes the durability check reads: the node
-// of redis.url, or the master and each replica the sentinels name. rdb is
-// the process's client; done closes the clients made for the replicas.
+// of redis.url, the master and each replica the sentinels name, or every
+// master of a cluster and each of its replicas. rdb is the process's
+// client; done closes the clients made for the other nodes.
 func durabilityNodes(ctx context.Context, conn *redisconn.Connector, rdb redis.Cmdable) (nodes []durableNode, done func()) {
+	if conn.Cluster() {
+		return clusterDurabilityNodes(ctx, conn)
+	}
 	if !conn.Sentinel() {
 		return []durableNode{{addr: conn.Addr(), rdb: rdb}}, func() {}
 	}
@@ -102,6 +107,33 @@ func durabilityNodes(ctx context.Context, conn *redisconn.Connector, rdb redis.C
 		c := conn.NodeClient(addr)
 		clients = append(clients, c)
 		nodes = append(nodes, durableNode{addr: addr, role: "replica", rdb: c})
+	}
+	return nodes, func() {
+		for _, c := range clients {
+			_ = c.Close()
+		}
+	}
+}
+
+// clusterDurabilityNodes returns every master of the cluster and each of
+// its replicas, each with a client of its own (the cluster client would
+// send CONFIG GET to any one node).
+func clusterDurabilityNodes(ctx context.Context, conn *redisconn.Connector) (nodes []durableNode, done func()) {
+	shards, err := conn.Shards(ctx)
+	if err != nil {
+		return []durableNode{{addr: "the cluster's masters", role: "master", err: err}}, func() {}
+	}
+	var clients []*redis.Client
+	add := func(addr, role string) {
+		c := conn.NodeClient(addr)
+		clients = append(clients, c)
+		nodes = append(nodes, durableNode{addr: addr, role: role, rdb: c})
+	}
+	for _, s := range shards {
+		add(s.Master, "master")
+		for _, r := range s.Replicas {
+			add(r, "replica")
+		}
 	}
 	return nodes, func() {
 		for _, c := range clients {

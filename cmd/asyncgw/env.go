@@ -102,7 +102,15 @@ func (e *envError) Unwrap() error { return e.err }
 func nameEnv(err error, set map[string]string) error {
 	msg := err.Error()
 	for key, name := range set {
-		if rest, ok := strings.CutPrefix(msg, key); ok && (strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, " ")) {
+		rest, ok := strings.CutPrefix(msg, key)
+		if !ok {
+			continue
+		}
+		// An entry of a list the variable set: redis.cluster.addrs[1]: ...
+		if i, after, found := strings.Cut(rest, "]"); found && strings.HasPrefix(rest, "[") {
+			key, rest = key+i+"]", after
+		}
+		if strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, " ") {
 			return &envError{name: name, key: key, err: errors.New(strings.TrimPrefix(strings.TrimPrefix(rest, ":"), " "))}
 		}
 	}

@@ -39,6 +39,10 @@ func TestEnvKeys(t *testing.T) {
 		"ASYNCGW_REDIS_REQUIRE_DURABLE":       "redis.require_durable",
 		"ASYNCGW_REDIS_SENTINEL_MASTER_NAME":  "redis.sentinel.master_name",
 		"ASYNCGW_REDIS_SENTINEL_ADDRS":        "redis.sentinel.addrs",
+		"ASYNCGW_REDIS_CLUSTER_ADDRS":         "redis.cluster.addrs",
+		"ASYNCGW_REDIS_CLUSTER_USERNAME":      "redis.cluster.username",
+		"ASYNCGW_REDIS_CLUSTER_PASSWORD":      "redis.cluster.password",
+		"ASYNCGW_REDIS_SHARDS":                "redis.shards",
 		"ASYNCGW_REDIS_TLS_CA_FILE":           "redis.tls.ca_file",
 		"ASYNCGW_WORKER_CONCURRENCY":          "worker.concurrency",
 		"ASYNCGW_WORKER_BREAKER_OPEN_TIMEOUT": "worker.breaker.open_timeout",
@@ -127,6 +131,52 @@ func TestEnvSentinel(t *testing.T) {
 	_, err = loadConfig(path, env(map[string]string{"ASYNCGW_REDIS_URL": "redis://127.0.0.1:6379/0"}))
 	if err == nil || !strings.Contains(err.Error(), "redis.url, redis.sentinel: give one of them, not both") {
 		t.Errorf("url and sentinel: %v", err)
+	}
+}
+
+// TestEnvCluster sets the Cluster form and the shard count from the
+// environment alone, the nodes' addresses separated by commas.
+func TestEnvCluster(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "asyncgw.yaml", "redis:\n  cluster: {addrs: [\"10.0.0.1:6379\"]}\n  shards: 4\n")
+	cfg, err := loadConfig(path, env(map[string]string{
+		"ASYNCGW_REDIS_CLUSTER_ADDRS":    " 127.0.0.1:7000, 127.0.0.1:7001,,127.0.0.1:7002 ",
+		"ASYNCGW_REDIS_CLUSTER_USERNAME": "gw",
+		"ASYNCGW_REDIS_CLUSTER_PASSWORD": "s3cret",
+		"ASYNCGW_REDIS_SHARDS":           "16",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.RedisCluster
+	if want := []string{"127.0.0.1:7000", "127.0.0.1:7001", "127.0.0.1:7002"}; !slices.Equal(c.Addrs, want) || c.Username != "gw" || c.Password != "s3cret" || cfg.RedisURL != "" || !cfg.redisSet() {
+		t.Errorf("cluster %+v, url %q; want %q", c, cfg.RedisURL, want)
+	}
+	if cfg.Shards != 16 {
+		t.Errorf("shards %d, want 16 from ASYNCGW_REDIS_SHARDS", cfg.Shards)
+	}
+	if cfg, err := loadConfig(path, env(nil)); err != nil || cfg.Shards != 4 || !slices.Equal(cfg.RedisCluster.Addrs, []string{"10.0.0.1:6379"}) {
+		t.Errorf("from the file: shards %d, cluster %+v (%v)", cfg.Shards, cfg.RedisCluster, err)
+	}
+	// The cluster form from the environment alone, with no file.
+	cfg, err = loadConfig("", env(map[string]string{"ASYNCGW_REDIS_CLUSTER_ADDRS": "127.0.0.1:7000"}))
+	if err != nil || !slices.Equal(cfg.RedisCluster.Addrs, []string{"127.0.0.1:7000"}) || cfg.Shards != 1 {
+		t.Errorf("no file: cluster %+v, shards %d (%v)", cfg.RedisCluster, cfg.Shards, err)
+	}
+	// A bad address and a bad count name their variables.
+	_, err = loadConfig(path, env(map[string]string{"ASYNCGW_REDIS_CLUSTER_ADDRS": "127.0.0.1:7000,7001"}))
+	if err == nil || !strings.Contains(err.Error(), `ASYNCGW_REDIS_CLUSTER_ADDRS (redis.cluster.addrs[1]): "7001" must be host:port`) {
+		t.Errorf("bad address: %v", err)
+	}
+	_, err = loadConfig(path, env(map[string]string{"ASYNCGW_REDIS_SHARDS": "2000"}))
+	if err == nil || !strings.Contains(err.Error(), "ASYNCGW_REDIS_SHARDS (redis.shards): 2000 must be between 1 and 1024") {
+		t.Errorf("bad shard count: %v", err)
+	}
+	// The URL form from the environment beside the Cluster form in the
+	// file is a conflict, named.
+	_, err = loadConfig(path, env(map[string]string{"ASYNCGW_REDIS_URL": "redis://127.0.0.1:6379/0"}))
+	if err == nil || !strings.Contains(err.Error(), "redis.url, redis.cluster: give one of them, not both") {
+		t.Errorf("url and cluster: %v", err)
 	}
 }
 

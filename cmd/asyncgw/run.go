@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -52,7 +53,7 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	var mem *memredis.Server
 	if !cfg.redisSet() {
 		if cmd != "all" {
-			return fmt.Errorf("redis.url or redis.sentinel: required for %q (the embedded Redis lives inside one process; run asyncgw without a command to use it)", cmd)
+			return fmt.Errorf("redis.url, redis.sentinel or redis.cluster: required for %q (the embedded Redis lives inside one process; run asyncgw without a command to use it)", cmd)
 		}
 		var err error
 		mem, err = memredis.Start()
@@ -63,7 +64,7 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		cfg.RedisURL = mem.URL()
 	}
 	// Every client comes from conn: with Sentinel, all of them follow
-	// the master.
+	// the master; with Cluster, the slots' masters.
 	conn, err := redisconn.New(cfg.redisConn())
 	if err != nil {
 		return configError(cfg.Path, err)
@@ -97,7 +98,8 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		}
 	}
 	// Readiness asks the node for its ROLE (a sentinel or a replica
-	// answers PING too), and says what it heard in asyncgw_redis_not_master.
+	// answers PING too), and says what it heard in asyncgw_redis_not_master;
+	// on a cluster, every master whether the cluster serves every slot.
 	checkMaster := func(ctx context.Context) error {
 		err := redisconn.CheckMaster(ctx, rdb)
 		var nm *redisconn.NotMasterError
@@ -296,20 +298,32 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 // it answers PING, and ROLE says it is no sentinel (a sentinel answers
 // PING, then refuses every command an accept needs). A replica is only
 // warned about: it may be promoted, and until then /readyz says not ready.
-func checkReachable(ctx context.Context, conn *redisconn.Connector, rdb *redis.Client, log *slog.Logger) error {
+// So is a cluster that does not serve every slot yet. A node of a cluster
+// named by redis.url is an error: it would answer MOVED for most keys.
+func checkReachable(ctx context.Context, conn *redisconn.Connector, rdb redis.UniversalClient, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("%s: cannot reach %s: %w", conn.Key(), conn.Addr(), err)
 	}
 	var nm *redisconn.NotMasterError
+	var cs *redisconn.ClusterStateError
 	switch err := redisconn.CheckMaster(ctx, rdb); {
 	case errors.As(err, &nm) && nm.Role == "sentinel":
 		return fmt.Errorf("%s: %s is a Redis Sentinel, not a Redis server; use redis.sentinel {master_name, addrs} to reach the master it watches", conn.Key(), conn.Addr())
 	case errors.As(err, &nm):
 		log.Warn("redis is not a master: writes fail and /readyz says not ready until it is", "redis", conn.Addr(), "role", nm.Role)
+	case errors.As(err, &cs):
+		log.Warn("redis cluster does not serve every slot: writes to some fail and /readyz says not ready until it does", "redis", conn.Addr(), "node", cs.Node, "state", cs.State)
 	case err != nil:
 		return fmt.Errorf("%s: cannot reach %s: %w", conn.Key(), conn.Addr(), err)
+	}
+	if !conn.Cluster() {
+		// INFO cluster: a server without cluster support says
+		// cluster_enabled:0 or nothing.
+		if info, err := rdb.Info(ctx, "cluster").Result(); err == nil && strings.Contains(info, "cluster_enabled:1") {
+			return fmt.Errorf("%s: %s is a node of a Redis Cluster; use redis.cluster {addrs} to reach the cluster", conn.Key(), conn.Addr())
+		}
 	}
 	return nil
 }

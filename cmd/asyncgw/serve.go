@@ -13,7 +13,8 @@ func (c *cli) gatewayCmd() *cobra.Command {
 		Short: "Run the HTTP gateway only",
 		Long: `Run the HTTP gateway only: it accepts writes, serves job reads, event
 streams, the admin API, /healthz and /readyz. Run as many as you need behind
-a load balancer; they share nothing but Redis, so redis.url or redis.sentinel is required.`,
+a load balancer; they share nothing but Redis, so redis.url, redis.sentinel
+or redis.cluster is required.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.serve(cmd.Context(), "gateway")
@@ -28,7 +29,8 @@ func (c *cli) workerCmd() *cobra.Command {
 		Short: "Run the workers only",
 		Long: `Run the workers only: they run jobs against their upstreams, deliver
 webhooks and drain the webhook outbox. Run as many as you need; they share
-nothing but Redis, so redis.url or redis.sentinel is required.`,
+nothing but Redis, so redis.url, redis.sentinel or redis.cluster is
+required.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.serve(cmd.Context(), "worker")

@@ -1,15 +1,24 @@
 // Package redisconn builds the go-redis clients of an asyncgw process from
-// its redis configuration, in one place: one node named by a URL, or the
-// master of a Redis Sentinel deployment, each with TLS (system roots or a
-// CA file) and an ACL user where the deployment needs them.
+// its redis configuration, in one place: one node named by a URL, the
+// master of a Redis Sentinel deployment, or a Redis Cluster, each with TLS
+// (system roots or a CA file) and an ACL user where the deployment needs
+// them.
 //
 // Every client a process uses (its main pool, the accept path's pool, the
 // event hub's, asynq's) comes from one Connector, so that all of them
-// follow a Sentinel failover the same way. For Sentinel the clients are
-// go-redis failover clients (NewFailoverClient): they ask a sentinel for
-// the master when they dial and, on Sentinel's +switch-master, close the
-// command and pipeline connections to the old master. They do not move
-// pub/sub connections: Switches tells their owners to resubscribe.
+// follow a failover the same way. Callers get a redis.UniversalClient and
+// need not know which form it is.
+//
+// For Sentinel the clients are go-redis failover clients
+// (NewFailoverClient): they ask a sentinel for the master when they dial
+// and, on Sentinel's +switch-master, close the command and pipeline
+// connections to the old master. They do not move pub/sub connections:
+// Switches tells their owners to resubscribe.
+//
+// For Cluster they are go-redis cluster clients that reload their slot map
+// every second (go-redis alone does so every 60s, or on MOVED), so that
+// after a master fails they find its promoted replica within a second of
+// the promotion.
 package redisconn
 
 import (
@@ -26,7 +35,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Config says how to reach Redis: exactly one of URL and Sentinel.
+// Config says how to reach Redis: exactly one of URL, Sentinel and
+// Cluster.
 type Config struct {
 	// URL names one node: redis://[user:password@]host:port/db,
 	// rediss:// (TLS with the system's roots unless TLS.CAFile is set) or
@@ -35,15 +45,33 @@ type Config struct {
 	// Sentinel names the master of a Sentinel deployment. Defaults to
 	// none.
 	Sentinel Sentinel
+	// Cluster names the nodes of a Redis Cluster. Defaults to none.
+	Cluster Cluster
 	// TLS applies to the URL form when its scheme is rediss://, and to
-	// every connection of the Sentinel form (sentinels and data nodes)
-	// when TLS.Enabled is set.
+	// every connection of the Sentinel and Cluster forms (sentinels and
+	// data nodes) when TLS.Enabled is set.
 	TLS TLS
 }
 
-// Set reports whether c names a Redis (any key of url or sentinel is
-// set); if not, the caller may run an embedded one.
-func (c Config) Set() bool { return c.URL != "" || c.Sentinel.set() }
+// Set reports whether c names a Redis (any key of url, sentinel or
+// cluster is set); if not, the caller may run an embedded one.
+func (c Config) Set() bool { return c.URL != "" || c.Sentinel.set() || c.Cluster.set() }
+
+// forms returns the configuration keys of the forms c sets, in the order
+// url, sentinel, cluster.
+func (c Config) forms() []string {
+	var out []string
+	if c.URL != "" {
+		out = append(out, "redis.url")
+	}
+	if c.Sentinel.set() {
+		out = append(out, "redis.sentinel")
+	}
+	if c.Cluster.set() {
+		out = append(out, "redis.cluster")
+	}
+	return out
+}
 
 // Sentinel is the redis.sentinel section.
 type Sentinel struct {
@@ -69,8 +97,8 @@ func (s Sentinel) set() bool {
 
 // TLS is the redis.tls section.
 type TLS struct {
-	// Enabled turns TLS on for the Sentinel form (the URL form turns it
-	// on with rediss://). Defaults to false.
+	// Enabled turns TLS on for the Sentinel and Cluster forms (the URL
+	// form turns it on with rediss://). Defaults to false.
 	Enabled bool
 	// CAFile is a PEM file of the certificate authorities that sign the
 	// servers' certificates, for managed Redis with a private CA.
@@ -94,29 +122,42 @@ type Options struct {
 	NoRetries bool
 }
 
-// ErrNoRedis is returned by New when neither redis.url nor
-// redis.sentinel is set.
-var ErrNoRedis = errors.New("redis: neither redis.url nor redis.sentinel is set")
+// ErrNoRedis is returned by New when none of redis.url, redis.sentinel
+// and redis.cluster is set.
+var ErrNoRedis = errors.New("redis: none of redis.url, redis.sentinel and redis.cluster is set")
 
 // Connector makes clients for one configured Redis.
 type Connector struct {
 	cfg      Config
 	url      *redis.Options         // the URL form
 	failover *redis.FailoverOptions // the Sentinel form
+	cluster  *redis.ClusterOptions  // the Cluster form
 }
 
 // New checks cfg and returns a Connector for it. Its errors name the bad
-// key (redis.url, redis.sentinel.addrs, redis.tls.ca_file, ...).
+// key (redis.url, redis.sentinel.addrs, redis.cluster.addrs,
+// redis.tls.ca_file, ...).
 func New(cfg Config) (*Connector, error) {
-	sentinel := cfg.Sentinel.set()
-	switch {
-	case cfg.URL != "" && sentinel:
-		return nil, errors.New("redis.url, redis.sentinel: give one of them, not both")
-	case cfg.URL == "" && !sentinel:
+	switch forms := cfg.forms(); len(forms) {
+	case 0:
 		return nil, ErrNoRedis
+	case 1:
+	case 2:
+		return nil, fmt.Errorf("%s: give one of them, not both", strings.Join(forms, ", "))
+	default:
+		return nil, fmt.Errorf("%s: give one of them, not all three", strings.Join(forms, ", "))
 	}
 	c := &Connector{cfg: cfg}
 	tlsSet := cfg.TLS != (TLS{})
+	sentinel := cfg.Sentinel.set()
+	if cfg.Cluster.set() {
+		opts, err := cfg.Cluster.options(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		c.cluster = opts
+		return c, nil
+	}
 	if !sentinel {
 		opts, err := redis.ParseURL(cfg.URL)
 		if err != nil {
@@ -192,19 +233,26 @@ func (t TLS) config() (*tls.Config, error) {
 func (c *Connector) Sentinel() bool { return c.failover != nil }
 
 // Key is the configuration key messages about the connection name:
-// "redis.url" or "redis.sentinel".
+// "redis.url", "redis.sentinel" or "redis.cluster".
 func (c *Connector) Key() string {
-	if c.Sentinel() {
+	switch {
+	case c.Sentinel():
 		return "redis.sentinel"
+	case c.Cluster():
+		return "redis.cluster"
 	}
 	return "redis.url"
 }
 
-// Addr says where the clients go, for messages: the URL's host:port, or
-// "master mymaster of sentinels a:26379,b:26379".
+// Addr says where the clients go, for messages: the URL's host:port,
+// "master mymaster of sentinels a:26379,b:26379", or "cluster of
+// a:6379,b:6379" (the configured nodes).
 func (c *Connector) Addr() string {
-	if c.Sentinel() {
+	switch {
+	case c.Sentinel():
 		return fmt.Sprintf("master %s of sentinels %s", c.failover.MasterName, strings.Join(c.failover.SentinelAddrs, ","))
+	case c.Cluster():
+		return "cluster of " + strings.Join(c.cluster.Addrs, ",")
 	}
 	return c.url.Addr
 }
@@ -215,8 +263,15 @@ func (c *Connector) Addr() string {
 // ?protocol=3 (asyncgw uses no RESP3 push notifications, and with RESP3
 // the client looks for them before every command, about 8% of the
 // gateway's CPU under load). For Sentinel it is a failover client that
-// only ever talks to the master.
-func (c *Connector) Client(o Options) *redis.Client {
+// only ever talks to the master; for Cluster, a cluster client that
+// reloads its slot map every second until it is closed (see
+// clusterClient), and that follows MOVED and ASK even with NoRetries.
+//
+// The caller closes the client.
+func (c *Connector) Client(o Options) redis.UniversalClient {
+	if c.Cluster() {
+		return c.clusterClient(o)
+	}
 	if c.Sentinel() {
 		f := *c.failover
 		f.SentinelAddrs = append([]string(nil), f.SentinelAddrs...)
@@ -249,9 +304,18 @@ func (c *Connector) Client(o Options) *redis.Client {
 }
 
 // NodeClient returns a plain client for one data node at addr (such as a
-// replica the sentinels name) with the configuration's credentials and
-// TLS. The caller closes it.
+// replica the sentinels name, or one master or replica of a cluster) with
+// the configuration's credentials and TLS. It never retries and, on a
+// cluster node, does not follow MOVED: it is for commands about the node
+// itself (CONFIG GET, INFO, ROLE). The caller closes it.
 func (c *Connector) NodeClient(addr string) *redis.Client {
+	if c.Cluster() {
+		o := c.cluster
+		return redis.NewClient(&redis.Options{
+			Addr: addr, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig,
+			Protocol: 2, MaxRetries: -1, ContextTimeoutEnabled: true, DialTimeout: time.Second,
+		})
+	}
 	if !c.Sentinel() {
 		opts := *c.url
 		opts.Addr = addr

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/asyncgw/asyncgw/internal/redisconn"
 	"github.com/asyncgw/asyncgw/internal/redistest"
 )
@@ -26,12 +28,13 @@ func TestMain(m *testing.M) { redistest.Main(m) }
 func TestNewErrors(t *testing.T) {
 	t.Parallel()
 	sentinel := redisconn.Sentinel{MasterName: "m", Addrs: []string{"127.0.0.1:26379"}}
+	cluster := redisconn.Cluster{Addrs: []string{"127.0.0.1:7000"}}
 	for _, tt := range []struct {
 		name string
 		cfg  redisconn.Config
 		want string
 	}{
-		{"none", redisconn.Config{}, "neither redis.url nor redis.sentinel"},
+		{"none", redisconn.Config{}, "none of redis.url, redis.sentinel and redis.cluster is set"},
 		{"both", redisconn.Config{URL: "redis://127.0.0.1:6379/0", Sentinel: sentinel}, "redis.url, redis.sentinel: give one of them, not both"},
 		{"bad url", redisconn.Config{URL: "redis://127.0.0.1:6379/x"}, "redis.url: "},
 		{"no master name", redisconn.Config{Sentinel: redisconn.Sentinel{Addrs: sentinel.Addrs}}, "redis.sentinel.master_name: required"},
@@ -41,6 +44,13 @@ func TestNewErrors(t *testing.T) {
 		{"tls enabled on url", redisconn.Config{URL: "rediss://h:6379/0", TLS: redisconn.TLS{Enabled: true}}, "redis.tls.enabled: with redis.url"},
 		{"sentinel tls off", redisconn.Config{Sentinel: sentinel, TLS: redisconn.TLS{CAFile: "ca.pem"}}, "redis.tls: set redis.tls.enabled: true"},
 		{"ca file missing", redisconn.Config{URL: "rediss://h:6379/0", TLS: redisconn.TLS{CAFile: "/nowhere/ca.pem"}}, "redis.tls.ca_file: open /nowhere/ca.pem"},
+		{"url and cluster", redisconn.Config{URL: "redis://127.0.0.1:6379/0", Cluster: cluster}, "redis.url, redis.cluster: give one of them, not both"},
+		{"sentinel and cluster", redisconn.Config{Sentinel: sentinel, Cluster: cluster}, "redis.sentinel, redis.cluster: give one of them, not both"},
+		{"all three", redisconn.Config{URL: "redis://127.0.0.1:6379/0", Sentinel: sentinel, Cluster: cluster}, "redis.url, redis.sentinel, redis.cluster: give one of them, not all three"},
+		{"cluster without addrs", redisconn.Config{Cluster: redisconn.Cluster{Password: "p"}}, "redis.cluster.addrs: at least one node host:port is required"},
+		{"cluster bad addr", redisconn.Config{Cluster: redisconn.Cluster{Addrs: []string{"127.0.0.1:7000", "7001"}}}, `redis.cluster.addrs[1]: "7001" must be host:port`},
+		{"cluster tls off", redisconn.Config{Cluster: cluster, TLS: redisconn.TLS{CAFile: "ca.pem"}}, "redis.tls: set redis.tls.enabled: true to use TLS with redis.cluster"},
+		{"cluster ca file missing", redisconn.Config{Cluster: cluster, TLS: redisconn.TLS{Enabled: true, CAFile: "/nowhere/ca.pem"}}, "redis.tls.ca_file: open /nowhere/ca.pem"},
 		{"ca file not pem", redisconn.Config{URL: "rediss://h:6379/0", TLS: redisconn.TLS{CAFile: writeTemp(t, "junk")}}, "holds no PEM certificate"},
 	} {
 		_, err := redisconn.New(tt.cfg)
@@ -71,12 +81,12 @@ func TestClientOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if conn.Sentinel() || conn.Key() != "redis.url" || conn.Addr() != srv.Addr() {
+	if conn.Sentinel() || conn.Cluster() || conn.Key() != "redis.url" || conn.Addr() != srv.Addr() {
 		t.Errorf("sentinel %v, key %q, addr %q", conn.Sentinel(), conn.Key(), conn.Addr())
 	}
 	c := conn.Client(redisconn.Options{ClientName: "asyncgw-test", PoolSize: 77})
 	defer c.Close()
-	o := c.Options()
+	o := c.(*redis.Client).Options()
 	if o.ClientName != "asyncgw-test" || o.PoolSize != 77 || o.Protocol != 2 || !o.ContextTimeoutEnabled || o.DialerRetries != 2 || o.MaxRetries < 1 {
 		t.Errorf("options %+v", o)
 	}
@@ -85,13 +95,13 @@ func TestClientOptions(t *testing.T) {
 	}
 	fast := conn.Client(redisconn.Options{NoRetries: true})
 	defer fast.Close()
-	if o := fast.Options(); o.MaxRetries > 0 || o.DialerRetries != 1 { // go-redis stores -1 as 0
+	if o := fast.(*redis.Client).Options(); o.MaxRetries > 0 || o.DialerRetries != 1 { // go-redis stores -1 as 0
 		t.Errorf("no-retries client: MaxRetries %d, DialerRetries %d", o.MaxRetries, o.DialerRetries)
 	}
 	named, _ := redisconn.New(redisconn.Config{URL: srv.URL() + "?client_name=mine"})
 	nc := named.Client(redisconn.Options{ClientName: "asyncgw"})
 	defer nc.Close()
-	if got := nc.Options().ClientName; got != "mine" {
+	if got := nc.(*redis.Client).Options().ClientName; got != "mine" {
 		t.Errorf("client name %q, want the URL's", got)
 	}
 	if named.Switches(nil) != nil || named.Switches(nil).Switched() != nil {

@@ -31,7 +31,17 @@ func (e *NotMasterError) Reason() string { return e.Error() }
 // node is unreachable). It costs one round trip, as a PING does. A server
 // that refuses ROLE (renamed or not allowed to the user) counts as a
 // master: it answered, and nothing more can be known.
+//
+// On a cluster client (redisconn's, or a *redis.ClusterClient) it asks
+// every master instead whether the cluster serves every slot: nil when
+// each says cluster_state:ok with all 16384 slots assigned and none
+// failed, a *ClusterStateError when one does not, or the error of a master
+// that does not answer. That costs a reload of the slot map and one
+// CLUSTER INFO per master.
 func CheckMaster(ctx context.Context, rdb redis.UniversalClient) error {
+	if cc, ok := rdb.(masterRanger); ok {
+		return checkCluster(ctx, cc)
+	}
 	v, err := rdb.Do(ctx, "ROLE").Slice()
 	if err != nil {
 		var rerr redis.Error
@@ -59,8 +69,17 @@ func refused(err error) bool {
 
 // Replicas asks the sentinels, first that answers, for the master's
 // replicas (SENTINEL REPLICAS) and returns their addresses, those the
-// sentinel thinks down included. With the URL form it returns none.
+// sentinel thinks down included. With the URL form it returns none; with
+// the Cluster form, the replicas of every master (Shards tells whose).
 func (c *Connector) Replicas(ctx context.Context) ([]string, error) {
+	if c.Cluster() {
+		shards, err := c.clusterShards(ctx)
+		var out []string
+		for _, s := range shards {
+			out = append(out, s.Replicas...)
+		}
+		return out, err
+	}
 	if !c.Sentinel() {
 		return nil, nil
 	}
@@ -83,8 +102,21 @@ func (c *Connector) Replicas(ctx context.Context) ([]string, error) {
 }
 
 // MasterAddr asks the sentinels, first that answers, for the master's
-// host:port. With the URL form it returns the URL's address.
+// host:port. With the URL form it returns the URL's address; with the
+// Cluster form, every master's, separated by commas (Shards gives them
+// one by one).
 func (c *Connector) MasterAddr(ctx context.Context) (string, error) {
+	if c.Cluster() {
+		shards, err := c.clusterShards(ctx)
+		if err != nil {
+			return "", err
+		}
+		masters := make([]string, len(shards))
+		for i, s := range shards {
+			masters[i] = s.Master
+		}
+		return strings.Join(masters, ","), nil
+	}
 	if !c.Sentinel() {
 		return c.url.Addr, nil
 	}

@@ -69,7 +69,7 @@ func TestSentinelClients(t *testing.T) {
 		t.Helper()
 		start := time.Now()
 		testutil.WaitForWhy(t, 20*time.Second, "writes to succeed", func() (bool, string) {
-			for _, c := range []*redis.Client{rdb, fast} {
+			for _, c := range []redis.UniversalClient{rdb, fast} {
 				cctx, cancel := context.WithTimeout(ctx, time.Second)
 				err := c.Set(cctx, key, "v", 0).Err()
 				cancel()

@@ -72,6 +72,10 @@ type config struct {
 	// replica holds arguments for one replica of a Sentinel deployment
 	// only (see OnReplica), by its index.
 	replica map[int][]string
+	// masters and replicas shape a cluster (StartCluster only): masters,
+	// and replicas of each (nil: the default).
+	masters  int
+	replicas *int
 }
 
 // WithAOF turns on the append-only file with appendfsync always, so every
