@@ -53,6 +53,9 @@ func New(store *status.Store, client *jobs.Client, queues []string, hooks Hooks,
 	return &Service{store: store, jobs: client, queues: queues, hooks: hooks, log: logger}
 }
 
+// Jobs is the client the service acts through.
+func (s *Service) Jobs() *jobs.Client { return s.jobs }
+
 // Queue is the state of one queue.
 type Queue struct {
 	Name string `json:"name"`

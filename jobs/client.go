@@ -36,17 +36,17 @@ type Client struct {
 	// direct: the accept script writes the task (keyspace.AsynqDirect);
 	// otherwise asynq's client does.
 	direct bool
-	ac   *asynq.Client
-	insp *asynq.Inspector
-	rec  Recorder
-	log  *slog.Logger
+	ac     *asynq.Client
+	insp   *asynq.Inspector
+	rec    Recorder
+	log    *slog.Logger
 }
 
 // NewClient returns a Client on rdb that records jobs in rec.
 func NewClient(rdb redis.UniversalClient, rec Recorder, logger *slog.Logger) *Client {
 	return &Client{
-		rdb:  rdb,
-		ks:   rec.Space(), direct: keyspace.AsynqDirect(),
+		rdb: rdb,
+		ks:  rec.Space(), direct: keyspace.AsynqDirect(),
 		ac:   asynq.NewClientFromRedisClient(rdb),
 		insp: asynq.NewInspectorFromRedisClient(rdb),
 		rec:  rec, log: orDiscard(logger),

@@ -7,7 +7,6 @@ import (
 	"math"
 	"sync"
 	"time"
-
 )
 
 // QueueStats is a recent reading of one queue.

@@ -507,6 +507,7 @@ func (fc fileConfig) resolve() (*config, error) {
 	if n := fc.Redis.Shards; n != 0 && (n < 1 || n > maxShards) {
 		return nil, fmt.Errorf("redis.shards: %d must be between 1 and %d", n, maxShards)
 	}
+
 	cfg.RequireDurable = fc.Redis.RequireDurable
 	if cfg.RequireDurable && !cfg.redisSet() {
 		return nil, errors.New("redis.require_durable: needs redis.url, redis.sentinel or redis.cluster (or ASYNCGW_REDIS_URL); the embedded Redis is never durable")
@@ -535,6 +536,7 @@ func (fc fileConfig) resolve() (*config, error) {
 
 	cfg.Status = status.Config{
 		Prefix:         fc.Redis.Prefix,
+		Shards:         cfg.Shards,
 		Retention:      d("records.retention", fc.Records.Retention),
 		StreamMaxLen:   fc.Records.StreamMaxLen,
 		IdempotencyTTL: d("idempotency.ttl", fc.Idempotency.TTL),

@@ -50,6 +50,11 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		log.Warn("asynq is not the version internal/keyspace/asynq.go describes: asyncgw uses asynq's public API only (tasks are enqueued by asynq's client, taken one per round trip and retired by asynq)",
 			"asynq_linked", keyspace.AsynqLinked(), "asynq_described", keyspace.AsynqVersion)
 	}
+	if cfg.Shards > 1 {
+		// A tenant's event stream and webhook outbox are read on one
+		// shard until they are read across shards.
+		return configError(cfg.Path, fmt.Errorf("redis.shards: %d: more than one shard is not supported yet", cfg.Shards))
+	}
 	var mem *memredis.Server
 	if !cfg.redisSet() {
 		if cmd != "all" {
@@ -152,9 +157,6 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		}
 		hub = status.NewHub(rdb, store, log)
 		client := jobs.NewClient(frontRDB, frontStore, log)
-		if err := client.RegisterQueues(ctx, cfg.AdminQueues); err != nil {
-			log.Warn("could not register the queues with asynq: its inspector lists them once a worker starts", "err", err)
-		}
 		monitor = jobs.NewMonitor(jobs.MonitorConfig{Queues: cfg.Gateway.Queues}, client, log)
 		var limiter ratelimit.Limiter
 		if cfg.RateLimitStore == "redis" {
@@ -196,6 +198,11 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	}
 	if err := checkReachable(ctx, conn, rdb, log); err != nil {
 		return err
+	}
+	// asynq's inspector lists the queues in asynq's set, which the accept
+	// script does not write (see jobs.Client.RegisterQueues).
+	if err := ops.Jobs().RegisterQueues(ctx, cfg.AdminQueues); err != nil {
+		log.Warn("could not register the queues with asynq: its inspector lists them once they are used", "err", err)
 	}
 	if mem == nil { // the embedded Redis has had its warning above
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/ratelimit"

@@ -142,7 +142,6 @@ func AsynqQueue(queue string) AsynqQueueKeys {
 // the job's slot.
 const AsynqQueuesKey = "asynq:queues"
 
-
 // asynq's TaskMessage field numbers (internal/proto/asynq.proto).
 const (
 	fieldType    = 1
