@@ -135,6 +135,11 @@ type redisConfig struct {
 	// RequireDurable makes a Redis that fails the durability check at
 	// start-up a fatal error rather than a warning.
 	RequireDurable bool `yaml:"require_durable"`
+	// AsynqDirect lets asyncgw write asynq's tasks in its accept script
+	// and serve asynq's dequeue and Done in batches (internal/keyspace/
+	// asynq.go), when the asynq linked in is the version that file
+	// describes. false keeps to asynq's public API. Default true.
+	AsynqDirect *bool `yaml:"asynq_direct"`
 	// MinReplicasAck is how many replicas must confirm (Redis WAIT) an
 	// accept before its 202, and every state change a worker records.
 	// Default 0: none, no WAIT is sent.
@@ -257,6 +262,8 @@ type config struct {
 	LogFormat string
 	LogLevel  string
 	Demo      bool
+	// AsynqPublicOnly is redis.asynq_direct: false.
+	AsynqPublicOnly bool
 	// RequireDurable: refuse to start unless Redis is durable
 	// (redis.require_durable).
 	RequireDurable bool
@@ -509,6 +516,7 @@ func (fc fileConfig) resolve() (*config, error) {
 	}
 
 	cfg.RequireDurable = fc.Redis.RequireDurable
+	cfg.AsynqPublicOnly = fc.Redis.AsynqDirect != nil && !*fc.Redis.AsynqDirect
 	if cfg.RequireDurable && !cfg.redisSet() {
 		return nil, errors.New("redis.require_durable: needs redis.url, redis.sentinel or redis.cluster (or ASYNCGW_REDIS_URL); the embedded Redis is never durable")
 	}

@@ -46,7 +46,10 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	defer out.Close()
 	log := newLogger(cfg, out)
 	redis.SetLogger(redisLogger{log})
-	if !keyspace.AsynqDirect() {
+	if cfg.AsynqPublicOnly {
+		keyspace.AsynqPublicOnly()
+		log.Info("redis.asynq_direct is false: asyncgw uses asynq's public API only")
+	} else if !keyspace.AsynqDirect() {
 		log.Warn("asynq is not the version internal/keyspace/asynq.go describes: asyncgw uses asynq's public API only (tasks are enqueued by asynq's client, taken one per round trip and retired by asynq)",
 			"asynq_linked", keyspace.AsynqLinked(), "asynq_described", keyspace.AsynqVersion)
 	}

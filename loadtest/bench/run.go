@@ -132,6 +132,9 @@ type gwConfig struct {
 	concurrency int
 	// debug serves the profiler even without -profiles.
 	debug bool
+	// publicAPI keeps asyncgw to asynq's public API (redis.asynq_direct:
+	// false), to measure what the direct path buys.
+	publicAPI bool
 }
 
 // gateway starts asyncgw (role: "" for gateway and workers, "gateway",
@@ -169,10 +172,15 @@ func (b *bench) startGateway(c gwConfig, roles ...string) (*gateway, error) {
 		}
 		metrics = fmt.Sprintf("metrics: {listen: %q, pprof: true}\n", g.debug)
 	}
+	direct := "true"
+	if c.publicAPI {
+		direct = "false"
+	}
 	cfg := fmt.Sprintf(`listen: %s
 redis:
   url: redis://%s/0
   prefix: %s
+  asynq_direct: %s
 queues: {%s: 1}
 worker:
   concurrency: %d
@@ -195,7 +203,7 @@ routes:
     timeout: 30s
     max_attempts: 3
     backoff: {base: 100ms, max: 1s}
-`, addr, b.redis, g.prefix, g.queue, max(c.concurrency, 1), tenant, b.digest, c.upstream, g.queue)
+`, addr, b.redis, g.prefix, direct, g.queue, max(c.concurrency, 1), tenant, b.digest, c.upstream, g.queue)
 	// Only the first process serves the profiler (each would need a port
 	// of its own).
 	first, rest := filepath.Join(b.dir, g.prefix+".yaml"), filepath.Join(b.dir, g.prefix+"-more.yaml")
