@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -125,6 +126,8 @@ type Store struct {
 	streamMaxLen, idemTTL any
 	// outboxes are the tenants this Store has put in the outbox set.
 	outboxes sync.Map
+	// outboxTurn turns the shard ClaimOutbox serves first.
+	outboxTurn atomic.Uint64
 	// accepts, updates and loads carry concurrent Accepts, state changes
 	// and Loads to Redis in shared pipelines.
 	accepts, updates, loads *autopipe.Pipe
