@@ -25,7 +25,7 @@ import (
 // in parallel.
 type replicaAcks struct {
 	cfg     ackConfig
-	ks      *keyspace.Space
+	keys    []string             // each shard's ack key
 	cluster *redis.ClusterClient // nil: one master
 	one     *acker               // the acker when not on a cluster
 
@@ -34,7 +34,10 @@ type replicaAcks struct {
 }
 
 func newReplicaAcks(rdb redis.UniversalClient, ks *keyspace.Space, cfg ackConfig) *replicaAcks {
-	r := &replicaAcks{cfg: cfg, ks: ks}
+	r := &replicaAcks{cfg: cfg, keys: make([]string, ks.Shards())}
+	for shard := range r.keys {
+		r.keys[shard] = ks.ReplicaAck(shard)
+	}
 	if c, ok := rdb.(*redis.ClusterClient); ok {
 		r.cluster, r.masters = c, map[string]*acker{}
 		return r
@@ -46,7 +49,7 @@ func newReplicaAcks(rdb redis.UniversalClient, ks *keyspace.Space, cfg ackConfig
 // wait returns once the writes this caller completed on shard before
 // calling it are on the replicas of the shard's master (see acker.wait).
 func (r *replicaAcks) wait(ctx context.Context, shard int) error {
-	key := r.ks.ReplicaAck(shard)
+	key := r.keys[shard]
 	if r.cluster == nil {
 		return r.one.wait(ctx, key, nil)
 	}
@@ -78,8 +81,8 @@ func (r *replicaAcks) waitAll(ctx context.Context) error {
 	}
 	// One shard of each master stands for all of that master's.
 	byMaster := map[string]int{}
-	for shard := range r.ks.Shards() {
-		node, err := r.cluster.MasterForKey(ctx, r.ks.ReplicaAck(shard))
+	for shard, key := range r.keys {
+		node, err := r.cluster.MasterForKey(ctx, key)
 		if err != nil {
 			r.cfg.observed(AckError, 0)
 			return fmt.Errorf("%w: find the master of shard %d: %w", jobs.ErrNotReplicated, shard, err)
