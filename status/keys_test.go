@@ -14,4 +14,4 @@ func (s *Store) streamKey(tenant string) string { return s.tenantStream(tenant) 
 
 func (s *Store) dlqKey(tenant, queue string) string { return s.ks.DeadLetters(0, tenant, queue) }
 
-func (s *Store) outboxKey(tenant string) string { return s.tenantOutbox(tenant) }
+func (s *Store) outboxKey(tenant string) string { return s.ks.Outbox(0, tenant) }

@@ -27,8 +27,8 @@ const (
 // its outcome (AckConfirmed, AckTimeout, AckError) and how long it waited.
 type ReplicaAckObserver func(outcome string, wait time.Duration)
 
-// An acker confirms that writes reached min replicas, in batches: one
-// WAIT covers every write that completed before it was sent.
+// An acker confirms that writes reached min replicas of one master, in
+// batches: one WAIT covers every write that completed before it was sent.
 //
 // WAIT waits for the replication offset of its own connection's last
 // write. The replication stream is one for the whole master, so a write
@@ -38,23 +38,34 @@ type ReplicaAckObserver func(outcome string, wait time.Duration)
 // that complete while a round is in flight join the next round. Rounds run
 // one after another on one goroutine, started when a write arrives and
 // none is running; there is nothing to run while no write is waiting.
+//
+// On a cluster there is one acker per master (see replicaAcks): the tiny
+// write goes to the ack key of a shard of the round's writes, which only
+// the master that owns that shard's slot takes (any other answers MOVED,
+// and the round fails), and the WAIT after it on the same connection asks
+// that master's replicas.
 type acker struct {
-	rdb     redis.UniversalClient
-	key     string
-	min     int
-	timeout time.Duration
-	observe ReplicaAckObserver
-	fence   FailoverFence // nil: no failover is ever announced
+	cfg *ackConfig
 
 	mu      sync.Mutex
-	next    *ackRound // the round that writes completing now join
-	running bool      // a goroutine is running rounds
+	conn    redis.Cmdable // where rounds go: the master's client
+	next    *ackRound     // the round that writes completing now join
+	running bool          // a goroutine is running rounds
 
 	rounds int64 // rounds sent (tests and benchmarks read it)
 }
 
+// ackConfig is what every acker of a Store shares.
+type ackConfig struct {
+	min     int
+	timeout time.Duration
+	observe ReplicaAckObserver
+	fence   FailoverFence // nil: no failover is ever announced
+}
+
 // ackRound is one INCR + WAIT and the writes it confirms.
 type ackRound struct {
+	key  string // the ack key the round writes, on the master's shard
 	done chan struct{}
 	err  error // nil: confirmed
 }
@@ -63,10 +74,6 @@ type ackRound struct {
 // before its connection is given up: a WAIT answers by itself when its
 // timeout runs out, so only a lost connection needs it.
 const ackSlack = time.Second
-
-func newAcker(rdb redis.UniversalClient, key string, minReplicas int, timeout time.Duration, observe ReplicaAckObserver, fence FailoverFence) *acker {
-	return &acker{rdb: rdb, key: key, min: minReplicas, timeout: timeout, observe: observe, fence: fence}
-}
 
 // FailoverFence tells a Store's wait for replicas that a failover is
 // under way (redisconn.Switches does, from Sentinel's announcements).
@@ -88,16 +95,22 @@ type FailoverFence interface {
 // errFailover is a round of WAIT that a failover overlapped.
 var errFailover = errors.New("a Redis failover is under way")
 
-// wait returns once the writes this caller completed before calling it are
-// on min replicas: nil; or an error wrapping jobs.ErrNotReplicated when the
-// replicas did not confirm them within the timeout, the WAIT failed, or
-// ctx ended first. The writes themselves stand either way.
-func (a *acker) wait(ctx context.Context) error {
+// wait returns once the writes this caller completed on the acker's
+// master before calling it are on min replicas: nil; or an error wrapping
+// jobs.ErrNotReplicated when the replicas did not confirm them within the
+// timeout, the WAIT failed, or ctx ended first. The writes themselves
+// stand either way. key is the ack key of the shard the caller wrote to,
+// and conn the client of that shard's master as last seen (nil: keep the
+// acker's).
+func (a *acker) wait(ctx context.Context, key string, conn redis.Cmdable) error {
 	start := time.Now()
 	a.mu.Lock()
+	if conn != nil {
+		a.conn = conn
+	}
 	r := a.next
 	if r == nil {
-		r = &ackRound{done: make(chan struct{})}
+		r = &ackRound{key: key, done: make(chan struct{})}
 		a.next = r
 	}
 	if !a.running {
@@ -120,13 +133,18 @@ func (a *acker) wait(ctx context.Context) error {
 	case <-ctx.Done():
 		err, outcome = ctx.Err(), AckError
 	}
-	if a.observe != nil {
-		a.observe(outcome, time.Since(start))
-	}
+	a.cfg.observed(outcome, time.Since(start))
 	if err != nil {
 		return fmt.Errorf("%w: %w", jobs.ErrNotReplicated, err)
 	}
 	return nil
+}
+
+// observed tells the observer, if any, of a wait's outcome.
+func (c *ackConfig) observed(outcome string, wait time.Duration) {
+	if c.observe != nil {
+		c.observe(outcome, wait)
+	}
 }
 
 // errTooFewReplicas: WAIT answered, with fewer replicas than asked for.
@@ -136,7 +154,7 @@ var errTooFewReplicas = errors.New("too few replicas confirmed")
 func (a *acker) run() {
 	for {
 		a.mu.Lock()
-		r := a.next
+		r, conn := a.next, a.conn
 		a.next = nil
 		if r == nil {
 			a.running = false
@@ -145,27 +163,28 @@ func (a *acker) run() {
 		}
 		a.rounds++
 		a.mu.Unlock()
-		r.err = a.round()
+		r.err = a.round(conn, r.key)
 		close(r.done)
 	}
 }
 
 // round sends the tiny write and the WAIT after it in one pipeline, on
 // one connection.
-func (a *acker) round() error {
+func (a *acker) round(conn redis.Cmdable, key string) error {
+	cfg := a.cfg
 	var begun uint64
-	if a.fence != nil {
+	if cfg.fence != nil {
 		var underWay bool
-		if begun, underWay = a.fence.Failover(); underWay {
+		if begun, underWay = cfg.fence.Failover(); underWay {
 			return errFailover
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), a.timeout+ackSlack)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout+ackSlack)
 	defer cancel()
 	var wait *redis.Cmd
-	_, err := a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Incr(ctx, a.key)
-		wait = p.Do(ctx, "wait", a.min, a.timeout.Milliseconds())
+	_, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Incr(ctx, key)
+		wait = p.Do(ctx, "wait", cfg.min, cfg.timeout.Milliseconds())
 		return nil
 	})
 	if err != nil {
@@ -175,11 +194,11 @@ func (a *acker) round() error {
 	if err != nil {
 		return fmt.Errorf("wait for replicas: %w", err)
 	}
-	if n < int64(a.min) {
-		return fmt.Errorf("%w: %d of %d within %s", errTooFewReplicas, n, a.min, a.timeout)
+	if n < int64(cfg.min) {
+		return fmt.Errorf("%w: %d of %d within %s", errTooFewReplicas, n, cfg.min, cfg.timeout)
 	}
-	if a.fence != nil {
-		if now, underWay := a.fence.Failover(); underWay || now != begun {
+	if cfg.fence != nil {
+		if now, underWay := cfg.fence.Failover(); underWay || now != begun {
 			return errFailover
 		}
 	}
@@ -195,19 +214,25 @@ func (a *acker) sent() int64 {
 
 // awaitReplicas is the hook every write of the Store goes through once
 // Redis has answered it: with MinReplicasAck set, it returns once the
-// write is on that many replicas, or an error wrapping
-// jobs.ErrNotReplicated. Without, it costs nothing.
-func (s *Store) awaitReplicas(ctx context.Context) error {
+// write, made on shard, is on that many replicas of the shard's master, or
+// an error wrapping jobs.ErrNotReplicated. Without, it costs nothing.
+func (s *Store) awaitReplicas(ctx context.Context, shard int) error {
 	if s.acks == nil {
 		return nil
 	}
-	return s.acks.wait(ctx)
+	return s.acks.wait(ctx, shard)
 }
 
 // AwaitReplicas returns once every write this process has seen answered
 // (by this Store or any other client of the same Redis) is on
 // MinReplicasAck replicas, or with an error wrapping jobs.ErrNotReplicated.
-// It returns nil at once when MinReplicasAck is 0. A caller that found a
+// On a cluster it waits on every master that owns a shard, at once. It
+// returns nil at once when MinReplicasAck is 0. A caller that found a
 // record after a write whose answer was lost calls it before it treats
 // the record as stored.
-func (s *Store) AwaitReplicas(ctx context.Context) error { return s.awaitReplicas(ctx) }
+func (s *Store) AwaitReplicas(ctx context.Context) error {
+	if s.acks == nil {
+		return nil
+	}
+	return s.acks.waitAll(ctx)
+}

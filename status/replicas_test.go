@@ -270,7 +270,7 @@ func TestReplicaAckFailoverFence(t *testing.T) {
 	}
 	// A failover that began and ended while a round was out: the count
 	// moved on.
-	b.store.acks.fence = fenceFunc(func() (uint64, bool) {
+	b.store.acks.cfg.fence = fenceFunc(func() (uint64, bool) {
 		n, _ := f.Failover()
 		f.set(n+1, false) // each look sees one more failover begun
 		return n, false
@@ -278,7 +278,7 @@ func TestReplicaAckFailoverFence(t *testing.T) {
 	if err := accept(); !errors.Is(err, jobs.ErrNotReplicated) {
 		t.Errorf("across a failover: %v, want ErrNotReplicated", err)
 	}
-	b.store.acks.fence = f
+	b.store.acks.cfg.fence = f
 	f.set(2, false)
 	if err := accept(); err != nil {
 		t.Errorf("after the failover: %v", err)

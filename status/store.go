@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -125,11 +126,13 @@ type Store struct {
 	streamMaxLen, idemTTL any
 	// outboxes are the tenants this Store has put in the outbox set.
 	outboxes sync.Map
+	// outboxTurn turns the shard ClaimOutbox serves first.
+	outboxTurn atomic.Uint64
 	// accepts, updates and loads carry concurrent Accepts, state changes
 	// and Loads to Redis in shared pipelines.
 	accepts, updates, loads *autopipe.Pipe
 	// acks confirms writes on replicas; nil when MinReplicasAck is 0.
-	acks *acker
+	acks *replicaAcks
 }
 
 // Accepts in flight share pipelines, and so do state changes and the
@@ -155,7 +158,9 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 		loads:   autopipe.New(rdb, pipeSlots, pipeBatch),
 	}
 	if cfg.MinReplicasAck > 0 {
-		s.acks = newAcker(rdb, ks.ReplicaAck(0), cfg.MinReplicasAck, cfg.ReplicaAckTimeout, cfg.ReplicaAckObserver, cfg.Failovers)
+		s.acks = newReplicaAcks(rdb, ks, ackConfig{
+			min: cfg.MinReplicasAck, timeout: cfg.ReplicaAckTimeout, observe: cfg.ReplicaAckObserver, fence: cfg.Failovers,
+		})
 	}
 	return s, nil
 }
@@ -270,13 +275,13 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 		}
 		// The job the key stands for is answered as accepted again: it
 		// must be on the replicas as a new one would be.
-		if err := s.awaitReplicas(ctx); err != nil {
+		if err := s.awaitReplicas(ctx, shard); err != nil {
 			return err
 		}
 		return &jobs.KeyTaken{Pending: str(0) == "p", Fingerprint: str(1), JobID: str(2), State: jobs.State(str(3))}
 	}
 	j.Version = "1" // one event so far
-	return s.awaitReplicas(ctx)
+	return s.awaitReplicas(ctx, shard)
 }
 
 // owned reports whether a record's t field (as HMGET gave it) names
@@ -535,7 +540,7 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool,
 		n, _ := res[2].(int64)
 		retired = n == 1
 	}
-	return strconv.FormatInt(code, 10), retired, s.awaitReplicas(ctx)
+	return strconv.FormatInt(code, 10), retired, s.awaitReplicas(ctx, shard)
 }
 
 // deadAt is when a dead job died: its finish time.

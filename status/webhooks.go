@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -50,15 +49,13 @@ func callbackStates(states []jobs.State) string {
 	return b.String()
 }
 
-// tenantOutbox is the tenant's outbox. Like the tenant's stream, it is read
-// on one shard for now (see tenantStream).
-func (s *Store) tenantOutbox(tenant string) string { return s.ks.Outbox(0, tenant) }
-
 // OutboxEntry is an event waiting to be turned into a webhook delivery.
 type OutboxEntry struct {
 	Tenant string
 	JobID  string
 	Seq    int64
+	// Shard is the shard whose outbox holds the entry (the job's).
+	Shard  int
 	member string
 }
 
@@ -71,41 +68,31 @@ func (s *Store) OutboxTenants(ctx context.Context) ([]string, error) {
 	return ts, nil
 }
 
-// ClaimOutbox takes up to n due entries of a tenant's outbox for lease: the
-// caller acknowledges each with AckOutbox once its delivery is stored, and
-// an entry not acknowledged comes back after the lease.
-func (s *Store) ClaimOutbox(ctx context.Context, tenant string, n int, lease time.Duration) ([]OutboxEntry, error) {
-	now := time.Now()
-	ms, err := keyspace.ClaimOutbox.Run(ctx, s.rdb, []string{s.tenantOutbox(tenant)},
-		now.UnixMilli(), now.Add(lease).UnixMilli(), n).StringSlice()
-	if err != nil {
-		return nil, fmt.Errorf("claim outbox: %w", err)
-	}
-	out := make([]OutboxEntry, 0, len(ms))
-	for _, m := range ms {
-		id, seq, _ := strings.Cut(m, "\n")
-		n, err := strconv.ParseInt(seq, 10, 64)
-		if err != nil {
-			// Not ours to read: drop it rather than claim it forever.
-			_ = s.rdb.ZRem(ctx, s.tenantOutbox(tenant), m).Err()
-			continue
-		}
-		out = append(out, OutboxEntry{Tenant: tenant, JobID: id, Seq: n, member: m})
-	}
-	return out, nil
-}
-
 // AckOutbox removes an entry from its outbox.
 func (s *Store) AckOutbox(ctx context.Context, e OutboxEntry) error {
-	if err := s.rdb.ZRem(ctx, s.tenantOutbox(e.Tenant), e.member).Err(); err != nil {
+	if err := s.rdb.ZRem(ctx, s.ks.Outbox(e.Shard, e.Tenant), e.member).Err(); err != nil {
 		return fmt.Errorf("ack outbox: %w", err)
 	}
 	return nil
 }
 
-// OutboxSize counts the entries of a tenant's outbox.
+// OutboxSize counts the entries of a tenant's outbox, on every shard.
 func (s *Store) OutboxSize(ctx context.Context, tenant string) (int64, error) {
-	return s.rdb.ZCard(ctx, s.tenantOutbox(tenant)).Result()
+	cmds := make([]*redis.IntCmd, s.ks.Shards())
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for shard := range cmds {
+			cmds[shard] = p.ZCard(ctx, s.ks.Outbox(shard, tenant))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read outbox size: %w", err)
+	}
+	var n int64
+	for _, c := range cmds {
+		n += c.Val()
+	}
+	return n, nil
 }
 
 // Callback is what an outbox entry is to send: the event and where.

@@ -16,7 +16,9 @@ import (
 	"github.com/asyncgw/asyncgw/status"
 )
 
-// Outbox is where the events to send wait (status.Store).
+// Outbox is where the events to send wait (status.Store). A tenant's
+// outbox may be spread over shards: ClaimOutbox takes from every one, and
+// returns what it took even when a shard failed (with that error).
 type Outbox interface {
 	OutboxTenants(ctx context.Context) ([]string, error)
 	ClaimOutbox(ctx context.Context, tenant string, n int, lease time.Duration) ([]status.OutboxEntry, error)
@@ -125,8 +127,8 @@ func (d *Dispatcher) Round(ctx context.Context) (int, error) {
 	for _, t := range tenants {
 		entries, err := d.box.ClaimOutbox(ctx, t, batch, d.Lease)
 		if err != nil {
+			// What the other shards gave is dispatched all the same.
 			errs = append(errs, err)
-			continue
 		}
 		for _, e := range entries {
 			if err := d.dispatch(ctx, e); err != nil {
