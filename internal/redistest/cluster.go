@@ -96,12 +96,27 @@ func StartCluster(t testing.TB, opts ...Option) *Cluster {
 	for _, opt := range opts {
 		opt(&c)
 	}
+	d, err := startCluster(bin, c, func() (string, error) { return t.TempDir(), nil })
+	if d != nil {
+		t.Cleanup(d.kill)
+	}
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	return d
+}
+
+// startCluster starts the cluster c describes, each node in a directory
+// of its own from dir, and waits until it is healthy. On an error it
+// returns the nodes that started too (nil if none did), for the caller
+// to kill.
+func startCluster(bin string, c config, dir func() (string, error)) (*Cluster, error) {
 	masters, replicas := cmp0(c.masters, 3), 1
 	if c.replicas != nil {
 		replicas = *c.replicas
 	}
 	if masters < 1 || replicas < 0 {
-		t.Fatalf("redistest: a cluster of %d masters with %d replicas each", masters, replicas)
+		return nil, fmt.Errorf("a cluster of %d masters with %d replicas each", masters, replicas)
 	}
 	args := append([]string{
 		"--cluster-enabled", "yes",
@@ -117,25 +132,39 @@ func StartCluster(t testing.TB, opts ...Option) *Cluster {
 	n := masters * (1 + replicas)
 	d := &Cluster{nodes: make([]*Server, n)}
 	errs := make([]error, n)
-	var wg sync.WaitGroup
+	dirs := make([]string, n)
 	for i := range n {
-		dir := t.TempDir()
-		wg.Go(func() { d.nodes[i], errs[i] = startClusterNode(bin, dir, args) })
-	}
-	wg.Wait()
-	for _, s := range d.nodes {
-		if s != nil {
-			t.Cleanup(s.Kill)
+		var err error
+		if dirs[i], err = dir(); err != nil {
+			return nil, err
 		}
 	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { d.nodes[i], errs[i] = startClusterNode(bin, dirs[i], args) })
+	}
+	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		t.Fatalf("redistest: cluster node: %v", err)
+		return d, fmt.Errorf("cluster node: %w", err)
 	}
 	if err := d.create(masters, replicas); err != nil {
-		t.Fatalf("redistest: create the cluster: %v", err)
+		return d, fmt.Errorf("create the cluster: %w", err)
 	}
-	d.WaitHealthy(t)
-	return d
+	ctx, cancel := context.WithTimeout(context.Background(), clusterSettleTimeout)
+	defer cancel()
+	if err := waitCtx(ctx, d.healthy); err != nil {
+		return d, fmt.Errorf("the cluster to serve every slot: %w", err)
+	}
+	return d, nil
+}
+
+// kill kills every node that started.
+func (d *Cluster) kill() {
+	for _, s := range d.nodes {
+		if s != nil {
+			s.Kill()
+		}
+	}
 }
 
 // cmp0 is v, or def when v is 0.

@@ -235,3 +235,33 @@ func TestClusterMigrateSlot(t *testing.T) {
 		t.Errorf("%d of %d keys missing after the move", missing, len(check))
 	}
 }
+
+// TestSharedCluster: every test of the binary gets the same cluster, of 3
+// masters with a replica each, and keys written through it land on the
+// master of their slot.
+func TestSharedCluster(t *testing.T) {
+	t.Parallel()
+	first := redistest.SharedCluster(t)
+	if m, r := len(first.Masters()), len(first.Replicas()); m != 3 || r != 3 {
+		t.Fatalf("shared cluster: %d masters, %d replicas; want 3 and 3", m, r)
+	}
+	for i := range 4 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			t.Parallel()
+			d := redistest.SharedCluster(t)
+			if d != first {
+				t.Fatalf("SharedCluster returned %p, then %p", first, d)
+			}
+			c := d.Client(t)
+			for j, m := range d.Masters() {
+				key, _ := keyOn(t, d, c, m, redistest.Prefix(t))
+				if err := c.Set(t.Context(), key, j, 0).Err(); err != nil {
+					t.Fatalf("SET %s: %v", key, err)
+				}
+				if got := m.Client(t).Get(t.Context(), key).Val(); got != strconv.Itoa(j) {
+					t.Errorf("GET %s = %q on its master %s", key, got, m.Addr())
+				}
+			}
+		})
+	}
+}

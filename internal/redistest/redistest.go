@@ -16,6 +16,10 @@
 // If ASYNCGW_TEST_REDIS_URL is set, Shared uses that server instead of
 // starting one.
 //
+// StartCluster gives a test its own Redis Cluster (masters, their replicas,
+// slot migrations and failovers), and SharedCluster gives every test of a
+// binary the same one, removed by Main as Shared's server is.
+//
 // Tests that need Redis fail, never skip, when redis-server cannot be found
 // or started; `make test` installs it.
 package redistest
@@ -455,15 +459,17 @@ func external(url string) (*Server, error) {
 	return &Server{addr: opt.Addr, url: url}, nil
 }
 
-// Main runs the tests of m and then removes the server started by Shared, if
-// any, and exits with the tests' status. Call it from TestMain:
+// Main runs the tests of m and then removes the server started by Shared and
+// the cluster started by SharedCluster, if any, and exits with the tests'
+// status. Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { redistest.Main(m) }
 func Main(m *testing.M) { os.Exit(Run(m)) }
 
 // Run is Main without the exit: it runs the tests of m, removes the server
-// started by Shared, if any, and returns the tests' exit code. Use it from a
-// TestMain that has cleanup of its own to do:
+// started by Shared and the cluster started by SharedCluster, if any, and
+// returns the tests' exit code. Use it from a TestMain that has cleanup of
+// its own to do:
 //
 //	func TestMain(m *testing.M) {
 //		setup()
@@ -480,6 +486,7 @@ func Run(m *testing.M) int {
 	if shared.dir != "" {
 		_ = os.RemoveAll(shared.dir)
 	}
+	removeSharedCluster()
 	return code
 }
 
