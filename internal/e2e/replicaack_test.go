@@ -42,7 +42,7 @@ func TestReplicaAckedAccepts(t *testing.T) {
 	h.Upstream.Handle(okJSON)
 	onReplica := replica.Client(t)
 	recordOnReplica := func(id string) bool {
-		n, err := onReplica.Exists(t.Context(), h.Prefix+":{default}:job:"+id).Result()
+		n, err := onReplica.Exists(t.Context(), h.Store.Space().Record(id)).Result()
 		if err != nil {
 			t.Fatalf("read replica: %v", err)
 		}
@@ -153,7 +153,7 @@ func TestReplicaAckedEnd(t *testing.T) {
 	replica.Restart(t)
 	replica.WaitLinkUp(t)
 	onReplica := replica.Client(t)
-	state, err := onReplica.HGet(t.Context(), h.Prefix+":{default}:job:"+id, "state").Result()
+	state, err := onReplica.HGet(t.Context(), h.Store.Space().Record(id), "state").Result()
 	if err != nil || state != string(jobs.StateSucceeded) {
 		t.Fatalf("replica has the job as %q (%v), want succeeded", state, err)
 	}
