@@ -18,13 +18,16 @@ SOAK_DURATION ?= 2m
 # Load of `make chaos-ha` (its faults come at 20 s to 140 s: keep it 3m or longer).
 CHAOS_HA_RATE     ?= 100
 CHAOS_HA_DURATION ?= 3m
+# Load of `make chaos-cluster` (its faults come at 20 s to 145 s: keep it 3m or longer).
+CHAOS_CLUSTER_RATE     ?= 100
+CHAOS_CLUSTER_DURATION ?= 3m
 # Flags for the benchmark harness, e.g. make bench BENCHFLAGS='-only accept,sse -profiles bin/prof'.
 BENCHFLAGS ?=
 
-.PHONY: help run build test chaos soak chaos-ha bench loadtest lint fmt
+.PHONY: help run build test chaos soak chaos-ha chaos-cluster bench loadtest lint fmt
 
 help: ## List the targets
-	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 run: ## Run the gateway (go run ./cmd/asyncgw)
 	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/asyncgw $(ARGS)
@@ -32,10 +35,11 @@ run: ## Run the gateway (go run ./cmd/asyncgw)
 build: ## Build bin/asyncgw
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/asyncgw ./cmd/asyncgw
 
-test: ## Install redis-server if needed, then run all tests with -race
+test: ## Install redis-server if needed, run all tests with -race, then the e2e suite again on a Redis Cluster
 	./scripts/ensure-redis.sh
 	./scripts/ensure-node-tools.sh
 	$(GO) test -race -timeout 20m $(TESTFLAGS) ./...
+	ASYNCGW_TEST_REDIS=cluster $(GO) test -race -timeout 20m $(TESTFLAGS) ./internal/e2e/
 
 chaos: ## Take an upstream down for $(OUTAGE) under load (breaker, DLQ, bulk replay)
 	./scripts/ensure-redis.sh
@@ -54,6 +58,13 @@ chaos-ha: ## Soak with a ledger on Redis Sentinel: master kills, SENTINEL FAILOV
 	ASYNCGW_SOAK=long ASYNCGW_SOAK_RATE=$(CHAOS_HA_RATE) ASYNCGW_SOAK_DURATION=$(CHAOS_HA_DURATION) \
 		ASYNCGW_SOAK_OUT=$(CURDIR)/bin/chaos-ha.md \
 		$(GO) test -count=1 -timeout 30m -run '^TestSoakSentinel$$' -v ./loadtest/chaos/
+
+chaos-cluster: ## Soak with a ledger on Redis Cluster: master kills, slot migrations, worker and gateway kills (bin/chaos-cluster.md)
+	./scripts/ensure-redis.sh
+	@mkdir -p bin
+	ASYNCGW_SOAK=long ASYNCGW_SOAK_RATE=$(CHAOS_CLUSTER_RATE) ASYNCGW_SOAK_DURATION=$(CHAOS_CLUSTER_DURATION) \
+		ASYNCGW_SOAK_OUT=$(CURDIR)/bin/chaos-cluster.md \
+		$(GO) test -count=1 -timeout 30m -run '^TestSoakCluster$$' -v ./loadtest/chaos/
 
 bench: ## Micro-benchmarks, then the side-by-side harness (table also in bin/bench.md)
 	./scripts/ensure-redis.sh

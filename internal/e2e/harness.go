@@ -5,6 +5,22 @@
 // A Harness isolates itself with its own key prefix and queue names, so
 // tests that each start one can run in parallel against the shared Redis.
 // Everything it starts is stopped when the test ends.
+//
+// # Redis modes
+//
+// The environment chooses the Redis a harness runs on when its test does
+// not bring a dedicated server (Options.Redis):
+//
+//	ASYNCGW_TEST_REDIS=single   one node shared by the test binary
+//	                            (redistest.Shared; the default)
+//	ASYNCGW_TEST_REDIS=cluster  a Redis Cluster of 3 masters with a replica
+//	                            each, shared by the test binary
+//	                            (redistest.SharedCluster), reached as
+//	                            redis.cluster reaches it (internal/redisconn)
+//	ASYNCGW_TEST_SHARDS=n       the store's shard count (status.Config.Shards,
+//	                            redis.shards); default 1
+//
+// `make test` runs this package once on one node and once on the cluster.
 package e2e
 
 import (
@@ -143,8 +159,9 @@ type Harness struct {
 	Queues Queues
 	// Prefix is the Redis key prefix of the job records.
 	Prefix string
-	// Redis is the client every part of the harness shares.
-	Redis *redis.Client
+	// Redis is the client every part of the harness shares: a
+	// *redis.Client on one node, a cluster client on a cluster.
+	Redis redis.UniversalClient
 	// Store reads the job records directly.
 	Store *status.Store
 	// Worker runs the jobs.
@@ -157,18 +174,14 @@ type Harness struct {
 	cfg         gateway.Config
 	adminQueues []string
 	opts        Options
-	front       *redis.Client // the gateways' Redis pool
-	frontSt     *status.Store // the gateways' store, on front
+	front       redis.UniversalClient // the gateways' Redis pool
+	frontSt     *status.Store         // the gateways' store, on front
 }
 
 // Start starts a harness for t: upstream, worker and one gateway. It fails
 // t if anything cannot start, Redis included.
 func Start(t testing.TB, opts Options) *Harness {
 	t.Helper()
-	srv := opts.Redis
-	if srv == nil {
-		srv = redistest.Shared(t)
-	}
 	h := &Harness{
 		opts:   opts,
 		Prefix: redistest.Prefix(t),
@@ -178,30 +191,18 @@ func Start(t testing.TB, opts Options) *Harness {
 			Low:      redistest.Queue(t, "low"),
 		},
 	}
-	ropts, err := redis.ParseURL(srv.URL())
-	if err != nil {
-		t.Fatalf("e2e: redis url: %v", err)
+	env := fromEnv(t)
+	switch {
+	case opts.Redis == nil && env.cluster:
+		h.Redis, h.front = clusterClients(t, redistest.SharedCluster(t))
+	default:
+		h.Redis, h.front = nodeClients(t, opts.Redis)
 	}
-	ropts.PoolSize = 64
-	if opts.Redis != nil {
-		// As cmd/asyncgw configures its clients.
-		ropts.ContextTimeoutEnabled = true
-		ropts.DialTimeout = time.Second
-		ropts.DialerRetries, ropts.DialerRetryTimeout = 2, 20*time.Millisecond
-	}
-	h.Redis = redis.NewClient(ropts)
-	t.Cleanup(func() { _ = h.Redis.Close() })
-	h.front = h.Redis
-	if opts.Redis != nil {
-		fast := *ropts
-		fast.MaxRetries, fast.DialerRetries = -1, 1
-		h.front = redis.NewClient(&fast)
-		t.Cleanup(func() { _ = h.front.Close() })
-	}
-
+	h.Upstream = newUpstream(t)
 	h.Upstream = newUpstream(t)
 
-	scfg := status.Config{Prefix: h.Prefix, MinReplicasAck: opts.MinReplicasAck, ReplicaAckTimeout: opts.ReplicaAckTimeout}
+	scfg := status.Config{Prefix: h.Prefix, Shards: env.shards, MinReplicasAck: opts.MinReplicasAck, ReplicaAckTimeout: opts.ReplicaAckTimeout}
+	var err error
 	h.Store, err = status.New(scfg, h.Redis)
 	if err != nil {
 		t.Fatalf("e2e: status store: %v", err)
@@ -712,22 +713,6 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fn(w, r, c)
-}
-
-// scan returns every key matching pattern.
-func scan(t testing.TB, rdb *redis.Client, pattern string) []string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
-	defer cancel()
-	var keys []string
-	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatalf("e2e: scan %s: %v", pattern, err)
-	}
-	return keys
 }
 
 // Keys returns what the harness holds in Redis: every key under its prefix

@@ -23,6 +23,11 @@ const (
 	// master's role to a replica (SENTINEL FAILOVER) and waits until it
 	// has settled (Failoverer). Down does not apply.
 	Failover Target = "failover"
+	// Migrate kills nothing: it moves the slot of the shard asyncgw
+	// writes to onto another master, with its keys, under load
+	// (Migrator), and returns once every node agrees. Down does not
+	// apply.
+	Migrate Target = "migrate"
 )
 
 // Fault is one kill -9 during the load, and the restart after it (or
@@ -49,8 +54,11 @@ type Fault struct {
 const busyWait = 5 * time.Second
 
 func (f Fault) String() string {
-	if f.Target == Failover {
+	switch f.Target {
+	case Failover:
 		return fmt.Sprintf("SENTINEL FAILOVER at %s", f.At)
+	case Migrate:
+		return fmt.Sprintf("slot migrated to another master at %s", f.At)
 	}
 	busy := ""
 	if f.Busy {
@@ -63,9 +71,10 @@ func (f Fault) String() string {
 type FaultResult struct {
 	Fault
 	// Killed is when the process was gone (for a failover: when it was
-	// asked for); Restarted when its successor was started (for the
-	// gateway and Redis: ready; for Redis with replicas and a failover:
-	// settled, see Failoverer.Settle).
+	// asked for; for a migration: when it began); Restarted when its
+	// successor was started (for the gateway and Redis: ready; for Redis
+	// with replicas and a failover: settled, see Failoverer.Settle; for a
+	// migration: when every node agreed on the slot's new master).
 	Killed, Restarted time.Time
 	// Recovered is how long after the kill the deployment did its job
 	// again: for the gateway and Redis, the first 202 to a write sent
@@ -120,6 +129,15 @@ func (s *soak) apply(f Fault) FaultResult {
 		s.redis.Kill(t)
 	case Failover:
 		s.failoverer(f).Failover(t)
+	case Migrate:
+		// The whole migration is the fault: it is under way from the
+		// first SETSLOT to the last.
+		mig := s.migrator(f)
+		r.Killed = time.Now()
+		mig.Migrate(t)
+		r.Restarted = time.Now()
+		s.logf("%s: done after %s", f, r.Restarted.Sub(r.Killed).Round(time.Millisecond))
+		return r
 	default:
 		t.Fatalf("chaos: unknown fault target %q", f.Target)
 	}
@@ -157,6 +175,15 @@ func (s *soak) failoverer(f Fault) Failoverer {
 		s.t.Fatalf("chaos: %s needs a Redis deployment with replicas that can fail over (such as Sentinel), not %T", f, s.redis)
 	}
 	return fo
+}
+
+// migrator returns the deployment as a Migrator, or fails t.
+func (s *soak) migrator(f Fault) Migrator {
+	m, ok := s.redis.(Migrator)
+	if !ok {
+		s.t.Fatalf("chaos: %s needs a Redis deployment whose slots can move (such as Cluster), not %T", f, s.redis)
+	}
+	return m
 }
 
 // measure fills in the recovery and the answers during the fault, once

@@ -168,6 +168,8 @@ func describe(r Redis) string {
 		return "one `redis-server`, `appendfsync always`"
 	case *Sentinel:
 		return "Sentinel: 1 master, 2 replicas, 3 sentinels, `appendfsync always` on each node; `redis.min_replicas_ack: 1`"
+	case *Cluster:
+		return "Cluster: 3 masters with 1 replica each, `appendfsync always` and `min-replicas-to-write 1` on each node; `redis.min_replicas_ack: 1`, 1 shard"
 	default:
 		return fmt.Sprintf("%T", r)
 	}

@@ -9,7 +9,8 @@
 // Run does one soak and returns its Report; the test of this package runs
 // a short one (go test) and, with ASYNCGW_SOAK=long, the long one that
 // `make soak` runs. Redis sits behind the Redis interface, so the same
-// soak runs against a single node (Single) or another topology.
+// soak runs against a single node (Single), Redis Sentinel (Sentinel) or
+// a Redis Cluster (Cluster).
 package chaos
 
 import (
