@@ -122,6 +122,7 @@ func (b *bench) costOf(ctx context.Context, name string, dep *deployment) (*cost
 	}
 	defer gw.stop()
 	run.shards = max(c.shards, 1)
+	fmt.Fprintf(os.Stderr, "%s: asyncgw, redis.shards %d, %.0f jobs/s\n", name, run.shards, b.opt.costRate)
 
 	tgt := b.gatewayTarget(gw)
 	var mu sync.Mutex // guards ids
@@ -247,13 +248,6 @@ func (r *costRun) idleCommands() float64 {
 	return float64(sum(r.idle).commands) / r.idleFor.Seconds()
 }
 
-// aboveIdle is the node's Redis CPU per job ended beyond what it spends
-// idle: the window's CPU less the idle rate over the window's length.
-func (r *costRun) aboveIdle(window, idle nodeCount) time.Duration {
-	spare := time.Duration(float64(idle.cpu) * r.window.Seconds() / r.idleFor.Seconds())
-	return max(window.cpu-spare, 0) / time.Duration(max(r.jobs, 1))
-}
-
 // total sums the nodes' counts over the window.
 func (r *costRun) total() nodeCount { return sum(r.nodes) }
 
@@ -356,7 +350,7 @@ func (b *bench) reportCost(one, cl *costRun) {
 	add := func(measure, cluster, single, target string, ok *bool) {
 		b.report.add(row{scen, measure, cluster, single, target, ok})
 	}
-	shards := fmt.Sprintf("%d shards", cl.shards)
+	shards := fmt.Sprintf("redis.shards %d", cl.shards)
 	if cl.note != "" {
 		shards += " (" + cl.note + ")"
 	}
@@ -367,16 +361,6 @@ func (b *bench) reportCost(one, cl *costRun) {
 	add("Redis CPU per job, all nodes (user+sys)", µs(cCPU), µs(oCPU),
 		fmt.Sprintf("one node ≤ 120 µs: %s; cluster %s", µs(oCPU), ratio(float64(cCPU), float64(oCPU))), met(oCPU <= 120*time.Microsecond))
 	add("Redis CPU per job on each master", joinEach(cl.nodes, func(n nodeCount) string { return µs(cl.cpuPerJob(n)) }), µs(oCPU), "", nil)
-	above := func(r *costRun) []string {
-		var out []string
-		for i, n := range r.nodes {
-			out = append(out, µs(r.aboveIdle(n, r.idle[i])))
-		}
-		return out
-	}
-	add("Redis CPU per job above idle, each master (window less the idle CPU rate)",
-		strings.Join(above(cl), " · "), strings.Join(above(one), " · "),
-		ratio(float64(cl.aboveIdle(ct, sum(cl.idle))), float64(one.aboveIdle(ot, sum(one.idle))))+" (all nodes)", nil)
 	cores := func(r *costRun) func(nodeCount) string {
 		return func(n nodeCount) string { return fmt.Sprintf("%.2f", n.cpu.Seconds()/r.window.Seconds()) }
 	}

@@ -205,6 +205,7 @@ worker:
   poll_interval: 10ms
 gateway:
   shutdown_timeout: 5s
+  drain_delay: "0"
 auth:
   enabled: true
   tenants:
