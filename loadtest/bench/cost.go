@@ -22,9 +22,9 @@ const costShards = 16
 
 // deployment is a Redis the cost comparison (h) runs asyncgw on.
 type deployment struct {
-	// nodes are the redis-servers whose cost is counted; masters are
-	// those that serve slots (all of them here), in slot order.
-	nodes, masters []*redisNode
+	// nodes are the redis-servers whose cost is counted: masters only
+	// (the cluster has no replica), in slot order.
+	nodes []*redisNode
 	// cluster is redis.cluster.addrs (nil: the harness's redis-server).
 	cluster []string
 	shards  int
@@ -63,7 +63,7 @@ func (b *bench) clusterCost(ctx context.Context) error {
 	one := &deployment{shards: 1, rdb: b.rdb}
 	node := newRedisNode(b.redis, b.redisProc.Pid())
 	defer node.close()
-	one.nodes, one.masters = []*redisNode{node}, []*redisNode{node}
+	one.nodes = []*redisNode{node}
 	single, err := b.costOf(ctx, "one node", one)
 	if err != nil {
 		return fmt.Errorf("one node: %w", err)
@@ -87,7 +87,6 @@ func (b *bench) clusterCost(ctx context.Context) error {
 		defer n.close()
 		cl.nodes = append(cl.nodes, n)
 	}
-	cl.masters = cl.nodes
 	crdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: d.Addrs(), ClusterStateReloadInterval: time.Second, PoolSize: 32})
 	defer crdb.Close()
 	cl.rdb = crdb
