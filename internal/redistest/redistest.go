@@ -18,7 +18,9 @@
 //
 // StartCluster gives a test its own Redis Cluster (masters, their replicas,
 // slot migrations and failovers), and SharedCluster gives every test of a
-// binary the same one, removed by Main as Shared's server is.
+// binary the same one, removed by Main as Shared's server is. RunCluster
+// starts the same cluster for a program that is not a test (the bench
+// harness), which stops it with Close.
 //
 // Tests that need Redis fail, never skip, when redis-server cannot be found
 // or started; `make test` installs it.

@@ -44,8 +44,14 @@ type options struct {
 	sse int
 	// drain is how many jobs wait for the workers in the drain scenario.
 	drain int
+	// costRate is the submit rate of the Redis cost comparison (h),
+	// costWarm and costMeasure its warm-up and measured window on each
+	// deployment, and idle how long the idle processes' commands are
+	// counted after it.
+	costRate                    float64
+	costWarm, costMeasure, idle time.Duration
 	// only runs the named scenarios (accept, latency, proxy, e2e, sse,
-	// drain).
+	// drain, cluster).
 	only map[string]bool
 	// profiles, when set, is where CPU profiles of the gateway under load
 	// are written.
@@ -57,6 +63,7 @@ func fullOptions() options {
 		measure: 10 * time.Second, warm: 2 * time.Second, conns: 50, rounds: 2,
 		rates: []float64{1000, 2500, 5000}, proxyConns: 256,
 		e2eRates: []float64{1500, 3000}, e2eMeasure: 20 * time.Second, drain: 30000, sse: 10000,
+		costRate: 1500, costWarm: 3 * time.Second, costMeasure: 10 * time.Second, idle: 5 * time.Second,
 	}
 }
 
@@ -67,6 +74,7 @@ func quickOptions() options {
 		measure: time.Second, warm: 200 * time.Millisecond, conns: 8, rounds: 1,
 		rates: []float64{200}, proxyConns: 16,
 		e2eRates: []float64{200}, e2eMeasure: 2 * time.Second, drain: 300, sse: 100,
+		costRate: 300, costWarm: 600 * time.Millisecond, costMeasure: 2 * time.Second, idle: time.Second,
 	}
 }
 
@@ -135,6 +143,11 @@ type gwConfig struct {
 	// publicAPI keeps asyncgw to asynq's public API (redis.asynq_direct:
 	// false), to measure what the direct path buys.
 	publicAPI bool
+	// cluster, when set, is redis.cluster.addrs: the gateway runs on that
+	// Redis Cluster rather than on the harness's redis-server.
+	cluster []string
+	// shards is redis.shards (1 when 0).
+	shards int
 }
 
 // gateway starts asyncgw (role: "" for gateway and workers, "gateway",
@@ -176,10 +189,15 @@ func (b *bench) startGateway(c gwConfig, roles ...string) (*gateway, error) {
 	if c.publicAPI {
 		direct = "false"
 	}
+	conn := fmt.Sprintf("url: redis://%s/0", b.redis)
+	if len(c.cluster) > 0 {
+		conn = fmt.Sprintf("cluster: {addrs: [%s]}", strings.Join(c.cluster, ", "))
+	}
 	cfg := fmt.Sprintf(`listen: %s
 redis:
-  url: redis://%s/0
+  %s
   prefix: %s
+  shards: %d
   asynq_direct: %s
 queues: {%s: 1}
 worker:
@@ -187,6 +205,7 @@ worker:
   poll_interval: 10ms
 gateway:
   shutdown_timeout: 5s
+  drain_delay: "0"
 auth:
   enabled: true
   tenants:
@@ -203,7 +222,7 @@ routes:
     timeout: 30s
     max_attempts: 3
     backoff: {base: 100ms, max: 1s}
-`, addr, b.redis, g.prefix, direct, g.queue, max(c.concurrency, 1), tenant, b.digest, c.upstream, g.queue)
+`, addr, conn, g.prefix, max(c.shards, 1), direct, g.queue, max(c.concurrency, 1), tenant, b.digest, c.upstream, g.queue)
 	// Only the first process serves the profiler (each would need a port
 	// of its own).
 	first, rest := filepath.Join(b.dir, g.prefix+".yaml"), filepath.Join(b.dir, g.prefix+"-more.yaml")
@@ -384,6 +403,7 @@ func (b *bench) run(ctx context.Context) error {
 		{"e2e", b.endToEnd},
 		{"sse", b.subscribers},
 		{"drain", b.drain},
+		{"cluster", b.clusterCost},
 	} {
 		if !b.opt.runs(s.name) {
 			continue
