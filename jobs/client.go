@@ -110,7 +110,7 @@ func (c *Client) submitPublic(ctx context.Context, j *Job, req *Request, process
 // replicaWaiter is a Recorder that can confirm on replicas every write it
 // has seen answered (status.Store with min_replicas_ack).
 type replicaWaiter interface {
-	AwaitReplicas(ctx context.Context) error
+	AwaitJobReplicas(ctx context.Context, id string) error
 }
 
 // stored reports whether a job's record exists, after a write that
@@ -124,7 +124,7 @@ func (c *Client) stored(ctx context.Context, j *Job) error {
 		return err
 	}
 	if w, ok := c.rec.(replicaWaiter); ok {
-		return w.AwaitReplicas(rctx)
+		return w.AwaitJobReplicas(rctx, j.ID)
 	}
 	return nil
 }

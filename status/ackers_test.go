@@ -182,6 +182,13 @@ func TestReplicaAckClusterReplicaDown(t *testing.T) {
 	if err := b.store.AwaitReplicas(ctx); !errors.Is(err, jobs.ErrNotReplicated) {
 		t.Fatalf("AwaitReplicas with a master's replica down = %v, want ErrNotReplicated", err)
 	}
+	// A job's own wait (a lost answer's check) fails only on its master.
+	for shard := range clusterAckShards {
+		err := b.store.AwaitJobReplicas(ctx, b.jobOn(shard).ID)
+		if onDown := failed[shard]; onDown != errors.Is(err, jobs.ErrNotReplicated) || !onDown && err != nil {
+			t.Errorf("AwaitJobReplicas on shard %d (master without replica: %v) = %v", shard, onDown, err)
+		}
+	}
 }
 
 // TestReplicaAckClusterBatched: concurrent writes over every shard share

@@ -236,3 +236,9 @@ func (s *Store) AwaitReplicas(ctx context.Context) error {
 	}
 	return s.acks.waitAll(ctx)
 }
+
+// AwaitJobReplicas is AwaitReplicas for the master of job id's shard only:
+// a replica missing on another master does not fail it.
+func (s *Store) AwaitJobReplicas(ctx context.Context, id string) error {
+	return s.awaitReplicas(ctx, s.ks.ShardOf(id))
+}
