@@ -252,8 +252,8 @@ type Event struct {
 	// just after it on every shard (status.Cursor): what GET /v1/events
 	// sends as the event's id. Empty on a live event.
 	Cursor string
-	Tenant   string
-	JobID    string
+	Tenant string
+	JobID  string
 	// Kind is the new state, or "progress".
 	Kind string
 	// Data is the job resource as JSON at the time of the event.
