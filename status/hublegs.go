@@ -65,11 +65,15 @@ func samePlan(a, b []*leg) bool {
 // open subscribes leg l on a new connection, without waiting for the
 // confirmations. On a cluster the client puts the connection on the
 // master of the first channel's slot (go-redis' cluster PubSub), which is
-// the leg's.
+// the leg's; each channel is subscribed by a command of its own, as a
+// cluster refuses one SSUBSCRIBE of channels in several slots (CROSSSLOT).
 func (h *Hub) open(ctx context.Context, l *leg) {
 	switch {
 	case h.cluster != nil:
-		l.ps = h.cluster.SSubscribe(ctx, l.channels...)
+		l.ps = h.cluster.SSubscribe(ctx, l.channels[0])
+		for _, ch := range l.channels[1:] {
+			_ = l.ps.SSubscribe(ctx, ch)
+		}
 	case h.sharded:
 		l.ps = h.rdb.SSubscribe(ctx, l.channels...)
 		_ = l.ps.Subscribe(ctx, h.probe)
@@ -98,7 +102,10 @@ func (h *Hub) confirm(ctx context.Context, l *leg) error {
 // loop receives l's messages until l is gone. A connection that fails is
 // dialed again by the client on the next receive, which subscribes its
 // channels again (handle then has everyone resync); one silent for two
-// health intervals is given up, and the hub subscribes anew.
+// health intervals is given up, and the hub subscribes anew. On a cluster
+// the hub subscribes anew on any failure: go-redis would subscribe all the
+// leg's channels again in one command, which a cluster refuses, and the
+// master may have changed.
 func (h *Hub) loop(l *leg) {
 	defer h.loops.Done()
 	ctx := context.Background()
@@ -128,6 +135,9 @@ func (h *Hub) loop(l *leg) {
 			case <-h.stopped:
 				return
 			case <-time.After(100 * time.Millisecond):
+			}
+			if h.cluster != nil {
+				h.replace("a connection to a cluster master failed")
 			}
 			continue
 		}
