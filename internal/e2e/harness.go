@@ -111,6 +111,8 @@ type Options struct {
 	// writes wait for that many replicas of Redis.
 	MinReplicasAck    int
 	ReplicaAckTimeout time.Duration
+	// Shards is the stores' shard count (status.Config). Defaults to 1.
+	Shards int
 }
 
 // Queues are the harness's queue names, unique to it.
@@ -201,7 +203,7 @@ func Start(t testing.TB, opts Options) *Harness {
 
 	h.Upstream = newUpstream(t)
 
-	scfg := status.Config{Prefix: h.Prefix, MinReplicasAck: opts.MinReplicasAck, ReplicaAckTimeout: opts.ReplicaAckTimeout}
+	scfg := status.Config{Prefix: h.Prefix, MinReplicasAck: opts.MinReplicasAck, ReplicaAckTimeout: opts.ReplicaAckTimeout, Shards: opts.Shards}
 	h.Store, err = status.New(scfg, h.Redis)
 	if err != nil {
 		t.Fatalf("e2e: status store: %v", err)
