@@ -210,11 +210,14 @@ func (s *jobStream) follow(ctx context.Context) {
 }
 
 // tenantEvents serves GET /v1/events: the tenant's events after
-// Last-Event-ID (within the stream's retention), or live from now.
+// Last-Event-ID (within the streams' retention), or live from now. An
+// event's id is a cursor over every shard of the tenant's events
+// (status.Cursor): resuming from it gives every later event exactly once.
 func (g *Gateway) tenantEvents(c *echo.Context) error {
 	ctx, t := c.Request().Context(), tenant(c)
 	last := sse.ParseLastEventID(c.Request())
-	if last != "" && !status.ValidStreamID(last) {
+	cur, err := g.deps.Store.ParseCursor(last)
+	if err != nil {
 		return problem(http.StatusBadRequest, "bad-last-event-id", "Last-Event-ID must be an event id of this stream")
 	}
 	sub := g.deps.Hub.SubscribeTenant(t)
@@ -223,18 +226,20 @@ func (g *Gateway) tenantEvents(c *echo.Context) error {
 	}
 	if last == "" {
 		tail, err := g.deps.Store.TenantTail(ctx, t)
+		if err == nil {
+			cur, err = g.deps.Store.ParseCursor(tail)
+		}
 		if err != nil {
 			sub.Close()
 			return err
 		}
-		last = tail
 	}
 	stream, closed, err := g.openStream(c, "tenant")
 	if err != nil {
 		sub.Close()
 		return err
 	}
-	ts := &tenantStream{g: g, stream: stream, sub: sub, tenant: t, last: last}
+	ts := &tenantStream{g: g, stream: stream, sub: sub, tenant: t, cur: cur}
 	end := func() { sub.Close(); closed() }
 	if !ts.retry.run(func() (bool, error) { return false, ts.catchUp(ctx) }) {
 		end()
@@ -246,25 +251,29 @@ func (g *Gateway) tenantEvents(c *echo.Context) error {
 
 // tenantStream is one client's stream of a tenant's events.
 type tenantStream struct {
-	g            *Gateway
-	stream       *sse.Stream
-	sub          *status.Subscription
-	tenant, last string // last is the stream ID of the last event sent
-	retry        catchUpRetry
+	g      *Gateway
+	stream *sse.Stream
+	sub    *status.Subscription
+	tenant string
+	// cur is where the events sent end, on every shard.
+	cur   *status.Cursor
+	retry catchUpRetry
 }
 
+// send sends ev, read from the store or heard live, unless it was sent
+// already (it is at or before the cursor on its shard), with the cursor
+// after it as its id.
 func (s *tenantStream) send(ev jobs.Event) error {
-	if err := s.stream.Send(toSSE(ev, ev.StreamID)); err != nil {
-		return err
+	if !s.cur.Advance(ev) {
+		return nil
 	}
-	s.last = ev.StreamID
-	return nil
+	return s.stream.Send(toSSE(ev, s.cur.String()))
 }
 
-// catchUp sends what the tenant's stream holds after the last event sent.
+// catchUp sends what the tenant's streams hold after the last events sent.
 func (s *tenantStream) catchUp(ctx context.Context) error {
 	for {
-		evs, err := s.g.deps.Store.TenantEvents(ctx, s.tenant, s.last, tenantBacklog)
+		evs, err := s.g.deps.Store.TenantEvents(ctx, s.tenant, s.cur.String(), tenantBacklog)
 		if err != nil {
 			return storeUnavailable{err}
 		}
@@ -297,7 +306,7 @@ func (s *tenantStream) follow(ctx context.Context) {
 			}
 			// While a catch-up is due, a live event would skip what it
 			// has to send first: the catch-up sends both.
-			if status.CompareStreamIDs(ev.StreamID, s.last) <= 0 || retry.C() != nil {
+			if retry.C() != nil {
 				continue
 			}
 			if err := s.send(ev); err != nil {

@@ -65,6 +65,17 @@ func (emptyStore) TenantEvents(context.Context, string, string, int64) ([]jobs.E
 
 func (emptyStore) TenantTail(context.Context, string) (string, error) { return "0-0", nil }
 
+func (emptyStore) ParseCursor(v string) (*status.Cursor, error) { return oneShard.ParseCursor(v) }
+
+// oneShard reads cursors as a store of one shard does.
+var oneShard = func() *status.Store {
+	s, err := status.New(status.Config{}, nil)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
 func (emptyStore) ResultBody(context.Context, string, string) ([]byte, error) {
 	return nil, jobs.ErrNotFound
 }

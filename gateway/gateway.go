@@ -314,8 +314,12 @@ type Submitter interface {
 type Reader interface {
 	Get(ctx context.Context, tenant, id string) (*jobs.Job, error)
 	Events(ctx context.Context, tenant, id string, after int64) ([]jobs.Event, error)
+	// TenantEvents reads a tenant's events after a cursor, across its
+	// shards; TenantTail is the cursor at its newest events; ParseCursor
+	// reads a cursor (a Last-Event-ID of GET /v1/events).
 	TenantEvents(ctx context.Context, tenant, after string, count int64) ([]jobs.Event, error)
 	TenantTail(ctx context.Context, tenant string) (string, error)
+	ParseCursor(v string) (*status.Cursor, error)
 	ResultBody(ctx context.Context, tenant, id string) ([]byte, error)
 	Deliveries(ctx context.Context, tenant, id string) ([]*jobs.Job, error)
 }

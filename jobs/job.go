@@ -245,10 +245,15 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 type Event struct {
 	// Seq numbers a job's events from 1.
 	Seq int64
-	// StreamID is the event's ID in its tenant's stream ("ms-n").
+	// StreamID is the event's ID in its tenant's stream on its shard
+	// ("ms-n").
 	StreamID string
-	Tenant   string
-	JobID    string
+	// Cursor, on an event read from its tenant's streams, is the position
+	// just after it on every shard (status.Cursor): what GET /v1/events
+	// sends as the event's id. Empty on a live event.
+	Cursor string
+	Tenant string
+	JobID  string
 	// Kind is the new state, or "progress".
 	Kind string
 	// Data is the job resource as JSON at the time of the event.

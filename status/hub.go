@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,30 +26,48 @@ const (
 	tenantBuffer = 64
 )
 
-// Hub holds this process's one Redis subscription connection and fans
-// events out in memory to the subscribers of single jobs and of whole
-// tenants. Events are published on one channel per tenant, and the hub
-// listens on a tenant's channel only while it has a subscriber of that
-// tenant, so that a process without subscribers receives nothing. A slow
-// subscriber never stalls the others: when its buffer is full, further
-// events are dropped for it and it is told to resync from the store, where
-// every event is kept.
+// Hub holds this process's Redis subscription to the events of every job
+// and fans them out in memory to the subscribers of single jobs and of
+// whole tenants.
+//
+// Events are published on one channel per shard (Store.EventChannel), with
+// SPUBLISH inside the writing script's slot, the tenant named in each
+// message. The hub listens on all of them from Start to Stop, with
+// SSUBSCRIBE: on one node (or Sentinel's master) on one connection; on a
+// cluster on one connection per master, each with the channels of the
+// shards whose slots that master serves, moved when the slots move or a
+// master fails over. It looks at whom an event is for before decoding it,
+// and drops an event no subscriber of this process wants. A subscriber
+// costs no Redis command: subscribing is a map insert.
+//
+// A slow subscriber never stalls the others: when its buffer is full,
+// further events are dropped for it and it is told to resync from the
+// store, where every event is kept; so is every subscriber when the
+// subscription was lost or moved.
 type Hub struct {
-	// HealthInterval is how long the subscription may stay silent before
-	// the hub pings it; a ping unanswered for as long again means the
-	// connection is dead, and the hub subscribes anew. Set it before Start.
-	// It is also how often the hub checks that its subscription is on the
-	// node its client writes to (see Switches). Defaults to 15s.
+	// HealthInterval is how long a subscription connection may stay silent
+	// before the hub pings it; a ping unanswered for as long again means
+	// the connection is dead, and the hub subscribes anew. Set it before
+	// Start. It is also how often the hub checks that its subscription is
+	// on the node its client writes to (see Switches); on a cluster, that
+	// each connection is on the master of its channels' slots, which it
+	// checks at least every second. Defaults to 15s.
 	HealthInterval time.Duration
 	// Switches, when set, tells the hub at once that the Redis master has
 	// switched, so that it moves its subscription to the new one. Without
 	// it the hub notices within HealthInterval. Set it before Start.
 	Switches Switches
 
-	rdb     redis.UniversalClient
-	channel string
+	rdb redis.UniversalClient
+	// cluster is rdb on a cluster, else nil.
+	cluster *redis.ClusterClient
+	// channels are the event channels, one per shard; sharded says
+	// whether they are shard channels (SSUBSCRIBE) or plain ones.
+	channels []string
+	sharded  bool
 	// probe is a channel of this hub alone: how many subscribers it has on
-	// the node the client writes to says whether the subscription is there.
+	// the node the client writes to says whether the subscription is there
+	// (not on a cluster, where the hub checks the slots instead).
 	probe string
 	log   *slog.Logger
 
@@ -58,109 +75,95 @@ type Hub struct {
 	byJob    map[string]map[*Subscription]struct{}
 	byTenant map[string]map[*Subscription]struct{}
 	closed   bool
+	started  bool
+	// legs are the subscription's connections.
+	legs []*leg
 
-	// subMu orders the SUBSCRIBE and UNSUBSCRIBE commands of tenant
-	// channels and guards tenants and cmds. It is taken before mu.
-	subMu   sync.Mutex
-	tenants map[string]*tenantSub
-	// cmds are the commands decided and not yet sent, in order: one
-	// goroutine (send) writes them, so that no one waits on a write to
-	// Redis while holding subMu.
-	cmds []channelCmd
-	kick chan struct{}
-
-	subscribed atomic.Bool
-	delivered  atomic.Int64
-	ps         *redis.PubSub
-	done       chan struct{}
-	watchDone  chan struct{}
-	stopped    chan struct{}
-}
-
-// tenantSub is the hub's subscription to one tenant's channel.
-type tenantSub struct {
-	// refs counts this process's subscribers of the tenant (of its jobs or
-	// its stream); the channel is subscribed while it is above zero.
-	refs int
-	// pending holds, in the order the commands were sent, a channel per
-	// SUBSCRIBE not yet confirmed, closed by its confirmation. ready is
-	// the latest: subscribers wait on it.
-	pending []chan struct{}
-	ready   chan struct{}
-}
-
-// channelCmd is a SUBSCRIBE (or, when !subscribe, UNSUBSCRIBE) of channel.
-type channelCmd struct {
-	channel   string
-	subscribe bool
+	// moveMu orders the replacements of the legs.
+	moveMu    sync.Mutex
+	loops     sync.WaitGroup
+	delivered atomic.Int64
+	watchDone chan struct{}
+	stopped   chan struct{}
 }
 
 // closedChan is ready at once.
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-// NewHub returns a Hub for the channel of store s. logger may be nil.
+// NewHub returns a Hub for the events of store s. logger may be nil.
 func NewHub(rdb redis.UniversalClient, s *Store, logger *slog.Logger) *Hub {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Hub{
-		rdb: rdb, channel: s.Channel(), probe: probeChannel(s.Channel()), log: logger,
+	h := &Hub{
+		rdb: rdb, sharded: s.Sharded(), probe: probeChannel(s.Channel()), log: logger,
 		HealthInterval: 15 * time.Second,
 		byJob:          make(map[string]map[*Subscription]struct{}),
 		byTenant:       make(map[string]map[*Subscription]struct{}),
-		tenants:        make(map[string]*tenantSub),
-		kick:           make(chan struct{}, 1),
-		done:           make(chan struct{}),
 		watchDone:      make(chan struct{}),
 		stopped:        make(chan struct{}),
 	}
-}
-
-// tenantChannel is the channel of a tenant's events (Store.TenantChannel).
-func (h *Hub) tenantChannel(tenant string) string { return h.channel + ":" + tenant }
-
-// channels lists the hub's probe and own channels and those of the
-// tenants it has subscribers of. The caller holds subMu.
-func (h *Hub) channels() []string {
-	chs := []string{h.probe, h.channel}
-	for tenant, ts := range h.tenants {
-		if ts.refs > 0 {
-			chs = append(chs, h.tenantChannel(tenant))
-		}
+	h.cluster, _ = rdb.(*redis.ClusterClient)
+	for i := range s.Space().Shards() {
+		h.channels = append(h.channels, s.EventChannel(i))
 	}
-	return chs
+	return h
 }
 
-// Start subscribes and returns once the hub's connection is live.
-// Subscriptions made before Start are told to resync once their tenants'
-// channels are live.
+// Start subscribes and returns once every event channel is live.
+// Subscriptions made before Start are told to resync then.
 func (h *Hub) Start(ctx context.Context) error {
-	h.subMu.Lock()
-	ps := h.rdb.Subscribe(ctx, h.channels()...)
-	h.mu.Lock()
-	h.ps = ps
-	h.mu.Unlock()
-	h.subMu.Unlock()
-	for {
-		msg, err := ps.Receive(ctx)
-		if err != nil {
-			_ = ps.Close()
-			return fmt.Errorf("subscribe to %s: %w", h.channel, err)
-		}
-		if m, ok := msg.(*redis.Subscription); ok && m.Channel == h.channel {
+	h.moveMu.Lock()
+	defer h.moveMu.Unlock()
+	legs, err := h.plan(ctx)
+	if err != nil {
+		return fmt.Errorf("subscribe to events: %w", err)
+	}
+	for _, l := range legs {
+		h.open(ctx, l)
+	}
+	for _, l := range legs {
+		if err = h.confirm(ctx, l); err != nil {
 			break
 		}
-		h.handle(msg)
 	}
-	h.subscribed.Store(true)
-	go h.send()
-	go h.loop()
+	h.mu.Lock()
+	if err == nil && h.closed {
+		err = ErrHubStopped
+	}
+	if err != nil {
+		h.mu.Unlock()
+		for _, l := range legs {
+			_ = l.ps.Close()
+		}
+		return fmt.Errorf("subscribe to events: %w", err)
+	}
+	h.legs, h.started = legs, true
+	h.loops.Add(len(legs))
+	h.mu.Unlock()
+	for _, l := range legs {
+		l.up.Store(true)
+		go h.loop(l)
+	}
 	go h.watch()
+	h.resyncAll()
 	return nil
 }
 
-// Ready reports whether the subscription is live.
-func (h *Hub) Ready() bool { return h.subscribed.Load() }
+// Ready reports whether the subscription is live on every connection.
+func (h *Hub) Ready() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if !h.started || h.closed {
+		return false
+	}
+	for _, l := range h.legs {
+		if !l.up.Load() {
+			return false
+		}
+	}
+	return true
+}
 
 // Delivered counts events handed to subscribers.
 func (h *Hub) Delivered() int64 { return h.delivered.Load() }
@@ -181,76 +184,38 @@ func (h *Hub) Stop(context.Context) error {
 		}
 	}
 	h.byJob, h.byTenant = nil, nil
-	ps := h.ps
+	legs, started := h.legs, h.started
 	close(h.stopped)
 	h.mu.Unlock()
 	var err error
-	if ps != nil {
-		err = ps.Close()
-		<-h.done
+	for _, l := range legs {
+		l.gone.Store(true)
+		if e := l.ps.Close(); err == nil {
+			err = e
+		}
+	}
+	h.loops.Wait()
+	if started {
 		<-h.watchDone
 	}
 	return err
 }
 
-func (h *Hub) loop() {
-	defer close(h.done)
-	ctx := context.Background()
-	pinged := false
-	for {
-		ps := h.pubsub()
-		msg, err := ps.ReceiveTimeout(ctx, h.HealthInterval)
-		if err != nil {
-			if h.isClosed() {
-				return
-			}
-			if h.pubsub() != ps {
-				// Replaced (the master switched): go on with the new one.
-				pinged = false
-				continue
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				if !pinged && ps.Ping(ctx) == nil {
-					pinged = true
-					continue
-				}
-				// No answer to a ping for a whole interval: the connection
-				// may be dead without an error (a host gone, a partition).
-				// Start over on a fresh one.
-				h.lost(err)
-				h.resubscribe(ctx)
-				pinged = false
-				continue
-			}
-			h.lost(err)
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		pinged = false
-		h.handle(msg)
-	}
-}
-
-// handle acts on one message of the subscription.
-func (h *Hub) handle(msg any) {
+// handle acts on one message of leg l's connection.
+func (h *Hub) handle(l *leg, msg any) {
 	switch m := msg.(type) {
 	case *redis.Subscription:
-		if m.Kind != "subscribe" || m.Channel == h.probe {
+		if m.Kind != "subscribe" && m.Kind != "ssubscribe" || m.Channel == h.probe || l.gone.Load() {
 			return
 		}
-		if m.Channel == h.channel {
-			// A (re)subscription: events may have been missed before it.
-			if !h.subscribed.Swap(true) {
-				h.log.Info("event subscription restored")
-			}
-			h.resyncAll()
-			return
+		// A (re)subscription: events may have been missed before it.
+		if !l.up.Swap(true) && h.Ready() {
+			h.log.Info("event subscription restored")
 		}
-		h.confirmed(strings.TrimPrefix(m.Channel, h.channel+":"))
+		h.resyncAll()
 	case *redis.Message:
-		// A process may have subscribers of a tenant's jobs but not of
-		// this one: look at whom an event is for before decoding it.
+		// Every tenant's events come here: look at whom an event is for
+		// before decoding it.
 		if !h.wanted(m.Payload) {
 			return
 		}
@@ -260,176 +225,18 @@ func (h *Hub) handle(msg any) {
 	}
 }
 
-// confirmed handles the confirmation of a SUBSCRIBE to a tenant's channel:
-// the oldest waiting one is live. A confirmation no one waits for is a
-// subscription renewed on a new connection, after which the tenant's
-// subscribers must catch up on what they may have missed.
-func (h *Hub) confirmed(tenant string) {
-	h.subMu.Lock()
-	if ts := h.tenants[tenant]; ts != nil && len(ts.pending) > 0 {
-		close(ts.pending[0])
-		ts.pending = ts.pending[1:]
-		h.forget(tenant, ts)
-		h.subMu.Unlock()
-		return
-	}
-	h.subMu.Unlock()
-	h.resyncTenant(tenant)
-}
-
-// forget drops the record of a tenant with neither subscribers nor
-// commands awaiting confirmation. The caller holds subMu.
-func (h *Hub) forget(tenant string, ts *tenantSub) {
-	if ts.refs == 0 && len(ts.pending) == 0 {
-		delete(h.tenants, tenant)
-	}
-}
-
-// retain counts a subscriber of tenant, subscribing to its channel for the
-// first, and returns a channel closed once the tenant's channel is live.
-func (h *Hub) retain(tenant string) <-chan struct{} {
-	h.subMu.Lock()
-	defer h.subMu.Unlock()
-	ts := h.tenants[tenant]
-	if ts == nil {
-		ts = &tenantSub{}
-		h.tenants[tenant] = ts
-	}
-	if ts.refs++; ts.refs > 1 {
-		return ts.ready
-	}
-	ps := h.pubsub()
-	if ps == nil { // not started: Start subscribes
-		ts.ready = closedChan
-		return ts.ready
-	}
-	ts.ready = make(chan struct{})
-	ts.pending = append(ts.pending, ts.ready)
-	h.queue(channelCmd{h.tenantChannel(tenant), true})
-	return ts.ready
-}
-
-// release uncounts a subscriber of tenant, leaving its channel after the
-// last.
-func (h *Hub) release(tenant string) {
-	h.subMu.Lock()
-	defer h.subMu.Unlock()
-	ts := h.tenants[tenant]
-	if ts == nil {
-		return
-	}
-	if ts.refs--; ts.refs > 0 {
-		return
-	}
-	if h.pubsub() != nil {
-		h.queue(channelCmd{h.tenantChannel(tenant), false})
-	}
-	h.forget(tenant, ts)
-}
-
-// queue hands cmd to send. The caller holds subMu.
-func (h *Hub) queue(cmd channelCmd) {
-	h.cmds = append(h.cmds, cmd)
-	select {
-	case h.kick <- struct{}{}:
-	default:
-	}
-}
-
-// send writes the queued commands in order until the hub stops, each run
-// of one kind as one command. A write is bounded by HealthInterval. On a
-// failed one the client keeps the channels it was given and subscribes to
-// them again on its next connection, whose confirmations release the
-// waiters; a connection given up releases them at once (lost).
-func (h *Hub) send() {
-	for {
-		select {
-		case <-h.stopped:
-			return
-		case <-h.kick:
-		}
-		h.subMu.Lock()
-		cmds := h.cmds
-		h.cmds = nil
-		h.subMu.Unlock()
-		for len(cmds) > 0 {
-			n := 1
-			for n < len(cmds) && cmds[n].subscribe == cmds[0].subscribe {
-				n++
-			}
-			chs := make([]string, n)
-			for i, c := range cmds[:n] {
-				chs[i] = c.channel
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), h.HealthInterval)
-			if ps := h.pubsub(); cmds[0].subscribe {
-				_ = ps.Subscribe(ctx, chs...)
-			} else {
-				_ = ps.Unsubscribe(ctx, chs...)
-			}
-			cancel()
-			cmds = cmds[n:]
-		}
-	}
-}
-
-// releaseWaiters lets every subscriber waiting for its tenant's channel go
-// on: the connection was given up, and the channels' renewal on the next
-// one tells them to catch up.
-func (h *Hub) releaseWaiters() {
-	h.subMu.Lock()
-	defer h.subMu.Unlock()
-	for tenant, ts := range h.tenants {
-		for _, w := range ts.pending {
-			close(w)
-		}
-		ts.pending = nil
-		h.forget(tenant, ts)
-	}
-}
-
-// lost marks the subscription down and tells subscribers to catch up.
-func (h *Hub) lost(err error) {
-	if h.subscribed.Swap(false) {
+// lost marks leg l down and tells subscribers to catch up.
+func (h *Hub) lost(l *leg, err error) {
+	if l.up.Swap(false) {
 		h.log.Warn("event subscription lost", "err", err)
 	}
-	h.releaseWaiters()
 	h.resyncAll()
-}
-
-func (h *Hub) pubsub() *redis.PubSub {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return h.ps
 }
 
 func (h *Hub) isClosed() bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return h.closed
-}
-
-// resubscribe replaces the subscription with one on a new connection,
-// which the client dials now (after a master switch: to the new master).
-// The dial holds subMu, which orders channel commands, but not mu, which
-// deliveries and new subscribers need.
-func (h *Hub) resubscribe(ctx context.Context) {
-	h.subMu.Lock()
-	if h.isClosed() {
-		h.subMu.Unlock()
-		return
-	}
-	ps := h.rdb.Subscribe(ctx, h.channels()...)
-	h.mu.Lock()
-	old := h.ps
-	if h.closed {
-		old = ps // Stop has closed the one it saw
-	} else {
-		h.ps = ps
-	}
-	h.mu.Unlock()
-	h.subMu.Unlock()
-	_ = old.Close()
 }
 
 func (h *Hub) dispatch(ev jobs.Event) {
@@ -456,23 +263,6 @@ func (h *Hub) wanted(payload string) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return len(h.byJob[string(key)]) > 0 || len(h.byTenant[tenant]) > 0
-}
-
-// resyncTenant tells the subscribers of a tenant's jobs and stream to
-// catch up.
-func (h *Hub) resyncTenant(tenant string) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	for sub := range h.byTenant[tenant] {
-		sub.signalResync()
-	}
-	for _, subs := range h.byJob {
-		for sub := range subs {
-			if sub.tenant == tenant {
-				sub.signalResync()
-			}
-		}
-	}
 }
 
 func (h *Hub) resyncAll() {
@@ -529,7 +319,7 @@ func (h *Hub) subscribe(set *map[string]map[*Subscription]struct{}, key, tenant 
 	}
 	(*set)[key][sub] = struct{}{}
 	h.mu.Unlock()
-	sub.ready = h.retain(tenant)
+	sub.ready = closedChan
 	return sub
 }
 
@@ -540,7 +330,8 @@ var ErrHubStopped = errors.New("status: event hub stopped")
 // it returns reaches the subscriber (or, if the subscriber falls behind or
 // the connection is lost, a resync signal does). Read what came before
 // from the store after Wait. It fails when ctx ends or the hub stops
-// first.
+// first. The hub listens on every event channel already, so that a
+// subscription is live as soon as it is made.
 func (s *Subscription) Wait(ctx context.Context) error {
 	select {
 	case <-s.ready:
@@ -611,5 +402,4 @@ func (s *Subscription) Close() {
 	}
 	close(s.ch)
 	h.mu.Unlock()
-	h.release(s.tenant)
 }

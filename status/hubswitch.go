@@ -39,9 +39,15 @@ func probeChannel(channel string) string {
 	return channel + "#hub-" + hex.EncodeToString(b[:])
 }
 
+// clusterCheck is how often a hub on a cluster checks that its
+// connections are on the masters of their channels' slots; the cluster
+// client reloads its slot map about as often (redisconn).
+const clusterCheck = time.Second
+
 // watch moves the subscription to the new master when Switches signals a
 // switch, and when a check every HealthInterval finds that the node the
-// client writes to does not hold it, until the hub stops.
+// client writes to does not hold it (on a cluster: every clusterCheck,
+// that a slot map changed since the legs were made), until the hub stops.
 //
 // The check (onMaster) is one PUBSUB NUMSUB of the hub's probe channel
 // through the client: on the node the client writes to, the channel has a
@@ -56,7 +62,11 @@ func (h *Hub) watch() {
 	if h.Switches != nil {
 		switched = h.Switches.Switched()
 	}
-	check := time.NewTimer(h.HealthInterval)
+	interval := h.HealthInterval
+	if h.cluster != nil {
+		interval = min(interval, clusterCheck)
+	}
+	check := time.NewTimer(interval)
 	defer check.Stop()
 	for {
 		select {
@@ -70,14 +80,17 @@ func (h *Hub) watch() {
 			}
 			switched = next
 			h.move("the Redis master switched")
-			check.Reset(recheck)
+			check.Reset(min(interval, recheck))
 		case <-check.C:
-			if !h.onMaster() {
+			switch {
+			case h.cluster != nil && !h.placed():
+				h.move("the cluster's slots moved")
+			case h.cluster == nil && !h.onMaster():
 				h.move("the subscription is not on the node the client writes to")
 				check.Reset(recheck)
 				continue
 			}
-			check.Reset(h.HealthInterval)
+			check.Reset(interval)
 		}
 	}
 }
@@ -100,20 +113,18 @@ func (h *Hub) onMaster() bool {
 }
 
 // move replaces the subscription with one that the client dials now, on
-// the master. The hub is not ready until the new one is confirmed, and
-// every subscriber is told to catch up from the store then (handle), as
-// after a lost connection: events published on the new master before were
-// not heard.
+// the master; every subscriber is told to catch up at once, and again
+// when the new one is confirmed (handle), as after a lost connection:
+// events published on the new master before were not heard.
 func (h *Hub) move(why string) {
 	if h.isClosed() {
 		return
 	}
-	if h.subscribed.Swap(false) {
-		h.log.Warn("event subscription moves to the Redis master", "reason", why)
+	h.mu.RLock()
+	for _, l := range h.legs {
+		l.up.Store(false)
 	}
-	h.releaseWaiters()
+	h.mu.RUnlock()
 	h.resyncAll()
-	ctx, cancel := context.WithTimeout(context.Background(), h.HealthInterval)
-	defer cancel()
-	h.resubscribe(ctx)
+	h.replace(why)
 }

@@ -103,14 +103,22 @@ func create(t *testing.T, st *Store, tenant string) *jobs.Job {
 	return j
 }
 
-// numSubOn returns how many subscriptions srv holds on ch.
+// numSubOn returns how many subscriptions srv holds on the shard channel
+// ch.
 func numSubOn(t *testing.T, srv *redistest.Server, ch string) int64 {
 	t.Helper()
-	m, err := srv.Client(t).PubSubNumSub(testContext(t), ch).Result()
+	return shardSubs(t, srv.Client(t), ch)
+}
+
+// probeSubsOn returns how many subscriptions srv holds on the hub's probe
+// channel.
+func (b *switchBundle) probeSubsOn(t *testing.T, srv *redistest.Server) int64 {
+	t.Helper()
+	m, err := srv.Client(t).PubSubNumSub(testContext(t), b.hub.probe).Result()
 	if err != nil {
 		t.Fatalf("PUBSUB NUMSUB: %v", err)
 	}
-	return m[ch]
+	return m[b.hub.probe]
 }
 
 // nextWithin returns the next event of sub, failing t if none comes within d.
@@ -157,12 +165,12 @@ func (b *switchBundle) checkMoved(t *testing.T, sub *Subscription, within time.D
 	if ev := nextWithin(t, sub, within-time.Since(start)); ev.JobID != after.ID {
 		t.Fatalf("after the switch got job %s, want %s", ev.JobID, after.ID)
 	}
-	ch := b.newStore.TenantChannel("acme")
+	ch := b.newStore.EventChannel(0)
 	if n := numSubOn(t, b.new, ch); n != 1 {
-		t.Errorf("the new master has %d subscriptions to the tenant's channel, want 1", n)
+		t.Errorf("the new master has %d subscriptions to the event channel, want 1", n)
 	}
 	testutil.WaitFor(t, waitTimeout, "the old master to lose the hub's subscription", func() bool {
-		return numSubOn(t, b.old, ch) == 0 && numSubOn(t, b.old, b.oldStore.Channel()) == 0
+		return numSubOn(t, b.old, ch) == 0 && b.probeSubsOn(t, b.old) == 0
 	})
 }
 
@@ -295,7 +303,7 @@ func TestHubNotReadyWhileMoving(t *testing.T) {
 		if b.hub.Ready() {
 			t.Fatal("Ready() = true while the new master is down")
 		}
-		if n := numSubOn(t, b.old, b.oldStore.TenantChannel("acme")); n != 0 {
+		if n := numSubOn(t, b.old, b.oldStore.EventChannel(0)); n != 0 {
 			t.Fatalf("the old master still holds %d subscriptions of the hub", n)
 		}
 	}

@@ -10,7 +10,7 @@ func (s *Store) eventsKey(_, id string) string { return keyspace.EventList(s.ks.
 
 func (s *Store) deliveriesKey(_, id string) string { return keyspace.Deliveries(s.ks.Record(id)) }
 
-func (s *Store) streamKey(tenant string) string { return s.tenantStream(tenant) }
+func (s *Store) streamKey(tenant string) string { return s.ks.Stream(0, tenant) }
 
 func (s *Store) dlqKey(tenant, queue string) string { return s.ks.DeadLetters(0, tenant, queue) }
 

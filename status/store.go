@@ -72,6 +72,11 @@ type Config struct {
 	// Failovers, if set, tells when a failover is under way; a wait for
 	// replicas that it overlaps is not a confirmation (see FailoverFence).
 	Failovers FailoverFence
+	// PlainPubSub publishes events with PUBLISH, and has hubs SUBSCRIBE,
+	// for a Redis without sharded pub/sub (the embedded demo Redis).
+	// Defaults to false: SPUBLISH and SSUBSCRIBE (Redis 7), which on a
+	// cluster reach only the master of the event's shard.
+	PlainPubSub bool
 }
 
 // DefaultReplicaAckTimeout is ReplicaAckTimeout's default, and
@@ -120,9 +125,9 @@ type Store struct {
 	rdb redis.UniversalClient
 	cfg Config
 	ks  *keyspace.Space
-	// channel is Channel(); streamMaxLen and idemTTL are the Accept
-	// arguments that never change, made once.
-	channel               string
+	// publish is the command that publishes events; streamMaxLen and
+	// idemTTL are the Accept arguments that never change, made once.
+	publish               string
 	streamMaxLen, idemTTL any
 	// outboxes are the tenants this Store has put in the outbox set.
 	outboxes sync.Map
@@ -151,11 +156,14 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 		return nil, fmt.Errorf("status config: %w", err)
 	}
 	s := &Store{
-		rdb: rdb, cfg: cfg, ks: ks, channel: ks.Channel(),
+		rdb: rdb, cfg: cfg, ks: ks, publish: "SPUBLISH",
 		streamMaxLen: cfg.StreamMaxLen, idemTTL: int64(cfg.IdempotencyTTL / time.Second),
 		accepts: autopipe.New(rdb, pipeSlots, pipeBatch),
 		updates: autopipe.New(rdb, pipeSlots, pipeBatch),
 		loads:   autopipe.New(rdb, pipeSlots, pipeBatch),
+	}
+	if cfg.PlainPubSub {
+		s.publish = "PUBLISH"
 	}
 	if cfg.MinReplicasAck > 0 {
 		s.acks = newReplicaAcks(rdb, ks, ackConfig{
@@ -165,14 +173,17 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 	return s, nil
 }
 
-// Channel names the pub/sub channels of events: each tenant's events are
-// published on TenantChannel, Channel + ":" + tenant. Nothing is published
-// on Channel itself; a Hub subscribes to it to hold its connection.
-func (s *Store) Channel() string { return s.channel }
+// EventChannel is the pub/sub channel on which the events of every job on
+// shard are published, tenant named in each message (see Hub).
+func (s *Store) EventChannel(shard int) string { return s.ks.EventChannel(shard) }
 
-// TenantChannel is the pub/sub channel on which a tenant's events are
-// published.
-func (s *Store) TenantChannel(tenant string) string { return s.channel + ":" + tenant }
+// Channel is the deployment's untagged channel name: nothing is published
+// on it; a Hub names its probe channel after it.
+func (s *Store) Channel() string { return s.ks.Channel() }
+
+// Sharded reports whether events are published with SPUBLISH (else PUBLISH;
+// see Config.PlainPubSub).
+func (s *Store) Sharded() bool { return !s.cfg.PlainPubSub }
 
 // ValidTenant reports whether name can be used as a tenant: 1–64 characters
 // of letters, digits, '-', '_' and '.'.
@@ -237,9 +248,9 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 	shard := s.ks.ShardOf(j.ID)
 	keys := make([]string, 0, 6)
 	keys = append(keys, s.ks.Record(j.ID), s.ks.Stream(shard, j.Tenant), s.ks.Outbox(shard, j.Tenant))
-	args := make([]any, 0, 18)
+	args := make([]any, 0, 19)
 	args = append(args,
-		doc, rq, string(j.State), s.streamMaxLen, s.channel, j.Tenant, j.ID,
+		doc, rq, string(j.State), s.streamMaxLen, s.ks.EventChannel(shard), j.Tenant, j.ID,
 		s.idemTTL, j.CallbackURL, callbackStates(j.CallbackEvents),
 		time.Now().UnixMilli())
 	if j.IdempotencyKey != "" {
@@ -258,6 +269,7 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 	} else {
 		args = append(args, 0, "", 0, 0)
 	}
+	args = append(args, s.publish)
 	res, err := s.eval(ctx, s.accepts, keyspace.Accept, keys, args...).Result()
 	if errors.Is(err, redis.Nil) || (err == nil && res == nil) {
 		return ErrExists
@@ -304,11 +316,6 @@ func (s *Store) field(ctx context.Context, tenant, id, name string) ([]byte, err
 	}
 	return []byte(v), nil
 }
-
-// tenantStream is the tenant's event stream. Reading a tenant's events
-// across shards is not done yet: the store runs on one shard (see
-// status.Config.Shards and cmd/asyncgw's check of redis.shards).
-func (s *Store) tenantStream(tenant string) string { return s.ks.Stream(0, tenant) }
 
 // Get returns the job, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, tenant, id string) (*jobs.Job, error) {
@@ -515,9 +522,9 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool,
 	record := s.ks.Record(j.ID)
 	keys = append(keys, record, keyspace.EventList(record), s.ks.Stream(shard, j.Tenant),
 		s.ks.DeadLetters(shard, j.Tenant, j.Queue), s.ks.Outbox(shard, j.Tenant), keyspace.Deliveries(record))
-	args := make([]any, 0, 16)
-	args = append(args, doc, string(j.State), seq, allow, ttl, s.cfg.StreamMaxLen, s.Channel(), j.Tenant, j.ID, hasRaw, raw,
-		deadAt(j).UnixMilli(), time.Now().UnixMilli())
+	args := make([]any, 0, 17)
+	args = append(args, doc, string(j.State), seq, allow, ttl, s.cfg.StreamMaxLen, s.ks.EventChannel(shard), j.Tenant, j.ID, hasRaw, raw,
+		deadAt(j).UnixMilli(), time.Now().UnixMilli(), s.publish)
 	if done != nil {
 		keys = append(keys, done.Active, done.Lease, done.Key, done.Processed, done.Total)
 		args = append(args, done.ID, done.StatsExpire, done.MaxCount)
@@ -596,42 +603,6 @@ func latestEvent(v []any, tenant, id string) (jobs.Event, bool) {
 	return jobs.Event{Seq: seq, Tenant: tenant, JobID: id, Kind: state, Data: []byte(doc)}, true
 }
 
-// TenantEvents returns up to count events of the tenant's stream after the
-// stream ID after ("" or "0": from the oldest kept).
-func (s *Store) TenantEvents(ctx context.Context, tenant, after string, count int64) ([]jobs.Event, error) {
-	start := "-"
-	if after != "" && after != "0" {
-		start = "(" + after
-	}
-	msgs, err := s.rdb.XRangeN(ctx, s.tenantStream(tenant), start, "+", count).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read tenant events: %w", err)
-	}
-	evs := make([]jobs.Event, 0, len(msgs))
-	for _, m := range msgs {
-		id, _ := m.Values["j"].(string)
-		kind, _ := m.Values["k"].(string)
-		data, _ := m.Values["d"].(string)
-		seq, _ := strconv.ParseInt(fmt.Sprint(m.Values["s"]), 10, 64)
-		evs = append(evs, jobs.Event{
-			Seq: seq, StreamID: m.ID, Tenant: tenant, JobID: id,
-			Kind: kind, Data: []byte(data),
-		})
-	}
-	return evs, nil
-}
-
-// ValidStreamID reports whether id looks like a Redis stream ID ("ms-n").
-func ValidStreamID(id string) bool {
-	ms, n, ok := strings.Cut(id, "-")
-	if !ok {
-		return false
-	}
-	_, err1 := strconv.ParseUint(ms, 10, 64)
-	_, err2 := strconv.ParseUint(n, 10, 64)
-	return err1 == nil && err2 == nil
-}
-
 // parseMessage decodes a published event.
 func parseMessage(payload string) (jobs.Event, bool) {
 	parts := strings.SplitN(payload, "\n", 6)
@@ -649,36 +620,3 @@ func parseMessage(payload string) (jobs.Event, bool) {
 }
 
 var _ jobs.Recorder = (*Store)(nil)
-
-// TenantTail returns the ID of the newest event in the tenant's stream, or
-// "0-0" when it is empty: the point a live-only subscriber starts after.
-func (s *Store) TenantTail(ctx context.Context, tenant string) (string, error) {
-	msgs, err := s.rdb.XRevRangeN(ctx, s.tenantStream(tenant), "+", "-", 1).Result()
-	if err != nil {
-		return "", fmt.Errorf("read tenant stream tail: %w", err)
-	}
-	if len(msgs) == 0 {
-		return "0-0", nil
-	}
-	return msgs[0].ID, nil
-}
-
-// CompareStreamIDs orders two stream IDs ("ms-n"): -1, 0 or +1. Malformed
-// IDs sort first.
-func CompareStreamIDs(a, b string) int {
-	am, an := splitStreamID(a)
-	bm, bn := splitStreamID(b)
-	switch {
-	case am != bm:
-		return cmp.Compare(am, bm)
-	default:
-		return cmp.Compare(an, bn)
-	}
-}
-
-func splitStreamID(id string) (uint64, uint64) {
-	ms, n, _ := strings.Cut(id, "-")
-	a, _ := strconv.ParseUint(ms, 10, 64)
-	b, _ := strconv.ParseUint(n, 10, 64)
-	return a, b
-}

@@ -70,6 +70,8 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		}
 		defer mem.Close()
 		cfg.RedisURL = mem.URL()
+		// miniredis has no sharded pub/sub (SPUBLISH).
+		cfg.Status.PlainPubSub = true
 	}
 	// Every client comes from conn: with Sentinel, all of them follow
 	// the master; with Cluster, the slots' masters.

@@ -159,10 +159,18 @@ type tenantEvent struct {
 
 func nextTenantEvent(t *testing.T, st *Stream) tenantEvent {
 	t.Helper()
-	ev := st.Next(t)
+	ev := nextTenantEventOf(t, st)
 	if !status.ValidStreamID(ev.ID) {
 		t.Fatalf("tenant event id %q is not a stream id", ev.ID)
 	}
+	return ev
+}
+
+// nextTenantEventOf is nextTenantEvent of a stream whose ids may be
+// cursors over several shards.
+func nextTenantEventOf(t *testing.T, st *Stream) tenantEvent {
+	t.Helper()
+	ev := st.Next(t)
 	j := decodeJob(t, ev.Data)
 	if string(j.State) != ev.Event {
 		t.Fatalf("tenant event %s is %q but its job is %s", ev.ID, ev.Event, j.State)
@@ -362,4 +370,59 @@ func TestSlowSubscriberDoesNotStallOthers(t *testing.T) {
 		t.Errorf("hub delivered %d events to 2 subscribers of %d: the silent subscriber never fell behind", d, len(r.events))
 	}
 	t.Logf("silent subscriber got %d of %d events when read late; hub delivered %d", len(got), len(r.events), h.Hub.Delivered())
+}
+
+// TestTenantEventsShardsResume: with 4 shards, GET /v1/events carries the
+// events of jobs on every shard, and a client that drops its connection
+// after every few events and comes back with Last-Event-ID gets every
+// event exactly once, each job's in order.
+func TestTenantEventsShardsResume(t *testing.T) {
+	t.Parallel()
+	h := Start(t, Options{Shards: 4, Routes: []gateway.Route{{Name: "orders", Path: "/v1/orders", Upstream: "/orders"}}})
+	h.Upstream.Handle(okJSON)
+	st := h.Events(t, "/v1/events", "")
+	const n = 12
+	ids := map[string]bool{}
+	shards := map[int]bool{}
+	for range n {
+		id := h.Submit(t, "/v1/orders", `{}`)
+		ids[id] = true
+		shards[h.Store.Space().ShardOf(id)] = true
+	}
+	if len(shards) < 2 {
+		t.Fatalf("%d jobs on %d shards; want them spread", n, len(shards))
+	}
+	seen := map[string]int{}
+	kinds := map[string][]string{}
+	done, last := 0, ""
+	for read := 0; done < n; read++ {
+		if read > 0 && read%5 == 0 {
+			st.Close() // dropped: come back after the last event seen
+			st = h.Events(t, "/v1/events", last)
+		}
+		ev := nextTenantEventOf(t, st)
+		if !ids[ev.job.ID] {
+			t.Fatalf("event of job %s, not one of this test's", ev.job.ID)
+		}
+		key := ev.job.ID + " " + ev.Kind
+		if seen[key]++; seen[key] > 1 {
+			t.Fatalf("event %s sent twice (resumed after %q)", key, last)
+		}
+		kinds[ev.job.ID] = append(kinds[ev.job.ID], ev.Kind)
+		if ev.Kind == string(jobs.StateSucceeded) {
+			done++
+		}
+		last = ev.ID
+		if read > 4*n {
+			t.Fatalf("read %d events and %d of %d jobs succeeded", read, done, n)
+		}
+	}
+	st.Close()
+	for id := range ids {
+		if want := []string{"queued", "running", "succeeded"}; !slices.Equal(kinds[id], want) {
+			t.Errorf("job %s: events %v, want %v", id, kinds[id], want)
+		}
+	}
+	requireProblem(t, "a one-shard Last-Event-ID", h.Do(t, http.MethodGet, "/v1/events", nil,
+		http.Header{"Last-Event-ID": {"1700000000000-0"}}), http.StatusBadRequest)
 }

@@ -127,6 +127,8 @@ type Options struct {
 	// writes wait for that many replicas of Redis.
 	MinReplicasAck    int
 	ReplicaAckTimeout time.Duration
+	// Shards is the stores' shard count (status.Config). Defaults to 1.
+	Shards int
 }
 
 // Queues are the harness's queue names, unique to it.
@@ -199,9 +201,8 @@ func Start(t testing.TB, opts Options) *Harness {
 		h.Redis, h.front = nodeClients(t, opts.Redis)
 	}
 	h.Upstream = newUpstream(t)
-	h.Upstream = newUpstream(t)
 
-	scfg := status.Config{Prefix: h.Prefix, Shards: env.shards, MinReplicasAck: opts.MinReplicasAck, ReplicaAckTimeout: opts.ReplicaAckTimeout}
+	scfg := status.Config{Prefix: h.Prefix, Shards: cmp.Or(opts.Shards, env.shards), MinReplicasAck: opts.MinReplicasAck, ReplicaAckTimeout: opts.ReplicaAckTimeout}
 	var err error
 	h.Store, err = status.New(scfg, h.Redis)
 	if err != nil {

@@ -37,7 +37,9 @@
 //	P:{T}:replica-ack             the key written before a WAIT for the shard's replicas
 //	P:rl:{<key>}                  a rate limiter's bucket
 //
-// Events are published on P:events:<tenant>.
+// Events of every tenant's jobs on shard T are published on the shard
+// channel P:{T}:events (SPUBLISH, inside the script's slot; PUBLISH on a
+// Redis without sharded pub/sub), the tenant named in each message.
 package keyspace
 
 import (
@@ -216,8 +218,13 @@ func (s *Space) DisabledTenants() string { return s.prefix + ":webhooks:disabled
 // write that completed before it. It holds nothing else of value.
 func (s *Space) ReplicaAck(shard int) string { return s.shardPrefix(shard) + "replica-ack" }
 
-// Channel is the prefix of the event channels: a tenant's events are
-// published on Channel + ":" + tenant.
+// EventChannel is the pub/sub channel on which the events of every job on
+// shard are published. It hashes to the shard's slot, so that a script
+// may SPUBLISH to it.
+func (s *Space) EventChannel(shard int) string { return s.shardPrefix(shard) + "events" }
+
+// Channel is the deployment's untagged channel name, from which an event
+// hub names its own probe channel. Nothing is published on it.
 func (s *Space) Channel() string { return s.prefix + ":events" }
 
 // RateLimitKey is the bucket of a rate limiter's key, under prefix (rate

@@ -136,7 +136,7 @@ func takeCensus(ctx context.Context, st *status.Store) (census, error) {
 			}
 			c[ev.JobID][ev.Kind]++
 		}
-		after = evs[len(evs)-1].StreamID
+		after = evs[len(evs)-1].Cursor
 	}
 }
 

@@ -13,18 +13,19 @@
 --
 -- ARGV[1] doc (the job resource as JSON)    ARGV[2] req (the stored request)
 -- ARGV[3] state                             ARGV[4] stream maxlen
--- ARGV[5] channel prefix                    ARGV[6] tenant
+-- ARGV[5] event channel  P:{T}:events       ARGV[6] tenant
 -- ARGV[7] job id                            ARGV[8] idempotency ttl (s)
 -- ARGV[9] callback URL ("" for none)        ARGV[10] callback states (",a,b,")
 -- ARGV[11] now (unix ms)                    ARGV[12] has idempotency key (0/1)
 -- ARGV[13] request fingerprint              ARGV[14] has task (0/1)
 -- ARGV[15] task message                     ARGV[16] task scheduled (0/1)
 -- ARGV[17] its score (unix s) when scheduled, or pending since (unix ns)
+-- ARGV[18] publish command: SPUBLISH, or PUBLISH without sharded pub/sub
 --
 -- Returns the event's stream ID; false if the job or its task exists; or,
 -- when the key stands for a job already, {s, fp, id, st} of that key ("p"
 -- for s: an earlier version's claim still pending), having written nothing.
--- Publishes "tenant\nid\n1\nstreamID\nstate\ndoc" on channel:tenant.
+-- Publishes "tenant\nid\n1\nstreamID\nstate\ndoc" on the event channel.
 local k = 4
 local idem
 if ARGV[12] == '1' then
@@ -56,5 +57,5 @@ if ARGV[9] ~= '' then
   end
 end
 local sid = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'j', ARGV[7], 's', 1, 'k', ARGV[3], 'd', ARGV[1])
-redis.call('PUBLISH', ARGV[5] .. ':' .. ARGV[6], ARGV[6] .. '\n' .. ARGV[7] .. '\n1\n' .. sid .. '\n' .. ARGV[3] .. '\n' .. ARGV[1])
+redis.call(ARGV[18], ARGV[5], ARGV[6] .. '\n' .. ARGV[7] .. '\n1\n' .. sid .. '\n' .. ARGV[3] .. '\n' .. ARGV[1])
 return sid

@@ -23,12 +23,13 @@
 --
 -- ARGV[1] doc            ARGV[2] state       ARGV[3] expected seq
 -- ARGV[4] from-terminal allowed (0/1)        ARGV[5] ttl (s; 0: none)
--- ARGV[6] stream maxlen  ARGV[7] channel prefix
+-- ARGV[6] stream maxlen  ARGV[7] event channel P:{T}:events
 -- ARGV[8] tenant         ARGV[9] job id
 -- ARGV[10] has raw result body (0/1)         ARGV[11] raw result body
 -- ARGV[12] time of death (unix ms)           ARGV[13] now (unix ms)
--- with KEYS[7..11]: ARGV[14] task id, ARGV[15] the day's count's expiry
--- (unix s), ARGV[16] the count at which the total starts again from one.
+-- ARGV[14] publish command: SPUBLISH, or PUBLISH without sharded pub/sub
+-- with KEYS[7..11]: ARGV[15] task id, ARGV[16] the day's count's expiry
+-- (unix s), ARGV[17] the count at which the total starts again from one.
 --
 -- Returns {seq, streamID, retired (0/1)}; {-1} not found (or another
 -- tenant's), {-2} terminal, {-3} conflict.
@@ -51,7 +52,7 @@ if cur[3] and string.find(cur[3], ',' .. ARGV[2] .. ',', 1, true) then
   redis.call('ZADD', KEYS[5], ARGV[13], ARGV[9] .. '\n' .. seq)
 end
 local sid = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'j', ARGV[9], 's', seq, 'k', ARGV[2], 'd', ARGV[1])
-redis.call('PUBLISH', ARGV[7] .. ':' .. ARGV[8], ARGV[8] .. '\n' .. ARGV[9] .. '\n' .. seq .. '\n' .. sid .. '\n' .. ARGV[2] .. '\n' .. ARGV[1])
+redis.call(ARGV[14], ARGV[7], ARGV[8] .. '\n' .. ARGV[9] .. '\n' .. seq .. '\n' .. sid .. '\n' .. ARGV[2] .. '\n' .. ARGV[1])
 if ARGV[2] == 'dead' then
   redis.call('ZADD', KEYS[4], ARGV[12], ARGV[9])
 elseif s == 'dead' then
@@ -68,13 +69,13 @@ elseif ended then
   redis.call('PERSIST', KEYS[6])
 end
 local retired = 0
-if #KEYS > 6 and redis.call('LREM', KEYS[7], 0, ARGV[14]) > 0 then
-  redis.call('ZREM', KEYS[8], ARGV[14])
+if #KEYS > 6 and redis.call('LREM', KEYS[7], 0, ARGV[15]) > 0 then
+  redis.call('ZREM', KEYS[8], ARGV[15])
   redis.call('DEL', KEYS[9])
   if redis.call('INCR', KEYS[10]) == 1 then
-    redis.call('EXPIREAT', KEYS[10], ARGV[15])
+    redis.call('EXPIREAT', KEYS[10], ARGV[16])
   end
-  if redis.call('GET', KEYS[11]) == ARGV[16] then
+  if redis.call('GET', KEYS[11]) == ARGV[17] then
     redis.call('SET', KEYS[11], 1)
   else
     redis.call('INCR', KEYS[11])
