@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -309,5 +310,70 @@ func TestEventWake(t *testing.T) {
 	case w := <-woke:
 		t.Errorf("unexpected wake %+v", w)
 	default:
+	}
+}
+
+// BenchmarkPickup measures enqueue→start of single jobs arriving at an
+// idle worker (default queues and concurrency), one shard against 16, and
+// 16 shards with the poll alone (no events): each job is accepted after
+// the worker has found its queues empty again, and its wait is from the
+// accept's start to its handler's start. Reports p50 and p99 in ms.
+//
+//	go test -run '^$' -bench Pickup -benchtime 200x ./jobs/
+func BenchmarkPickup(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		shards int
+		wake   jobs.WakeSource
+	}{
+		{"shards=1", 1, nil},
+		{"shards=16", 16, nil},
+		{"shards=16/poll-only", 16, deafWake{}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			rdb := redistest.Start(b).Client(b)
+			store, err := status.New(status.Config{Prefix: redistest.Prefix(b), Shards: tc.shards}, rdb)
+			if err != nil {
+				b.Fatal(err)
+			}
+			w, err := jobs.NewWorker(jobs.WorkerConfig{ShutdownTimeout: 2 * time.Second, Wake: tc.wake}, rdb, store, nil, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			started := make(chan time.Time, 1)
+			w.Handle("t", func(context.Context, *jobs.Job, []byte) (json.RawMessage, error) {
+				started <- time.Now()
+				return nil, nil
+			})
+			if err := w.Start(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			defer w.Stop(context.Background())
+			client := jobs.NewClient(rdb, store, nil)
+			waits := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				// Idle again: every fetch loop has found the queues empty.
+				skips0, _, _ := jobs.IdleCounts(w)
+				for skips, _, _ := jobs.IdleCounts(w); skips < skips0+200; skips, _, _ = jobs.IdleCounts(w) {
+					pause := time.NewTimer(5 * time.Millisecond)
+					<-pause.C
+				}
+				at := time.Now()
+				if err := client.Submit(b.Context(), newJob("default"), &jobs.Request{}, time.Time{}); err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case s := <-started:
+					waits = append(waits, s.Sub(at))
+				case <-time.After(waitTimeout):
+					b.Fatal("job not started")
+				}
+			}
+			slices.Sort(waits)
+			ms := func(q float64) float64 { return float64(waits[int(q*float64(len(waits)-1))]) / 1e6 }
+			b.ReportMetric(ms(0.5), "p50-ms")
+			b.ReportMetric(ms(0.99), "p99-ms")
+			b.ReportMetric(0, "ns/op")
+		})
 	}
 }

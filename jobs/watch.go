@@ -147,17 +147,28 @@ func (qw *queueWatch) skip(key string) (skip bool, gen uint64) {
 }
 
 // taken records that a take of the queue of pending list key, asked for
-// with gen, found n tasks.
+// with gen, found n tasks. Takes of one queue by several fetch loops may
+// answer in any order: one that found tasks leaves the queue to Redis and
+// clears a quiet spell whatever came before it.
 func (qw *queueWatch) taken(key string, gen uint64, n int) {
 	qw.mu.Lock()
 	defer qw.mu.Unlock()
 	q := qw.queues[key]
-	if q == nil || n > 0 || q.gen != gen {
+	switch {
+	case q == nil:
+		return
+	case n > 0:
+		q.empty, q.polled, q.quietUntil = false, false, time.Time{}
+		return
+	case q.gen != gen:
 		return
 	}
 	q.empty = true
+	// Only the first take after the poll's wake says whether it was in
+	// vain.
 	if q.polled {
 		q.quietUntil = time.Now().Add(quietFor)
+		q.polled = false
 	}
 }
 

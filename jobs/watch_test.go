@@ -67,11 +67,13 @@ func TestQueueWatchEmpty(t *testing.T) {
 	if skip, _ := qw.skip(key); skip {
 		t.Error("a take that began before a wake marked the queue empty")
 	}
-	// A take that found tasks leaves the queue to Redis.
+	// A take that found tasks leaves the queue to Redis, even when
+	// another fetch loop's take of it, which found none, answered first.
 	_, gen = qw.skip(key)
+	qw.taken(key, gen, 0)
 	qw.taken(key, gen, 3)
 	if skip, _ := qw.skip(key); skip {
-		t.Error("a take that found tasks marked the queue empty")
+		t.Error("a take that found tasks left the queue marked empty")
 	}
 }
 
@@ -124,6 +126,29 @@ func TestQueueWatchPoll(t *testing.T) {
 	qw.woke(2, "")
 	if skip, _ := qw.skip(key); skip {
 		t.Error("a notified queue stays quiet")
+	}
+	// A queue the poll woke, whose take found a task, is not quiet when
+	// a later take finds it empty, nor when a take that found none
+	// answered first.
+	other := qw.byShard[1][0]
+	if err := rdb.LPush(ctx, other, "task").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := qw.poll(ctx, rdb); err != nil {
+		t.Fatal(err)
+	}
+	_, gen := qw.skip(other)
+	qw.taken(other, gen, 0)
+	qw.taken(other, gen, 1)
+	_, gen = qw.skip(other)
+	qw.taken(other, gen, 0)
+	_, gen = qw.skip(qw.byShard[1][1])
+	qw.taken(qw.byShard[1][1], gen, 0)
+	if err := qw.poll(ctx, rdb); err != nil {
+		t.Fatal(err)
+	}
+	if skip, _ := qw.skip(other); skip {
+		t.Error("the poll left quiet a queue whose wake found a task")
 	}
 
 	// Forwards: shard 3 has a retry, the others nothing delayed.
