@@ -41,7 +41,8 @@ type WorkerConfig struct {
 	// the queues again. Defaults to 10ms (asynq's 1s costs ~1.3s p99 pickup).
 	TaskCheckInterval time.Duration
 	// DelayedTaskCheckInterval is how often due retries and scheduled jobs
-	// are moved to their queues. Defaults to 100ms.
+	// are moved to their queues, and how often an idle worker looks for
+	// tasks that no event announced (see watch.go). Defaults to 100ms.
 	DelayedTaskCheckInterval time.Duration
 	// RecoverInterval is how often the worker takes back the tasks of
 	// worker processes that died, once their lease has run out (see
