@@ -38,3 +38,13 @@ func PublicOnly(c *Client) { c.direct = false }
 
 // WorkerPublicOnly makes w leave asynq's scripts to asynq (before Start).
 func WorkerPublicOnly(w *Worker) { w.take.public = true }
+
+// IdleCounts reports how many of asynq's calls w answered without Redis
+// because their queues were idle: dequeues of queues found empty,
+// forwarder calls and janitor calls.
+func IdleCounts(w *Worker) (skips, forwards, sweeps int64) {
+	qw := w.take.watch
+	qw.mu.Lock()
+	defer qw.mu.Unlock()
+	return qw.skips, qw.forwards, qw.sweeps
+}

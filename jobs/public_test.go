@@ -80,4 +80,7 @@ func TestAsynqPublicAPI(t *testing.T) {
 	if d := jobs.DonesAnswered(w); d != 0 {
 		t.Errorf("the worker answered %d of asynq's Dones; want none", d)
 	}
+	if skips, forwards, sweeps := jobs.IdleCounts(w); skips+forwards+sweeps != 0 {
+		t.Errorf("the worker answered %d dequeues, %d forwards and %d janitor calls itself; want none: asynq polls", skips, forwards, sweeps)
+	}
 }

@@ -75,6 +75,9 @@ func (w *Worker) recoverLeaseExpired(ctx context.Context, now time.Time) (int, e
 				return total, err
 			}
 			total += n
+			if n > 0 && w.take.watch != nil {
+				w.take.watch.wake(keys.Pending)
+			}
 			if len(ids) < recoverBatch {
 				break
 			}

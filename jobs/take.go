@@ -59,7 +59,11 @@ type takeClient struct {
 	public bool
 	// room is how many more tasks the worker could start now.
 	room func() int
-	log  *slog.Logger
+	// watch, when set, knows which queues are idle: asks of a queue found
+	// empty, and asynq's forwarder and janitor calls with nothing to do,
+	// are answered without Redis (see watch.go).
+	watch *queueWatch
+	log   *slog.Logger
 	// unknownDequeue warns once of a dequeue by another script than
 	// asynqDequeueSHA: another asynq version, whose asks pass through.
 	unknownDequeue sync.Once
@@ -206,6 +210,9 @@ func (c *takeClient) EvalSha(ctx context.Context, sha string, keys []string, arg
 			return cmd
 		}
 	}
+	if c.watch != nil && len(keys) <= 2 && (sha == keyspace.AsynqForwardSHA || sha == keyspace.AsynqDeleteCompletedSHA) {
+		return c.idleWork(ctx, sha, keys, args)
+	}
 	if sha != keyspace.AsynqDequeueSHA || len(keys) != 4 || len(args) != 2 {
 		if len(keys) == 4 && strings.HasSuffix(keys[0], ":pending") && strings.HasSuffix(keys[3], ":lease") {
 			c.unknownDequeue.Do(func() {
@@ -224,6 +231,30 @@ func (c *takeClient) EvalSha(ctx context.Context, sha string, keys []string, arg
 		cmd.SetErr(redis.Nil)
 	default:
 		cmd.SetVal(msg)
+	}
+	return cmd
+}
+
+// idleWork serves asynq's forwarder (keys: a scheduled or retry set and
+// its pending list) and janitor (keys: a completed set) calls: with 0,
+// without Redis, when the watch says there is nothing to do; otherwise
+// from Redis, telling the watch what was done.
+func (c *takeClient) idleWork(ctx context.Context, sha string, keys []string, args []any) *redis.Cmd {
+	forward := sha == keyspace.AsynqForwardSHA
+	if forward && len(keys) != 2 || !forward && len(keys) != 1 {
+		return c.UniversalClient.EvalSha(ctx, sha, keys, args...)
+	}
+	if forward && !c.watch.forward(keys[0]) || !forward && !c.watch.sweep(keys[0]) {
+		cmd := redis.NewCmd(ctx, "evalsha", sha)
+		cmd.SetVal(int64(0))
+		return cmd
+	}
+	cmd := c.UniversalClient.EvalSha(ctx, sha, keys, args...)
+	if n, err := cmd.Int64(); err == nil {
+		c.watch.idle(keys[0], n)
+		if forward && n > 0 {
+			c.watch.wake(keys[1])
+		}
 	}
 	return cmd
 }
@@ -247,6 +278,14 @@ func (c *takeClient) take(ctx context.Context, keys []string, args []any) (id, m
 		c.mu.Unlock()
 		return t.id, t.msg, nil
 	}
+	var gen uint64
+	if c.watch != nil {
+		var skip bool
+		if skip, gen = c.watch.skip(keys[0]); skip {
+			c.mu.Unlock()
+			return "", "", nil
+		}
+	}
 	n := 1
 	if !c.stopped {
 		n = min(takeBatch, max(1, c.room()-c.heldLocked(), q.recent))
@@ -255,6 +294,9 @@ func (c *takeClient) take(ctx context.Context, keys []string, args []any) (id, m
 
 	c.trips.Add(1)
 	taken, err := c.takeBatch(ctx, q.keys, args[0], n)
+	if err == nil && c.watch != nil {
+		c.watch.taken(keys[0], gen, len(taken))
+	}
 	if err != nil || len(taken) == 0 {
 		return "", "", err
 	}
@@ -362,7 +404,9 @@ func (c *takeClient) putBack(ctx context.Context, age time.Duration, count bool)
 	for _, b := range out {
 		// A task not put back stays active and leased: asynq's recoverer
 		// returns it once its lease runs out.
-		_ = keyspace.PutBack.Run(ctx, c.UniversalClient, b.keys, b.ids...).Err()
+		if keyspace.PutBack.Run(ctx, c.UniversalClient, b.keys, b.ids...).Err() == nil && c.watch != nil {
+			c.watch.wake(b.q.keys.Pending)
+		}
 	}
 }
 

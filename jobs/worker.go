@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,7 +41,8 @@ type WorkerConfig struct {
 	// the queues again. Defaults to 10ms (asynq's 1s costs ~1.3s p99 pickup).
 	TaskCheckInterval time.Duration
 	// DelayedTaskCheckInterval is how often due retries and scheduled jobs
-	// are moved to their queues. Defaults to 100ms.
+	// are moved to their queues, and how often an idle worker looks for
+	// tasks that no event announced (see watch.go). Defaults to 100ms.
 	DelayedTaskCheckInterval time.Duration
 	// RecoverInterval is how often the worker takes back the tasks of
 	// worker processes that died, once their lease has run out (see
@@ -70,6 +72,11 @@ type WorkerConfig struct {
 	Routes map[string]RouteOptions
 	// Hooks are called on events worth counting (metrics).
 	Hooks Hooks
+	// Wake tells the worker when jobs are queued, so that an idle worker
+	// looks at a queue it found empty at once rather than at its next
+	// poll, every DelayedTaskCheckInterval (see watch.go). Defaults to
+	// EventWake on the worker's Redis and the Recorder's layout.
+	Wake WakeSource
 }
 
 // RouteOptions are what a worker adds to the upstream calls of one job
@@ -272,6 +279,10 @@ func NewWorker(cfg WorkerConfig, rdb redis.UniversalClient, rec Recorder, client
 		}
 	}
 	w.take = newTakeClient(rdb, ks, func() int { return cfg.Concurrency - int(w.running.Load()) }, w.log)
+	w.take.watch = newQueueWatch(ks, slices.Sorted(maps.Keys(cfg.Queues)), cfg.DelayedTaskCheckInterval, w.log)
+	if w.cfg.Wake == nil {
+		w.cfg.Wake = EventWake(rdb, ks)
+	}
 	probes := int(cmp.Or(cfg.UpstreamBreaker.Probes, 1))
 	kinds := []string{""}
 	for k := range cfg.Senders {
@@ -357,6 +368,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	// on asynq's public API only, asynq's recoverers do it.
 	if !w.take.public {
 		go w.recoverLoop(ctx)
+		go w.take.watch.loop(ctx, w.take.UniversalClient, w.cfg.Wake)
 	}
 	w.stopHold = cancel
 	for i, srv := range w.srvs {

@@ -75,6 +75,15 @@ const (
 	AsynqListLeaseExpiredSHA = "16988a462595f6ee317be300951533b004f27f5c"
 )
 
+// asynq v0.26 script SHA-1s that the worker lets through to Redis only when
+// they may have work (see jobs' queueWatch): the forwarder's move of due
+// scheduled or retried tasks of one queue to its pending list, and the
+// janitor's deletion of a queue's expired completed tasks.
+const (
+	AsynqForwardSHA         = "522b1a6ae66fe79ea2f24a9af58798ab71879035"
+	AsynqDeleteCompletedSHA = "49c4326d80c1db9c476da2aa7f4438d03688f82b"
+)
+
 // AsynqLease is how long asynq leases a running task (renewed every 5s);
 // a worker that died leaves its tasks leased for up to that long.
 const AsynqLease = 30 * time.Second
@@ -122,7 +131,7 @@ func (s *Space) ParseQueue(queue string) (shard int, priority string, ok bool) {
 
 // AsynqQueueKeys are the keys of one asynq queue.
 type AsynqQueueKeys struct {
-	Pending, Active, Lease, Scheduled, Paused string
+	Pending, Active, Lease, Scheduled, Retry, Completed, Paused string
 	// TaskPrefix followed by a task ID is the task's hash.
 	TaskPrefix string
 }
@@ -132,7 +141,8 @@ func AsynqQueue(queue string) AsynqQueueKeys {
 	base := "asynq:{" + queue + "}:"
 	return AsynqQueueKeys{
 		Pending: base + "pending", Active: base + "active", Lease: base + "lease",
-		Scheduled: base + "scheduled", Paused: base + "paused", TaskPrefix: base + "t:",
+		Scheduled: base + "scheduled", Retry: base + "retry", Completed: base + "completed",
+		Paused: base + "paused", TaskPrefix: base + "t:",
 	}
 }
 
