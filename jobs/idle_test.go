@@ -143,13 +143,17 @@ type shardedBundle struct {
 }
 
 // setupSharded starts a worker over 16 shards whose WakeSource is wake
-// (nil: the default), running jobs of type "t" at once.
+// (nil: an event hub's, as cmd/asyncgw wires it), running jobs of type "t"
+// at once.
 func setupSharded(t *testing.T, wake jobs.WakeSource) *shardedBundle {
 	t.Helper()
 	rdb := redistest.Shared(t).Client(t)
 	store, err := status.New(status.Config{Prefix: redistest.Prefix(t), Shards: 16}, rdb)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wake == nil {
+		wake = hubWake(t, rdb, store)
 	}
 	queues := []string{redistest.Queue(t, "high"), redistest.Queue(t, "low")}
 	w, err := jobs.NewWorker(jobs.WorkerConfig{
@@ -256,10 +260,22 @@ func TestIdleWorkerPausedQueue(t *testing.T) {
 	awaitState(t, b.store, id, jobs.StateSucceeded)
 }
 
-// TestEventWake: the default WakeSource says once that it listens, then
+// hubWake is the WakeSource of an event hub on rdb, started for t.
+func hubWake(t testing.TB, rdb redis.UniversalClient, store *status.Store) jobs.WakeSource {
+	t.Helper()
+	hub := status.NewHub(rdb, store, nil)
+	wake := hub.Wake()
+	if err := hub.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hub.Stop(context.Background()) })
+	return wake
+}
+
+// TestHubWake: an event hub's WakeSource says once that it listens, then
 // names the shard and priority of each job accepted, and of none that
 // only changes state.
-func TestEventWake(t *testing.T) {
+func TestHubWake(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Shared(t).Client(t)
 	store, err := status.New(status.Config{Prefix: redistest.Prefix(t), Shards: 16}, rdb)
@@ -273,7 +289,7 @@ func TestEventWake(t *testing.T) {
 	woke := make(chan wake, 16)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	go jobs.EventWake(rdb, store.Space()).Listen(ctx, func(shard int, priority string) { woke <- wake{shard, priority} })
+	go hubWake(t, rdb, store).Listen(ctx, func(shard int, priority string) { woke <- wake{shard, priority} })
 	next := func(what string) wake {
 		t.Helper()
 		select {
@@ -327,7 +343,7 @@ func BenchmarkPickup(b *testing.B) {
 		wake   jobs.WakeSource
 	}{
 		{"shards=1", 1, nil},
-		{"shards=16", 16, nil},
+		{"shards=16", 16, nil}, // nil: an event hub's
 		{"shards=16/poll-only", 16, deafWake{}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
@@ -336,7 +352,11 @@ func BenchmarkPickup(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			w, err := jobs.NewWorker(jobs.WorkerConfig{ShutdownTimeout: 2 * time.Second, Wake: tc.wake}, rdb, store, nil, nil)
+			wake := tc.wake
+			if wake == nil {
+				wake = hubWake(b, rdb, store)
+			}
+			w, err := jobs.NewWorker(jobs.WorkerConfig{ShutdownTimeout: 2 * time.Second, Wake: wake}, rdb, store, nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

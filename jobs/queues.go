@@ -70,7 +70,16 @@ func (c *Client) KnownQueues(context.Context) ([]string, error) {
 // QueueInfo reads a queue on every shard.
 func (c *Client) QueueInfo(ctx context.Context, queue string) (QueueInfo, error) {
 	var out QueueInfo
+	// asynq reads only the queues in its set (its "not found" for another
+	// is no ErrQueueNotFound).
+	known, err := c.insp.Queues()
+	if err != nil {
+		return QueueInfo{}, fmt.Errorf("read queue %s: %w", queue, err)
+	}
 	for _, aq := range c.ks.Queues(queue) {
+		if !slices.Contains(known, aq) {
+			continue
+		}
 		info, err := c.insp.GetQueueInfo(aq)
 		if errors.Is(err, asynq.ErrQueueNotFound) {
 			continue

@@ -22,7 +22,7 @@ func TestQueuedEvent(t *testing.T) {
 		{"truncated", "acme\nabc\n1", "", "", false},
 		{"empty", "", "", "", false},
 	} {
-		id, priority, ok := queuedEvent(tc.payload)
+		id, priority, ok := QueuedEvent(tc.payload)
 		if id != tc.id || priority != tc.priority || ok != tc.ok {
 			t.Errorf("%s: queuedEvent = %q, %q, %v; want %q, %q, %v", tc.name, id, priority, ok, tc.id, tc.priority, tc.ok)
 		}

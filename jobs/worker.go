@@ -74,8 +74,8 @@ type WorkerConfig struct {
 	Hooks Hooks
 	// Wake tells the worker when jobs are queued, so that an idle worker
 	// looks at a queue it found empty at once rather than at its next
-	// poll, every DelayedTaskCheckInterval (see watch.go). Defaults to
-	// EventWake on the worker's Redis and the Recorder's layout.
+	// poll, every DelayedTaskCheckInterval (see watch.go): status.Hub's
+	// Wake. Defaults to none (the poll alone).
 	Wake WakeSource
 }
 
@@ -280,9 +280,6 @@ func NewWorker(cfg WorkerConfig, rdb redis.UniversalClient, rec Recorder, client
 	}
 	w.take = newTakeClient(rdb, ks, func() int { return cfg.Concurrency - int(w.running.Load()) }, w.log)
 	w.take.watch = newQueueWatch(ks, slices.Sorted(maps.Keys(cfg.Queues)), cfg.DelayedTaskCheckInterval, w.log)
-	if w.cfg.Wake == nil {
-		w.cfg.Wake = EventWake(rdb, ks)
-	}
 	probes := int(cmp.Or(cfg.UpstreamBreaker.Probes, 1))
 	kinds := []string{""}
 	for k := range cfg.Senders {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 	"github.com/asyncgw/asyncgw/jobs"
 )
 
@@ -70,6 +71,10 @@ type Hub struct {
 	// (not on a cluster, where the hub checks the slots instead).
 	probe string
 	log   *slog.Logger
+	// tap, when set (Wake), hears every event message's payload, and ""
+	// at each (re)subscription.
+	tap func(payload string)
+	ks  *keyspace.Space
 
 	mu       sync.RWMutex
 	byJob    map[string]map[*Subscription]struct{}
@@ -96,7 +101,7 @@ func NewHub(rdb redis.UniversalClient, s *Store, logger *slog.Logger) *Hub {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	h := &Hub{
-		rdb: rdb, sharded: s.Sharded(), probe: probeChannel(s.Channel()), log: logger,
+		rdb: rdb, sharded: s.Sharded(), probe: probeChannel(s.Channel()), log: logger, ks: s.Space(),
 		HealthInterval: 15 * time.Second,
 		byJob:          make(map[string]map[*Subscription]struct{}),
 		byTenant:       make(map[string]map[*Subscription]struct{}),
@@ -212,8 +217,14 @@ func (h *Hub) handle(l *leg, msg any) {
 		if !l.up.Swap(true) && h.Ready() {
 			h.log.Info("event subscription restored")
 		}
+		if h.tap != nil {
+			h.tap("")
+		}
 		h.resyncAll()
 	case *redis.Message:
+		if h.tap != nil {
+			h.tap(m.Payload)
+		}
 		// Every tenant's events come here: look at whom an event is for
 		// before decoding it.
 		if !h.wanted(m.Payload) {

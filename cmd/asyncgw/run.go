@@ -136,7 +136,11 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	}
 	var worker *jobs.Worker
 	var dispatcher *webhook.Dispatcher
+	// The event hub: a gateway's event streams and Prefer: wait listen
+	// through it, and a worker hears of queued jobs through it.
+	hub := status.NewHub(rdb, store, log)
 	if cmd != "gateway" {
+		cfg.Worker.Wake = hub.Wake()
 		cfg.Worker.Senders = map[string]jobs.Sender{webhook.Kind: countedSender{webhook.NewSender(hooks, store, nil, log), metrics}}
 		cfg.Worker.Hooks = metrics.WorkerHooks()
 		worker, err = jobs.NewWorker(cfg.Worker, rdb, store, nil, log)
@@ -148,7 +152,6 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 
 	var ln net.Listener
 	var gw *gateway.Gateway
-	var hub *status.Hub
 	var monitor *jobs.Monitor
 	if cmd != "worker" {
 		ln, err = net.Listen("tcp", cfg.Listen)
@@ -160,7 +163,6 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 			cfg.Gateway.Demo = true
 			cfg.Gateway.Routes = append(cfg.Gateway.Routes, demoRoute(ln.Addr().String()))
 		}
-		hub = status.NewHub(rdb, store, log)
 		client := jobs.NewClient(frontRDB, frontStore, log)
 		monitor = jobs.NewMonitor(jobs.MonitorConfig{Queues: cfg.Gateway.Queues}, client, log)
 		var limiter ratelimit.Limiter
@@ -243,14 +245,14 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	wctx, stopWatch := context.WithCancel(life)
 	defer stopWatch()
 	metrics.WatchQueues(wctx, ops, store, 5*time.Second, log)
-	if hub != nil {
-		if switches != nil {
-			hub.Switches = switches
-		}
-		if err := hub.Start(life); err != nil {
-			return err
-		}
-		defer hub.Stop(context.Background())
+	if switches != nil {
+		hub.Switches = switches
+	}
+	if err := hub.Start(life); err != nil {
+		return err
+	}
+	defer hub.Stop(context.Background())
+	if monitor != nil {
 		_ = monitor.Start(life)
 		defer monitor.Stop(context.Background())
 	}

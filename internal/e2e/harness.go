@@ -285,6 +285,14 @@ func Start(t testing.TB, opts Options) *Harness {
 		wcfg.Senders = map[string]jobs.Sender{webhook.Kind: webhook.NewSender(h.Webhooks, h.Store, nil, nil)}
 		h.adminQueues = append(slices.Clone(h.cfg.Queues), wc.Queue)
 	}
+	// The worker process's own event hub, through which it hears of
+	// queued jobs, as cmd/asyncgw wires it.
+	workerHub := status.NewHub(h.Redis, h.Store, nil)
+	wcfg.Wake = workerHub.Wake()
+	if err := workerHub.Start(context.Background()); err != nil {
+		t.Fatalf("e2e: worker's event hub: %v", err)
+	}
+	t.Cleanup(func() { _ = workerHub.Stop(context.Background()) })
 	h.Worker, err = jobs.NewWorker(wcfg, h.Redis, h.Store, nil, nil)
 	if err != nil {
 		t.Fatalf("e2e: worker: %v", err)
