@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/asyncgw/asyncgw/internal/keyspace"
 )
@@ -67,8 +69,13 @@ func (c *Client) KnownQueues(context.Context) ([]string, error) {
 	return out, nil
 }
 
-// QueueInfo reads a queue on every shard.
+// QueueInfo reads a queue on every shard: in one pipeline of reads of
+// asynq's keys when the direct path is on (keyspace.AsynqDirect), else
+// through asynq's inspector, which knows only the queues in asynq's set.
 func (c *Client) QueueInfo(ctx context.Context, queue string) (QueueInfo, error) {
+	if c.direct {
+		return c.queueInfoDirect(ctx, queue)
+	}
 	var out QueueInfo
 	// asynq reads only the queues in its set (its "not found" for another
 	// is no ErrQueueNotFound).
@@ -102,6 +109,61 @@ func (c *Client) QueueInfo(ctx context.Context, queue string) (QueueInfo, error)
 			return QueueInfo{}, err
 		}
 		out.Paused = paused
+	}
+	return out, nil
+}
+
+// queueInfoDirect is QueueInfo from asynq's keys: the lengths of each
+// shard's lists and sets, its pause flag and count of tasks done, and the
+// pending_since of its oldest pending task.
+func (c *Client) queueInfoDirect(ctx context.Context, queue string) (QueueInfo, error) {
+	type reads struct {
+		pending, active, scheduled, retry, paused *redis.IntCmd
+		oldest, processed                         *redis.StringCmd
+		prefix                                    string
+	}
+	qs := c.ks.Queues(queue)
+	rs := make([]reads, len(qs))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, aq := range qs {
+			k := keyspace.AsynqQueue(aq)
+			rs[i] = reads{
+				pending: p.LLen(ctx, k.Pending), active: p.LLen(ctx, k.Active),
+				scheduled: p.ZCard(ctx, k.Scheduled), retry: p.ZCard(ctx, k.Retry),
+				paused: p.Exists(ctx, k.Paused), oldest: p.LIndex(ctx, k.Pending, -1),
+				processed: p.Get(ctx, k.Processed), prefix: k.TaskPrefix,
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return QueueInfo{}, fmt.Errorf("read queue %s: %w", queue, err)
+	}
+	out := QueueInfo{Known: true}
+	var since []*redis.StringCmd
+	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range rs {
+			out.Pending += int(r.pending.Val())
+			out.Active += int(r.active.Val())
+			out.Scheduled += int(r.scheduled.Val())
+			out.Retry += int(r.retry.Val())
+			out.Paused = out.Paused || r.paused.Val() == 1
+			n, _ := strconv.Atoi(r.processed.Val())
+			out.ProcessedTotal += n
+			if id := r.oldest.Val(); id != "" {
+				since = append(since, p.HGet(ctx, r.prefix+id, "pending_since"))
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return QueueInfo{}, fmt.Errorf("read queue %s: %w", queue, err)
+	}
+	now := time.Now()
+	for _, cmd := range since {
+		if ns, err := strconv.ParseInt(cmd.Val(), 10, 64); err == nil {
+			out.Latency = max(out.Latency, now.Sub(time.Unix(0, ns)))
+		}
 	}
 	return out, nil
 }

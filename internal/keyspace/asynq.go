@@ -132,6 +132,8 @@ func (s *Space) ParseQueue(queue string) (shard int, priority string, ok bool) {
 // AsynqQueueKeys are the keys of one asynq queue.
 type AsynqQueueKeys struct {
 	Pending, Active, Lease, Scheduled, Retry, Completed, Paused string
+	// Processed counts the tasks done, in all (asynq's "processed_total").
+	Processed string
 	// TaskPrefix followed by a task ID is the task's hash.
 	TaskPrefix string
 }
@@ -142,7 +144,7 @@ func AsynqQueue(queue string) AsynqQueueKeys {
 	return AsynqQueueKeys{
 		Pending: base + "pending", Active: base + "active", Lease: base + "lease",
 		Scheduled: base + "scheduled", Retry: base + "retry", Completed: base + "completed",
-		Paused: base + "paused", TaskPrefix: base + "t:",
+		Paused: base + "paused", Processed: base + "processed", TaskPrefix: base + "t:",
 	}
 }
 
