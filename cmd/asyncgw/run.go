@@ -53,11 +53,6 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		log.Warn("asynq is not the version internal/keyspace/asynq.go describes: asyncgw uses asynq's public API only (tasks are enqueued by asynq's client, taken one per round trip and retired by asynq)",
 			"asynq_linked", keyspace.AsynqLinked(), "asynq_described", keyspace.AsynqVersion)
 	}
-	if cfg.Shards > 1 {
-		// A tenant's event stream and webhook outbox are read on one
-		// shard until they are read across shards.
-		return configError(cfg.Path, fmt.Errorf("redis.shards: %d: more than one shard is not supported yet", cfg.Shards))
-	}
 	var mem *memredis.Server
 	if !cfg.redisSet() {
 		if cmd != "all" {

@@ -58,7 +58,7 @@ type costRun struct {
 // all ended; Redis CPU (/proc/<pid>/stat of every redis-server), commands
 // (INFO stats) and commands by kind (INFO commandstats) are counted over
 // the window, then the idle processes' commands. The cluster runs with
-// costShards shards, or 1 if the build refuses more.
+// costShards shards.
 func (b *bench) clusterCost(ctx context.Context) error {
 	one := &deployment{shards: 1, rdb: b.rdb}
 	node := newRedisNode(b.redis, b.redisProc.Pid())
