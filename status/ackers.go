@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/asyncgw/asyncgw/internal/keyspace"
+	"github.com/asyncgw/asyncgw/internal/redisconn"
 	"github.com/asyncgw/asyncgw/jobs"
 )
 
@@ -38,7 +39,7 @@ func newReplicaAcks(rdb redis.UniversalClient, ks *keyspace.Space, cfg ackConfig
 	for shard := range r.keys {
 		r.keys[shard] = ks.ReplicaAck(shard)
 	}
-	if c, ok := rdb.(*redis.ClusterClient); ok {
+	if c, ok := redisconn.ClusterOf(rdb); ok {
 		r.cluster, r.masters = c, map[string]*acker{}
 		return r
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/asyncgw/asyncgw/internal/keyspace"
+	"github.com/asyncgw/asyncgw/internal/redisconn"
 	"github.com/asyncgw/asyncgw/jobs"
 )
 
@@ -108,7 +109,7 @@ func NewHub(rdb redis.UniversalClient, s *Store, logger *slog.Logger) *Hub {
 		watchDone:      make(chan struct{}),
 		stopped:        make(chan struct{}),
 	}
-	h.cluster, _ = rdb.(*redis.ClusterClient)
+	h.cluster, _ = redisconn.ClusterOf(rdb)
 	for i := range s.Space().Shards() {
 		h.channels = append(h.channels, s.EventChannel(i))
 	}

@@ -78,6 +78,21 @@ type clusterClient struct {
 	stop func()
 }
 
+// Cluster returns the go-redis cluster client inside c.
+func (c *clusterClient) Cluster() *redis.ClusterClient { return c.ClusterClient }
+
+// ClusterOf returns the cluster client that rdb is or wraps (a Connector's
+// cluster clients are wrapped), and false for a client of one node.
+func ClusterOf(rdb redis.UniversalClient) (*redis.ClusterClient, bool) {
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		return c, true
+	case interface{ Cluster() *redis.ClusterClient }:
+		return c.Cluster(), true
+	}
+	return nil, false
+}
+
 // Close stops the reloads and closes the client.
 func (c *clusterClient) Close() error {
 	c.stop()

@@ -65,6 +65,16 @@ func TestClusterClients(t *testing.T) {
 	defer rdb.Close()
 	fast := conn.Client(redisconn.Options{NoRetries: true})
 	defer fast.Close()
+	// Code that must know a cluster (the event hub, the replica waits)
+	// finds it inside the Connector's wrapper.
+	for _, c := range []redis.UniversalClient{rdb, fast} {
+		if _, ok := redisconn.ClusterOf(c); !ok {
+			t.Errorf("ClusterOf(%T) = false, want the cluster client", c)
+		}
+	}
+	if _, ok := redisconn.ClusterOf(redis.NewClient(&redis.Options{})); ok {
+		t.Error("ClusterOf of a one-node client = true")
+	}
 	o := rdb.(interface{ Options() *redis.ClusterOptions }).Options()
 	if o.ClientName != "asyncgw-test" || o.PoolSize != 8 || o.Protocol != 2 || !o.ContextTimeoutEnabled || o.MaxRedirects != 3 || o.ReadOnly {
 		t.Errorf("options %+v", o)
