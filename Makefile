@@ -35,11 +35,11 @@ run: ## Run the gateway (go run ./cmd/asyncgw)
 build: ## Build bin/asyncgw
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/asyncgw ./cmd/asyncgw
 
-test: ## Install redis-server if needed, run all tests with -race, then the e2e suite again on a Redis Cluster
+test: ## Install redis-server if needed, run all tests with -race, then the e2e suite again on a Redis Cluster with 6 shards
 	./scripts/ensure-redis.sh
 	./scripts/ensure-node-tools.sh
 	$(GO) test -race -timeout 20m $(TESTFLAGS) ./...
-	ASYNCGW_TEST_REDIS=cluster $(GO) test -race -timeout 20m $(TESTFLAGS) ./internal/e2e/
+	ASYNCGW_TEST_REDIS=cluster ASYNCGW_TEST_SHARDS=6 $(GO) test -race -timeout 20m $(TESTFLAGS) ./internal/e2e/
 
 chaos: ## Take an upstream down for $(OUTAGE) under load (breaker, DLQ, bulk replay)
 	./scripts/ensure-redis.sh

@@ -145,6 +145,38 @@ func (c *Cursor) Advance(ev jobs.Event) bool {
 	return true
 }
 
+// After reports whether c is later in the tenant's stream than d: at or
+// past d on every shard, and past it on one.
+func (c *Cursor) After(d *Cursor) bool {
+	if c.pos == nil {
+		return false
+	}
+	if d.pos == nil {
+		return !c.Empty()
+	}
+	past := false
+	for i := range c.pos {
+		switch c.pos[i].compare(d.pos[i]) {
+		case -1:
+			return false
+		case 1:
+			past = true
+		}
+	}
+	return past
+}
+
+// Empty reports whether c is before every event: the start, or the tail
+// of a stream that holds none (every position 0).
+func (c *Cursor) Empty() bool {
+	for _, p := range c.pos {
+		if p != (streamID{}) {
+			return false
+		}
+	}
+	return true
+}
+
 // Clone is a copy of c that moves on its own.
 func (c *Cursor) Clone() *Cursor {
 	d := &Cursor{ks: c.ks}
