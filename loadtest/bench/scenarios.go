@@ -76,6 +76,25 @@ func (b *bench) acceptVsGlue(ctx context.Context) error {
 		fmt.Sprintf("≥ 0.80× glue: %.2f×", ratio), met(ratio >= 0.8)})
 	b.report.add(row{scen, "latency p50 / p99", fmtLat(gwAll), fmtLat(glueAll) + " (glue)", "", nil})
 	b.report.add(row{scen, "CPU in cores (last round)", gwCPU, glueCPU, "", nil})
+
+	// The same gateway on asynq's public API only: its accept enqueues
+	// with asynq's client, then writes the record.
+	gw.stop()
+	pub, err := b.startGateway(gwConfig{name: "accept-public", upstream: "http://127.0.0.1:9/work", publicAPI: true}, "gateway")
+	if err != nil {
+		return err
+	}
+	defer pub.stop()
+	pubTarget := b.gatewayTarget(pub)
+	closedLoop(ctx, pubTarget, b.opt.conns, b.opt.warm)
+	m := b.meter(pub.pids()...)
+	r := closedLoop(ctx, pubTarget, b.opt.conns, b.opt.measure)
+	pubCPU := m.stop()
+	b.checkRun("gateway accept, public API", r)
+	pubRate := r.rate()
+	b.report.add(row{scen, "requests/s, asynq's public API only (redis.asynq_direct: false)", fmtRate(pubRate), fmtRate(gwRate) + " (direct)",
+		fmt.Sprintf("direct buys %+.0f%%", (gwRate/pubRate-1)*100), nil})
+	b.report.add(row{scen, "CPU in cores, public API only", pubCPU, gwCPU + " (direct)", "", nil})
 	return nil
 }
 
