@@ -148,6 +148,22 @@ func AsynqQueue(queue string) AsynqQueueKeys {
 	}
 }
 
+// ParseAsynqKey splits a key of an asynq queue ("asynq:{<queue>}:<kind>",
+// such as asynq:{s0}default}:pending) into the queue and the kind
+// ("pending", "active", "lease", "t:<id>", …); ok is false for any other
+// key. The worker uses it to recognise the keys of asynq's script calls.
+func ParseAsynqKey(key string) (queue, kind string, ok bool) {
+	rest, found := strings.CutPrefix(key, "asynq:{")
+	if !found {
+		return "", "", false
+	}
+	i := strings.LastIndex(rest, "}:")
+	if i < 0 || strings.Contains(rest[i+2:], "}") {
+		return "", "", false
+	}
+	return rest[:i], rest[i+2:], true
+}
+
 // AsynqQueuesKey is asynq's set of every queue's name. asynq's client adds
 // a queue to it with each task; asyncgw adds its queues when a process
 // starts (RegisterQueues), not in the accept script, whose keys all share

@@ -196,3 +196,21 @@ func TestAsynqVersionMatchesGoMod(t *testing.T) {
 		t.Fatalf("go.mod requires asynq %s; internal/keyspace/asynq.go describes %s", got, AsynqVersion)
 	}
 }
+
+// TestParseAsynqKey reads back the keys AsynqQueue names.
+func TestParseAsynqKey(t *testing.T) {
+	ks, _ := New("p", 16)
+	for _, q := range []string{ks.Queue(3, "critical"), "plain"} {
+		k := AsynqQueue(q)
+		for kind, key := range map[string]string{"pending": k.Pending, "active": k.Active, "lease": k.Lease, "paused": k.Paused, "t:abc": k.TaskPrefix + "abc"} {
+			if gq, gk, ok := ParseAsynqKey(key); !ok || gq != q || gk != kind {
+				t.Errorf("ParseAsynqKey(%q) = %q, %q, %v; want %q, %q", key, gq, gk, ok, q, kind)
+			}
+		}
+	}
+	for _, key := range []string{"asynq:queues", "p:{s0}:j:x", "asynq:{x", "asynq:{a}:b}"} {
+		if _, _, ok := ParseAsynqKey(key); ok {
+			t.Errorf("ParseAsynqKey(%q) ok", key)
+		}
+	}
+}
