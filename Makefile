@@ -68,7 +68,7 @@ chaos-cluster: ## Soak with a ledger on Redis Cluster: master kills, slot migrat
 
 bench: ## Micro-benchmarks, then the side-by-side harness (table also in bin/bench.md)
 	./scripts/ensure-redis.sh
-	$(GO) test -run '^$$' -bench . -benchmem ./gateway ./jobs ./sse ./status
+	$(GO) test -run '^$$' -bench . -benchmem ./gateway ./jobs/... ./sse ./status
 	@mkdir -p bin
 	$(GO) run ./loadtest/bench -out bin/bench.md $(BENCHFLAGS)
 

@@ -14,8 +14,8 @@ import (
 	"slices"
 	"time"
 
-
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/submit"
 	"github.com/asyncgw/asyncgw/status"
 )
 
@@ -38,7 +38,7 @@ type Hooks struct {
 // Service carries out operator actions on one Redis.
 type Service struct {
 	store  *status.Store
-	jobs   *jobs.Client
+	jobs   *submit.Client
 	queues []string
 	hooks  Hooks
 	log    *slog.Logger
@@ -46,7 +46,7 @@ type Service struct {
 
 // New returns a Service. queues are the configured queues, reported even
 // while asynq has never seen them.
-func New(store *status.Store, client *jobs.Client, queues []string, hooks Hooks, logger *slog.Logger) *Service {
+func New(store *status.Store, client *submit.Client, queues []string, hooks Hooks, logger *slog.Logger) *Service {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -54,7 +54,7 @@ func New(store *status.Store, client *jobs.Client, queues []string, hooks Hooks,
 }
 
 // Jobs is the client the service acts through.
-func (s *Service) Jobs() *jobs.Client { return s.jobs }
+func (s *Service) Jobs() *submit.Client { return s.jobs }
 
 // Queue is the state of one queue.
 type Queue struct {

@@ -17,12 +17,13 @@ import (
 	"github.com/asyncgw/asyncgw/breaker"
 	"github.com/asyncgw/asyncgw/internal/jsonx"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/submit"
 	"github.com/asyncgw/asyncgw/status"
 )
 
-// Queues reports the state of the queues for admission (jobs.Monitor).
+// Queues reports the state of the queues for admission (submit.Monitor).
 type Queues interface {
-	Stats(queue string) jobs.QueueStats
+	Stats(queue string) submit.QueueStats
 	EstimateWait(queue string) time.Duration
 }
 
@@ -200,7 +201,7 @@ func (g *Gateway) answerAccepted(c *echo.Context, id string, state jobs.State, q
 	h.Set("Location", loc)
 	retry := 1
 	if g.deps.Queues != nil {
-		retry = jobs.RetryAfterSeconds(g.deps.Queues.EstimateWait(queue), 3600)
+		retry = submit.RetryAfterSeconds(g.deps.Queues.EstimateWait(queue), 3600)
 	}
 	h.Set("Retry-After", strconv.Itoa(retry))
 	if !jsonx.Plain(id) || !jsonx.Plain(string(state)) {
@@ -241,7 +242,7 @@ func (g *Gateway) admit(queue string) error {
 	}
 	p := problem(http.StatusServiceUnavailable, "overloaded",
 		fmt.Sprintf("queue %q is over its depth limit (%d waiting); nothing was stored, retry later", queue, st.Depth))
-	p.RetryAfter = jobs.RetryAfterSeconds(wait, 300)
+	p.RetryAfter = submit.RetryAfterSeconds(wait, 300)
 	return p
 }
 

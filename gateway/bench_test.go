@@ -18,7 +18,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/internal/telemetry"
-	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/submit"
 	"github.com/asyncgw/asyncgw/status"
 )
 
@@ -96,7 +96,7 @@ func newTestGateway(b testing.TB, tune func(*Config, *Deps)) *benchGateway {
 	if err != nil {
 		b.Fatal(err)
 	}
-	client := jobs.NewClient(rdb, store, nil)
+	client := submit.New(rdb, store, nil)
 	hub := status.NewHub(rdb, store, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

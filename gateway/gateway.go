@@ -21,6 +21,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/breaker"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/status"
 )
@@ -96,12 +97,12 @@ type Route struct {
 	MaxBody int64
 	// MaxResponse limits how much of the upstream's answer is kept; a
 	// larger answer is recorded as too large, never cut. Defaults to
-	// jobs.DefaultMaxResponse (10 MiB). The worker applies it
-	// (jobs.WorkerConfig.Routes).
+	// worker.DefaultMaxResponse (10 MiB). The worker applies it
+	// (worker.Config.Routes).
 	MaxResponse int64
 	// Headers are sent on every upstream call (for example credentials).
 	// They are never stored with the job nor logged: the worker adds them
-	// (jobs.WorkerConfig.Routes).
+	// (worker.Config.Routes).
 	Headers map[string]string
 	// Idempotency is "optional" or "required" (400 without an
 	// Idempotency-Key). Defaults to "optional".
@@ -115,11 +116,11 @@ type Route struct {
 }
 
 // WorkerRoutes are the options a worker needs to call the upstreams of
-// routes (jobs.WorkerConfig.Routes), by route name.
-func WorkerRoutes(routes []Route) map[string]jobs.RouteOptions {
-	out := make(map[string]jobs.RouteOptions, len(routes))
+// routes (worker.Config.Routes), by route name.
+func WorkerRoutes(routes []Route) map[string]worker.RouteOptions {
+	out := make(map[string]worker.RouteOptions, len(routes))
 	for _, r := range routes {
-		out[r.Name] = jobs.RouteOptions{Headers: r.Headers, MaxResponse: r.MaxResponse}
+		out[r.Name] = worker.RouteOptions{Headers: r.Headers, MaxResponse: r.MaxResponse}
 	}
 	return out
 }
@@ -279,7 +280,7 @@ type Deps struct {
 	// limiter; use ratelimit.NewRedis to share limits between gateways.
 	Limiter ratelimit.Limiter
 	// Queues reports queue depths for admission and Retry-After
-	// estimates (jobs.Monitor). Optional: without it there are no depth
+	// estimates (submit.Monitor). Optional: without it there are no depth
 	// limits and Retry-After is 1.
 	Queues Queues
 	// Admin carries out the admin API's actions (admin.Service).
@@ -301,7 +302,7 @@ type Deps struct {
 	Logger *slog.Logger
 }
 
-// Submitter puts jobs on queues and cancels them (jobs.Client).
+// Submitter puts jobs on queues and cancels them (submit.Client).
 type Submitter interface {
 	// NewID is the ID of a new job of tenant, with its Idempotency-Key
 	// ("" for none).

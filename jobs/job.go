@@ -1,6 +1,11 @@
-// Package jobs holds the job model of asyncgw (ID, State, Job, Event) and the
-// asynq side of the gateway: enqueueing, the worker server, the handler that
-// forwards a stored request to its upstream, and the retry policy.
+// Package jobs is asyncgw's job model: IDs and names, State, Job, Request,
+// Result, Event, the Backoff of retries, their JSON encodings, the payload
+// of a job's task, and the errors stores return. It is a leaf: it imports
+// no Redis, asynq or OpenTelemetry, and none of the packages that store or
+// run jobs, which all import it. A job's path goes one way: the gateway
+// submits through jobs/submit, which stores it (package status); a worker
+// (jobs/worker) runs it and records its outcome in the store; the store's
+// event hub tells the gateway, which streams it (SSE).
 package jobs
 
 import (

@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"errors"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -73,36 +72,4 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
-}
-
-// retryError asks asynq to run the task again after Delay.
-type retryError struct {
-	Delay time.Duration
-	Err   error
-}
-
-func (e *retryError) Error() string { return e.Err.Error() }
-func (e *retryError) Unwrap() error { return e.Err }
-
-// uncounted marks an error that is not the job's fault (our own store was
-// unreachable, the record is not there yet, the run was cut by a crash):
-// asynq retries it without using up an attempt.
-type uncounted struct {
-	Delay time.Duration
-	Err   error
-}
-
-func (e *uncounted) Error() string { return e.Err.Error() }
-func (e *uncounted) Unwrap() error { return e.Err }
-
-func retryDelay(err error) time.Duration {
-	var re *retryError
-	if errors.As(err, &re) {
-		return re.Delay
-	}
-	var un *uncounted
-	if errors.As(err, &un) {
-		return un.Delay
-	}
-	return time.Second
 }

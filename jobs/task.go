@@ -7,26 +7,31 @@ import (
 	"time"
 
 	"github.com/asyncgw/asyncgw/internal/jsonx"
-	"github.com/asyncgw/asyncgw/internal/keyspace"
 )
 
-// newTaskWrite builds the task of j for the accept script to write: its
-// payload points at the record, its options are those enqueue gives, and
-// it waits on the asynq queue of the job's priority and shard.
-func newTaskWrite(ks *keyspace.Space, j *Job, req *Request, processAt time.Time) *keyspace.TaskWrite {
-	now := time.Now()
-	return keyspace.NewTaskWrite(keyspace.Task{
-		Type: TaskType, Payload: newTaskPayload(j, now, 0), ID: j.ID,
-		Queue: ks.JobQueue(j.ID, j.Queue), MaxRetry: taskRetries(j), Timeout: taskTimeout(req),
-	}, processAt, now)
+// TaskType is the asynq task type of every asyncgw job. The job's own type
+// lives in its record; the task only points at it.
+const TaskType = "asyncgw:job"
+
+// TaskPayload is what the asynq task carries: where the record is
+// (NewTaskPayload writes it, ParseTaskPayload reads it).
+type TaskPayload struct {
+	Tenant string `json:"t"`
+	ID     string `json:"id"`
+	// Created is when the task was enqueued (unix ms); a task whose record
+	// never appeared is dropped once it is older than the orphan grace.
+	Created int64 `json:"c"`
+	// Cycle is the job's replay count when the task was made: 0 for the
+	// first cycle, n for the n-th replay from the dead-letter queue.
+	Cycle int `json:"r,omitempty"`
 }
 
-// newTaskPayload is what j's task carries: where the record is. Tenant
+// NewTaskPayload encodes what j's task carries: where the record is. Tenant
 // names and job IDs are plain ASCII (ValidName, NewID), written without
 // escapes; anything else goes through encoding/json.
-func newTaskPayload(j *Job, now time.Time, cycle int) []byte {
+func NewTaskPayload(j *Job, now time.Time, cycle int) []byte {
 	if !jsonx.Plain(j.Tenant) || !jsonx.Plain(j.ID) {
-		b, _ := json.Marshal(taskPayload{Tenant: j.Tenant, ID: j.ID, Created: now.UnixMilli(), Cycle: cycle})
+		b, _ := json.Marshal(TaskPayload{Tenant: j.Tenant, ID: j.ID, Created: now.UnixMilli(), Cycle: cycle})
 		return b
 	}
 	b := make([]byte, 0, 40+len(j.Tenant)+len(j.ID))
@@ -43,11 +48,11 @@ func newTaskPayload(j *Job, now time.Time, cycle int) []byte {
 	return append(b, '}')
 }
 
-// parseTaskPayload reads a task's payload. The form newTaskPayload writes
+// ParseTaskPayload reads a task's payload. The form NewTaskPayload writes
 // by hand is read by hand; anything else (an escaped string, spaces, other
 // members, another order) goes to encoding/json, which then decides.
-func parseTaskPayload(b []byte) (taskPayload, error) {
-	var p taskPayload
+func ParseTaskPayload(b []byte) (TaskPayload, error) {
+	var p TaskPayload
 	rest, ok := bytes.CutPrefix(b, []byte(`{"t":"`))
 	var t, id []byte
 	if ok {
@@ -76,7 +81,7 @@ func parseTaskPayload(b []byte) (taskPayload, error) {
 		p.Tenant, p.ID = string(t), string(id)
 		return p, nil
 	}
-	p = taskPayload{}
+	p = TaskPayload{}
 	err := json.Unmarshal(b, &p)
 	return p, err
 }
@@ -114,13 +119,3 @@ func cutInt(b []byte) (n int64, rest []byte, ok bool) {
 	}
 	return n, b[i:], true
 }
-
-// taskRetries is asynq's retry limit for j's task. There is room beyond
-// the attempts: when recording "dead" after the last attempt fails, asynq
-// runs the task again (without counting) and that run only records it; it
-// must not be archived instead.
-func taskRetries(j *Job) int { return j.MaxAttempts + 1 }
-
-// taskTimeout is asynq's limit on one run of j's task: the upstream
-// call's own timeout, and time to record its outcome.
-func taskTimeout(req *Request) time.Duration { return time.Duration(req.Timeout) + 30*time.Second }

@@ -618,5 +618,3 @@ func parseMessage(payload string) (jobs.Event, bool) {
 		Kind: parts[4], Data: []byte(parts[5]),
 	}, true
 }
-
-var _ jobs.Recorder = (*Store)(nil)

@@ -29,7 +29,7 @@ type Outbox interface {
 	Request(ctx context.Context, tenant, id string) (*jobs.Request, error)
 }
 
-// Submitter stores delivery jobs (jobs.Client).
+// Submitter stores delivery jobs (submit.Client).
 type Submitter interface {
 	Submit(ctx context.Context, j *jobs.Job, req *jobs.Request, processAt time.Time) error
 }

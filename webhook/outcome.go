@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/worker"
 )
 
 // Outcome names what a delivery attempt came to, for metrics: delivered,
@@ -15,13 +16,13 @@ func Outcome(res *jobs.Result, err error) string {
 	switch {
 	case err == nil:
 		return "delivered"
-	case res != nil && res.Status == http.StatusGone && jobs.IsPermanent(err):
+	case res != nil && res.Status == http.StatusGone && worker.IsPermanent(err):
 		return "gone"
 	case errors.As(err, &be):
 		return "refused"
-	case jobs.IsGiveUp(err):
+	case worker.IsGiveUp(err):
 		return "disabled"
-	case jobs.IsPermanent(err):
+	case worker.IsPermanent(err):
 		return "refused"
 	}
 	return "retry"

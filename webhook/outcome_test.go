@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/worker"
 )
 
 func TestOutcome(t *testing.T) {
@@ -19,13 +20,13 @@ func TestOutcome(t *testing.T) {
 		want string
 	}{
 		{res(http.StatusNoContent), nil, "delivered"},
-		{res(http.StatusGone), jobs.Permanent(errors.New("gone")), "gone"},
-		{res(http.StatusGone), jobs.RetryLater(http.StatusGone, 0, errors.New("disabling failed")), "retry"},
-		{nil, jobs.Permanent(blocked), "refused"},
-		{nil, jobs.Permanent(errors.New("callback URL refused")), "refused"},
-		{nil, jobs.GiveUp(errors.New("endpoint disabled")), "disabled"},
-		{res(http.StatusInternalServerError), jobs.RetryLater(500, 0, errors.New("500")), "retry"},
-		{nil, jobs.RetryLater(0, 0, errors.New("connection refused")), "retry"},
+		{res(http.StatusGone), worker.Permanent(errors.New("gone")), "gone"},
+		{res(http.StatusGone), worker.RetryLater(http.StatusGone, 0, errors.New("disabling failed")), "retry"},
+		{nil, worker.Permanent(blocked), "refused"},
+		{nil, worker.Permanent(errors.New("callback URL refused")), "refused"},
+		{nil, worker.GiveUp(errors.New("endpoint disabled")), "disabled"},
+		{res(http.StatusInternalServerError), worker.RetryLater(500, 0, errors.New("500")), "retry"},
+		{nil, worker.RetryLater(0, 0, errors.New("connection refused")), "retry"},
 	} {
 		if got := Outcome(tt.res, tt.err); got != tt.want {
 			t.Errorf("Outcome(%v, %v) = %q, want %q", tt.res, tt.err, got, tt.want)

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/status"
 )
 
@@ -30,7 +31,7 @@ type Endpoints interface {
 }
 
 // Sender sends webhook deliveries: the worker calls it for each attempt
-// of a delivery job (jobs.Sender).
+// of a delivery job (worker.Sender).
 type Sender struct {
 	w      *Webhooks
 	ep     Endpoints
@@ -50,7 +51,7 @@ func NewSender(w *Webhooks, ep Endpoints, resolver *net.Resolver, logger *slog.L
 	}
 }
 
-var _ jobs.Sender = (*Sender)(nil)
+var _ worker.Sender = (*Sender)(nil)
 
 // Send makes one attempt of delivery j. A 2xx answer delivers it; 410
 // Gone stops it and disables the endpoint for the tenant; a destination
@@ -58,25 +59,25 @@ var _ jobs.Sender = (*Sender)(nil)
 // redirect, any other status) is tried again on the schedule.
 func (s *Sender) Send(ctx context.Context, j *jobs.Job, req *jobs.Request) (*jobs.Result, error) {
 	if err := s.w.settings().cfg.Policy.CheckURL(req.URL); err != nil {
-		return nil, jobs.Permanent(fmt.Errorf("callback URL refused: %w", err))
+		return nil, worker.Permanent(fmt.Errorf("callback URL refused: %w", err))
 	}
 	d, err := s.ep.EndpointDisabled(ctx, j.Tenant, req.URL)
 	if err != nil {
-		return nil, jobs.RetryLater(0, 0, fmt.Errorf("check endpoint: %w", err))
+		return nil, worker.RetryLater(0, 0, fmt.Errorf("check endpoint: %w", err))
 	}
 	if d != nil {
 		// Dead, not failed: once the endpoint is enabled again, the
 		// deliveries it missed can be replayed from the dead-letter queue.
-		return nil, jobs.GiveUp(fmt.Errorf("endpoint disabled: it answered 410 Gone to delivery %s at %s",
+		return nil, worker.GiveUp(fmt.Errorf("endpoint disabled: it answered 410 Gone to delivery %s at %s",
 			d.Delivery, d.DisabledAt.Format(time.RFC3339)))
 	}
 	signer := s.w.settings().signer(j.Tenant)
 	if signer == nil {
-		return nil, jobs.Permanent(errors.New("no webhook signing secret is configured for this tenant"))
+		return nil, worker.Permanent(errors.New("no webhook signing secret is configured for this tenant"))
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, req.URL, bytes.NewReader(req.Body))
 	if err != nil {
-		return nil, jobs.Permanent(fmt.Errorf("build delivery: %w", err))
+		return nil, worker.Permanent(fmt.Errorf("build delivery: %w", err))
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	hr.Header.Set("User-Agent", "asyncgw-webhooks")
@@ -88,7 +89,7 @@ func (s *Sender) Send(ctx context.Context, j *jobs.Job, req *jobs.Request) (*job
 	if err != nil {
 		var be *BlockedError
 		if errors.As(err, &be) {
-			return nil, jobs.Permanent(fmt.Errorf("destination refused: %w", be))
+			return nil, worker.Permanent(fmt.Errorf("destination refused: %w", be))
 		}
 		// The URL may carry a receiver's token: keep it out of the error,
 		// which is logged and stored on the delivery.
@@ -96,7 +97,7 @@ func (s *Sender) Send(ctx context.Context, j *jobs.Job, req *jobs.Request) (*job
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, jobs.RetryLater(0, 0, fmt.Errorf("deliver: %w", err))
+		return nil, worker.RetryLater(0, 0, fmt.Errorf("deliver: %w", err))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
@@ -111,14 +112,14 @@ func (s *Sender) Send(ctx context.Context, j *jobs.Job, req *jobs.Request) (*job
 		})
 		if err != nil {
 			// Not disabled: try again, and hear 410 again.
-			return res, jobs.RetryLater(code, 0, fmt.Errorf("endpoint answered 410 Gone; disabling it failed: %w", err))
+			return res, worker.RetryLater(code, 0, fmt.Errorf("endpoint answered 410 Gone; disabling it failed: %w", err))
 		}
 		s.log.Warn("webhook endpoint disabled: it answered 410 Gone", "tenant", j.Tenant, "host", hr.URL.Host, "delivery", j.ID)
-		return res, jobs.Permanent(errors.New("endpoint answered 410 Gone: it is disabled for this tenant"))
+		return res, worker.Permanent(errors.New("endpoint answered 410 Gone: it is disabled for this tenant"))
 	case code >= 300 && code < 400:
-		return res, jobs.RetryLater(code, 0, fmt.Errorf("endpoint answered %d %s: redirects are not followed", code, http.StatusText(code)))
+		return res, worker.RetryLater(code, 0, fmt.Errorf("endpoint answered %d %s: redirects are not followed", code, http.StatusText(code)))
 	default:
 		ra := jobs.ParseRetryAfter(resp.Header.Get("Retry-After"), s.now())
-		return res, jobs.RetryLater(code, ra, fmt.Errorf("endpoint answered %d %s", code, http.StatusText(code)))
+		return res, worker.RetryLater(code, ra, fmt.Errorf("endpoint answered %d %s", code, http.StatusText(code)))
 	}
 }

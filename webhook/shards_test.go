@@ -17,6 +17,8 @@ import (
 	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/submit"
+	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/status"
 	"github.com/asyncgw/asyncgw/webhook"
 )
@@ -84,11 +86,11 @@ func testDeliveriesFromEveryShard(t *testing.T, rdb redis.UniversalClient, shard
 	if err != nil {
 		t.Fatal(err)
 	}
-	worker, err := jobs.NewWorker(jobs.WorkerConfig{
+	worker, err := worker.New(worker.Config{
 		Queues:          map[string]int{queue: 1},
 		Concurrency:     4,
 		ShutdownTimeout: 5 * time.Second,
-		Senders:         map[string]jobs.Sender{webhook.Kind: webhook.NewSender(wh, store, nil, nil)},
+		Senders:         map[string]worker.Sender{webhook.Kind: webhook.NewSender(wh, store, nil, nil)},
 	}, rdb, store, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +101,7 @@ func testDeliveriesFromEveryShard(t *testing.T, rdb redis.UniversalClient, shard
 	t.Cleanup(func() {
 		testutil.Within(t, 15*time.Second, "worker stop", func() { _ = worker.Stop(context.Background()) })
 	})
-	d := webhook.NewDispatcher(wh, store, jobs.NewClient(rdb, store, nil), nil)
+	d := webhook.NewDispatcher(wh, store, submit.New(rdb, store, nil), nil)
 	_ = d.Start(ctx)
 	t.Cleanup(func() {
 		testutil.Within(t, 10*time.Second, "dispatcher stop", func() { _ = d.Stop(context.Background()) })

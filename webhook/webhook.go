@@ -24,7 +24,7 @@ import (
 // JobType is the type of every delivery job; no route may take it.
 const JobType = "webhook"
 
-// Kind is the jobs.Request kind of deliveries (jobs.WorkerConfig.Senders).
+// Kind is the jobs.Request kind of deliveries (worker.Config.Senders).
 const Kind = "webhook"
 
 // DefaultSchedule is the delay before each retry of a delivery: the first

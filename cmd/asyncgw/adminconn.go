@@ -12,7 +12,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/admin"
 	"github.com/asyncgw/asyncgw/internal/redisconn"
-	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/submit"
 	"github.com/asyncgw/asyncgw/status"
 )
 
@@ -48,7 +48,7 @@ func (c *cli) openAdmin(ctx context.Context, cmd string) (*admin.Service, func()
 		_ = rdb.Close()
 		return nil, nil, fmt.Errorf("%s: cannot reach %s: %w", conn.Key(), conn.Addr(), err)
 	}
-	client := jobs.NewClient(rdb, store, log)
+	client := submit.New(rdb, store, log)
 	svc := admin.New(store, client, cfg.AdminQueues, admin.Hooks{}, log)
 	return svc, func() { _ = rdb.Close() }, nil
 }

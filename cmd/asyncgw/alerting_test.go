@@ -56,7 +56,7 @@ func TestAlertsOnProcesses(t *testing.T) {
 	fresh := scrapeAll()
 	var ids []string
 	for range 5 {
-		ids = append(ids, submit(t, base+"/v1/work", `{"sku":"A-1"}`))
+		ids = append(ids, postJob(t, base+"/v1/work", `{"sku":"A-1"}`))
 	}
 	waitEnded(t, base, s, ids, 30*time.Second)
 	busy := scrapeAll()

@@ -27,7 +27,7 @@ func TestAsynqDirectSwitch(t *testing.T) {
 	gw.waitLog(t, "asyncgw uses asynq's public API only", 5*time.Second)
 	wk.waitLog(t, "asyncgw uses asynq's public API only", 5*time.Second)
 
-	id := submit(t, base+"/v1/work", `{"sku":"A-1"}`)
+	id := postJob(t, base+"/v1/work", `{"sku":"A-1"}`)
 	evs, err := openEvents(t, base+"/v1/jobs/"+id+"/events").rest(t, 30*time.Second)
 	if err != io.EOF {
 		t.Errorf("event stream ended with %v, want EOF", err)

@@ -25,6 +25,7 @@ import (
 	"github.com/asyncgw/asyncgw/internal/redisconn"
 	"github.com/asyncgw/asyncgw/internal/telemetry"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/status"
 	"github.com/asyncgw/asyncgw/webhook"
@@ -238,7 +239,7 @@ type routeConfig struct {
 	Backoff     backoffConfig `yaml:"backoff"`
 	MaxBody     string        `yaml:"max_body"`
 	// MaxResponse is the largest upstream answer kept whole, at most
-	// 1GiB. Defaults to 10MiB (jobs.DefaultMaxResponse).
+	// 1GiB. Defaults to 10MiB (worker.DefaultMaxResponse).
 	MaxResponse string `yaml:"max_response"`
 	// Headers are sent on every upstream call of the route; they are
 	// never stored nor logged. Defaults to none.
@@ -276,7 +277,7 @@ type config struct {
 	MinReplicasAck    int
 	ReplicaAckTimeout time.Duration
 	Status            status.Config
-	Worker            jobs.WorkerConfig
+	Worker            worker.Config
 	Gateway           gateway.Config
 	Webhooks          webhook.Config
 	// MetricsListen is the address of a separate /metrics listener ("":
@@ -571,7 +572,7 @@ func (fc fileConfig) resolve() (*config, error) {
 		return nil, fmt.Errorf("redis.prefix: %q must be 1-32 letters, digits, '_', '.', '-'", fc.Redis.Prefix)
 	}
 	for q, w := range fc.Queues {
-		if qerr := jobs.ValidateQueueName(q); qerr != nil {
+		if qerr := worker.ValidateQueueName(q); qerr != nil {
 			return nil, qerr // it names "queues"
 		}
 		if w < 1 || w > 1000 {
@@ -595,7 +596,7 @@ func (fc fileConfig) resolve() (*config, error) {
 	case b.FailureRatio < 0 || b.FailureRatio > 1:
 		return nil, fmt.Errorf("worker.breaker.failure_ratio: %v must be above 0 and at most 1", b.FailureRatio)
 	}
-	cfg.Worker = jobs.WorkerConfig{
+	cfg.Worker = worker.Config{
 		Queues:            fc.Queues,
 		Concurrency:       fc.Worker.Concurrency,
 		Fetchers:          fc.Worker.Fetchers,
@@ -667,13 +668,13 @@ func (fc fileConfig) resolve() (*config, error) {
 	cfg.Tracing = telemetry.TracingConfig{Enabled: tc.Enabled, Endpoint: tc.Endpoint, ServiceName: tc.ServiceName, SampleRatio: tc.SampleRatio}
 	if len(queues) == 0 {
 		cfg.Gateway.Queues = nil
-		for q := range jobs.DefaultQueues() {
+		for q := range worker.DefaultQueues() {
 			cfg.Gateway.Queues = append(cfg.Gateway.Queues, q)
 		}
 	}
 	cfg.AdminQueues = append(slices.Clone(cfg.Gateway.Queues), cfg.Webhooks.Queue)
 	if len(cfg.Worker.Queues) == 0 {
-		cfg.Worker.Queues = jobs.DefaultQueues()
+		cfg.Worker.Queues = worker.DefaultQueues()
 	}
 	if _, ok := cfg.Worker.Queues[cfg.Webhooks.Queue]; !ok {
 		cfg.Worker.Queues = maps.Clone(cfg.Worker.Queues)
@@ -693,7 +694,7 @@ func (fc fileConfig) resolve() (*config, error) {
 		if herr != nil {
 			return nil, herr
 		}
-		maxResponse := cmp.Or(size(at+".max_response", r.MaxResponse), jobs.DefaultMaxResponse)
+		maxResponse := cmp.Or(size(at+".max_response", r.MaxResponse), worker.DefaultMaxResponse)
 		if maxResponse > maxResponseLimit {
 			return nil, fmt.Errorf("%s.max_response: %q must be at most 1GiB", at, r.MaxResponse)
 		}

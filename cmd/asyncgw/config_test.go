@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/worker"
 )
 
 // env is a getenv over a map.
@@ -58,7 +58,7 @@ func TestBadConfig(t *testing.T) {
 		yaml string
 		env  map[string]string // over the defaults (listen on port 0, unreachable Redis)
 		want string
-		// later is set for what only gateway.New, jobs.NewWorker or
+		// later is set for what only gateway.New, worker.New or
 		// status.New catch, after loadConfig.
 		later bool
 	}{
@@ -399,13 +399,13 @@ routes:
 	if !maps.Equal(orders.Headers, wantHeaders) || orders.MaxResponse != 2<<20 {
 		t.Errorf("gateway route orders: headers %q, max_response %d; want %q, %d", orders.Headers, orders.MaxResponse, wantHeaders, 2<<20)
 	}
-	if plain.Headers != nil || plain.MaxResponse != jobs.DefaultMaxResponse {
-		t.Errorf("gateway route plain: headers %q, max_response %d; want none, %d", plain.Headers, plain.MaxResponse, jobs.DefaultMaxResponse)
+	if plain.Headers != nil || plain.MaxResponse != worker.DefaultMaxResponse {
+		t.Errorf("gateway route plain: headers %q, max_response %d; want none, %d", plain.Headers, plain.MaxResponse, worker.DefaultMaxResponse)
 	}
 	if o := cfg.Worker.Routes["orders"]; !maps.Equal(o.Headers, wantHeaders) || o.MaxResponse != 2<<20 {
 		t.Errorf("worker options of orders: %+v", o)
 	}
-	if o, ok := cfg.Worker.Routes["plain"]; !ok || o.Headers != nil || o.MaxResponse != jobs.DefaultMaxResponse {
+	if o, ok := cfg.Worker.Routes["plain"]; !ok || o.Headers != nil || o.MaxResponse != worker.DefaultMaxResponse {
 		t.Errorf("worker options of plain: %+v (%v)", o, ok)
 	}
 

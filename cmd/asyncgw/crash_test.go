@@ -41,7 +41,7 @@ func startHeld(t *testing.T, s *setup, up *jobUpstream, n int) (wk *proc, base s
 
 	ids = make([]string, n)
 	for i := range ids {
-		ids[i] = submit(t, base+"/v1/work", fmt.Sprintf(`{"sku":"A-%d"}`, i))
+		ids[i] = postJob(t, base+"/v1/work", fmt.Sprintf(`{"sku":"A-%d"}`, i))
 	}
 	testutil.WaitForWhy(t, 30*time.Second, "the upstream to hold every job's call", func() (bool, string) {
 		h := up.held()

@@ -15,6 +15,7 @@ import (
 	"github.com/asyncgw/asyncgw/admin"
 	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/submit"
 	"github.com/asyncgw/asyncgw/status"
 )
 
@@ -24,7 +25,7 @@ type opsEnv struct {
 	t      *testing.T
 	srv    *redistest.Server
 	store  *status.Store
-	client *jobs.Client
+	client *submit.Client
 	// q and low are the configured queues, hooks the webhook queue.
 	q, low, hooks string
 	prefix        string
@@ -45,7 +46,7 @@ func newOpsEnv(t *testing.T, srv *redistest.Server) *opsEnv {
 	if e.store, err = status.New(status.Config{Prefix: prefix}, rdb); err != nil {
 		t.Fatalf("status.New: %v", err)
 	}
-	e.client = jobs.NewClient(rdb, e.store, nil)
+	e.client = submit.New(rdb, e.store, nil)
 	e.config = e.writeConfig(t, "redis:\n  url: "+srv.URL()+"\n  prefix: "+prefix+"\n")
 	return e
 }

@@ -536,7 +536,7 @@ func TestOneFileGatewayAndWorker(t *testing.T) {
 		t.Fatalf("worker metrics listener: %q, want one of its own:\n%s", m, log)
 	}
 
-	id := submit(t, base+"/v1/work", `{"sku":"A-1"}`)
+	id := postJob(t, base+"/v1/work", `{"sku":"A-1"}`)
 	if j := waitEnded(t, base, s, []string{id}, 30*time.Second, gw, wk)[id]; j.State != jobs.StateSucceeded {
 		t.Errorf("job %+v, want succeeded", j)
 	}

@@ -199,8 +199,8 @@ func (p *proc) baseURL(t *testing.T) string {
 // httpClient is the client of the tests' plain requests.
 var httpClient = &http.Client{Timeout: 10 * time.Second}
 
-// submit POSTs body as JSON to url and expects 202; it returns the job ID.
-func submit(t *testing.T, url, body string) string {
+// postJob POSTs body as JSON to url and expects 202; it returns the job ID.
+func postJob(t *testing.T, url, body string) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")

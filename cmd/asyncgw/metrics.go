@@ -17,12 +17,13 @@ import (
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/internal/telemetry"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/webhook"
 )
 
 // countedSender counts each webhook delivery attempt by outcome.
 type countedSender struct {
-	jobs.Sender
+	worker.Sender
 	m *telemetry.Metrics
 }
 

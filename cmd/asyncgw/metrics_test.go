@@ -60,7 +60,7 @@ func TestMetrics(t *testing.T) {
 
 	var ids []string
 	for range 3 {
-		ids = append(ids, submit(t, base+"/v1/work", `{"sku":"A-1"}`))
+		ids = append(ids, postJob(t, base+"/v1/work", `{"sku":"A-1"}`))
 	}
 	resp, err := httpClient.Post(base+"/v1/work", "application/json", strings.NewReader(`{"sku":`))
 	if err != nil {

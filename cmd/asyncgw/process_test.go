@@ -153,7 +153,7 @@ func TestDemoWithoutRedis(t *testing.T) {
 		t.Errorf("no not-durable warning in the log:\n%s", log)
 	}
 
-	id := submit(t, base+"/v1/demo", `{"hello":"world"}`)
+	id := postJob(t, base+"/v1/demo", `{"hello":"world"}`)
 	evs, err := openEvents(t, base+"/v1/jobs/"+id+"/events").rest(t, 30*time.Second)
 	if err != io.EOF {
 		t.Errorf("event stream ended with %v, want EOF", err)
@@ -183,7 +183,7 @@ func TestDemoWithoutRedis(t *testing.T) {
 	if strings.Contains(log, "only after a restart") {
 		t.Errorf("the demo's reload warned of settings that did not change:\n%s", log)
 	}
-	submit(t, base+"/v1/demo", `{"hello":"again"}`)
+	postJob(t, base+"/v1/demo", `{"hello":"again"}`)
 	p.signal(t, syscall.SIGINT)
 	stopped := time.Now()
 	if code := p.wait(t, 10*time.Second); code != 0 {
@@ -206,7 +206,7 @@ func TestGatewayAndWorkerProcesses(t *testing.T) {
 	base := gw.baseURL(t)
 	wk.waitLog(t, "workers started", 30*time.Second)
 
-	id := submit(t, base+"/v1/work", `{"sku":"A-1"}`)
+	id := postJob(t, base+"/v1/work", `{"sku":"A-1"}`)
 	evs, err := openEvents(t, base+"/v1/jobs/"+id+"/events").rest(t, 30*time.Second)
 	if err != io.EOF {
 		t.Errorf("event stream ended with %v, want EOF", err)
@@ -318,7 +318,7 @@ func TestGracefulShutdown(t *testing.T) {
 	p := startAsyncgw(t, nil, "--config", s.config)
 	base := p.baseURL(t)
 
-	id := submit(t, base+"/v1/work", `{"sku":"A-1"}`)
+	id := postJob(t, base+"/v1/work", `{"sku":"A-1"}`)
 	events := openEvents(t, base+"/v1/jobs/"+id+"/events")
 	if ev := events.next(t, 10*time.Second); ev.Event != "queued" {
 		t.Fatalf("first event %q, want queued", ev.Event)

@@ -11,7 +11,7 @@ import (
 	"syscall"
 
 	"github.com/asyncgw/asyncgw/gateway"
-	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/webhook"
 )
 
@@ -25,7 +25,7 @@ type reloader struct {
 	load    func() (*config, error)
 	running *config
 	gateway *gateway.Gateway  // nil in a worker process
-	worker  *jobs.Worker      // nil in a gateway process
+	worker  *worker.Worker    // nil in a gateway process
 	hooks   *webhook.Webhooks // never nil
 	// embedded: the process runs its own in-memory Redis.
 	embedded bool
@@ -127,7 +127,7 @@ func (r *reloader) keepRunning(next *config) []string {
 	keep("log", [2]string{run.LogFormat, run.LogLevel}, [2]string{next.LogFormat, next.LogLevel})
 	keep("tracing", run.Tracing, next.Tracing)
 	w, nw := run.Worker, next.Worker
-	w.Routes, nw.Routes, w.Senders, nw.Senders, w.Hooks, nw.Hooks = nil, nil, nil, nil, jobs.Hooks{}, jobs.Hooks{}
+	w.Routes, nw.Routes, w.Senders, nw.Senders, w.Hooks, nw.Hooks = nil, nil, nil, nil, worker.Hooks{}, worker.Hooks{}
 	keep("worker", w, nw)
 	g, ng := run.Gateway, next.Gateway
 	keep("gateway.shutdown_timeout", g.ShutdownTimeout, ng.ShutdownTimeout)

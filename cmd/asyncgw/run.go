@@ -21,6 +21,8 @@ import (
 	"github.com/asyncgw/asyncgw/internal/redisconn"
 	"github.com/asyncgw/asyncgw/internal/telemetry"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/submit"
+	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/status"
 	"github.com/asyncgw/asyncgw/webhook"
@@ -124,30 +126,30 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 
 	// Operator actions use the ordinary pool: they are rare, and a bulk
 	// replay is better retried than failed.
-	ops := admin.New(store, jobs.NewClient(rdb, store, log), cfg.AdminQueues, admin.Hooks{Replayed: metrics.Replayed}, log)
+	ops := admin.New(store, submit.New(rdb, store, log), cfg.AdminQueues, admin.Hooks{Replayed: metrics.Replayed}, log)
 	hooks, err := webhook.New(cfg.Webhooks)
 	if err != nil {
 		return configError(cfg.Path, err)
 	}
-	var worker *jobs.Worker
+	var wk *worker.Worker
 	var dispatcher *webhook.Dispatcher
 	// The event hub: a gateway's event streams and Prefer: wait listen
 	// through it, and a worker hears of queued jobs through it.
 	hub := status.NewHub(rdb, store, log)
 	if cmd != "gateway" {
 		cfg.Worker.Wake = hub.Wake()
-		cfg.Worker.Senders = map[string]jobs.Sender{webhook.Kind: countedSender{webhook.NewSender(hooks, store, nil, log), metrics}}
+		cfg.Worker.Senders = map[string]worker.Sender{webhook.Kind: countedSender{webhook.NewSender(hooks, store, nil, log), metrics}}
 		cfg.Worker.Hooks = metrics.WorkerHooks()
-		worker, err = jobs.NewWorker(cfg.Worker, rdb, store, nil, log)
+		wk, err = worker.New(cfg.Worker, rdb, store, nil, log)
 		if err != nil {
 			return configError(cfg.Path, err)
 		}
-		dispatcher = webhook.NewDispatcher(hooks, store, jobs.NewClient(rdb, store, log), log)
+		dispatcher = webhook.NewDispatcher(hooks, store, submit.New(rdb, store, log), log)
 	}
 
 	var ln net.Listener
 	var gw *gateway.Gateway
-	var monitor *jobs.Monitor
+	var monitor *submit.Monitor
 	if cmd != "worker" {
 		ln, err = net.Listen("tcp", cfg.Listen)
 		if err != nil {
@@ -158,8 +160,8 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 			cfg.Gateway.Demo = true
 			cfg.Gateway.Routes = append(cfg.Gateway.Routes, demoRoute(ln.Addr().String()))
 		}
-		client := jobs.NewClient(frontRDB, frontStore, log)
-		monitor = jobs.NewMonitor(jobs.MonitorConfig{Queues: cfg.Gateway.Queues}, client, log)
+		client := submit.New(frontRDB, frontStore, log)
+		monitor = submit.NewMonitor(submit.MonitorConfig{Queues: cfg.Gateway.Queues}, client, log)
 		var limiter ratelimit.Limiter
 		if cfg.RateLimitStore == "redis" {
 			if limiter, err = ratelimit.NewRedis(frontRDB, ratelimit.RedisConfig{Prefix: cfg.Status.Prefix}); err != nil {
@@ -202,7 +204,7 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		return err
 	}
 	// asynq's inspector lists the queues in asynq's set, which the accept
-	// script does not write (see jobs.Client.RegisterQueues).
+	// script does not write (see submit.Client.RegisterQueues).
 	if err := ops.Jobs().RegisterQueues(ctx, cfg.AdminQueues); err != nil {
 		log.Warn("could not register the queues with asynq: its inspector lists them once they are used", "err", err)
 	}
@@ -263,23 +265,23 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		defer serveMetrics(metricsLn, metrics, cfg.Pprof, log)()
 	}
 	workersDone := make(chan struct{})
-	if worker != nil {
-		if err := worker.Start(life); err != nil {
+	if wk != nil {
+		if err := wk.Start(life); err != nil {
 			return err
 		}
-		log.Info("workers started", "concurrency", worker.Concurrency())
+		log.Info("workers started", "concurrency", wk.Concurrency())
 		_ = dispatcher.Start(life)
 		// Running jobs get their grace period while the gateway drains.
 		go func() {
 			defer close(workersDone)
 			<-stopping.Done()
 			_ = dispatcher.Stop(context.Background())
-			_ = worker.Stop(context.Background())
+			_ = wk.Stop(context.Background())
 		}()
 	} else {
 		close(workersDone)
 	}
-	rl := &reloader{load: cfg.reload, running: cfg, gateway: gw, worker: worker, hooks: hooks, log: log, embedded: mem != nil,
+	rl := &reloader{load: cfg.reload, running: cfg, gateway: gw, worker: wk, hooks: hooks, log: log, embedded: mem != nil,
 		applied: func(next *config) { metrics.Prime(knownSeries(cmd, next, gw)) }}
 	if gw != nil && cfg.Demo {
 		demo := demoRoute(ln.Addr().String())

@@ -77,7 +77,7 @@ auth:
 	base := gw.baseURL(t)
 	wk.waitLog(t, "workers started", 30*time.Second)
 
-	id := submit(t, base+"/v1/work", `{"sku":"A-1"}`)
+	id := postJob(t, base+"/v1/work", `{"sku":"A-1"}`)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		mu.Lock()

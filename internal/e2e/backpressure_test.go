@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/asyncgw/asyncgw/gateway"
-	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/submit"
 )
 
 // TestBackpressure fills a queue that a slow worker drains: once the
@@ -39,7 +39,7 @@ func TestBackpressure(t *testing.T) {
 
 	var accepted, estimated int
 	var refused *Response
-	var reading jobs.QueueStats
+	var reading submit.QueueStats
 	Eventually(t, WaitTimeout, func() (bool, string) {
 		// A reading that did not change during the request is the one the
 		// gateway decided on.
@@ -53,7 +53,7 @@ func TestBackpressure(t *testing.T) {
 			accepted++
 			if same {
 				estimated++
-				if got, want := r.Header.Get("Retry-After"), strconv.Itoa(jobs.RetryAfterSeconds(est, 3600)); got != want {
+				if got, want := r.Header.Get("Retry-After"), strconv.Itoa(submit.RetryAfterSeconds(est, 3600)); got != want {
 					t.Errorf("202 with %+v: Retry-After %s, want %s", s1, got, want)
 				}
 			}
@@ -73,7 +73,7 @@ func TestBackpressure(t *testing.T) {
 	requireExactProblem(t, "over the limit", refused, wantProblem{503, "overloaded",
 		fmt.Sprintf("queue %q is over its depth limit (%d waiting); nothing was stored, retry later", q, reading.Depth), nil})
 	wait := time.Duration(float64(reading.Depth-limit+1) / reading.DrainRate * float64(time.Second))
-	if got, want := refused.Header.Get("Retry-After"), strconv.Itoa(jobs.RetryAfterSeconds(wait, 300)); got != want {
+	if got, want := refused.Header.Get("Retry-After"), strconv.Itoa(submit.RetryAfterSeconds(wait, 300)); got != want {
 		t.Errorf("Retry-After %s, want %s from depth %d and drain rate %.2f/s", got, want, reading.Depth, reading.DrainRate)
 	}
 
@@ -89,7 +89,7 @@ func TestBackpressure(t *testing.T) {
 			accepted++
 			if s1.At.Equal(s2.At) {
 				estimated++
-				if got, want := r.Header.Get("Retry-After"), strconv.Itoa(jobs.RetryAfterSeconds(est, 3600)); got != want {
+				if got, want := r.Header.Get("Retry-After"), strconv.Itoa(submit.RetryAfterSeconds(est, 3600)); got != want {
 					t.Errorf("202 with %+v: Retry-After %s, want %s", s1, got, want)
 				}
 			}

@@ -17,6 +17,8 @@ import (
 	"github.com/asyncgw/asyncgw/breaker"
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/submit"
+	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/status"
 )
 
@@ -76,7 +78,7 @@ func TestUpstreamBreaker(t *testing.T) {
 			{Name: "other", Path: "/v1/other", Upstream: other.URL + "/other"},
 		},
 		Breaker:     breaker.Config{ConsecutiveFailures: 3, MinRequests: 1000, OpenTimeout: time.Second},
-		WorkerHooks: jobs.Hooks{BreakerChanged: tr.record},
+		WorkerHooks: worker.Hooks{BreakerChanged: tr.record},
 	})
 	var healthy atomic.Bool
 	var callsWhileDown atomic.Int64
@@ -160,12 +162,12 @@ func TestDeadLetterQueueHasNoCap(t *testing.T) {
 	const n = 10050 // asynq's maxArchiveSize is 10,000
 	h := Start(t, Options{
 		Types: []gateway.Type{{Name: "doomed", MaxAttempts: 1}},
-		Handlers: map[string]jobs.HandlerFunc{"doomed": func(context.Context, *jobs.Job, []byte) (json.RawMessage, error) {
+		Handlers: map[string]worker.HandlerFunc{"doomed": func(context.Context, *jobs.Job, []byte) (json.RawMessage, error) {
 			return nil, errors.New("always fails")
 		}},
 		Concurrency: 50,
 	})
-	client := jobs.NewClient(h.Redis, h.Store, nil)
+	client := submit.New(h.Redis, h.Store, nil)
 	want := make(map[string]bool, n)
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -13,6 +13,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/submit"
 )
 
 func TestCancel(t *testing.T) {
@@ -62,7 +63,7 @@ func TestCancel(t *testing.T) {
 	// (the worker has seen the cancel and any rerun has finished).
 	close(proceed)
 	recv(t, answered, "the upstream's answer")
-	insp := jobs.NewClient(h.Redis, h.Store, nil).Inspector()
+	insp := submit.New(h.Redis, h.Store, nil).Inspector()
 	Eventually(t, WaitTimeout, func() (bool, string) {
 		info, err := insp.GetTaskInfo(h.AsynqQueue(h.Queues.Default, id), id)
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
@@ -126,7 +127,7 @@ func TestCancelQueuedJob(t *testing.T) {
 		t.Fatalf("DELETE: %d %s, want 200 canceled", r.Status, r.Body)
 	}
 	// The scheduled task is gone from the queue, not merely skipped later.
-	_, err := jobs.NewClient(h.Redis, h.Store, nil).Inspector().GetTaskInfo(h.AsynqQueue(h.Queues.Default, id), id)
+	_, err := submit.New(h.Redis, h.Store, nil).Inspector().GetTaskInfo(h.AsynqQueue(h.Queues.Default, id), id)
 	if !errors.Is(err, asynq.ErrTaskNotFound) {
 		t.Errorf("task of the canceled job: %v, want it deleted", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/submit"
 	"github.com/asyncgw/asyncgw/ratelimit"
 )
 
@@ -67,7 +68,7 @@ func requireExactProblem(t *testing.T, what string, r *Response, want wantProble
 // is on them alone.
 func pauseQueues(t *testing.T, h *Harness, queues ...string) {
 	t.Helper()
-	client := jobs.NewClient(h.Redis, h.Store, nil)
+	client := submit.New(h.Redis, h.Store, nil)
 	for _, q := range queues {
 		if err := client.SetPaused(t.Context(), q, true); err != nil {
 			t.Fatalf("pause queue %s: %v", q, err)

@@ -49,6 +49,8 @@ import (
 	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/submit"
+	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/sse"
 	"github.com/asyncgw/asyncgw/status"
@@ -84,7 +86,7 @@ type Options struct {
 	// harness's default queue and Backoff to TestBackoff.
 	Types []gateway.Type
 	// Handlers are the worker's Go handlers, by job type.
-	Handlers map[string]jobs.HandlerFunc
+	Handlers map[string]worker.HandlerFunc
 	// Heartbeat is the gateway's heartbeat interval. Defaults to the
 	// gateway's own default.
 	Heartbeat time.Duration
@@ -104,7 +106,7 @@ type Options struct {
 	// "low"), mapped to the harness's queue names. They only take effect
 	// with a Monitor.
 	QueueLimits map[string]int
-	// Monitor, when positive, starts a jobs.Monitor reading the queues at
+	// Monitor, when positive, starts a submit.Monitor reading the queues at
 	// this interval and gives it to every gateway (Deps.Queues).
 	Monitor time.Duration
 	// MaxWait caps Prefer: wait. Defaults to the gateway's own default.
@@ -113,7 +115,7 @@ type Options struct {
 	// worker's own defaults.
 	Breaker breaker.Config
 	// WorkerHooks are the worker's hooks.
-	WorkerHooks jobs.Hooks
+	WorkerHooks worker.Hooks
 	// Webhooks, when set, turns webhooks on: the worker gets the delivery
 	// sender, a dispatcher runs, and the gateways take callback URLs. The
 	// queue is set to one of the harness's own.
@@ -167,9 +169,9 @@ type Harness struct {
 	// Store reads the job records directly.
 	Store *status.Store
 	// Worker runs the jobs.
-	Worker *jobs.Worker
+	Worker *worker.Worker
 	// Monitor reads the queues, when Options.Monitor asked for one.
-	Monitor *jobs.Monitor
+	Monitor *submit.Monitor
 	// Webhooks is the webhook setup, when Options.Webhooks asked for it.
 	Webhooks *webhook.Webhooks
 
@@ -266,7 +268,7 @@ func Start(t testing.TB, opts Options) *Harness {
 	if concurrency == 0 {
 		concurrency = 10
 	}
-	wcfg := jobs.WorkerConfig{
+	wcfg := worker.Config{
 		Queues:          map[string]int{h.Queues.Critical: 6, h.Queues.Default: 3, h.Queues.Low: 1},
 		Concurrency:     concurrency,
 		ShutdownTimeout: 5 * time.Second,
@@ -282,7 +284,7 @@ func Start(t testing.TB, opts Options) *Harness {
 			t.Fatalf("e2e: webhooks: %v", err)
 		}
 		wcfg.Queues[wc.Queue] = 2
-		wcfg.Senders = map[string]jobs.Sender{webhook.Kind: webhook.NewSender(h.Webhooks, h.Store, nil, nil)}
+		wcfg.Senders = map[string]worker.Sender{webhook.Kind: webhook.NewSender(h.Webhooks, h.Store, nil, nil)}
 		h.adminQueues = append(slices.Clone(h.cfg.Queues), wc.Queue)
 	}
 	// The worker process's own event hub, through which it hears of
@@ -293,7 +295,7 @@ func Start(t testing.TB, opts Options) *Harness {
 		t.Fatalf("e2e: worker's event hub: %v", err)
 	}
 	t.Cleanup(func() { _ = workerHub.Stop(context.Background()) })
-	h.Worker, err = jobs.NewWorker(wcfg, h.Redis, h.Store, nil, nil)
+	h.Worker, err = worker.New(wcfg, h.Redis, h.Store, nil, nil)
 	if err != nil {
 		t.Fatalf("e2e: worker: %v", err)
 	}
@@ -307,7 +309,7 @@ func Start(t testing.TB, opts Options) *Harness {
 		testutil.Within(t, 15*time.Second, "worker stop", func() { _ = h.Worker.Stop(context.Background()) })
 	})
 	if h.Webhooks != nil {
-		d := webhook.NewDispatcher(h.Webhooks, h.Store, jobs.NewClient(h.Redis, h.Store, nil), nil)
+		d := webhook.NewDispatcher(h.Webhooks, h.Store, submit.New(h.Redis, h.Store, nil), nil)
 		_ = d.Start(context.Background())
 		t.Cleanup(func() {
 			testutil.Within(t, shutdownTimeout, "dispatcher stop", func() { _ = d.Stop(context.Background()) })
@@ -315,8 +317,8 @@ func Start(t testing.TB, opts Options) *Harness {
 	}
 
 	if opts.Monitor > 0 {
-		h.Monitor = jobs.NewMonitor(jobs.MonitorConfig{Queues: h.cfg.Queues, Interval: opts.Monitor},
-			jobs.NewClient(h.Redis, h.Store, nil), nil)
+		h.Monitor = submit.NewMonitor(submit.MonitorConfig{Queues: h.cfg.Queues, Interval: opts.Monitor},
+			submit.New(h.Redis, h.Store, nil), nil)
 		_ = h.Monitor.Start(context.Background())
 		t.Cleanup(func() {
 			testutil.Within(t, shutdownTimeout, "monitor stop", func() { _ = h.Monitor.Stop(context.Background()) })
@@ -371,7 +373,7 @@ func (h *Harness) StartGateway(t testing.TB) *Server {
 		testutil.Within(t, shutdownTimeout, "hub stop", func() { _ = hub.Stop(context.Background()) })
 	})
 
-	client := jobs.NewClient(h.front, h.frontSt, nil)
+	client := submit.New(h.front, h.frontSt, nil)
 	deps := gateway.Deps{
 		Jobs:    client,
 		Admin:   admin.New(h.frontSt, client, h.adminQueues, admin.Hooks{}, nil),

@@ -17,6 +17,7 @@ import (
 	"github.com/asyncgw/asyncgw/breaker"
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/worker"
 )
 
 // outageLength is how long TestUpstreamOutageUnderLoad keeps the upstream
@@ -58,7 +59,7 @@ func TestUpstreamOutageUnderLoad(t *testing.T) {
 			Backoff: jobs.Backoff{Base: jobs.Duration(20 * time.Millisecond), Max: jobs.Duration(100 * time.Millisecond)},
 		}},
 		Breaker:     breaker.Config{ConsecutiveFailures: 5, MinRequests: 20, OpenTimeout: openFor},
-		WorkerHooks: jobs.Hooks{BreakerChanged: tr.record},
+		WorkerHooks: worker.Hooks{BreakerChanged: tr.record},
 		Concurrency: 20,
 	})
 	var down, poisonFixed, poisonOn atomic.Bool

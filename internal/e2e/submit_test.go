@@ -14,6 +14,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/worker"
 )
 
 // recv waits for a value on ch, failing t after RequestTimeout.
@@ -492,11 +493,11 @@ func TestGoHandlerType(t *testing.T) {
 	t.Parallel()
 	h := Start(t, Options{
 		Types: []gateway.Type{{Name: "resize"}},
-		Handlers: map[string]jobs.HandlerFunc{
+		Handlers: map[string]worker.HandlerFunc{
 			"resize": func(_ context.Context, j *jobs.Job, payload []byte) (json.RawMessage, error) {
 				var in struct{ W, H int }
 				if err := json.Unmarshal(payload, &in); err != nil {
-					return nil, jobs.Permanent(err)
+					return nil, worker.Permanent(err)
 				}
 				if in.W < 0 {
 					return json.RawMessage("not JSON"), nil

@@ -21,6 +21,8 @@ import (
 	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/submit"
+	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/status"
 )
@@ -106,7 +108,7 @@ func drive(t *testing.T, ctx context.Context, rdb *redis.Client) {
 		t.Fatal(err)
 	}
 	ks := store.Space()
-	client := jobs.NewClient(rdb, store, nil)
+	client := submit.New(rdb, store, nil)
 	if err := client.RegisterQueues(ctx, []string{queue}); err != nil {
 		t.Fatal(err)
 	}
@@ -141,13 +143,13 @@ func drive(t *testing.T, ctx context.Context, rdb *redis.Client) {
 	dead := submit("dead", "", "", time.Time{})
 	later := submit("ok", "", "", time.Now().Add(time.Hour))
 
-	w, err := jobs.NewWorker(jobs.WorkerConfig{Queues: map[string]int{queue: 1}, Concurrency: 4, ShutdownTimeout: 2 * time.Second}, rdb, store, nil, nil)
+	w, err := worker.New(worker.Config{Queues: map[string]int{queue: 1}, Concurrency: 4, ShutdownTimeout: 2 * time.Second}, rdb, store, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Handle("ok", func(context.Context, *jobs.Job, []byte) (json.RawMessage, error) { return json.RawMessage(`{}`), nil })
 	w.Handle("dead", func(context.Context, *jobs.Job, []byte) (json.RawMessage, error) {
-		return nil, jobs.GiveUp(errors.New("refused"))
+		return nil, worker.GiveUp(errors.New("refused"))
 	})
 	if err := w.Start(ctx); err != nil {
 		t.Fatal(err)

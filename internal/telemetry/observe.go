@@ -12,6 +12,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/breaker"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/worker"
 )
 
 // The methods below are what gateway.Metrics and the jobs and admin hooks
@@ -85,8 +86,8 @@ func (m *Metrics) BreakerChanged(kind, name string, to breaker.State) {
 }
 
 // WorkerHooks returns the worker's hooks, counting into m.
-func (m *Metrics) WorkerHooks() jobs.Hooks {
-	return jobs.Hooks{
+func (m *Metrics) WorkerHooks() worker.Hooks {
+	return worker.Hooks{
 		Ended: func(j *jobs.Job) { m.Completed(j.Queue, j.Type, string(j.State)) },
 		BreakerChanged: func(host string, _, to breaker.State) {
 			m.BreakerChanged("upstream", host, to)

@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/loadtest/child"
 )
 
@@ -532,7 +533,7 @@ func (b *bench) glueWorking(queue string, concurrency int) (*proc, *target, stri
 		return nil, nil, "", nil, nil, err
 	}
 	p, t, q, err := b.glueOn(queue, "-upstream", url+"/work",
-		"-concurrency", strconv.Itoa(concurrency), "-fetchers", strconv.Itoa(jobs.DefaultFetchers(concurrency)))
+		"-concurrency", strconv.Itoa(concurrency), "-fetchers", strconv.Itoa(worker.DefaultFetchers(concurrency)))
 	if err != nil {
 		closeUp()
 		return nil, nil, "", nil, nil, err

@@ -1,0 +1,59 @@
+package submit_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/submit"
+	"github.com/asyncgw/asyncgw/status"
+)
+
+// TestQueueInfoMatchesAsynq: a queue as read from asynq's keys directly is
+// the queue asynq's inspector reports (summed over shards): pending,
+// scheduled, active, retry, done, paused, and the oldest pending task's
+// wait.
+func TestQueueInfoMatchesAsynq(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Shared(t).Client(t)
+	store, err := status.New(status.Config{Prefix: redistest.Prefix(t), Shards: 4}, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := redistest.Queue(t, "default")
+	direct := submit.New(rdb, store, nil)
+	public := submit.New(rdb, store, nil)
+	submit.PublicOnly(public)
+	if err := direct.RegisterQueues(t.Context(), []string{queue}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 9 {
+		var at time.Time
+		if i%3 == 0 {
+			at = time.Now().Add(time.Hour)
+		}
+		if err := direct.Submit(t.Context(), newJob(queue), &jobs.Request{}, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := direct.SetPaused(t.Context(), queue, true); err != nil {
+		t.Fatal(err)
+	}
+	got, err := direct.QueueInfo(t.Context(), queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := public.QueueInfo(t.Context(), queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Pending != 6 || got.Scheduled != 3 || !got.Paused {
+		t.Errorf("direct read %+v, want 6 pending, 3 scheduled, paused", got)
+	}
+	lat := got.Latency - want.Latency
+	got.Latency, want.Latency = 0, 0
+	if got != want || lat < -time.Second || lat > time.Second {
+		t.Errorf("direct read %+v (latency %+v apart), asynq's inspector %+v", got, lat, want)
+	}
+}

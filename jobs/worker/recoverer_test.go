@@ -1,0 +1,84 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/internal/testutil"
+	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/submit"
+	"github.com/asyncgw/asyncgw/jobs/worker"
+)
+
+// TestOneRecovererPerWorker: a worker with several fetch loops (asynq
+// servers) runs one recoverer: each server's own listing of lease-expired
+// tasks is answered with none (which also checks that asynq still lists
+// them with the script the worker knows), and the worker's recoverer takes
+// back the task of a worker that died, at start, without a single "NOT
+// FOUND" line.
+func TestOneRecovererPerWorker(t *testing.T) {
+	t.Parallel()
+	rdb, store, queue := storeOnShared(t)
+	client := submit.New(rdb, store, nil)
+	j := newJob(queue)
+	if err := client.Submit(t.Context(), j, &jobs.Request{}, time.Time{}); err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	// A worker that died while running it: the task is active, its lease
+	// ended a minute ago.
+	base := "asynq:{" + shardQueue(queue) + "}:"
+	ctx := t.Context()
+	if err := rdb.LMove(ctx, base+"pending", base+"active", "RIGHT", "LEFT").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ZAdd(ctx, base+"lease", redis.Z{Score: float64(time.Now().Add(-time.Minute).Unix()), Member: j.ID}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HSet(ctx, base+"t:"+j.ID, "state", "active").Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	const fetchers = 3
+	var log testutil.SyncBuffer
+	w, err := worker.New(worker.Config{
+		Queues: map[string]int{queue: 1}, Concurrency: fetchers, Fetchers: fetchers,
+		ShutdownTimeout: 2 * time.Second,
+	}, rdb, store, nil, slog.New(slog.NewTextHandler(&log, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Handle("t", func(context.Context, *jobs.Job, []byte) (json.RawMessage, error) { return nil, nil })
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+
+	got := awaitState(t, store, j.ID, jobs.StateSucceeded)
+	if got.Attempt != 1 {
+		t.Errorf("job ended with attempt %d, want 1: a crash does not use up an attempt", got.Attempt)
+	}
+	// Each server's recoverer lists at its start.
+	testutil.WaitFor(t, waitTimeout, "every fetch loop's recoverer to list lease-expired tasks", func() bool {
+		return worker.LeaseListsAnswered(w) >= fetchers
+	})
+	if err := w.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out := log.String()
+	if !strings.Contains(out, "took back the tasks of workers that died") {
+		t.Errorf("the worker's recoverer did not take the task back; log:\n%s", out)
+	}
+	if strings.Contains(out, "NOT FOUND") || strings.Contains(out, "recoverer:") {
+		t.Errorf("recoverer lines in the log:\n%s", out)
+	}
+	if ti, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo(shardQueue(queue), j.ID); err == nil && ti.Retried != 0 {
+		t.Errorf("task retried %d times, want 0", ti.Retried)
+	}
+}
