@@ -128,6 +128,7 @@ func (r *reloader) keepRunning(next *config) []string {
 	keep("tracing", run.Tracing, next.Tracing)
 	w, nw := run.Worker, next.Worker
 	w.Routes, nw.Routes, w.Senders, nw.Senders, w.Hooks, nw.Hooks = nil, nil, nil, nil, worker.Hooks{}, worker.Hooks{}
+	w.Wake, nw.Wake = nil, nil // set by serve, not the file
 	keep("worker", w, nw)
 	g, ng := run.Gateway, next.Gateway
 	keep("gateway.shutdown_timeout", g.ShutdownTimeout, ng.ShutdownTimeout)
