@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,7 +178,7 @@ func (c *takeClient) EvalSha(ctx context.Context, sha string, keys []string, arg
 	if c.public {
 		return c.UniversalClient.EvalSha(ctx, sha, keys, args...)
 	}
-	if len(keys) == 1 && strings.HasSuffix(keys[0], ":lease") {
+	if len(keys) == 1 && isAsynqKey(keys[0], "lease") {
 		if sha != keyspace.AsynqListLeaseExpiredSHA {
 			c.unknownList.Do(func() {
 				c.log.Warn("asynq's listing of lease-expired tasks is not the one this version knows: each fetch loop runs asynq's recoverer too", "sha", sha)
@@ -191,7 +190,7 @@ func (c *takeClient) EvalSha(ctx context.Context, sha string, keys []string, arg
 		cmd.SetVal([]any{})
 		return cmd
 	}
-	if len(keys) == 5 && strings.HasSuffix(keys[0], ":active") && strings.HasSuffix(keys[1], ":lease") {
+	if len(keys) == 5 && isAsynqKey(keys[0], "active") && isAsynqKey(keys[1], "lease") {
 		if sha != keyspace.AsynqDoneSHA {
 			c.unknownDone.Do(func() {
 				c.noRetire.Store(true)
@@ -214,7 +213,7 @@ func (c *takeClient) EvalSha(ctx context.Context, sha string, keys []string, arg
 		return c.idleWork(ctx, sha, keys, args)
 	}
 	if sha != keyspace.AsynqDequeueSHA || len(keys) != 4 || len(args) != 2 {
-		if len(keys) == 4 && strings.HasSuffix(keys[0], ":pending") && strings.HasSuffix(keys[3], ":lease") {
+		if len(keys) == 4 && isAsynqKey(keys[0], "pending") && isAsynqKey(keys[3], "lease") {
 			c.unknownDequeue.Do(func() {
 				c.log.Warn("asynq's dequeue script is not the one this version knows: tasks are taken one per round trip", "sha", sha)
 			})
@@ -266,7 +265,7 @@ func (c *takeClient) take(ctx context.Context, keys []string, args []any) (id, m
 	c.mu.Lock()
 	q := c.queues[keys[0]]
 	if q == nil {
-		name := strings.TrimSuffix(strings.TrimPrefix(keys[0], "asynq:{"), "}:pending")
+		name, _, _ := keyspace.ParseAsynqKey(keys[0])
 		q = &takeQueue{keys: keyspace.AsynqQueue(name)}
 		c.queues[keys[0]] = q
 	}
@@ -434,4 +433,10 @@ func (c *takeClient) stop(ctx context.Context) {
 	c.stopped = true
 	c.mu.Unlock()
 	c.putBack(ctx, 0, false)
+}
+
+// isAsynqKey reports whether key is a key of kind of an asynq queue.
+func isAsynqKey(key, kind string) bool {
+	_, k, ok := keyspace.ParseAsynqKey(key)
+	return ok && k == kind
 }
