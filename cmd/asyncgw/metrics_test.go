@@ -93,7 +93,13 @@ func TestMetrics(t *testing.T) {
 	if builds != 1 {
 		t.Errorf("gateway: %d asyncgw_build_info series at 1, want 1", builds)
 	}
-	if g[`asyncgw_redis_command_duration_seconds_count{command="evalsha"}`] == 0 {
+	timed := 0.0
+	for k, v := range g {
+		if strings.HasPrefix(k, `asyncgw_redis_command_duration_seconds_count{`) {
+			timed += v
+		}
+	}
+	if timed == 0 {
 		t.Errorf("gateway: no Redis round trips timed")
 	}
 	// Queue figures are read in the background, every few seconds.
