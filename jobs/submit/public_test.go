@@ -10,6 +10,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/internal/keyspace"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/jobstest"
 	"github.com/asyncgw/asyncgw/jobs/submit"
 )
 
@@ -31,30 +32,30 @@ func TestAsynqLinked(t *testing.T) {
 // TestAsynqPublicAPI.)
 func TestAsynqPublicAPI(t *testing.T) {
 	t.Parallel()
-	rdb, store, queue := storeOnShared(t)
+	rdb, store, queue := jobstest.StoreOnShared(t)
 	client := submit.New(rdb, store, nil)
 	submit.PublicOnly(client)
 	const n = 10
 	var ids []string
 	for i := range n {
-		j := newJob(queue)
+		j := jobstest.NewJob(queue)
 		j.IdempotencyKey, j.IdempotencyFingerprint = "key-"+strconv.Itoa(i), "fp"
 		if err := client.Submit(t.Context(), j, &jobs.Request{}, time.Time{}); err != nil {
 			t.Fatalf("Submit: %v", err)
 		}
 		ids = append(ids, j.ID)
 	}
-	again := newJob(queue)
+	again := jobstest.NewJob(queue)
 	again.IdempotencyKey, again.IdempotencyFingerprint = "key-3", "fp"
 	var taken *jobs.KeyTaken
 	if err := client.Submit(t.Context(), again, &jobs.Request{}, time.Time{}); !errors.As(err, &taken) || taken.JobID != ids[3] {
 		t.Fatalf("second Submit with a key: %v, want the key's job %s", err, ids[3])
 	}
-	if _, err := client.Inspector().GetTaskInfo(shardQueue(queue), again.ID); !errors.Is(err, asynq.ErrTaskNotFound) {
+	if _, err := client.Inspector().GetTaskInfo(jobstest.ShardQueue(queue), again.ID); !errors.Is(err, asynq.ErrTaskNotFound) {
 		t.Errorf("task of the refused job: %v, want it taken back", err)
 	}
 
-	info, err := client.Inspector().GetQueueInfo(shardQueue(queue))
+	info, err := client.Inspector().GetQueueInfo(jobstest.ShardQueue(queue))
 	if err != nil {
 		t.Fatal(err)
 	}

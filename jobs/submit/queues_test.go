@@ -6,6 +6,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/jobstest"
 	"github.com/asyncgw/asyncgw/jobs/submit"
 	"github.com/asyncgw/asyncgw/status"
 )
@@ -33,7 +34,7 @@ func TestQueueInfoMatchesAsynq(t *testing.T) {
 		if i%3 == 0 {
 			at = time.Now().Add(time.Hour)
 		}
-		if err := direct.Submit(t.Context(), newJob(queue), &jobs.Request{}, at); err != nil {
+		if err := direct.Submit(t.Context(), jobstest.NewJob(queue), &jobs.Request{}, at); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -10,11 +10,10 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/asyncgw/asyncgw/internal/keyspace"
-	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/jobstest"
 	"github.com/asyncgw/asyncgw/jobs/submit"
 	"github.com/asyncgw/asyncgw/status"
 )
@@ -38,43 +37,17 @@ func (s lostReply) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, t
 	return errors.New("i/o timeout")
 }
 
-// storeOnShared is a Store on the shared Redis with the test's own key
-// prefix, and a queue of its own, registered as a process registers its
-// queues when it starts.
-func storeOnShared(t *testing.T) (*redis.Client, *status.Store, string) {
-	t.Helper()
-	rdb := redistest.Shared(t).Client(t)
-	store, err := status.New(status.Config{Prefix: redistest.Prefix(t)}, rdb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue := redistest.Queue(t, "default")
-	if err := submit.New(rdb, store, nil).RegisterQueues(t.Context(), []string{queue}); err != nil {
-		t.Fatal(err)
-	}
-	return rdb, store, queue
-}
-
-// shardQueue is the asynq queue of queue with one shard.
-func shardQueue(queue string) string { return "s0}" + queue }
-
-func newJob(queue string) *jobs.Job {
-	now := time.Now().UTC()
-	return &jobs.Job{ID: jobs.NewID(), Type: "t", State: jobs.StateQueued, Queue: queue,
-		MaxAttempts: 3, CreatedAt: now, UpdatedAt: now, Tenant: "default"}
-}
-
 // TestSubmitKeepsStoredJobWhenReplyIsLost: a write that ran but whose
 // answer was lost is an accepted job, with its task.
 func TestSubmitKeepsStoredJobWhenReplyIsLost(t *testing.T) {
 	t.Parallel()
-	rdb, store, queue := storeOnShared(t)
+	rdb, store, queue := jobstest.StoreOnShared(t)
 	client := submit.New(rdb, lostReply{store}, nil)
-	j := newJob(queue)
+	j := jobstest.NewJob(queue)
 	if err := client.Submit(t.Context(), j, &jobs.Request{URL: "http://127.0.0.1:9/"}, time.Time{}); err != nil {
 		t.Fatalf("Submit: %v, want success: the job is stored", err)
 	}
-	if _, err := client.Inspector().GetTaskInfo(shardQueue(queue), j.ID); err != nil {
+	if _, err := client.Inspector().GetTaskInfo(jobstest.ShardQueue(queue), j.ID); err != nil {
 		t.Fatalf("task of a stored job: %v, want it there", err)
 	}
 }
@@ -83,14 +56,14 @@ func TestSubmitKeepsStoredJobWhenReplyIsLost(t *testing.T) {
 // such, and left nothing behind.
 func TestSubmitReportsFailedAccept(t *testing.T) {
 	t.Parallel()
-	rdb, store, queue := storeOnShared(t)
+	rdb, store, queue := jobstest.StoreOnShared(t)
 	client := submit.New(rdb, failingAccept{store}, nil)
-	j := newJob(queue)
+	j := jobstest.NewJob(queue)
 	err := client.Submit(t.Context(), j, &jobs.Request{URL: "http://127.0.0.1:9/"}, time.Time{})
 	if !errors.Is(err, jobs.ErrUnavailable) {
 		t.Fatalf("Submit: %v, want ErrUnavailable", err)
 	}
-	if _, err := client.Inspector().GetTaskInfo(shardQueue(queue), j.ID); !errors.Is(err, asynq.ErrTaskNotFound) {
+	if _, err := client.Inspector().GetTaskInfo(jobstest.ShardQueue(queue), j.ID); !errors.Is(err, asynq.ErrTaskNotFound) {
 		t.Fatalf("task after a failed accept: %v, want none", err)
 	}
 	if _, err := store.Get(t.Context(), "default", j.ID); !errors.Is(err, jobs.ErrNotFound) {
@@ -103,9 +76,9 @@ func TestSubmitReportsFailedAccept(t *testing.T) {
 // record nor its task is written.
 func TestSubmitWithTakenKeyStoresNothing(t *testing.T) {
 	t.Parallel()
-	rdb, store, queue := storeOnShared(t)
+	rdb, store, queue := jobstest.StoreOnShared(t)
 	client := submit.New(rdb, store, nil)
-	first, second := newJob(queue), newJob(queue)
+	first, second := jobstest.NewJob(queue), jobstest.NewJob(queue)
 	first.IdempotencyKey, first.IdempotencyFingerprint = "k-1", "fp-a"
 	second.IdempotencyKey, second.IdempotencyFingerprint = "k-1", "fp-b"
 	req := &jobs.Request{URL: "http://127.0.0.1:9/"}
@@ -121,7 +94,7 @@ func TestSubmitWithTakenKeyStoresNothing(t *testing.T) {
 	if *taken != want {
 		t.Errorf("KeyTaken %+v, want %+v", *taken, want)
 	}
-	if _, err := client.Inspector().GetTaskInfo(shardQueue(queue), second.ID); !errors.Is(err, asynq.ErrTaskNotFound) {
+	if _, err := client.Inspector().GetTaskInfo(jobstest.ShardQueue(queue), second.ID); !errors.Is(err, asynq.ErrTaskNotFound) {
 		t.Errorf("task of the refused job: %v, want none", err)
 	}
 	if _, err := store.Get(t.Context(), "default", second.ID); !errors.Is(err, jobs.ErrNotFound) {
@@ -135,13 +108,13 @@ func TestSubmitWithTakenKeyStoresNothing(t *testing.T) {
 // shard; and asynq knows the queue once it is registered.
 func TestTaskWriteMatchesAsynq(t *testing.T) {
 	t.Parallel()
-	rdb, store, queue := storeOnShared(t)
+	rdb, store, queue := jobstest.StoreOnShared(t)
 	ac := asynq.NewClientFromRedisClient(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	client := submit.New(rdb, store, nil)
 	req := &jobs.Request{URL: "http://127.0.0.1:9/", Timeout: jobs.Duration(90 * time.Second)}
 	for _, delay := range []time.Duration{0, time.Hour} {
-		j := newJob(queue)
+		j := jobstest.NewJob(queue)
 		var at time.Time
 		if delay > 0 {
 			at = time.Now().Add(delay)

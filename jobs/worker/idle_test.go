@@ -17,6 +17,7 @@ import (
 	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/jobstest"
 	"github.com/asyncgw/asyncgw/jobs/submit"
 	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/status"
@@ -187,7 +188,7 @@ func (b *shardedBundle) awaitIdle(t *testing.T) {
 // submit accepts a job of priority queue, due at processAt (zero: now).
 func (b *shardedBundle) submit(t *testing.T, queue string, processAt time.Time) string {
 	t.Helper()
-	j := newJob(queue)
+	j := jobstest.NewJob(queue)
 	if err := b.client.Submit(t.Context(), j, &jobs.Request{}, processAt); err != nil {
 		t.Fatalf("Submit: %v", err)
 	}
@@ -308,7 +309,7 @@ func TestHubWake(t *testing.T) {
 	queue := redistest.Queue(t, "default")
 	client := submit.New(rdb, store, nil)
 	for range 4 {
-		j := newJob(queue)
+		j := jobstest.NewJob(queue)
 		if err := client.Submit(t.Context(), j, &jobs.Request{}, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
@@ -381,7 +382,7 @@ func BenchmarkPickup(b *testing.B) {
 					<-pause.C
 				}
 				at := time.Now()
-				if err := client.Submit(b.Context(), newJob("default"), &jobs.Request{}, time.Time{}); err != nil {
+				if err := client.Submit(b.Context(), jobstest.NewJob("default"), &jobs.Request{}, time.Time{}); err != nil {
 					b.Fatal(err)
 				}
 				select {

@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/jobstest"
 	"github.com/asyncgw/asyncgw/jobs/worker"
 )
 
@@ -19,7 +20,7 @@ import (
 // dropped once it is older than the orphan grace, without running.
 func TestWorkerDropsOrphanTask(t *testing.T) {
 	t.Parallel()
-	rdb, store, queue := storeOnShared(t)
+	rdb, store, queue := jobstest.StoreOnShared(t)
 	ran := make(chan struct{}, 1)
 	w, err := worker.New(worker.Config{
 		Queues: map[string]int{queue: 1}, Concurrency: 1, ShutdownTimeout: time.Second,
@@ -47,7 +48,7 @@ func TestWorkerDropsOrphanTask(t *testing.T) {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		_, err := insp.GetTaskInfo(shardQueue(queue), id)
+		_, err := insp.GetTaskInfo(jobstest.ShardQueue(queue), id)
 		if errors.Is(err, asynq.ErrTaskNotFound) {
 			break
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/jobstest"
 	"github.com/asyncgw/asyncgw/jobs/submit"
 	"github.com/asyncgw/asyncgw/jobs/worker"
 )
@@ -21,12 +22,12 @@ import (
 // is submit's TestAsynqPublicAPI.)
 func TestAsynqPublicAPI(t *testing.T) {
 	t.Parallel()
-	rdb, store, queue := storeOnShared(t)
+	rdb, store, queue := jobstest.StoreOnShared(t)
 	client := submit.New(rdb, store, nil)
 	const n = 10
 	var ids []string
 	for range n {
-		j := newJob(queue)
+		j := jobstest.NewJob(queue)
 		if err := client.Submit(t.Context(), j, &jobs.Request{}, time.Time{}); err != nil {
 			t.Fatalf("Submit: %v", err)
 		}
@@ -48,7 +49,7 @@ func TestAsynqPublicAPI(t *testing.T) {
 	}
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	testutil.WaitFor(t, waitTimeout, "asynq's count of the tasks done", func() bool {
-		info, err := insp.GetQueueInfo(shardQueue(queue))
+		info, err := insp.GetQueueInfo(jobstest.ShardQueue(queue))
 		return err == nil && info.ProcessedTotal == n && info.Active == 0
 	})
 	if asks, trips := worker.TakeCounts(w); asks != 0 || trips != 0 {

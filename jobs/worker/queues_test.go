@@ -11,6 +11,7 @@ import (
 	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/jobstest"
 	"github.com/asyncgw/asyncgw/jobs/submit"
 	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/status"
@@ -50,7 +51,7 @@ func TestQueueAcrossShards(t *testing.T) {
 
 	submitTo := func(queue string, shard int) string {
 		t.Helper()
-		j := newJob(queue)
+		j := jobstest.NewJob(queue)
 		j.ID = store.Space().PlaceID(j.ID, shard)
 		if err := client.Submit(ctx, j, &jobs.Request{}, time.Time{}); err != nil {
 			t.Fatalf("Submit: %v", err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/jobstest"
 	"github.com/asyncgw/asyncgw/jobs/submit"
 	"github.com/asyncgw/asyncgw/jobs/worker"
 )
@@ -25,15 +26,15 @@ import (
 // FOUND" line.
 func TestOneRecovererPerWorker(t *testing.T) {
 	t.Parallel()
-	rdb, store, queue := storeOnShared(t)
+	rdb, store, queue := jobstest.StoreOnShared(t)
 	client := submit.New(rdb, store, nil)
-	j := newJob(queue)
+	j := jobstest.NewJob(queue)
 	if err := client.Submit(t.Context(), j, &jobs.Request{}, time.Time{}); err != nil {
 		t.Fatalf("Submit: %v", err)
 	}
 	// A worker that died while running it: the task is active, its lease
 	// ended a minute ago.
-	base := "asynq:{" + shardQueue(queue) + "}:"
+	base := "asynq:{" + jobstest.ShardQueue(queue) + "}:"
 	ctx := t.Context()
 	if err := rdb.LMove(ctx, base+"pending", base+"active", "RIGHT", "LEFT").Err(); err != nil {
 		t.Fatal(err)
@@ -78,7 +79,7 @@ func TestOneRecovererPerWorker(t *testing.T) {
 	if strings.Contains(out, "NOT FOUND") || strings.Contains(out, "recoverer:") {
 		t.Errorf("recoverer lines in the log:\n%s", out)
 	}
-	if ti, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo(shardQueue(queue), j.ID); err == nil && ti.Retried != 0 {
+	if ti, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo(jobstest.ShardQueue(queue), j.ID); err == nil && ti.Retried != 0 {
 		t.Errorf("task retried %d times, want 0", ti.Retried)
 	}
 }

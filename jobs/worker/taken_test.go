@@ -12,6 +12,7 @@ import (
 
 	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/jobstest"
 	"github.com/asyncgw/asyncgw/jobs/submit"
 	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/status"
@@ -49,7 +50,7 @@ func (c *calls) serve(w http.ResponseWriter, _ *http.Request) {
 // worker runs.
 func submitJob(t *testing.T, client *submit.Client, queue, url string) *jobs.Job {
 	t.Helper()
-	j := newJob(queue)
+	j := jobstest.NewJob(queue)
 	req := &jobs.Request{Method: http.MethodPost, URL: url, Body: []byte(`{"n":1}`),
 		Timeout: jobs.Duration(5 * time.Second), Backoff: jobs.Backoff{Base: jobs.Duration(10 * time.Millisecond)}}
 	if err := client.Submit(t.Context(), j, req, time.Time{}); err != nil {
@@ -73,7 +74,7 @@ func awaitState(t *testing.T, store *status.Store, id string, want jobs.State) *
 // its task, without reading it back: a first run and a retry alike.
 func TestWorkerRunsFromTakenRecord(t *testing.T) {
 	t.Parallel()
-	rdb, store, queue := storeOnShared(t)
+	rdb, store, queue := jobstest.StoreOnShared(t)
 	rec := &countingLoads{Store: store}
 	ok := upstream(t, (&calls{at: make(chan time.Time, 4)}).serve)
 	flaky := upstream(t, (&calls{codes: []int{http.StatusServiceUnavailable}, at: make(chan time.Time, 4)}).serve)
@@ -115,7 +116,7 @@ func (a *afterTake) EvalSha(ctx context.Context, sha string, keys []string, args
 // called.
 func TestWorkerRereadsChangedRecord(t *testing.T) {
 	t.Parallel()
-	rdb, store, queue := storeOnShared(t)
+	rdb, store, queue := jobstest.StoreOnShared(t)
 	if err := worker.LoadTakeScript(t.Context(), rdb); err != nil {
 		t.Fatal(err)
 	}

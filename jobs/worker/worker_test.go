@@ -20,6 +20,7 @@ import (
 	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/jobs/jobstest"
 	"github.com/asyncgw/asyncgw/jobs/submit"
 	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/status"
@@ -336,12 +337,12 @@ func TestWorkerGoHandler(t *testing.T) {
 // leaves nothing taken behind when it stops.
 func TestTasksTakenInBatches(t *testing.T) {
 	t.Parallel()
-	rdb, store, queue := storeOnShared(t)
+	rdb, store, queue := jobstest.StoreOnShared(t)
 	client := submit.New(rdb, store, nil)
 	const n = 600
 	ids := make([]string, 0, n)
 	for range n {
-		j := newJob(queue)
+		j := jobstest.NewJob(queue)
 		if err := client.Submit(t.Context(), j, &jobs.Request{}, time.Time{}); err != nil {
 			t.Fatalf("Submit: %v", err)
 		}
@@ -384,7 +385,7 @@ func TestTasksTakenInBatches(t *testing.T) {
 	if asks < n || trips > asks/2 {
 		t.Errorf("%d tasks asked for in %d round trips: not taken in batches", asks, trips)
 	}
-	base := "asynq:{" + shardQueue(queue) + "}:"
+	base := "asynq:{" + jobstest.ShardQueue(queue) + "}:"
 	if a, l := rdb.LLen(t.Context(), base+"active").Val(), rdb.ZCard(t.Context(), base+"lease").Val(); a != 0 || l != 0 {
 		t.Errorf("after stop: %d tasks active, %d leased; want none", a, l)
 	}
@@ -397,12 +398,12 @@ func TestTasksTakenInBatches(t *testing.T) {
 // Redis but asynq's processed counts.
 func TestTaskRetiredWithItsEnd(t *testing.T) {
 	t.Parallel()
-	rdb, store, queue := storeOnShared(t)
+	rdb, store, queue := jobstest.StoreOnShared(t)
 	client := submit.New(rdb, store, nil)
 	const n = 40
 	ids := make([]string, 0, n)
 	for i := range n {
-		j := newJob(queue)
+		j := jobstest.NewJob(queue)
 		if i%4 == 0 {
 			j.Type = "refused"
 		}
@@ -433,7 +434,7 @@ func TestTaskRetiredWithItsEnd(t *testing.T) {
 		awaitState(t, store, id, want)
 	}
 	testutil.WaitFor(t, waitTimeout, "asynq's Done of every task", func() bool { return worker.DonesAnswered(w) == n })
-	base := "asynq:{" + shardQueue(queue) + "}:"
+	base := "asynq:{" + jobstest.ShardQueue(queue) + "}:"
 	ctx := t.Context()
 	if a, l := rdb.LLen(ctx, base+"active").Val(), rdb.ZCard(ctx, base+"lease").Val(); a != 0 || l != 0 {
 		t.Errorf("%d tasks active, %d leased; want none", a, l)
@@ -448,7 +449,7 @@ func TestTaskRetiredWithItsEnd(t *testing.T) {
 		t.Errorf("processed %q in all, %q today; want %d", tot, d, n)
 	}
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	info, err := insp.GetQueueInfo(shardQueue(queue))
+	info, err := insp.GetQueueInfo(jobstest.ShardQueue(queue))
 	if err != nil || info.Processed != n || info.ProcessedTotal != n || info.Active != 0 || info.Size != 0 {
 		t.Errorf("asynq's view of the queue: %+v, %v; want %d processed and nothing left", info, err, n)
 	}
