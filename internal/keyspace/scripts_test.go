@@ -73,7 +73,7 @@ func TestScriptsDeclareTheirKeys(t *testing.T) {
 	var cur *evalCall
 	checked := 0
 	for _, l := range lines {
-		args, fromLua, ok := parseMonitorLine(l)
+		args, fromLua, ok := redistest.ParseMonitorLine(l)
 		if !ok || len(args) == 0 {
 			continue
 		}
@@ -391,65 +391,5 @@ func (m *monitor) until(t *testing.T, marker string) []string {
 		case <-deadline:
 			t.Fatal("MONITOR never showed the end marker")
 		}
-	}
-}
-
-// parseMonitorLine reads `<time> [<db> <client>] "arg" "arg" …`; fromLua
-// says the command came from a script.
-func parseMonitorLine(l string) (args []string, fromLua, ok bool) {
-	open := strings.IndexByte(l, '[')
-	end := strings.IndexByte(l, ']')
-	if open < 0 || end < open {
-		return nil, false, false
-	}
-	fromLua = strings.HasSuffix(l[open:end], " lua")
-	rest := l[end+1:]
-	for {
-		rest = strings.TrimLeft(rest, " ")
-		if rest == "" {
-			return args, fromLua, true
-		}
-		if rest[0] != '"' {
-			return nil, false, false
-		}
-		var b strings.Builder
-		i := 1
-		for ; i < len(rest) && rest[i] != '"'; i++ {
-			c := rest[i]
-			if c != '\\' || i+1 >= len(rest) {
-				b.WriteByte(c)
-				continue
-			}
-			i++
-			switch rest[i] {
-			case 'n':
-				b.WriteByte('\n')
-			case 'r':
-				b.WriteByte('\r')
-			case 't':
-				b.WriteByte('\t')
-			case 'a':
-				b.WriteByte('\a')
-			case 'b':
-				b.WriteByte('\b')
-			case 'x':
-				if i+2 < len(rest) {
-					v, err := strconv.ParseUint(rest[i+1:i+3], 16, 8)
-					if err == nil {
-						b.WriteByte(byte(v))
-						i += 2
-						continue
-					}
-				}
-				b.WriteByte('x')
-			default:
-				b.WriteByte(rest[i])
-			}
-		}
-		args = append(args, b.String())
-		if i >= len(rest) {
-			return args, fromLua, true
-		}
-		rest = rest[i+1:]
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +238,26 @@ func TestStartFailsWithoutRedisServer(t *testing.T) {
 	}
 	if !strings.Contains(r.fatal, "make test") {
 		t.Errorf("failure message %q does not mention make test", r.fatal)
+	}
+}
+
+// TestParseMonitorLine reads MONITOR's lines and undoes Redis' escapes.
+func TestParseMonitorLine(t *testing.T) {
+	for _, tc := range []struct {
+		line       string
+		args       []string
+		fromScript bool
+		ok         bool
+	}{
+		{`+1796555885.895080 [0 127.0.0.1:37100] "evalsha" "x" "1" "k"`, []string{"evalsha", "x", "1", "k"}, false, true},
+		{`1796555885.895144 [0 lua] "SET" "a\"b\\c\n\r\t\x41" "x"`, []string{"SET", "a\"b\\c\n\r\tA", "x"}, true, true},
+		{`1796555885.895144 [0 lua] "GET" "unterminated`, []string{"GET", "unterminated"}, true, true},
+		{`OK`, nil, false, false},
+		{`1 [0 c] none`, nil, false, false},
+	} {
+		args, fromScript, ok := redistest.ParseMonitorLine(tc.line)
+		if ok != tc.ok || fromScript != tc.fromScript || !slices.Equal(args, tc.args) {
+			t.Errorf("ParseMonitorLine(%q) = %q, %v, %v; want %q, %v, %v", tc.line, args, fromScript, ok, tc.args, tc.fromScript, tc.ok)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/asyncgw/asyncgw/internal/keyspace"
+	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/loadtest/child"
 )
 
@@ -184,13 +185,11 @@ func monitorScripts(ctx context.Context, addr string, d time.Duration, names map
 // its SHA-1, EVAL by its source's, "eval " before the name. A script that
 // is not asyncgw's is asynq's.
 func scriptOf(line string, names map[string]string) (string, bool) {
-	open, end := strings.IndexByte(line, '['), strings.IndexByte(line, ']')
-	if open < 0 || end < open || strings.HasSuffix(line[open:end], " lua") {
+	args, fromScript, ok := redistest.ParseMonitorLine(line)
+	if !ok || fromScript || len(args) < 2 {
 		return "", false // not a command, or one a script ran
 	}
-	rest := line[end+1:]
-	cmd, rest := monitorArg(rest)
-	arg, _ := monitorArg(rest)
+	cmd, arg := args[0], args[1]
 	prefix := ""
 	switch strings.ToLower(cmd) {
 	case "evalsha":
@@ -205,49 +204,4 @@ func scriptOf(line string, names map[string]string) (string, bool) {
 		return prefix + name, true
 	}
 	return prefix + "asynq " + arg[:min(len(arg), 8)], true
-}
-
-// monitorArg reads the first quoted argument of a MONITOR line's rest,
-// undoing Redis' escapes (\\, \", \n, \r, \t, \a, \b, \xHH), and returns
-// it and what follows it.
-func monitorArg(s string) (arg, rest string) {
-	s = strings.TrimLeft(s, " ")
-	if s == "" || s[0] != '"' {
-		return "", ""
-	}
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"':
-			return b.String(), s[i+1:]
-		case c != '\\' || i+1 >= len(s):
-			b.WriteByte(c)
-			continue
-		}
-		i++
-		switch s[i] {
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case 't':
-			b.WriteByte('\t')
-		case 'a':
-			b.WriteByte('\a')
-		case 'b':
-			b.WriteByte('\b')
-		case 'x':
-			if i+2 >= len(s) {
-				continue
-			}
-			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 2
-			}
-		default:
-			b.WriteByte(s[i])
-		}
-	}
-	return b.String(), ""
 }

@@ -39,18 +39,3 @@ func TestScriptOf(t *testing.T) {
 		}
 	}
 }
-
-// TestMonitorArg undoes Redis' escapes in MONITOR's quoted arguments.
-func TestMonitorArg(t *testing.T) {
-	for _, tc := range []struct{ in, arg, rest string }{
-		{` "evalsha" "x"`, "evalsha", ` "x"`},
-		{`"a\"b\\c\n\r\t\x41" "next"`, "a\"b\\c\n\r\tA", ` "next"`},
-		{`"unterminated`, "unterminated", ""},
-		{`none`, "", ""},
-	} {
-		arg, rest := monitorArg(tc.in)
-		if arg != tc.arg || rest != tc.rest {
-			t.Errorf("monitorArg(%q) = %q, %q; want %q, %q", tc.in, arg, rest, tc.arg, tc.rest)
-		}
-	}
-}
