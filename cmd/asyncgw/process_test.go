@@ -93,7 +93,9 @@ type upstream struct {
 
 func newUpstream(t *testing.T, handle func(n int, w http.ResponseWriter, r *http.Request)) *upstream {
 	t.Helper()
-	u := &upstream{called: make(chan struct{}, 100), handle: handle}
+	// Large enough that no test fills it: a handler that blocked on it
+	// would hold the worker that called it (and the server's Close).
+	u := &upstream{called: make(chan struct{}, 1<<16), handle: handle}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Read the body first: only then does the server watch the
 		// connection, so that r.Context() ends when the caller goes away.
