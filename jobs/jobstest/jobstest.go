@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/jobs/submit"
 	"github.com/asyncgw/asyncgw/status"
@@ -30,6 +31,19 @@ func StoreOnShared(t *testing.T) (*redis.Client, *status.Store, string) {
 		t.Fatal(err)
 	}
 	return rdb, store, queue
+}
+
+// AwaitState waits up to 15s for a job of tenant "default" to reach a
+// state, and returns it.
+func AwaitState(t *testing.T, store *status.Store, id string, want jobs.State) *jobs.Job {
+	t.Helper()
+	var j *jobs.Job
+	testutil.WaitFor(t, 15*time.Second, "job "+string(want), func() bool {
+		var err error
+		j, err = store.Get(t.Context(), "default", id)
+		return err == nil && j.State == want
+	})
+	return j
 }
 
 // ShardQueue is the asynq queue of queue with one shard.

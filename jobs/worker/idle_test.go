@@ -207,11 +207,11 @@ func TestIdleWorkerRunsWhatComes(t *testing.T) {
 	b.awaitIdle(t)
 	for _, q := range b.queues {
 		for range 5 {
-			awaitState(t, b.store, b.submit(t, q, time.Time{}), jobs.StateSucceeded)
+			jobstest.AwaitState(t, b.store, b.submit(t, q, time.Time{}), jobs.StateSucceeded)
 			b.awaitIdle(t)
 		}
 	}
-	awaitState(t, b.store, b.submit(t, b.queues[1], time.Now().Add(time.Second)), jobs.StateSucceeded)
+	jobstest.AwaitState(t, b.store, b.submit(t, b.queues[1], time.Now().Add(time.Second)), jobs.StateSucceeded)
 	if _, forwards, _ := worker.IdleCounts(b.worker); forwards == 0 {
 		t.Error("no forwarder call answered without Redis (is asynq's forward script still the one keyspace names?)")
 	}
@@ -230,7 +230,7 @@ func TestIdleWorkerPollFindsWork(t *testing.T) {
 	}
 	ids = append(ids, b.submit(t, b.queues[0], time.Now().Add(time.Second)))
 	for _, id := range ids {
-		awaitState(t, b.store, id, jobs.StateSucceeded)
+		jobstest.AwaitState(t, b.store, id, jobs.StateSucceeded)
 	}
 }
 
@@ -250,7 +250,7 @@ func TestIdleWorkerPausedQueue(t *testing.T) {
 	}
 	id := b.submit(t, b.queues[0], time.Time{})
 	other := b.submit(t, b.queues[1], time.Time{})
-	awaitState(t, b.store, other, jobs.StateSucceeded)
+	jobstest.AwaitState(t, b.store, other, jobs.StateSucceeded)
 	b.awaitIdle(t)
 	if j, err := b.store.Get(t.Context(), "default", id); err != nil || j.State != jobs.StateQueued {
 		t.Fatalf("job on a paused queue: %v %v, want it queued", j.State, err)
@@ -260,7 +260,7 @@ func TestIdleWorkerPausedQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	awaitState(t, b.store, id, jobs.StateSucceeded)
+	jobstest.AwaitState(t, b.store, id, jobs.StateSucceeded)
 }
 
 // hubWake is the WakeSource of an event hub on rdb, started for t.

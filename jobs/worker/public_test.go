@@ -45,7 +45,7 @@ func TestAsynqPublicAPI(t *testing.T) {
 	}
 	defer w.Stop(context.Background())
 	for _, id := range ids {
-		awaitState(t, store, id, jobs.StateSucceeded)
+		jobstest.AwaitState(t, store, id, jobs.StateSucceeded)
 	}
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	testutil.WaitFor(t, waitTimeout, "asynq's count of the tasks done", func() bool {

@@ -97,7 +97,7 @@ func TestQueueAcrossShards(t *testing.T) {
 
 	// The worker runs: a job of the other queue, on every shard, is done.
 	for shard := range shards {
-		awaitState(t, store, submitTo(other, shard), jobs.StateSucceeded)
+		jobstest.AwaitState(t, store, submitTo(other, shard), jobs.StateSucceeded)
 	}
 	// A few more takes, then nothing of the paused queue may have run.
 	asks, _ := worker.TakeCounts(w)
@@ -120,7 +120,7 @@ func TestQueueAcrossShards(t *testing.T) {
 		t.Fatalf("QueuePaused after resume = %v, %v", paused, err)
 	}
 	for _, id := range ids {
-		awaitState(t, store, id, jobs.StateSucceeded)
+		jobstest.AwaitState(t, store, id, jobs.StateSucceeded)
 	}
 	testutil.WaitFor(t, waitTimeout, "the monitor to read the queue drained and running", func() bool {
 		st := mon.Stats(queue)

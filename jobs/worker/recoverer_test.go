@@ -61,7 +61,7 @@ func TestOneRecovererPerWorker(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = w.Stop(context.Background()) })
 
-	got := awaitState(t, store, j.ID, jobs.StateSucceeded)
+	got := jobstest.AwaitState(t, store, j.ID, jobs.StateSucceeded)
 	if got.Attempt != 1 {
 		t.Errorf("job ended with attempt %d, want 1: a crash does not use up an attempt", got.Attempt)
 	}

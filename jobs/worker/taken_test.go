@@ -10,7 +10,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/jobs/jobstest"
 	"github.com/asyncgw/asyncgw/jobs/submit"
@@ -59,17 +58,6 @@ func submitJob(t *testing.T, client *submit.Client, queue, url string) *jobs.Job
 	return j
 }
 
-func awaitState(t *testing.T, store *status.Store, id string, want jobs.State) *jobs.Job {
-	t.Helper()
-	var j *jobs.Job
-	testutil.WaitFor(t, waitTimeout, "job "+string(want), func() bool {
-		var err error
-		j, err = store.Get(t.Context(), "default", id)
-		return err == nil && j.State == want
-	})
-	return j
-}
-
 // TestWorkerRunsFromTakenRecord: a run starts from the record read with
 // its task, without reading it back: a first run and a retry alike.
 func TestWorkerRunsFromTakenRecord(t *testing.T) {
@@ -82,13 +70,13 @@ func TestWorkerRunsFromTakenRecord(t *testing.T) {
 
 	once := submitJob(t, client, queue, ok.URL)
 	startWorker(t, rdb, rec, queue, nil)
-	j := awaitState(t, store, once.ID, jobs.StateSucceeded)
+	j := jobstest.AwaitState(t, store, once.ID, jobs.StateSucceeded)
 	if j.Attempt != 1 || rec.loads.Load() != 0 {
 		t.Errorf("attempt %d, %d record reads; want one attempt and no read", j.Attempt, rec.loads.Load())
 	}
 
 	twice := submitJob(t, client, queue, flaky.URL)
-	j = awaitState(t, store, twice.ID, jobs.StateSucceeded)
+	j = jobstest.AwaitState(t, store, twice.ID, jobs.StateSucceeded)
 	if j.Attempt != 2 || rec.loads.Load() != 0 {
 		t.Errorf("attempt %d, %d record reads; want two attempts and no read", j.Attempt, rec.loads.Load())
 	}
@@ -147,7 +135,7 @@ func TestWorkerRereadsChangedRecord(t *testing.T) {
 	}
 
 	startWorker(t, &afterTake{UniversalClient: rdb, fn: cancel}, rec, queue, nil)
-	j := awaitState(t, store, held.ID, jobs.StateSucceeded)
+	j := jobstest.AwaitState(t, store, held.ID, jobs.StateSucceeded)
 	if at := <-up.at; at.Before(due) {
 		t.Errorf("upstream called %s before the job was due", due.Sub(at))
 	}

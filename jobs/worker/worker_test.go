@@ -368,7 +368,7 @@ func TestTasksTakenInBatches(t *testing.T) {
 	// waitTimeout is well within asynq's lease (30s): a task taken and
 	// then lost would only come back after it.
 	for _, id := range ids {
-		awaitState(t, store, id, jobs.StateSucceeded)
+		jobstest.AwaitState(t, store, id, jobs.StateSucceeded)
 	}
 	asks, trips := worker.TakeCounts(w)
 	t.Logf("%d tasks asked for in %d round trips", asks, trips)
@@ -431,7 +431,7 @@ func TestTaskRetiredWithItsEnd(t *testing.T) {
 		if i%4 == 0 {
 			want = jobs.StateFailed
 		}
-		awaitState(t, store, id, want)
+		jobstest.AwaitState(t, store, id, want)
 	}
 	testutil.WaitFor(t, waitTimeout, "asynq's Done of every task", func() bool { return worker.DonesAnswered(w) == n })
 	base := "asynq:{" + jobstest.ShardQueue(queue) + "}:"
