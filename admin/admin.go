@@ -265,9 +265,10 @@ func (b BulkReplay) Validate() error {
 // first.
 // Only jobs that died before the call are considered, so a replayed job
 // that dies again during the call is not replayed twice. The first Rate
-// jobs are due at once; the next Rate one second later, and so on (asynq
-// schedules in whole seconds), so that the upstream sees at most Rate
-// replays per second. The schedule lives in Redis: it survives restarts.
+// jobs are due at once; the next Rate at the second boundary after the
+// next one, and so on (asynq schedules in whole seconds, so a boundary
+// less than a second away would let two batches through in one second),
+// so that the upstream sees at most Rate replays per second. The schedule lives in Redis: it survives restarts.
 func (s *Service) ReplayMatching(ctx context.Context, b BulkReplay) (*BulkResult, error) {
 	if err := b.Validate(); err != nil {
 		return nil, err
@@ -297,7 +298,9 @@ func (s *Service) ReplayMatching(ctx context.Context, b BulkReplay) (*BulkResult
 		return res, nil
 	}
 	res.Remaining = res.Matched - len(todo)
-	base := start.Truncate(time.Second)
+	// The first scheduled batch is due at least one whole second after the
+	// first: at the boundary after the coming one.
+	base := start.Truncate(time.Second).Add(time.Second)
 	for i := range todo {
 		var at time.Time
 		if sec := math.Floor(float64(i) / b.Rate); sec >= 1 {
