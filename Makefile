@@ -38,6 +38,7 @@ build: ## Build bin/asyncgw
 test: ## Install redis-server if needed, run all tests with -race, then the e2e suite again on a Redis Cluster with 6 shards
 	./scripts/ensure-redis.sh
 	./scripts/ensure-node-tools.sh
+	./scripts/ensure-chromium.sh
 	$(GO) test -race -timeout 20m $(TESTFLAGS) ./...
 	ASYNCGW_TEST_REDIS=cluster ASYNCGW_TEST_SHARDS=6 $(GO) test -race -timeout 20m $(TESTFLAGS) ./internal/e2e/
 
