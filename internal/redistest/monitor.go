@@ -6,12 +6,13 @@ import (
 )
 
 // ParseMonitorLine reads a line of Redis' MONITOR feed,
-// `<time> [<db> <client>] "arg" "arg" …` (a leading "+" is allowed),
+// `<time> [<db> <client>] "arg" "arg" …` (a leading "+" and the line's
+// ending are allowed),
 // undoing Redis' escapes (\\, \", \n, \r, \t, \a, \b, \xHH); fromScript
 // says a Lua script ran the command. ok is false for a line of another
 // shape.
 func ParseMonitorLine(l string) (args []string, fromScript, ok bool) {
-	l = strings.TrimPrefix(l, "+")
+	l = strings.TrimRight(strings.TrimPrefix(l, "+"), "\r\n")
 	open := strings.IndexByte(l, '[')
 	end := strings.IndexByte(l, ']')
 	if open < 0 || end < open {

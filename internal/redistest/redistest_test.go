@@ -250,6 +250,7 @@ func TestParseMonitorLine(t *testing.T) {
 		ok         bool
 	}{
 		{`+1796555885.895080 [0 127.0.0.1:37100] "evalsha" "x" "1" "k"`, []string{"evalsha", "x", "1", "k"}, false, true},
+		{"+1796555885.895080 [0 127.0.0.1:37100] \"get\" \"k\"\r\n", []string{"get", "k"}, false, true}, // as read off the wire
 		{`1796555885.895144 [0 lua] "SET" "a\"b\\c\n\r\t\x41" "x"`, []string{"SET", "a\"b\\c\n\r\tA", "x"}, true, true},
 		{`1796555885.895144 [0 lua] "GET" "unterminated`, []string{"GET", "unterminated"}, true, true},
 		{`OK`, nil, false, false},

@@ -68,6 +68,10 @@ func (b *bench) clusterCost(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("one node: %w", err)
 	}
+	glue, err := b.glueCost(ctx, node)
+	if err != nil {
+		return fmt.Errorf("glue: %w", err)
+	}
 
 	// The cluster starts only now, so that its nodes do not share the
 	// cores while the single node is measured.
@@ -94,7 +98,7 @@ func (b *bench) clusterCost(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	b.reportCost(single, cluster)
+	b.reportCost(single, cluster, glue)
 	return nil
 }
 
@@ -213,6 +217,43 @@ func (b *bench) costOf(ctx context.Context, name string, dep *deployment) (*cost
 	if notDone > 0 {
 		b.wrong = append(b.wrong, fmt.Sprintf("%s: %d of %d accepted jobs did not succeed", name, notDone, len(ids)))
 	}
+	return run, nil
+}
+
+// glueCost runs the hand-written glue (bare asynq: enqueue, take, done;
+// no record, events or notifications) with its workers on node at the
+// cost rate, and counts what a job cost Redis over a window as costOf
+// does: the floor any gateway built on asynq starts from, measured in the
+// same run.
+func (b *bench) glueCost(ctx context.Context, node *redisNode) (*costRun, error) {
+	const concurrency = 50
+	b.seq++
+	gp, glue, _, up, closeUp, err := b.glueWorking(fmt.Sprintf("bench_glue_cost_%d", b.seq), concurrency)
+	if err != nil {
+		return nil, err
+	}
+	defer closeUp()
+	defer gp.Stop()
+	fmt.Fprintf(os.Stderr, "glue: bare asynq, %.0f jobs/s\n", b.opt.costRate)
+	warm := openLoop(ctx, glue, b.opt.costRate, b.opt.costWarm, 2000)
+	b.checkRun("glue cost warm-up", warm)
+	before, err := node.count(ctx)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	r := openLoop(ctx, glue, b.opt.costRate, b.opt.costMeasure, 2000)
+	b.checkRun("glue cost submit", r)
+	if err := awaitAnswered(ctx, up, warm.ok+r.ok); err != nil {
+		b.wrong = append(b.wrong, fmt.Sprintf("glue cost: %v", err))
+	}
+	after, err := node.count(ctx)
+	if err != nil {
+		return nil, err
+	}
+	end := time.Now()
+	run := &costRun{shards: 1, window: end.Sub(start), nodes: []nodeCount{after.sub(before)}}
+	_, run.jobs = up.jobs(start, end)
 	return run, nil
 }
 
@@ -342,8 +383,8 @@ func ratio(cluster, single float64) string {
 }
 
 // reportCost adds the rows of (h): the cluster as asyncgw, the single
-// node as the baseline.
-func (b *bench) reportCost(one, cl *costRun) {
+// node as the baseline, and the glue's cost on the single node beside it.
+func (b *bench) reportCost(one, cl, glue *costRun) {
 	const scen = "(h) Redis cost per job"
 	ot, ct := one.total(), cl.total()
 	add := func(measure, cluster, single, target string, ok *bool) {
@@ -359,6 +400,11 @@ func (b *bench) reportCost(one, cl *costRun) {
 	oCPU, cCPU := one.cpuPerJob(ot), cl.cpuPerJob(ct)
 	add("Redis CPU per job, all nodes (user+sys)", µs(cCPU), µs(oCPU),
 		fmt.Sprintf("one node ≤ 120 µs: %s; cluster %s", µs(oCPU), ratio(float64(cCPU), float64(oCPU))), met(oCPU <= 120*time.Microsecond))
+	gt := glue.total()
+	gCPU := glue.cpuPerJob(gt)
+	add(fmt.Sprintf("bare asynq (the glue: enqueue, take, done) on the one node, %d jobs in %.1f s: Redis CPU and commands per job", glue.jobs, glue.window.Seconds()),
+		"", fmt.Sprintf("%s, %.1f commands (glue)", µs(gCPU), glue.perJob(gt.commands)),
+		fmt.Sprintf("asyncgw on one node: %.2f× the glue", float64(oCPU)/float64(max(gCPU, 1))), nil)
 	add("Redis CPU per job on each master", joinEach(cl.nodes, func(n nodeCount) string { return µs(cl.cpuPerJob(n)) }), µs(oCPU), "", nil)
 	cores := func(r *costRun) func(nodeCount) string {
 		return func(n nodeCount) string { return fmt.Sprintf("%.2f", n.cpu.Seconds()/r.window.Seconds()) }

@@ -25,6 +25,7 @@ func TestScriptOf(t *testing.T) {
 	escaped := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`, "\r", `\r`).Replace(keyspace.Source("accept"))
 	for _, tc := range []struct{ line, want string }{
 		{`+1700000000.123456 [0 127.0.0.1:5555] "evalsha" "` + accept + `" "2" "k1" "k2"`, "accept"},
+		{`+1700000000.123456 [0 127.0.0.1:5555] "evalsha" "` + accept + `" "2" "k1" "k2"` + "\r\n", "accept"}, // as read off the wire
 		{`+1700000000.123456 [0 127.0.0.1:5555] "EVALSHA" "A8153319360ADC71CDC370107F8AB9786F204765" "1"`, "asynq dequeue"},
 		{`+1700000000.123456 [0 127.0.0.1:5555] "evalsha" "3c8548ad44d0dfcfde50f07ea9271d77f656042c" "2"`, "asynq 3c8548ad"},
 		{`+1700000000.123456 [0 127.0.0.1:5555] "eval" "return redis.call(\"GET\", KEYS[1])\n" "1" "k"`, "eval asynq b4e82ca2"},
