@@ -127,7 +127,7 @@ func TestSubmitWaitGetResultCancel(t *testing.T) {
 	}
 	other := newClient(t, h.URL, otherKey)
 	for what, err := range map[string]error{
-		"Get of another tenant's job":  func() error { _, err := other.Get(ctx, acc.ID); return err }(),
+		"Get of another tenant's job":   func() error { _, err := other.Get(ctx, acc.ID); return err }(),
 		"Wait for another tenant's job": func() error { _, err := other.Wait(ctx, acc.ID); return err }(),
 		"Get of a missing job":          func() error { _, err := c.Get(ctx, "aaaaaaaaaaaaaaaaaaaaaaaaaa"); return err }(),
 		"token for another's job":       func() error { _, err := other.StreamToken(ctx, acc.ID); return err }(),
