@@ -66,6 +66,12 @@ type Config struct {
 	// Auth says who may call. Defaults to off (everyone is tenant
 	// "default").
 	Auth AuthConfig
+	// StreamTokens configures the tokens that open one event stream
+	// without an API key (POST /v1/jobs/{id}/stream-token).
+	StreamTokens StreamTokenConfig
+	// CORS says which web origins may call the API from a browser.
+	// Defaults to none (no CORS headers at all).
+	CORS CORSConfig
 }
 
 // Route maps an HTTP method and path to jobs forwarded to an upstream.
@@ -146,6 +152,7 @@ func (c Config) withDefaults() Config {
 	c.MaxWait = cmp.Or(c.MaxWait, 30*time.Second)
 	c.RedisTimeout = cmp.Or(c.RedisTimeout, time.Second)
 	c.RedisBreaker.Name = cmp.Or(c.RedisBreaker.Name, "redis")
+	c.StreamTokens = c.StreamTokens.withDefaults()
 	if c.RedisBreaker.IsFailure == nil {
 		c.RedisBreaker.IsFailure = isRedisFailure
 	}
@@ -181,6 +188,12 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	if err := c.Auth.validate(); err != nil {
+		return err
+	}
+	if err := c.StreamTokens.validate(); err != nil {
+		return err
+	}
+	if err := c.CORS.validate(); err != nil {
 		return err
 	}
 	queues := map[string]bool{}
@@ -361,6 +374,8 @@ type Gateway struct {
 	openapiETag string
 	// submitPaths are "METHOD path" of the routes that accept writes.
 	submitPaths map[string]bool
+	// cors answers preflights; nil when no origin is allowed.
+	cors *cors
 	*life
 }
 
@@ -380,6 +395,9 @@ type life struct {
 	// detached counts event streams running apart from their handlers,
 	// which the HTTP server's shutdown does not wait for.
 	detached sync.WaitGroup
+	// tokenKey signs stream tokens when the configuration names no
+	// secret: made at start, it outlives reloads.
+	tokenKey []byte
 }
 
 // New builds the gateway.
@@ -412,7 +430,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &life{redis: rb, draining: make(chan struct{}), stopping: make(chan struct{})}
+	l := &life{redis: rb, draining: make(chan struct{}), stopping: make(chan struct{}), tokenKey: newStreamTokenKey()}
 	g, err := configure(cfg, deps, l)
 	if err != nil {
 		return nil, err
@@ -478,6 +496,7 @@ func configure(cfg Config, deps Deps, l *life) (*Gateway, error) {
 	for i := range cfg.Types {
 		g.types[cfg.Types[i].Name] = &cfg.Types[i]
 	}
+	g.cors = newCORS(cfg.CORS, cfg.Routes)
 	g.echo = g.build()
 	return g, nil
 }

@@ -38,7 +38,7 @@ func buildOpenAPI(cfg Config, schemas map[string]*Schema) ([]byte, error) {
 
 	var notes []string
 	if cfg.Auth.Enabled {
-		notes = append(notes, "Authentication is on: every operation but health, readiness, metrics and this document needs an API key (`Authorization: Bearer <key>`).")
+		notes = append(notes, "Authentication is on: every operation but health, readiness, metrics and this document needs an API key (`Authorization: Bearer <key>`); the event streams also open with a stream token (`?token=`).")
 	} else {
 		withoutAuth(doc)
 		notes = append(notes, "Authentication is off: no API key is needed, and every caller is tenant `default`, with the admin role.")
@@ -180,10 +180,15 @@ func addRoutes(doc *object, cfg Config, schemas map[string]*Schema) ([]string, e
 }
 
 // withoutAuth makes the document say what a gateway without
-// authentication does: no security scheme, no 401 or 403 of its own.
+// authentication does: no security scheme, no 401 or 403 of its own but
+// those of stream tokens, which are checked all the same.
 func withoutAuth(doc *object) {
 	doc.set("security", []any{})
+	comps := doc.obj("components")
 	gone := map[string]bool{"#/components/responses/Unauthorized": true, "#/components/responses/Forbidden": true}
+	// A stream token is checked even without authentication: the event
+	// streams keep a 401 of their own.
+	invalidToken := false
 	for _, path := range doc.obj("paths").keys {
 		item := doc.obj("paths").obj(path)
 		for _, m := range item.keys {
@@ -191,18 +196,41 @@ func withoutAuth(doc *object) {
 			if op == nil || !slices.Contains(openAPIMethods, strings.ToUpper(m)) {
 				continue
 			}
+			tokens := takesStreamToken(op)
 			op.del("security")
 			if resp := op.obj("responses"); resp != nil {
 				for _, code := range slices.Clone(resp.keys) {
-					if r := resp.obj(code); r != nil && gone[r.str("$ref")] {
+					r := resp.obj(code)
+					switch {
+					case r == nil || !gone[r.str("$ref")]:
+					case tokens && code == "401":
+						resp.set(code, newObject().set("$ref", "#/components/responses/InvalidStreamToken"))
+						invalidToken = true
+					default:
 						resp.del(code)
 					}
 				}
 			}
 		}
 	}
-	comps := doc.obj("components")
+	if invalidToken {
+		r := clone(comps.obj("responses").get("Unauthorized")).(*object)
+		r.set("description", "A stream token that is malformed, signed with another key or expired (`invalid-stream-token`).")
+		comps.obj("responses").setBefore("Unauthorized", "InvalidStreamToken", r)
+	}
 	comps.del("securitySchemes")
 	comps.obj("responses").del("Unauthorized")
 	comps.obj("responses").del("Forbidden")
+}
+
+// takesStreamToken reports whether an operation may be called with a
+// stream token (its security names streamToken).
+func takesStreamToken(op *object) bool {
+	sec, _ := op.get("security").([]any)
+	for _, req := range sec {
+		if r, ok := req.(*object); ok && r.has("streamToken") {
+			return true
+		}
+	}
+	return false
 }

@@ -14,6 +14,11 @@ import (
 func (g *Gateway) build() *echo.Echo {
 	e := echo.New()
 	e.HTTPErrorHandler = errorHandler(g.log)
+	if g.cors != nil {
+		// Before routing: a preflight is answered whatever the path's
+		// methods and without authentication.
+		e.Pre(g.cors.middleware)
+	}
 	e.Use(requestID, g.trace, g.accessLog, recoverPanics)
 
 	e.GET("/healthz", g.healthz)
@@ -32,9 +37,11 @@ func (g *Gateway) build() *echo.Echo {
 	e.GET("/v1/jobs/:id", g.getJob, auth)
 	e.DELETE("/v1/jobs/:id", g.cancelJob, auth)
 	e.GET("/v1/jobs/:id/result", g.getResult, auth)
-	e.GET("/v1/jobs/:id/events", g.jobEvents, auth)
+	e.GET("/v1/jobs/:id/events", g.jobEvents, g.streamAuth(jobScope))
+	e.POST("/v1/jobs/:id/stream-token", g.jobStreamToken, auth)
 	e.GET("/v1/jobs/:id/webhooks", g.jobWebhooks, auth)
-	e.GET("/v1/events", g.tenantEvents, auth)
+	e.GET("/v1/events", g.tenantEvents, g.streamAuth(tenantStreamScope))
+	e.POST("/v1/events/stream-token", g.tenantStreamToken, auth)
 
 	g.adminRoutes(e)
 

@@ -210,6 +210,24 @@ type gatewayConfig struct {
 	QueueLimits map[string]int `yaml:"queue_limits"`
 	// RateLimitStore is "local" (per process) or "redis" (shared).
 	RateLimitStore string `yaml:"rate_limit_store"`
+	// StreamTokens: gateway.StreamTokenConfig.
+	StreamTokens streamTokensConfig `yaml:"stream_tokens"`
+	// CORS: gateway.CORSConfig.
+	CORS corsConfig `yaml:"cors"`
+}
+
+type streamTokensConfig struct {
+	// Secret signs stream tokens; every gateway process behind one
+	// balancer needs the same. Defaults to a random key per process.
+	Secret string `yaml:"secret"`
+	// TTL is how long a token opens its stream. Defaults to 5m.
+	TTL string `yaml:"ttl"`
+}
+
+type corsConfig struct {
+	// AllowedOrigins are the web origins that may call the API, or "*".
+	// Defaults to none (no CORS headers).
+	AllowedOrigins []string `yaml:"allowed_origins" env:"list"`
 }
 
 type recordsConfig struct {
@@ -624,6 +642,11 @@ func (fc fileConfig) resolve() (*config, error) {
 		DrainDelay:      defaultDrainDelay,
 		MaxWait:         d("gateway.max_wait", fc.Gateway.MaxWait),
 		QueueLimits:     fc.Gateway.QueueLimits,
+		StreamTokens: gateway.StreamTokenConfig{
+			Secret: fc.Gateway.StreamTokens.Secret,
+			TTL:    d("gateway.stream_tokens.ttl", fc.Gateway.StreamTokens.TTL),
+		},
+		CORS: gateway.CORSConfig{AllowedOrigins: fc.Gateway.CORS.AllowedOrigins},
 	}
 	if cfg.MinReplicasAck > 0 {
 		// An accept's Redis work includes the wait for replicas.

@@ -131,6 +131,8 @@ type Options struct {
 	ReplicaAckTimeout time.Duration
 	// Shards is the stores' shard count (status.Config). Defaults to 1.
 	Shards int
+	// CORS is the gateways' CORS configuration. Defaults to none.
+	CORS gateway.CORSConfig
 }
 
 // Queues are the harness's queue names, unique to it.
@@ -223,6 +225,7 @@ func Start(t testing.TB, opts Options) *Harness {
 		MaxBody:   opts.MaxBody,
 		Auth:      opts.Auth,
 		MaxWait:   opts.MaxWait,
+		CORS:      opts.CORS,
 	}
 	if opts.MinReplicasAck > 0 {
 		h.cfg.RedisTimeout = time.Second + cmp.Or(opts.ReplicaAckTimeout, status.DefaultReplicaAckTimeout)
@@ -363,6 +366,14 @@ type serverRun struct {
 // queues, with a Hub of its own, as a second gateway process would.
 func (h *Harness) StartGateway(t testing.TB) *Server {
 	t.Helper()
+	return h.StartGatewayAt(t, "127.0.0.1:0")
+}
+
+// StartGatewayAt is StartGateway listening on addr: the address of a
+// gateway that was shut down starts it again there, as a restarted
+// process would.
+func (h *Harness) StartGatewayAt(t testing.TB, addr string) *Server {
+	t.Helper()
 	hub := status.NewHub(h.Redis, h.Store, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
 	defer cancel()
@@ -392,7 +403,7 @@ func (h *Harness) StartGateway(t testing.TB) *Server {
 	if err != nil {
 		t.Fatalf("e2e: gateway: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("e2e: listen: %v", err)
 	}
