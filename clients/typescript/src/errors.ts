@@ -31,9 +31,7 @@ export class ProblemError extends Error {
   readonly problem: Problem;
 
   constructor(problem: Problem, headers?: Headers) {
-    super(
-      `${problem.status} ${problem.title}${problem.detail ? `: ${problem.detail}` : ""}`,
-    );
+    super(message(problem));
     this.problem = problem;
     this.type = problem.type;
     this.title = problem.title;
@@ -46,6 +44,17 @@ export class ProblemError extends Error {
     this.requestId = headers?.get("x-request-id") ?? undefined;
     this.retryAfterMs = headers ? parseRetryAfter(headers.get("retry-after")) : undefined;
   }
+}
+
+/** message says what problem is in one line: status, title, detail and the field errors. */
+function message(problem: Problem): string {
+  let m = `${problem.status} ${problem.title}`;
+  if (problem.detail) m += `: ${problem.detail}`;
+  for (const e of problem.errors ?? []) {
+    const at = "pointer" in e ? e.pointer : `?${e.parameter}`;
+    m += `; ${at || "(body)"}: ${e.detail}`;
+  }
+  return m;
 }
 
 /**
