@@ -94,6 +94,9 @@ export class Transport {
       if (n >= attempts || !retryable(spec.retry, resp.status)) return resp;
       const p = await problemFrom(resp);
       if (resp.status === 409 && p.slug !== "idempotency-key-in-use") throw p;
+      // An answer that asks for a longer wait than the policy allows is
+      // the caller's to handle.
+      if (p.retryAfterMs !== undefined && p.retryAfterMs > this.policy.maxRetryAfterMs) throw p;
       await sleep(backoff(this.policy, n, p.retryAfterMs), spec.signal);
     }
   }

@@ -4,8 +4,14 @@ export interface RetryOptions {
   attempts?: number;
   /** The first backoff, in milliseconds; it doubles per try, with full jitter. Defaults to 250. */
   baseDelayMs?: number;
-  /** The longest wait between tries, `Retry-After` included, in milliseconds. Defaults to 30000. */
+  /** The longest backoff between tries, in milliseconds. Defaults to 30000. */
   maxDelayMs?: number;
+  /**
+   * The longest `Retry-After` waited for, in milliseconds: an answer that
+   * asks for a longer wait is not retried but returned (thrown as a
+   * ProblemError). Defaults to 60000.
+   */
+  maxRetryAfterMs?: number;
 }
 
 /** RetryOptions with every default filled in. */
@@ -17,23 +23,24 @@ export function retryPolicy(o: RetryOptions = {}): RetryPolicy {
     attempts: o.attempts ?? 5,
     baseDelayMs: o.baseDelayMs ?? 250,
     maxDelayMs: o.maxDelayMs ?? 30_000,
+    maxRetryAfterMs: o.maxRetryAfterMs ?? 60_000,
   };
   if (!Number.isInteger(p.attempts) || p.attempts < 1) {
     throw new TypeError(`retry.attempts must be an integer of 1 or more, not ${o.attempts}`);
   }
-  if (!(p.baseDelayMs >= 0) || !(p.maxDelayMs >= 0)) {
-    throw new TypeError("retry.baseDelayMs and retry.maxDelayMs must be 0 or more");
+  if (!(p.baseDelayMs >= 0) || !(p.maxDelayMs >= 0) || !(p.maxRetryAfterMs >= 0)) {
+    throw new TypeError("retry.baseDelayMs, retry.maxDelayMs and retry.maxRetryAfterMs must be 0 or more");
   }
   return p;
 }
 
 /**
  * backoff is the wait before try n+1 after n failed tries (n from 1):
- * `Retry-After` when the answer had one, else a random time up to
- * base·2^(n-1); never more than max.
+ * `Retry-After` when the answer had one (up to maxRetryAfterMs), else a
+ * random time up to base·2^(n-1) and maxDelayMs.
  */
 export function backoff(p: RetryPolicy, n: number, retryAfterMs?: number): number {
-  if (retryAfterMs !== undefined) return Math.min(retryAfterMs, p.maxDelayMs);
+  if (retryAfterMs !== undefined) return Math.min(retryAfterMs, p.maxRetryAfterMs);
   const ceil = Math.min(p.maxDelayMs, p.baseDelayMs * 2 ** Math.min(n - 1, 30));
   return Math.random() * ceil;
 }

@@ -62,6 +62,7 @@ export async function waitFor(t: Transport, id: string, o: WaitOptions = {}): Pr
   let reconnectMs = defaultReconnectMs;
   for (;;) {
     let ended: Job | undefined;
+    let got = 0;
     try {
       const conn = connect(t, {
         path,
@@ -74,6 +75,7 @@ export async function waitFor(t: Transport, id: string, o: WaitOptions = {}): Pr
         for (const m of chunk.messages) {
           const ev = toEvent(m);
           failures = 0;
+          got++;
           last = m.id;
           o.onEvent?.(ev);
           if (ev.event !== "progress") ended = isTerminal(ev.job.state) ? ev.job : undefined;
@@ -81,10 +83,14 @@ export async function waitFor(t: Transport, id: string, o: WaitOptions = {}): Pr
         if (ended) conn.endWithin(terminalGraceMs);
       }
       if (ended) return ended;
-      // The stream ended before the job did (the gateway stopped, or the
-      // job had ended before the events asked for): look, then reconnect.
-      const job = await getJob(t, id, o.signal);
-      if (isTerminal(job.state)) return job;
+      // The stream ended before the job did: the gateway stopped and asks
+      // for a reconnection, which resumes after the last event. A stream
+      // that ended at once with nothing is not tried again blindly: the
+      // job is looked at first.
+      if (got === 0) {
+        const job = await getJob(t, id, o.signal);
+        if (isTerminal(job.state)) return job;
+      }
       await sleep(reconnectMs, o.signal);
     } catch (err) {
       if (isAbort(err, o.signal)) throw o.signal?.reason ?? err;

@@ -376,3 +376,72 @@ function childEnv(): NodeJS.ProcessEnv {
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("ASYNCGW_")) env[k] = v;
   return env;
 }
+
+/** What a Proxy does with one request. */
+export type ProxyAction =
+  /** pass it on and back */
+  | { kind: "forward" }
+  /** pass it on, then cut the client's connection without an answer */
+  | { kind: "drop-answer" }
+  /** answer it here */
+  | { kind: "answer"; status: number; headers?: Record<string, string>; body?: string };
+
+/** A request the proxy saw. */
+export interface ProxiedRequest {
+  method: string;
+  path: string;
+  headers: IncomingMessage["headers"];
+  body: Buffer;
+  /** The gateway's answer, when the request was passed on. */
+  answer?: { status: number; body: string };
+}
+
+/**
+ * Proxy stands between the client and the gateway, passing requests on
+ * (streams included) unless decide says otherwise.
+ */
+export class Proxy {
+  readonly seen: ProxiedRequest[] = [];
+  server!: Server;
+  url = "";
+
+  constructor(private readonly target: string, private readonly decide: (r: ProxiedRequest) => ProxyAction) {}
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.url = await listen(this.server);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse) {
+    const r: ProxiedRequest = { method: req.method ?? "GET", path: req.url ?? "/", headers: req.headers, body: await readBody(req) };
+    this.seen.push(r);
+    const action = this.decide(r);
+    if (action.kind === "answer") {
+      res.writeHead(action.status, action.headers).end(action.body ?? "");
+      return;
+    }
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && k !== "host" && k !== "connection") headers[k] = v;
+    const { request } = await import("node:http");
+    const up = request(this.target + r.path, { method: r.method, headers }, (ur) => {
+      if (action.kind === "drop-answer") {
+        const parts: Buffer[] = [];
+        ur.on("data", (b: Buffer) => parts.push(b));
+        ur.on("end", () => {
+          r.answer = { status: ur.statusCode ?? 0, body: Buffer.concat(parts).toString() };
+          res.socket?.destroy();
+        });
+        return;
+      }
+      r.answer = { status: ur.statusCode ?? 0, body: "" };
+      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      res.flushHeaders();
+      ur.on("data", (b: Buffer) => res.write(b));
+      ur.on("end", () => res.end());
+      ur.on("error", () => res.socket?.destroy());
+    });
+    up.on("error", () => res.socket?.destroy());
+    res.on("close", () => up.destroy());
+    up.end(r.body);
+  }
+}
