@@ -68,7 +68,6 @@ export function connect(t: Transport, o: ConnectOptions): Connection {
           headers: t.headers(headers),
           signal: ctl.signal,
           redirect: "manual",
-          cache: "no-store",
         });
       } catch (err) {
         throw fired && !quiet ? ctl.signal.reason : err;

@@ -77,7 +77,7 @@ export async function waitFor(t: Transport, id: string, o: WaitOptions = {}): Pr
           failures = 0;
           got++;
           last = m.id;
-          o.onEvent?.(ev);
+          notify(o, ev);
           if (ev.event !== "progress") ended = isTerminal(ev.job.state) ? ev.job : undefined;
         }
         if (ended) conn.endWithin(terminalGraceMs);
@@ -93,6 +93,7 @@ export async function waitFor(t: Transport, id: string, o: WaitOptions = {}): Pr
       }
       await sleep(reconnectMs, o.signal);
     } catch (err) {
+      if (err instanceof CallbackError) throw err.cause;
       if (isAbort(err, o.signal)) throw o.signal?.reason ?? err;
       if (err instanceof StreamUnavailableError) return pollFor(t, id, o);
       if (!streamRetryable(err)) throw err;
@@ -100,6 +101,22 @@ export async function waitFor(t: Transport, id: string, o: WaitOptions = {}): Pr
       const after = err instanceof ProblemError ? err.retryAfterMs : undefined;
       await sleep(Math.max(backoff(t.policy, failures, after), minPauseMs), o.signal);
     }
+  }
+}
+
+/** An error thrown by the caller's onEvent: wait passes it on, untouched. */
+class CallbackError extends Error {
+  constructor(override readonly cause: unknown) {
+    super("onEvent threw");
+  }
+}
+
+/** notify calls onEvent, marking what it throws as the caller's. */
+function notify(o: WaitOptions, ev: JobEvent): void {
+  try {
+    o.onEvent?.(ev);
+  } catch (err) {
+    throw new CallbackError(err);
   }
 }
 
@@ -139,12 +156,13 @@ async function pollFor(t: Transport, id: string, o: WaitOptions): Promise<Job> {
       const mark = `${job.state} ${job.updated_at} ${job.attempt}`;
       if (mark !== seen) {
         seen = mark;
-        o.onEvent?.({ event: job.state, job });
+        notify(o, { event: job.state, job });
       }
       if (isTerminal(job.state)) return job;
       pause = Math.min(parseRetryAfter(resp.headers.get("retry-after")) ?? 1000, maxPause);
       pause = Math.max(pause, minPauseMs);
     } catch (err) {
+      if (err instanceof CallbackError) throw err.cause;
       if (isAbort(err, o.signal)) throw o.signal?.reason ?? err;
       if (!streamRetryable(err)) throw err;
       failures++;

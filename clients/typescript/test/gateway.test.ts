@@ -58,6 +58,24 @@ describe("client against a real gateway", { timeout: 120_000 }, () => {
     assert.deepEqual(res.json(), { received: { sku: "A-1", mark: "submit-wait" } });
   });
 
+  it("passes on what onEvent throws, and polls when asked to", async () => {
+    const sub = await client.submit("/v1/orders/c-7", { mark: "on-event" });
+    const boom = new Error("boom");
+    await assert.rejects(
+      client.wait(sub.id, {
+        signal: AbortSignal.timeout(30_000),
+        onEvent: () => {
+          throw boom;
+        },
+      }),
+      (err: unknown) => err === boom,
+    );
+    const seen: JobEvent[] = [];
+    const job = await client.wait(sub.id, { poll: true, maxPollIntervalMs: 100, onEvent: (e) => seen.push(e), signal: AbortSignal.timeout(30_000) });
+    assert.equal(job.state, "succeeded");
+    assert.equal(seen[seen.length - 1]?.event, "succeeded");
+  });
+
   it("submits a job by type to POST /v1/jobs and sees it fail for good", async () => {
     const sub = await client.submit({ type: "ledger", payload: { fail: true, mark: "by-type" } });
     const job = await client.wait(sub.id, { signal: AbortSignal.timeout(30_000) });
