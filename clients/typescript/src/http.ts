@@ -72,7 +72,10 @@ export class Transport {
 
   /**
    * send is request without the check of the final answer's status: the
-   * last answer is returned whatever it is.
+   * last answer is returned whatever it is, except that a retryable answer
+   * that is not retried after all (a 409 other than
+   * idempotency-key-in-use, a Retry-After beyond maxRetryAfterMs) is
+   * thrown as a ProblemError, its body having been read.
    */
   async send(spec: RequestSpec): Promise<Response> {
     const attempts = spec.retry === "none" ? 1 : this.policy.attempts;
