@@ -24,7 +24,7 @@ CHAOS_CLUSTER_DURATION ?= 3m
 # Flags for the benchmark harness, e.g. make bench BENCHFLAGS='-only accept,sse -profiles bin/prof'.
 BENCHFLAGS ?=
 
-.PHONY: help run build test chaos soak chaos-ha chaos-cluster bench loadtest lint fmt
+.PHONY: help run build test test-ts ts-generate chaos soak chaos-ha chaos-cluster bench loadtest lint fmt
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -35,12 +35,20 @@ run: ## Run the gateway (go run ./cmd/asyncgw)
 build: ## Build bin/asyncgw
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/asyncgw ./cmd/asyncgw
 
-test: ## Install redis-server if needed, run all tests with -race, then the e2e suite again on a Redis Cluster with 6 shards
+test: ## Install redis-server if needed, run all tests with -race, then the e2e suite again on a Redis Cluster with 6 shards, then the TypeScript client's tests
 	./scripts/ensure-redis.sh
 	./scripts/ensure-node-tools.sh
 	./scripts/ensure-chromium.sh
 	$(GO) test -race -timeout 20m $(TESTFLAGS) ./...
 	ASYNCGW_TEST_REDIS=cluster ASYNCGW_TEST_SHARDS=6 $(GO) test -race -timeout 20m $(TESTFLAGS) ./internal/e2e/
+	GO=$(GO) ./scripts/test-typescript.sh
+
+test-ts: ## Run the TypeScript client's tests (npm ci, tsc, node --test against a real gateway)
+	./scripts/ensure-redis.sh
+	GO=$(GO) ./scripts/test-typescript.sh
+
+ts-generate: ## Regenerate the TypeScript client's types from gateway/openapi.json
+	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run --silent generate
 
 chaos: ## Take an upstream down for $(OUTAGE) under load (breaker, DLQ, bulk replay)
 	./scripts/ensure-redis.sh
