@@ -29,6 +29,9 @@ func (g *Gateway) build() *echo.Echo {
 	// router's 404; the error handler makes both problems.
 	auth := g.authenticate
 	e.POST("/v1/jobs", g.submitGeneric, auth)
+	if g.lister() != nil {
+		e.GET("/v1/jobs", g.listJobs, auth)
+	}
 	e.GET("/v1/jobs/:id", g.getJob, auth)
 	e.DELETE("/v1/jobs/:id", g.cancelJob, auth)
 	e.GET("/v1/jobs/:id/result", g.getResult, auth)
