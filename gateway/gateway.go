@@ -66,6 +66,8 @@ type Config struct {
 	// Auth says who may call. Defaults to off (everyone is tenant
 	// "default").
 	Auth AuthConfig
+	// Console is the operator console at /ui/. Defaults to on.
+	Console ConsoleConfig
 }
 
 // Route maps an HTTP method and path to jobs forwarded to an upstream.
@@ -145,6 +147,7 @@ func (c Config) withDefaults() Config {
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)
 	c.MaxWait = cmp.Or(c.MaxWait, 30*time.Second)
 	c.RedisTimeout = cmp.Or(c.RedisTimeout, time.Second)
+	c.Console = c.Console.withDefaults()
 	c.RedisBreaker.Name = cmp.Or(c.RedisBreaker.Name, "redis")
 	if c.RedisBreaker.IsFailure == nil {
 		c.RedisBreaker.IsFailure = isRedisFailure
@@ -181,6 +184,9 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	if err := c.Auth.validate(); err != nil {
+		return err
+	}
+	if err := c.Console.validate(c.Routes); err != nil {
 		return err
 	}
 	queues := map[string]bool{}
@@ -380,6 +386,10 @@ type life struct {
 	// detached counts event streams running apart from their handlers,
 	// which the HTTP server's shutdown does not wait for.
 	detached sync.WaitGroup
+	// consoleKey signs console sessions when the configuration gives no
+	// key; overviewCache is the console's shared reading of the queues.
+	consoleKey    []byte
+	overviewCache overviewCache
 }
 
 // New builds the gateway.
@@ -412,7 +422,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &life{redis: rb, draining: make(chan struct{}), stopping: make(chan struct{})}
+	l := &life{redis: rb, draining: make(chan struct{}), stopping: make(chan struct{}), consoleKey: newSessionKey()}
 	g, err := configure(cfg, deps, l)
 	if err != nil {
 		return nil, err

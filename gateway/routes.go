@@ -40,6 +40,7 @@ func (g *Gateway) build() *echo.Echo {
 	e.GET("/v1/events", g.tenantEvents, auth)
 
 	g.adminRoutes(e)
+	g.consoleRoutes(e)
 
 	for _, r := range g.routes {
 		e.Add(r.Method, r.Path, g.submitRoute(r), auth)
