@@ -24,12 +24,40 @@ const consolePageSize = 50
 
 // overview is what the overview page shows.
 type overview struct {
-	Queues   []admin.Queue
+	Queues   []overviewQueue
 	Disabled []status.DisabledEndpoint
 	Dead     int64
 	Live     int
-	At       time.Time
+	// AcceptedPerMin counts the jobs accepted in the last minute (-1:
+	// unknown); Outbox the webhook events waiting to go out (-1: unknown).
+	AcceptedPerMin int64
+	Outbox         int64
+	// Upstreams are the in-process worker's breakers, by host.
+	Upstreams []upstreamState
+	At        time.Time
 }
+
+// overviewQueue is a queue with how fast it has been finishing jobs
+// (per second; negative when unknown).
+type overviewQueue struct {
+	admin.Queue
+	DoneRate float64
+}
+
+type upstreamState struct {
+	Host  string
+	State string
+}
+
+// overviewStore is what the overview reads from the store beyond the
+// admin service (status.Store).
+type overviewStore interface {
+	AcceptedSince(ctx context.Context, since time.Time) (int64, error)
+	OutboxTenants(ctx context.Context) ([]string, error)
+	OutboxSize(ctx context.Context, tenant string) (int64, error)
+}
+
+var _ overviewStore = (*status.Store)(nil)
 
 // overviewCache shares one reading of the queues among every open
 // overview page: it is read again at most once a second.
@@ -54,10 +82,40 @@ func (g *Gateway) readOverview(ctx context.Context) (*overview, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &overview{Queues: qs, Disabled: dis, At: time.Now()}
+	o := &overview{Disabled: dis, At: time.Now(), AcceptedPerMin: -1, Outbox: -1}
 	for _, q := range qs {
 		o.Dead += q.Dead
 		o.Live += q.Pending + q.Scheduled + q.Retry + q.Active
+		oq := overviewQueue{Queue: q, DoneRate: -1}
+		if g.deps.Queues != nil {
+			if st := g.deps.Queues.Stats(q.Name); !st.At.IsZero() {
+				oq.DoneRate = st.DrainRate
+			}
+		}
+		o.Queues = append(o.Queues, oq)
+	}
+	if st, ok := g.deps.Store.(overviewStore); ok {
+		if o.AcceptedPerMin, err = st.AcceptedSince(ctx, time.Now().Add(-time.Minute)); err != nil {
+			return nil, err
+		}
+		tenants, err := st.OutboxTenants(ctx)
+		if err != nil {
+			return nil, err
+		}
+		o.Outbox = 0
+		for _, t := range tenants {
+			n, err := st.OutboxSize(ctx, t)
+			if err != nil {
+				return nil, err
+			}
+			o.Outbox += n
+		}
+	}
+	if g.deps.Upstreams != nil {
+		for host, st := range g.deps.Upstreams() {
+			o.Upstreams = append(o.Upstreams, upstreamState{Host: host, State: string(st)})
+		}
+		slices.SortFunc(o.Upstreams, func(a, b upstreamState) int { return strings.Compare(a.Host, b.Host) })
 	}
 	oc.last, oc.at = o, time.Now()
 	return o, nil

@@ -300,6 +300,9 @@ type Deps struct {
 	Metrics Metrics
 	// MetricsHandler, when set, is served at GET /metrics.
 	MetricsHandler http.Handler
+	// Upstreams reports the upstream breakers of the worker running in
+	// this process, by host, for the console's overview. Optional.
+	Upstreams func() map[string]breaker.State
 	// Ping reports whether Redis is reachable and takes writes, for
 	// /readyz; an error with a Reason() method gives that reason (see
 	// RedisReason).

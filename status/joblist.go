@@ -356,3 +356,29 @@ func (s *Store) FindJob(ctx context.Context, id string) (*jobs.Job, error) {
 	j.Version, _ = vals[1].(string)
 	return j, nil
 }
+
+// AcceptedSince counts the jobs accepted at or after since, of every
+// tenant, from the job index: one ZCOUNT per tenant and shard, in one
+// pipeline.
+func (s *Store) AcceptedSince(ctx context.Context, since time.Time) (int64, error) {
+	tenants, err := s.JobTenants(ctx)
+	if err != nil || len(tenants) == 0 {
+		return 0, err
+	}
+	min := strconv.FormatInt(since.UnixMilli(), 10)
+	pipe := s.rdb.Pipeline()
+	var cmds []*redis.IntCmd
+	for _, t := range tenants {
+		for shard := range s.ks.Shards() {
+			cmds = append(cmds, pipe.ZCount(ctx, s.ks.JobIndex(shard, t), min, "+inf"))
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("count accepted jobs: %w", err)
+	}
+	var n int64
+	for _, c := range cmds {
+		n += c.Val()
+	}
+	return n, nil
+}
