@@ -239,8 +239,10 @@ type pageData struct {
 	Admin    bool
 	SignedIn bool
 	AuthOn   bool
-	CSRF     string
-	Flash    string
+	// Ops is set when the admin service is there (overview, dead letters).
+	Ops   bool
+	CSRF  string
+	Flash string
 	// Live is the event stream the page follows ("" for none).
 	Live string
 	Data any
@@ -252,7 +254,7 @@ func (g *Gateway) page(c *echo.Context, title, nav string, data any) pageData {
 	s, ok := c.Get(sessionKey).(session)
 	pd := pageData{
 		Base: g.cfg.Console.Path, Title: title, Nav: nav, Tenant: p.tenant, Admin: p.admin,
-		SignedIn: ok, AuthOn: g.cfg.Auth.Enabled, Data: data,
+		SignedIn: ok, AuthOn: g.cfg.Auth.Enabled, Ops: g.deps.Admin != nil, Data: data,
 	}
 	if ok {
 		pd.CSRF = g.consoleKeys().csrf(s)

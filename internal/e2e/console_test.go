@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,6 +218,29 @@ func consoleGet(t *testing.T, u *consoleUser, path string) int {
 		chromedp.EvalAwaitPromise))
 }
 
+// consoleFetch signs in with key over plain HTTP and returns the page at
+// path.
+func consoleFetch(t *testing.T, s *Server, key, path string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: RequestTimeout}
+	r, err := c.PostForm(s.URL+"/ui/signin", url.Values{"key": {key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	r, err = c.Get(s.URL + "/ui/" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("GET /ui/%s: %d %s", path, r.StatusCode, b)
+	}
+	return string(b)
+}
+
 // TestConsoleDeadLetters: an admin filters the dead-letter queue by error
 // text, previews the replay of every match (count and sample), replays
 // them at a rate after confirming, and replays one more selected by hand;
@@ -222,9 +248,11 @@ func consoleGet(t *testing.T, u *consoleUser, path string) int {
 func TestConsoleDeadLetters(t *testing.T) {
 	t.Parallel()
 	keyOps, digestOps := gateway.NewKey()
+	keyA, digestA := gateway.NewKey()
 	h := Start(t, Options{
 		Auth: gateway.AuthConfig{Enabled: true, Tenants: []gateway.Tenant{
 			{Name: "ops", Admin: true, KeySHA256: []string{digestOps}},
+			{Name: "acme", KeySHA256: []string{digestA}},
 		}},
 		Routes: []gateway.Route{
 			{Name: "refunds", Path: "/v1/refunds", Upstream: "/refunds", MaxAttempts: 1},
@@ -250,8 +278,22 @@ func TestConsoleDeadLetters(t *testing.T) {
 	for range 3 {
 		orders = append(orders, s.Submit(t, "/v1/orders", `{}`))
 	}
+	acme := h.As(keyA)
+	acmes := acme.Submit(t, "/v1/orders", `{}`)
+	acme.WaitState(t, acmes, jobs.StateDead)
 	for _, id := range append(append([]string{}, refunds...), orders...) {
 		s.WaitState(t, id, jobs.StateDead)
+	}
+
+	// A tenant's dead-letter page lists its own dead letters only, and
+	// offers no bulk action.
+	page := consoleFetch(t, h.Server, keyA, "dlq")
+	if !strings.Contains(page, acmes) || strings.Contains(page, refunds[0]) || strings.Contains(page, `id="replay-selected"`) {
+		t.Fatalf("acme's dead-letter page: own job listed %v, ops' listed %v, bulk actions %v; want true, false, false",
+			strings.Contains(page, acmes), strings.Contains(page, refunds[0]), strings.Contains(page, `id="replay-selected"`))
+	}
+	if err := h.Store.DeleteDeadLetter(t.Context(), "acme", h.Queues.Default, acmes); err != nil {
+		t.Fatal(err)
 	}
 
 	u := openConsole(t, h.Server, keyOps, browsertest.Options{})
