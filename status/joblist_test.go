@@ -171,6 +171,10 @@ func TestListJobsDropsExpiredAndTrims(t *testing.T) {
 	if err := b.rdb.ZScore(ctx, index, "aaold").Err(); err == nil {
 		t.Errorf("an entry past the horizon was not trimmed by the next accept")
 	}
+	// An index that no accept touches for a horizon expires.
+	if ttl := b.rdb.PTTL(ctx, index).Val(); ttl <= 0 || ttl > time.Minute {
+		t.Errorf("the index's TTL is %s, want up to the horizon (1m)", ttl)
+	}
 }
 
 func TestListJobsBadCursor(t *testing.T) {

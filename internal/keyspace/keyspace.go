@@ -193,8 +193,9 @@ func (s *Space) DeadLetters(shard int, tenant, queue string) string {
 
 // JobIndex is the tenant's job index on shard: the IDs of its jobs on
 // the shard, scored by when they were accepted (unix ms). The accept
-// script writes it and trims what is older than the index's horizon; a
-// listing takes out entries whose records have expired.
+// script writes it, trims what is older than the index's horizon and
+// has the set expire after a horizon without accepts; a listing takes out
+// entries whose records have expired.
 func (s *Space) JobIndex(shard int, tenant string) string { return s.tenantKey(shard, tenant, "jobs") }
 
 // JobTenants is the set of tenants that ever had a job index.
