@@ -432,6 +432,10 @@ func (g *Gateway) consoleDLQSelected(c *echo.Context) error {
 	if ret := form.Get("return"); strings.HasPrefix(ret, "?") {
 		back += ret
 	}
+	action := form.Get("action")
+	if action != "replay" && action != "delete" {
+		return g.consoleError(c, http.StatusBadRequest, "Choose replay or delete.")
+	}
 	if len(ids) == 0 {
 		return g.redirectFlash(c, back, "No job was selected.")
 	}
@@ -439,7 +443,6 @@ func (g *Gateway) consoleDLQSelected(c *echo.Context) error {
 		return g.consoleError(c, http.StatusBadRequest, "At most 1000 jobs at once.")
 	}
 	ctx := c.Request().Context()
-	action := form.Get("action")
 	done, gone, failed := 0, 0, 0
 	for _, id := range ids {
 		if !jobs.ValidID(id) {
@@ -447,13 +450,10 @@ func (g *Gateway) consoleDLQSelected(c *echo.Context) error {
 			continue
 		}
 		var err error
-		switch action {
-		case "replay":
+		if action == "replay" {
 			_, err = g.deps.Admin.Replay(ctx, id)
-		case "delete":
+		} else {
 			err = g.deps.Admin.Delete(ctx, id)
-		default:
-			return g.consoleError(c, http.StatusBadRequest, "Choose replay or delete.")
 		}
 		switch {
 		case errors.Is(err, admin.ErrNotFound):

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -360,4 +361,86 @@ func TestConsoleDeadLetters(t *testing.T) {
 		t.Fatalf("the dead-letter page lists %d jobs after replaying one, want 2", n)
 	}
 	u.page.CheckClean(t)
+}
+
+// TestConsoleBadInput: bad filters, cursors and forms get a 4xx page or
+// problem naming what is wrong, never a 5xx.
+func TestConsoleBadInput(t *testing.T) {
+	t.Parallel()
+	h := Start(t, Options{Routes: []gateway.Route{{Name: "orders", Path: "/v1/orders", Upstream: "/orders"}}})
+	c := &http.Client{Timeout: RequestTimeout}
+	for _, tt := range []struct {
+		method, path string
+		form         url.Values
+		status       int
+		says         string
+	}{
+		{"GET", "jobs?state=done", nil, 400, "state must be one of"},
+		{"GET", "jobs?since=yesterday", nil, 400, "since must be an RFC 3339 time"},
+		{"GET", "jobs?cursor=zzz", nil, 400, "cursor is not a cursor"},
+		{"GET", "jobs?colour=red", nil, 400, "colour unknown parameter"},
+		{"GET", "jobs/not-an-id", nil, 404, "No such job"},
+		{"GET", "dlq?since=2026-11-21T10:00:00Z&until=2026-11-20T10:00:00Z", nil, 400, "until must be after since"},
+		{"GET", "dlq?cursor=zzz", nil, 400, "cursor is not a cursor"},
+		{"GET", "live?tenant=a%20b", nil, 400, "tenant"},
+		{"GET", "jobs/" + jobs.NewID() + "/live", nil, 404, "no such job"},
+		{"POST", "dlq/replay", url.Values{}, 403, "did not come from the console"},
+		{"POST", "queues/nope/pause", url.Values{}, 403, "did not come from the console"},
+	} {
+		var r *http.Response
+		var err error
+		if tt.method == "POST" {
+			r, err = c.PostForm(h.URL+"/ui/"+tt.path, tt.form)
+		} else {
+			r, err = c.Get(h.URL + "/ui/" + tt.path)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != tt.status || !strings.Contains(string(b), tt.says) {
+			t.Errorf("%s /ui/%s: %d, want %d saying %q; got %.300s", tt.method, tt.path, r.StatusCode, tt.status, tt.says, b)
+		}
+	}
+	// With the session's token, a bad form is still a 4xx: an unknown
+	// queue, a bulk replay without its confirmation or with a bad rate.
+	page := consoleFetchAnon(t, c, h.URL+"/ui/dlq")
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no CSRF field on the dead-letter page")
+	}
+	for _, tt := range []struct {
+		path   string
+		form   url.Values
+		status int
+		says   string
+	}{
+		{"queues/nope/pause", url.Values{"csrf": {m[1]}}, 404, "No such queue"},
+		{"queues/nope/explode", url.Values{"csrf": {m[1]}}, 404, "No such action"},
+		{"dlq/replay", url.Values{"csrf": {m[1]}}, 400, "confirm tick the box"},
+		{"dlq/replay", url.Values{"csrf": {m[1]}, "confirm": {"yes"}, "rate": {"fast"}}, 400, "rate must be a number"},
+		{"dlq/selected", url.Values{"csrf": {m[1]}, "id": {"x"}, "action": {"explode"}}, 400, "Choose replay or delete"},
+	} {
+		r, err := c.PostForm(h.URL+"/ui/"+tt.path, tt.form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != tt.status || !strings.Contains(string(b), tt.says) {
+			t.Errorf("POST /ui/%s: %d, want %d saying %q; got %.300s", tt.path, r.StatusCode, tt.status, tt.says, b)
+		}
+	}
+}
+
+func consoleFetchAnon(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	r, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	return string(b)
 }
