@@ -34,6 +34,9 @@ func (g *Gateway) adminRoutes(e *echo.Echo) {
 	}
 	mw := []echo.MiddlewareFunc{g.authenticate, requireAdmin}
 	e.GET("/admin/v1/queues", g.adminQueues, mw...)
+	if g.lister() != nil {
+		e.GET("/admin/v1/jobs", g.adminListJobs, mw...)
+	}
 	e.POST("/admin/v1/queues/:queue/pause", g.adminPause(true), mw...)
 	e.POST("/admin/v1/queues/:queue/resume", g.adminPause(false), mw...)
 	e.GET("/admin/v1/dlq", g.adminDLQ, mw...)

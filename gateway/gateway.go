@@ -72,6 +72,8 @@ type Config struct {
 	// CORS says which web origins may call the API from a browser.
 	// Defaults to none (no CORS headers at all).
 	CORS CORSConfig
+	// Console is the operator console at /ui/. Defaults to on.
+	Console ConsoleConfig
 }
 
 // Route maps an HTTP method and path to jobs forwarded to an upstream.
@@ -151,6 +153,7 @@ func (c Config) withDefaults() Config {
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)
 	c.MaxWait = cmp.Or(c.MaxWait, 30*time.Second)
 	c.RedisTimeout = cmp.Or(c.RedisTimeout, time.Second)
+	c.Console = c.Console.withDefaults()
 	c.RedisBreaker.Name = cmp.Or(c.RedisBreaker.Name, "redis")
 	c.StreamTokens = c.StreamTokens.withDefaults()
 	if c.RedisBreaker.IsFailure == nil {
@@ -191,6 +194,9 @@ func (c Config) validate() error {
 		return err
 	}
 	if err := c.StreamTokens.validate(); err != nil {
+		return err
+	}
+	if err := c.Console.validate(c.Routes); err != nil {
 		return err
 	}
 	if err := c.CORS.validate(); err != nil {
@@ -307,6 +313,9 @@ type Deps struct {
 	Metrics Metrics
 	// MetricsHandler, when set, is served at GET /metrics.
 	MetricsHandler http.Handler
+	// Upstreams reports the upstream breakers of the worker running in
+	// this process, by host, for the console's overview. Optional.
+	Upstreams func() map[string]breaker.State
 	// Ping reports whether Redis is reachable and takes writes, for
 	// /readyz; an error with a Reason() method gives that reason (see
 	// RedisReason).
@@ -398,6 +407,10 @@ type life struct {
 	// tokenKey signs stream tokens when the configuration names no
 	// secret: made at start, it outlives reloads.
 	tokenKey []byte
+	// consoleKey signs console sessions when the configuration gives no
+	// key; overviewCache is the console's shared reading of the queues.
+	consoleKey    []byte
+	overviewCache overviewCache
 }
 
 // New builds the gateway.
@@ -430,7 +443,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &life{redis: rb, draining: make(chan struct{}), stopping: make(chan struct{}), tokenKey: newStreamTokenKey()}
+	l := &life{redis: rb, draining: make(chan struct{}), stopping: make(chan struct{}), tokenKey: newStreamTokenKey(), consoleKey: newSessionKey()}
 	g, err := configure(cfg, deps, l)
 	if err != nil {
 		return nil, err

@@ -34,6 +34,9 @@ func (g *Gateway) build() *echo.Echo {
 	// router's 404; the error handler makes both problems.
 	auth := g.authenticate
 	e.POST("/v1/jobs", g.submitGeneric, auth)
+	if g.lister() != nil {
+		e.GET("/v1/jobs", g.listJobs, auth)
+	}
 	e.GET("/v1/jobs/:id", g.getJob, auth)
 	e.DELETE("/v1/jobs/:id", g.cancelJob, auth)
 	e.GET("/v1/jobs/:id/result", g.getResult, auth)
@@ -44,6 +47,7 @@ func (g *Gateway) build() *echo.Echo {
 	e.POST("/v1/events/stream-token", g.tenantStreamToken, auth)
 
 	g.adminRoutes(e)
+	g.consoleRoutes(e)
 
 	for _, r := range g.routes {
 		e.Add(r.Method, r.Path, g.submitRoute(r), auth)

@@ -55,6 +55,11 @@ type Config struct {
 	// StreamMaxLen bounds each tenant's event stream (approximately), which
 	// is the window GET /v1/events can resume within. Defaults to 10000.
 	StreamMaxLen int64
+	// JobIndexRetention is how long after its acceptance a job stays in
+	// the job index that lists jobs (ListJobs); a job whose record has
+	// expired leaves it sooner, when a listing comes across it. Defaults
+	// to twice Retention.
+	JobIndexRetention time.Duration
 	// IdempotencyTTL is how long an Idempotency-Key is remembered.
 	// Defaults to 24h.
 	IdempotencyTTL time.Duration
@@ -91,6 +96,7 @@ func (c Config) withDefaults() Config {
 	c.Shards = cmp.Or(c.Shards, 1)
 	c.Retention = cmp.Or(c.Retention, 7*24*time.Hour)
 	c.StreamMaxLen = cmp.Or(c.StreamMaxLen, 10000)
+	c.JobIndexRetention = cmp.Or(c.JobIndexRetention, 2*c.Retention)
 	c.IdempotencyTTL = cmp.Or(c.IdempotencyTTL, 24*time.Hour)
 	if c.MinReplicasAck > 0 {
 		c.ReplicaAckTimeout = cmp.Or(c.ReplicaAckTimeout, DefaultReplicaAckTimeout)
@@ -104,6 +110,9 @@ func (c Config) validate() error {
 	}
 	if c.DeadRetention != 0 && c.DeadRetention < time.Minute {
 		return fmt.Errorf("dead retention %s: must be at least 1m (or 0: until replayed or deleted)", c.DeadRetention)
+	}
+	if c.JobIndexRetention < time.Minute {
+		return fmt.Errorf("job index retention %s: must be at least 1m", c.JobIndexRetention)
 	}
 	if c.IdempotencyTTL < time.Minute {
 		return fmt.Errorf("idempotency ttl %s: must be at least 1m", c.IdempotencyTTL)
@@ -129,8 +138,12 @@ type Store struct {
 	// idemTTL are the Accept arguments that never change, made once.
 	publish               string
 	streamMaxLen, idemTTL any
+	// indexHorizon is JobIndexRetention in ms, the accept's last argument.
+	indexHorizon any
 	// outboxes are the tenants this Store has put in the outbox set.
 	outboxes sync.Map
+	// indexed are the tenants this Store has put in the job index set.
+	indexed sync.Map
 	// outboxTurn turns the shard ClaimOutbox serves first.
 	outboxTurn atomic.Uint64
 	// accepts, updates and loads carry concurrent Accepts, state changes
@@ -162,6 +175,7 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 		updates: autopipe.New(rdb, pipeSlots, pipeBatch),
 		loads:   autopipe.New(rdb, pipeSlots, pipeBatch),
 	}
+	s.indexHorizon = cfg.JobIndexRetention.Milliseconds()
 	if cfg.PlainPubSub {
 		s.publish = "PUBLISH"
 	}
@@ -245,10 +259,13 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 			return err
 		}
 	}
+	if err := s.registerIndex(ctx, j.Tenant); err != nil {
+		return err
+	}
 	shard := s.ks.ShardOf(j.ID)
-	keys := make([]string, 0, 6)
-	keys = append(keys, s.ks.Record(j.ID), s.ks.Stream(shard, j.Tenant), s.ks.Outbox(shard, j.Tenant))
-	args := make([]any, 0, 19)
+	keys := make([]string, 0, 7)
+	keys = append(keys, s.ks.Record(j.ID), s.ks.Stream(shard, j.Tenant), s.ks.Outbox(shard, j.Tenant), s.ks.JobIndex(shard, j.Tenant))
+	args := make([]any, 0, 20)
 	args = append(args,
 		doc, rq, string(j.State), s.streamMaxLen, s.ks.EventChannel(shard), j.Tenant, j.ID,
 		s.idemTTL, j.CallbackURL, callbackStates(j.CallbackEvents),
@@ -269,7 +286,7 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 	} else {
 		args = append(args, 0, "", 0, 0)
 	}
-	args = append(args, s.publish)
+	args = append(args, s.publish, s.indexHorizon)
 	res, err := s.eval(ctx, s.accepts, keyspace.Accept, keys, args...).Result()
 	if errors.Is(err, redis.Nil) || (err == nil && res == nil) {
 		return ErrExists

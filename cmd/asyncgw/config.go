@@ -214,6 +214,8 @@ type gatewayConfig struct {
 	StreamTokens streamTokensConfig `yaml:"stream_tokens"`
 	// CORS: gateway.CORSConfig.
 	CORS corsConfig `yaml:"cors"`
+	// UI is the operator console.
+	UI uiConfig `yaml:"ui"`
 }
 
 type streamTokensConfig struct {
@@ -230,9 +232,26 @@ type corsConfig struct {
 	AllowedOrigins []string `yaml:"allowed_origins" env:"list"`
 }
 
+// uiConfig is gateway.ui: the operator console (gateway.ConsoleConfig).
+type uiConfig struct {
+	// Enabled serves the console. Defaults to true.
+	Enabled *bool `yaml:"enabled"`
+	// Path is where it is served. Defaults to /ui/.
+	Path string `yaml:"path"`
+	// SessionTTL is how long a sign-in lasts. Defaults to 12h.
+	SessionTTL string `yaml:"session_ttl"`
+	// SessionKey signs session cookies: at least 32 characters, the same
+	// on every gateway that shares sessions. Defaults to a random key per
+	// process (sessions end at a restart).
+	SessionKey string `yaml:"session_key"`
+}
+
 type recordsConfig struct {
 	Retention    string `yaml:"retention"`
 	StreamMaxLen int64  `yaml:"stream_max_len"`
+	// IndexRetention is how long a job stays listable (GET /v1/jobs)
+	// after it was accepted. Defaults to twice retention.
+	IndexRetention string `yaml:"index_retention"`
 }
 
 type logConfig struct {
@@ -568,6 +587,10 @@ func (fc fileConfig) resolve() (*config, error) {
 		StreamMaxLen:   fc.Records.StreamMaxLen,
 		IdempotencyTTL: d("idempotency.ttl", fc.Idempotency.TTL),
 	}
+	cfg.Status.JobIndexRetention = d("records.index_retention", fc.Records.IndexRetention)
+	if v := cfg.Status.JobIndexRetention; v != 0 && v < time.Minute {
+		return nil, fmt.Errorf("records.index_retention: %q must be at least 1m", fc.Records.IndexRetention)
+	}
 	if err := cfg.resolveReplicaAck(fc.Redis); err != nil {
 		return nil, err
 	}
@@ -658,6 +681,18 @@ func (fc fileConfig) resolve() (*config, error) {
 			return nil, fmt.Errorf("gateway.drain_delay: %q is not a duration (such as 5s, or 0 for none)", v)
 		}
 		cfg.Gateway.DrainDelay = x
+	}
+	ui := fc.Gateway.UI
+	cfg.Gateway.Console = gateway.ConsoleConfig{
+		Disabled:   ui.Enabled != nil && !*ui.Enabled,
+		Path:       ui.Path,
+		SessionTTL: d("gateway.ui.session_ttl", ui.SessionTTL),
+	}
+	if ui.SessionKey != "" {
+		if len(ui.SessionKey) < 32 {
+			return nil, errors.New("gateway.ui.session_key: must be at least 32 characters")
+		}
+		cfg.Gateway.Console.SessionKey = []byte(ui.SessionKey)
 	}
 	cfg.RateLimitStore = cmpOr(fc.Gateway.RateLimitStore, "local")
 	if s := cfg.RateLimitStore; s != "local" && s != "redis" {

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/asyncgw/asyncgw/admin"
+	"github.com/asyncgw/asyncgw/breaker"
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/internal/keyspace"
 	"github.com/asyncgw/asyncgw/internal/memredis"
@@ -183,6 +184,12 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 				}
 				return metrics.Handler()
 			}(),
+			Upstreams: func() map[string]breaker.State {
+				if wk == nil {
+					return nil
+				}
+				return wk.UpstreamStates()
+			},
 			// ROLE, not PING: a sentinel answers PING, and a replica
 			// refuses writes.
 			Ping:   checkMaster,

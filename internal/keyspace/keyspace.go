@@ -32,8 +32,9 @@
 //	P:{T}:t:<tenant>:outbox       the tenant's webhook outbox on the shard
 //	P:{T}:t:<tenant>:dlq:<queue>  the tenant's dead letters of a queue on the shard
 //	P:{T}:t:<tenant>:idem:<hash>  an Idempotency-Key of the tenant
+//	P:{T}:t:<tenant>:jobs         the tenant's jobs on the shard, by creation time (the job index)
 //	P:t:<tenant>:webhooks:disabled  the tenant's disabled webhook endpoints
-//	P:dlq:lists, P:outbox:tenants, P:webhooks:disabled:tenants  registries
+//	P:dlq:lists, P:outbox:tenants, P:webhooks:disabled:tenants, P:jobs:tenants  registries
 //	P:{T}:replica-ack             the key written before a WAIT for the shard's replicas
 //	P:rl:{<key>}                  a rate limiter's bucket
 //
@@ -189,6 +190,16 @@ func (s *Space) Outbox(shard int, tenant string) string { return s.tenantKey(sha
 func (s *Space) DeadLetters(shard int, tenant, queue string) string {
 	return s.tenantKey(shard, tenant, "dlq:"+queue)
 }
+
+// JobIndex is the tenant's job index on shard: the IDs of its jobs on
+// the shard, scored by when they were accepted (unix ms). The accept
+// script writes it, trims what is older than the index's horizon and
+// has the set expire after a horizon without accepts; a listing takes out
+// entries whose records have expired.
+func (s *Space) JobIndex(shard int, tenant string) string { return s.tenantKey(shard, tenant, "jobs") }
+
+// JobTenants is the set of tenants that ever had a job index.
+func (s *Space) JobTenants() string { return s.prefix + ":jobs:tenants" }
 
 // Idempotency is where an Idempotency-Key of tenant is remembered, on the
 // shard ShardFor gives.

@@ -5,6 +5,7 @@
 -- KEYS[1] record              P:{T}:j:<id>
 -- KEYS[2] tenant stream       P:{T}:t:<tenant>:events
 -- KEYS[3] tenant outbox       P:{T}:t:<tenant>:outbox
+-- KEYS[4] tenant job index    P:{T}:t:<tenant>:jobs
 -- then, when ARGV[12] is 1:
 -- KEYS[k] idempotency key     P:{T}:t:<tenant>:idem:<hash>
 -- then, when ARGV[14] is 1:
@@ -21,12 +22,14 @@
 -- ARGV[15] task message                     ARGV[16] task scheduled (0/1)
 -- ARGV[17] its score (unix s) when scheduled, or pending since (unix ns)
 -- ARGV[18] publish command: SPUBLISH, or PUBLISH without sharded pub/sub
+-- ARGV[19] job index horizon (ms): older index entries are trimmed, and
+--          an index with no accept for that long expires
 --
 -- Returns the event's stream ID; false if the job or its task exists; or,
 -- when the key stands for a job already, {s, fp, id, st} of that key ("p"
 -- for s: an earlier version's claim still pending), having written nothing.
 -- Publishes "tenant\nid\n1\nstreamID\nstate\ndoc" on the event channel.
-local k = 4
+local k = 5
 local idem
 if ARGV[12] == '1' then
   idem = KEYS[k]
@@ -56,6 +59,9 @@ if ARGV[9] ~= '' then
     redis.call('ZADD', KEYS[3], ARGV[11], ARGV[7] .. '\n1')
   end
 end
+redis.call('ZADD', KEYS[4], ARGV[11], ARGV[7])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (tonumber(ARGV[11]) - tonumber(ARGV[19])))
+redis.call('PEXPIRE', KEYS[4], ARGV[19])
 local sid = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'j', ARGV[7], 's', 1, 'k', ARGV[3], 'd', ARGV[1])
 redis.call(ARGV[18], ARGV[5], ARGV[6] .. '\n' .. ARGV[7] .. '\n1\n' .. sid .. '\n' .. ARGV[3] .. '\n' .. ARGV[1])
 return sid
