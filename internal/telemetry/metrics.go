@@ -58,9 +58,9 @@ type Metrics struct {
 	// (status.Store.OrderingBacklog).
 	OrderingWaiting   *prometheus.GaugeVec // tenant
 	OrderingPromoting prometheus.Gauge
-	ReadyGauge      prometheus.Gauge
-	RedisNotMaster  prometheus.Gauge
-	BuildInfo       *prometheus.GaugeVec // version
+	ReadyGauge        prometheus.Gauge
+	RedisNotMaster    prometheus.Gauge
+	BuildInfo         *prometheus.GaugeVec // version
 
 	// statsAt is when WatchQueues last read the figures, or when the
 	// Metrics were made if it never has (unix ns).
