@@ -2,9 +2,12 @@ package status
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/asyncgw/asyncgw/internal/keyspace"
 	"github.com/asyncgw/asyncgw/jobs"
@@ -25,6 +28,19 @@ import (
 // A promotion lost to a crash or a lost answer leaves the line in the
 // promote set, which every worker sweeps (PromoteLines) on its recovery
 // interval: a line is then late by at most that interval, never stuck.
+
+// errOffShard: a job with an ordering key whose ID is not on its key's
+// shard (keyspace.Space.ShardFor, PlaceID), where its line is.
+var errOffShard = errors.New("a job with an ordering key must be placed on its key's shard")
+
+// checkPlaced reports errOffShard for a job with an ordering key whose ID
+// is on another shard than its key's line: its scripts would span slots.
+func (s *Store) checkPlaced(j *jobs.Job) error {
+	if s.ks.ShardOf(j.ID) != s.ks.ShardFor(j.Tenant, j.OrderingKey) {
+		return fmt.Errorf("store job %s: %w (submit.Client.NewID with the ordering key)", j.ID, errOffShard)
+	}
+	return nil
+}
 
 // orderingArgs appends to the update script's keys and args those of j's
 // ordering key: the line, the promote set and the waiting counts; the
@@ -104,13 +120,20 @@ const promoteBatch = 100
 // answer) or could not be made yet. It returns how many lines it looked
 // at. Workers call it on their recovery interval.
 func (s *Store) PromoteLines(ctx context.Context) (int, error) {
-	n := 0
-	for shard := range s.ks.Shards() {
-		lines, err := s.rdb.SRandMemberN(ctx, s.ks.PromoteSet(shard), promoteBatch).Result()
-		if err != nil {
-			return n, fmt.Errorf("read promote set: %w", err)
+	// One round trip reads every shard's set: an idle sweep costs that.
+	sets := make([]*redis.StringSliceCmd, s.ks.Shards())
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for shard := range sets {
+			sets[shard] = p.SRandMemberN(ctx, s.ks.PromoteSet(shard), promoteBatch)
 		}
-		for _, line := range lines {
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read promote sets: %w", err)
+	}
+	n := 0
+	for shard, cmd := range sets {
+		for _, line := range cmd.Val() {
 			tenant, ok := s.ks.ParseOrderingLine(line)
 			if !ok {
 				continue

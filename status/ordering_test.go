@@ -161,6 +161,17 @@ func testOrderingLine(t *testing.T, shards int, dial func() redis.UniversalClien
 		}
 	}
 
+	if shards > 1 {
+		// A job whose ID is not on its key's shard is refused, nothing
+		// written: its line and its records would be in two slots.
+		j := newJob(tenant)
+		j.ID, j.OrderingKey = ks.PlaceID(j.ID, (shard+1)%shards), key
+		task := keyspace.NewTaskWrite(keyspace.Task{Type: jobs.TaskType, Payload: []byte(`{}`), ID: j.ID,
+			Queue: ks.JobQueue(j.ID, j.Queue), MaxRetry: 3, Timeout: time.Minute}, time.Time{}, time.Now())
+		if err := st.Accept(ctx, j, &jobs.Request{}, task); !errors.Is(err, errOffShard) {
+			t.Fatalf("Accept off its key's shard: %v, want errOffShard", err)
+		}
+	}
 	a, b, c := accept(), accept(), accept()
 	if !hasTask(a) || hasTask(b) || hasTask(c) {
 		t.Fatalf("tasks: head %v, others %v %v; want the head's only", hasTask(a), hasTask(b), hasTask(c))

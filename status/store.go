@@ -273,6 +273,9 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 	args = append(args, s.publish)
 	if j.OrderingKey != "" && task != nil {
 		// In line behind the jobs with its key (see ordering.go).
+		if err := s.checkPlaced(j); err != nil {
+			return err
+		}
 		keys = append(keys, s.ks.OrderingLine(j.Tenant, j.OrderingKey), s.ks.OrderingWaiting(shard))
 		args = append(args, keyspace.OrderingEntry(j.ID, j.Queue))
 	}
