@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/labstack/echo/v5"
+
 	"github.com/asyncgw/asyncgw/jobs"
 )
 
@@ -74,4 +76,36 @@ func orderingKey(r *http.Request, s submission) (string, error) {
 			"this route does not take an ordering key (ordering: off): send the write without X-Ordering-Key")
 	}
 	return key, nil
+}
+
+// maxLineJobs is how many jobs of a line GET /admin/v1/ordering shows.
+const maxLineJobs = 100
+
+// adminOrderingLine serves GET /admin/v1/ordering?tenant=&key=: the line
+// of the tenant's jobs with that ordering key, head first, to see what
+// holds it.
+func (g *Gateway) adminOrderingLine(c *echo.Context) error {
+	q := c.Request().URL.Query()
+	if fields := checkParams(q, "tenant", "key"); len(fields) > 0 {
+		return queryProblem(fields...)
+	}
+	t, key := q.Get("tenant"), q.Get("key")
+	var fields []FieldError
+	if !jobs.ValidName(t) {
+		fields = append(fields, FieldError{Parameter: "tenant", Detail: "is required: a tenant name"})
+	}
+	if err := checkOrderingKey(key); err != nil {
+		fields = append(fields, FieldError{Parameter: "key", Detail: "is required: an ordering key; this one " + err.Error()})
+	}
+	if len(fields) > 0 {
+		return queryProblem(fields...)
+	}
+	n, js, err := g.deps.Admin.OrderingLine(c.Request().Context(), t, key, maxLineJobs)
+	if err != nil {
+		return err
+	}
+	if js == nil {
+		js = []*jobs.Job{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"tenant": t, "ordering_key": key, "length": n, "jobs": js})
 }

@@ -181,3 +181,37 @@ func (s *Store) OrderingBacklog(ctx context.Context) (waiting map[string]int64, 
 	}
 	return waiting, promoting, nil
 }
+
+// OrderingLine is the line of tenant's jobs with ordering key key: how
+// many jobs it holds and the first limit of them, head first (the head
+// runs, or is next to; the others wait, queued or scheduled). A job whose
+// record cannot be read is left out.
+func (s *Store) OrderingLine(ctx context.Context, tenant, key string, limit int) (int64, []*jobs.Job, error) {
+	line := s.ks.OrderingLine(tenant, key)
+	var n *redis.IntCmd
+	var entries *redis.StringSliceCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		n = p.LLen(ctx, line)
+		entries = p.LRange(ctx, line, 0, int64(limit)-1)
+		return nil
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("read ordering line: %w", err)
+	}
+	out := make([]*jobs.Job, 0, len(entries.Val()))
+	for _, e := range entries.Val() {
+		id, _, ok := keyspace.ParseOrderingEntry(e)
+		if !ok {
+			continue
+		}
+		j, err := s.Get(ctx, tenant, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		out = append(out, j)
+	}
+	return n.Val(), out, nil
+}

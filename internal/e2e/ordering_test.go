@@ -219,9 +219,27 @@ func TestOrderingKeyRunsInAcceptOrder(t *testing.T) {
 				id, j.State, j.OrderingKey, l.called(id))
 		}
 	}
+	// The admin view shows the line, its held head first.
+	var view struct {
+		Tenant      string     `json:"tenant"`
+		OrderingKey string     `json:"ordering_key"`
+		Length      int        `json:"length"`
+		Jobs        []jobs.Job `json:"jobs"`
+	}
+	getJSON(t, h.Server, "/admin/v1/ordering?tenant=default&key=acct-a", http.StatusOK, &view)
+	if view.Length != n || len(view.Jobs) != n || view.Jobs[0].ID != a[0] || view.Jobs[0].State != jobs.StateRunning ||
+		view.Jobs[1].ID != a[1] || view.Jobs[1].State != jobs.StateQueued || view.OrderingKey != "acct-a" {
+		t.Errorf("GET /admin/v1/ordering: %+v; want the %d jobs of acct-a, the held head running first", view, n)
+	}
+	r := h.Do(t, http.MethodGet, "/admin/v1/ordering?tenant=default&key=", nil, nil)
+	requireProblem(t, "admin view without a key", r, http.StatusBadRequest)
 	release()
 	for _, id := range a {
 		h.WaitState(t, id, jobs.StateSucceeded)
+	}
+	getJSON(t, h.Server, "/admin/v1/ordering?tenant=default&key=acct-a", http.StatusOK, &view)
+	if view.Length != 0 || len(view.Jobs) != 0 {
+		t.Errorf("GET /admin/v1/ordering after the line ran: %+v, want it empty", view)
 	}
 	if got := l.order("acct-a"); !slices.Equal(got, a) {
 		t.Errorf("key acct-a ran in order %v, want the accept order %v", got, a)
@@ -233,7 +251,7 @@ func TestOrderingKeyRunsInAcceptOrder(t *testing.T) {
 	if j, _ := h.Job(t, free[0]); j.OrderingKey != "" {
 		t.Errorf("a job without a key has ordering_key %q", j.OrderingKey)
 	}
-	r := h.Do(t, http.MethodGet, "/v1/jobs/"+free[0], nil, nil)
+	r = h.Do(t, http.MethodGet, "/v1/jobs/"+free[0], nil, nil)
 	if strings.Contains(string(r.Body), "ordering_key") {
 		t.Errorf("a job without a key shows ordering_key: %s", r.Body)
 	}
