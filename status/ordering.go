@@ -33,6 +33,10 @@ import (
 // shard (keyspace.Space.ShardFor, PlaceID), where its line is.
 var errOffShard = errors.New("a job with an ordering key must be placed on its key's shard")
 
+// errNeedsRejoin: Reopen of a job with an ordering key, which must join
+// its line again with its next task (Rejoin).
+var errNeedsRejoin = errors.New("a job with an ordering key is reopened with Rejoin")
+
 // checkPlaced reports errOffShard for a job with an ordering key whose ID
 // is on another shard than its key's line: its scripts would span slots.
 func (s *Store) checkPlaced(j *jobs.Job) error {

@@ -233,6 +233,12 @@ func testOrderingLine(t *testing.T, shards int, dial func() redis.UniversalClien
 	// The dead job replayed joins the end, behind d and a job accepted
 	// before the replay; it gets its task when it is the head.
 	e := accept()
+	if _, err := st.Reopen(ctx, tenant, b.ID, func(j *jobs.Job) error {
+		j.State = jobs.StateQueued
+		return nil
+	}); !errors.Is(err, errNeedsRejoin) {
+		t.Fatalf("Reopen of a dead job with an ordering key: %v, want errNeedsRejoin", err)
+	}
 	replay := keyspace.NewTaskWrite(keyspace.Task{Type: jobs.TaskType, Payload: []byte(`{"r":1}`), ID: b.ID,
 		Queue: ks.JobQueue(b.ID, b.Queue), MaxRetry: 3, Timeout: time.Minute}, time.Time{}, time.Now())
 	if _, err := st.Rejoin(ctx, tenant, b.ID, replay, func(j *jobs.Job) error {

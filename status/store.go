@@ -430,6 +430,10 @@ func (s *Store) updateDone(ctx context.Context, tenant, id string, fn func(*jobs
 		if j.State.Terminal() && !reopen {
 			return j, false, ErrFinished
 		}
+		if reopen && rejoin == nil && j.OrderingKey != "" && j.State.Terminal() {
+			// It must join its line with its next task (Rejoin).
+			return j, false, fmt.Errorf("reopen job %s: %w", id, errNeedsRejoin)
+		}
 		before := *j
 		if err := fn(j); err != nil {
 			return &before, false, err

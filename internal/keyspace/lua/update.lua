@@ -104,7 +104,7 @@ if ord then
         end
       end
     end
-  elseif ended and not now_ended then
+  elseif ended and not now_ended and ARGV[19] ~= '' then
     redis.call('HSET', KEYS[1], 'tmsg', ARGV[19], 'tsc', ARGV[20])
     if redis.call('RPUSH', line, ord) == 1 then
       redis.call('SADD', set, line)
