@@ -329,6 +329,12 @@ func (s *Service) ReplayMatching(ctx context.Context, b BulkReplay) (*BulkResult
 	return res, nil
 }
 
+// OrderingLine is the line of tenant's jobs with ordering key key: its
+// length and its first limit jobs, head first.
+func (s *Service) OrderingLine(ctx context.Context, tenant, key string, limit int) (int64, []*jobs.Job, error) {
+	return s.store.OrderingLine(ctx, tenant, key, limit)
+}
+
 // DisabledEndpoints lists the webhook endpoints that answered 410 Gone, of
 // one tenant or (tenant "") of all.
 func (s *Service) DisabledEndpoints(ctx context.Context, tenant string) ([]status.DisabledEndpoint, error) {

@@ -40,6 +40,12 @@ type submission struct {
 	idempotency string
 	// route, when the job comes from a route (for its pre-check).
 	route *Route
+	// ordering is the route's ordering policy: "optional" (also for Go
+	// handlers' types), "required" or "off". orderingKey is the body's
+	// ordering_key, when orderingSet (POST /v1/jobs).
+	ordering    string
+	orderingKey string
+	orderingSet bool
 	// callback is the callback URL the request named, and callbackAt
 	// where: "/callback_url" in the body, or "" for the X-Callback-URL
 	// header.
@@ -58,6 +64,10 @@ func (g *Gateway) accept(c *echo.Context, s submission) error {
 	}
 	if key == "" && s.idempotency == "required" {
 		return problem(http.StatusBadRequest, "idempotency-key-required", "this route requires an Idempotency-Key header")
+	}
+	ordKey, err := orderingKey(r, s)
+	if err != nil {
+		return err
 	}
 	wait, err := ParsePreferWait(r.Header.Values("Prefer"), g.cfg.MaxWait)
 	if err != nil {
@@ -78,10 +88,16 @@ func (g *Gateway) accept(c *echo.Context, s submission) error {
 	}
 
 	now := time.Now().UTC()
+	// A job with an ordering key lives on its key's shard, with its line;
+	// its Idempotency-Key is kept there too.
+	placeBy := key
+	if ordKey != "" {
+		placeBy = ordKey
+	}
 	j := &jobs.Job{
-		ID: g.deps.Jobs.NewID(t, key), Type: s.jobType, State: jobs.StateQueued, Queue: s.queue,
+		ID: g.deps.Jobs.NewID(t, placeBy), Type: s.jobType, State: jobs.StateQueued, Queue: s.queue,
 		MaxAttempts: s.maxAttempts, CreatedAt: now, UpdatedAt: now, Tenant: t,
-		Precheck: pre, CallbackURL: cbURL, CallbackEvents: cbEvents,
+		Precheck: pre, CallbackURL: cbURL, CallbackEvents: cbEvents, OrderingKey: ordKey,
 	}
 	var processAt time.Time
 	if s.delay > 0 {

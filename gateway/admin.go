@@ -25,6 +25,7 @@ type Admin interface {
 	Delete(ctx context.Context, id string) error
 	DisabledEndpoints(ctx context.Context, tenant string) ([]status.DisabledEndpoint, error)
 	EnableEndpoint(ctx context.Context, tenant, url string) (bool, error)
+	OrderingLine(ctx context.Context, tenant, key string, limit int) (int64, []*jobs.Job, error)
 }
 
 // adminRoutes mounts the admin API. Every route needs an admin key.
@@ -46,6 +47,7 @@ func (g *Gateway) adminRoutes(e *echo.Echo) {
 	e.DELETE("/admin/v1/dlq/:id", g.adminDelete, mw...)
 	e.GET("/admin/v1/webhooks/disabled", g.adminDisabledEndpoints, mw...)
 	e.DELETE("/admin/v1/webhooks/disabled", g.adminEnableEndpoint, mw...)
+	e.GET("/admin/v1/ordering", g.adminOrderingLine, mw...)
 }
 
 func (g *Gateway) adminQueues(c *echo.Context) error {

@@ -115,6 +115,11 @@ type Route struct {
 	// Idempotency is "optional" or "required" (400 without an
 	// Idempotency-Key). Defaults to "optional".
 	Idempotency string
+	// Ordering is "optional", "required" (400 without an ordering key)
+	// or "off" (400 with one): whether writes carry an X-Ordering-Key, by
+	// which the jobs of one tenant and key run one at a time, in the order
+	// they were accepted. Defaults to "optional".
+	Ordering string
 	// Schema is a JSON Schema file the body must satisfy. Optional.
 	Schema string
 	// Precheck is called before accepting. Optional.
@@ -170,6 +175,7 @@ func (c Config) withDefaults() Config {
 		r.MaxAttempts = cmp.Or(r.MaxAttempts, 8)
 		r.MaxBody = cmp.Or(r.MaxBody, c.MaxBody)
 		r.Idempotency = cmp.Or(r.Idempotency, "optional")
+		r.Ordering = cmp.Or(r.Ordering, OrderingOptional)
 		if r.Precheck != nil {
 			pc := *r.Precheck
 			pc.Timeout = cmp.Or(pc.Timeout, 2*time.Second)
@@ -252,6 +258,9 @@ func (c Config) validate() error {
 		if r.Idempotency != "optional" && r.Idempotency != "required" {
 			return fmt.Errorf("%s.idempotency: %q must be optional or required", at, r.Idempotency)
 		}
+		if r.Ordering != OrderingOptional && r.Ordering != OrderingRequired && r.Ordering != OrderingOff {
+			return fmt.Errorf("%s.ordering: %q must be optional, required or off", at, r.Ordering)
+		}
 		if r.RateLimit != nil {
 			if err := r.RateLimit.Validate(); err != nil {
 				return fmt.Errorf("%s.rate_limit.%w", at, err)
@@ -326,9 +335,10 @@ type Deps struct {
 
 // Submitter puts jobs on queues and cancels them (submit.Client).
 type Submitter interface {
-	// NewID is the ID of a new job of tenant, with its Idempotency-Key
-	// ("" for none).
-	NewID(tenant, idempotencyKey string) string
+	// NewID is the ID of a new job of tenant, placed by key: its
+	// ordering key when it has one, else its Idempotency-Key ("" for
+	// neither).
+	NewID(tenant, key string) string
 	Submit(ctx context.Context, j *jobs.Job, req *jobs.Request, processAt time.Time) error
 	Cancel(ctx context.Context, tenant, id string) (*jobs.Job, error)
 }

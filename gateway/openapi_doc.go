@@ -94,7 +94,7 @@ func addRoutes(doc *object, cfg Config, schemas map[string]*Schema) ([]string, e
 	bundle := newSchemaBundle(files)
 	var generic []string
 	var skipped []string
-	needRequiredKey, needEmptyParam := false, false
+	needRequiredKey, needRequiredOrdering, needEmptyParam := false, false, false
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
 		at := fmt.Sprintf("routes[%d]", i)
@@ -127,6 +127,7 @@ func addRoutes(doc *object, cfg Config, schemas map[string]*Schema) ([]string, e
 			}
 		}
 		needRequiredKey = needRequiredKey || r.Idempotency == "required"
+		needRequiredOrdering = needRequiredOrdering || r.Ordering == OrderingRequired
 		needEmptyParam = needEmptyParam || len(params) > 0
 		item := paths.obj(tmpl)
 		if item == nil {
@@ -161,6 +162,12 @@ func addRoutes(doc *object, cfg Config, schemas map[string]*Schema) ([]string, e
 		p.set("required", true)
 		p.set("description", "Required on this route (`400` without it). "+p.str("description"))
 		comps.obj("parameters").set("Idempotency-Key-Required", p)
+	}
+	if needRequiredOrdering {
+		p := clone(comps.obj("parameters").get("X-Ordering-Key")).(*object)
+		p.set("required", true)
+		p.set("description", "Required on this route (`400` without it). "+p.str("description"))
+		comps.obj("parameters").set("X-Ordering-Key-Required", p)
 	}
 	if needEmptyParam {
 		r := clone(comps.obj("responses").get("JobNotFound")).(*object)

@@ -114,6 +114,13 @@ func (s routeSpec) operation() *object {
 		idem = "Idempotency-Key-Required"
 	}
 	params = append(params, ref("parameters", idem))
+	switch r.Ordering {
+	case OrderingRequired:
+		params = append(params, ref("parameters", "X-Ordering-Key-Required"))
+	case OrderingOff:
+	default:
+		params = append(params, ref("parameters", "X-Ordering-Key"))
+	}
 	var queues []any
 	for _, q := range r.Priorities {
 		if !slices.Contains(queues, any(q)) {
@@ -185,6 +192,12 @@ func (s routeSpec) description() string {
 	}
 	if r.Idempotency == "required" {
 		d = append(d, "This route requires an `Idempotency-Key`: a write without one is `400`.")
+	}
+	switch r.Ordering {
+	case OrderingRequired:
+		d = append(d, "This route requires an `X-Ordering-Key`: a write without one is `400`.")
+	case OrderingOff:
+		d = append(d, "This route takes no `X-Ordering-Key`: a write with one is `400`.")
 	}
 	if l := r.RateLimit; l != nil {
 		d = append(d, fmt.Sprintf("Each tenant may send %s requests per second to this route, in bursts of up to %d; beyond that `429`.",

@@ -21,8 +21,8 @@ import (
 
 // openAPIRoutes is a configuration with several kinds of routes: schemas
 // that refer to other files, to $defs, to $ids and to anchors; both path
-// parameter syntaxes; a required Idempotency-Key; a rate limit and a
-// pre-check.
+// parameter syntaxes; a required Idempotency-Key; a required ordering key
+// and one refused; a rate limit and a pre-check.
 func openAPIRoutes() []Route {
 	schema := func(name string) string { return filepath.Join("testdata", "openapi", name) }
 	return []Route{
@@ -31,10 +31,10 @@ func openAPIRoutes() []Route {
 		{Name: "order-lines", Method: "PUT", Path: "/v1/orders/:order/lines/:line", Upstream: "http://orders.internal/orders/:order/lines/:line",
 			Schema: schema("order.json")},
 		{Name: "notes", Path: "/v1/customers/{customer}/notes", Upstream: "http://notes.internal/{customer}/notes",
-			Schema: schema("note.json"), Priorities: []string{"low", "default"}, Queue: "low"},
+			Schema: schema("note.json"), Priorities: []string{"low", "default"}, Queue: "low", Ordering: OrderingRequired},
 		{Name: "addresses", Method: "PATCH", Path: "/v1/addresses", Upstream: "http://addresses.internal/",
 			Schema: schema("address.json"), Precheck: &Precheck{URL: "http://addresses.internal/check"}},
-		{Name: "ping", Path: "/v1/ping", Upstream: "http://ping.internal/"},
+		{Name: "ping", Path: "/v1/ping", Upstream: "http://ping.internal/", Ordering: OrderingOff},
 		{Name: "legacy", Path: "/v1/legacy", Upstream: "http://legacy.internal/", Schema: schema("legacy.json")},
 		{Name: "files", Method: "PUT", Path: "/v1/files/*", Upstream: "http://files.internal/"},
 	}

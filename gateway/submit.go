@@ -36,7 +36,7 @@ var skipHeaders = map[string]bool{
 	"Authorization": true, "Cookie": true, "Host": true, "Content-Length": true,
 	"Connection": true, "Keep-Alive": true, "Transfer-Encoding": true, "Te": true,
 	"Trailer": true, "Upgrade": true, "Proxy-Authorization": true, "Proxy-Connection": true,
-	"Expect": true, "Accept-Encoding": true, "Idempotency-Key": true, "X-Priority": true,
+	"Expect": true, "Accept-Encoding": true, "Idempotency-Key": true, "X-Priority": true, "X-Ordering-Key": true,
 	"X-Callback-Url": true, "Prefer": true, "Last-Event-Id": true,
 	// The trace context is stored with the job and sent from each
 	// attempt's own span instead.
@@ -83,7 +83,7 @@ func (g *Gateway) submitRoute(rt *Route) echo.HandlerFunc {
 		}
 		return g.accept(c, submission{
 			jobType: rt.Name, queue: queue, maxAttempts: rt.MaxAttempts, req: req,
-			raw: body, idempotency: rt.Idempotency, route: rt,
+			raw: body, idempotency: rt.Idempotency, ordering: rt.Ordering, route: rt,
 			callback: r.Header.Get("X-Callback-URL"),
 		})
 	}
@@ -96,10 +96,11 @@ type genericRequest struct {
 	Priority    string          `json:"priority"`
 	CallbackURL string          `json:"callback_url"`
 	Delay       string          `json:"delay"`
+	OrderingKey *string         `json:"ordering_key"`
 }
 
 // genericFields are the members of a POST /v1/jobs body.
-var genericFields = map[string]bool{"type": true, "payload": true, "priority": true, "callback_url": true, "delay": true}
+var genericFields = map[string]bool{"type": true, "payload": true, "priority": true, "callback_url": true, "delay": true, "ordering_key": true}
 
 // checkTopKeys refuses members that encoding/json would match in another
 // case ("TYPE"). Members given twice are refused before, with every other
@@ -170,6 +171,10 @@ func (g *Gateway) submitGeneric(c *echo.Context) error {
 		return p
 	}
 	priority := cmp.Or(in.Priority, r.Header.Get("X-Priority"))
+	ordKey, ordSet := "", in.OrderingKey != nil
+	if ordSet {
+		ordKey = *in.OrderingKey
+	}
 	callback, callbackAt := in.CallbackURL, "/callback_url"
 	if callback == "" {
 		callback, callbackAt = r.Header.Get("X-Callback-URL"), ""
@@ -198,6 +203,7 @@ func (g *Gateway) submitGeneric(c *echo.Context) error {
 			jobType: rt.Name, queue: queue, maxAttempts: rt.MaxAttempts, req: req,
 			delay: delay, raw: body, idempotency: rt.Idempotency, route: rt,
 			callback: callback, callbackAt: callbackAt,
+			ordering: rt.Ordering, orderingKey: ordKey, orderingSet: ordSet,
 		})
 	}
 	queue, err := pickQueue(priority, typ.Queue, g.cfg.Queues)
@@ -208,6 +214,7 @@ func (g *Gateway) submitGeneric(c *echo.Context) error {
 	return g.accept(c, submission{
 		jobType: typ.Name, queue: queue, maxAttempts: typ.MaxAttempts, req: req,
 		delay: delay, raw: body, callback: callback, callbackAt: callbackAt,
+		ordering: OrderingOptional, orderingKey: ordKey, orderingSet: ordSet,
 	})
 }
 

@@ -94,6 +94,23 @@ func ValidName(s string) bool {
 	return true
 }
 
+// MaxOrderingKeyLen is the longest ordering key.
+const MaxOrderingKeyLen = 200
+
+// ValidOrderingKey reports whether s can be an ordering key: 1 to
+// MaxOrderingKeyLen printable ASCII characters (space to '~').
+func ValidOrderingKey(s string) bool {
+	if len(s) == 0 || len(s) > MaxOrderingKeyLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // Job is the public job resource, as served by GET /v1/jobs/{id} and carried
 // in every event.
 type Job struct {
@@ -119,6 +136,10 @@ type Job struct {
 	ReplayedAt *time.Time `json:"replayed_at,omitempty"`
 	// CallbackURL is where the job's webhooks go, when it has one.
 	CallbackURL string `json:"callback_url,omitempty"`
+	// OrderingKey, when the job has one, puts it in line behind the jobs
+	// of its tenant with the same key accepted before it: it starts only
+	// when the one before it has ended.
+	OrderingKey string `json:"ordering_key,omitempty"`
 	// Webhook, on a webhook delivery, says which job and event it
 	// delivers.
 	Webhook *WebhookRef `json:"webhook,omitempty"`

@@ -181,3 +181,26 @@ func TestRequestJSON(t *testing.T) {
 		t.Fatalf("round trip = %+v, %v; want %+v", got, err, req)
 	}
 }
+
+func TestValidOrderingKey(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		key  string
+		want bool
+	}{
+		{"account-42", true},
+		{"a", true},
+		{"acct 42/eur:~!", true},
+		{strings.Repeat("k", MaxOrderingKeyLen), true},
+		{"", false},
+		{strings.Repeat("k", MaxOrderingKeyLen+1), false},
+		{"tab\there", false},
+		{"new\nline", false},
+		{"del\x7f", false},
+		{"naïve", false},
+	} {
+		if got := ValidOrderingKey(tt.key); got != tt.want {
+			t.Errorf("ValidOrderingKey(%q) = %v, want %v", tt.key, got, tt.want)
+		}
+	}
+}

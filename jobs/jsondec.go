@@ -116,6 +116,8 @@ func (d *jsonDecoder) job(j *Job) bool {
 			return seen.first(16) && d.str(&j.CallbackURL)
 		case "webhook":
 			return seen.first(17) && d.webhookPtr(&j.Webhook)
+		case "ordering_key":
+			return seen.first(18) && d.str(&j.OrderingKey)
 		}
 		return false
 	})

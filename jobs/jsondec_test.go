@@ -125,7 +125,7 @@ func decTestJobs() []*Job {
 	}
 	for _, s := range jencStrings {
 		j := base()
-		j.ID, j.Type, j.Error, j.CallbackURL = s, s, s, s
+		j.ID, j.Type, j.Error, j.CallbackURL, j.OrderingKey = s, s, s, s, s
 		j.Result = &Result{Headers: map[string]string{s: s}, BodyBase64: s}
 		j.Webhook = &WebhookRef{JobID: s, Event: s, URL: s}
 		out = append(out, j)

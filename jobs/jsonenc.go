@@ -113,6 +113,10 @@ func encJob(b []byte, j *Job) ([]byte, bool) {
 		b = append(b, `,"callback_url":`...)
 		b = encString(b, j.CallbackURL)
 	}
+	if j.OrderingKey != "" {
+		b = append(b, `,"ordering_key":`...)
+		b = encString(b, j.OrderingKey)
+	}
 	if w := j.Webhook; w != nil {
 		b = append(b, `,"webhook":{"job_id":`...)
 		b = encString(b, w.JobID)

@@ -186,7 +186,7 @@ func TestAppendJobJSON(t *testing.T) {
 	}
 	for _, s := range jencStrings {
 		j := base()
-		j.ID, j.Type, j.Error, j.CallbackURL = s, s, s, s
+		j.ID, j.Type, j.Error, j.CallbackURL, j.OrderingKey = s, s, s, s, s
 		j.Result = &Result{Headers: map[string]string{s: s}, BodyBase64: s}
 		j.Webhook = &WebhookRef{JobID: s, Event: s, URL: s}
 		checkJobJSON(t, &j)
@@ -468,7 +468,7 @@ func (r jencRand) job() *Job {
 		Attempt: r.int(), MaxAttempts: r.int(), CreatedAt: r.time(), UpdatedAt: r.time(),
 		StartedAt: r.timePtr(), FinishedAt: r.timePtr(), NextAttemptAt: r.timePtr(),
 		Error: r.str(), Precheck: r.raw(), Replays: r.int(), ReplayedAt: r.timePtr(),
-		CallbackURL: r.str(), Tenant: r.str(), IdempotencyKey: r.str(), Version: r.str(),
+		CallbackURL: r.str(), OrderingKey: r.str(), Tenant: r.str(), IdempotencyKey: r.str(), Version: r.str(),
 	}
 	if r.IntN(2) == 0 {
 		res := &Result{Status: r.int(), Body: r.raw(), BodyBase64: r.str(), Raw: []byte(r.str())}

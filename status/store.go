@@ -271,7 +271,8 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 		s.idemTTL, j.CallbackURL, callbackStates(j.CallbackEvents),
 		time.Now().UnixMilli())
 	if j.IdempotencyKey != "" {
-		keys = append(keys, s.ks.Idempotency(j.Tenant, j.IdempotencyKey))
+		// On the job's shard: its ordering key's, or its Idempotency-Key's.
+		keys = append(keys, s.ks.IdempotencyOn(shard, j.Tenant, j.IdempotencyKey))
 		args = append(args, 1, j.IdempotencyFingerprint)
 	} else {
 		args = append(args, 0, "")
@@ -287,6 +288,14 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 		args = append(args, 0, "", 0, 0)
 	}
 	args = append(args, s.publish, s.indexHorizon)
+	if j.OrderingKey != "" && task != nil {
+		// In line behind the jobs with its key (see ordering.go).
+		if err := s.checkPlaced(j); err != nil {
+			return err
+		}
+		keys = append(keys, s.ks.OrderingLine(j.Tenant, j.OrderingKey), s.ks.OrderingWaiting(shard))
+		args = append(args, keyspace.OrderingEntry(j.ID, j.Queue))
+	}
 	res, err := s.eval(ctx, s.accepts, keyspace.Accept, keys, args...).Result()
 	if errors.Is(err, redis.Nil) || (err == nil && res == nil) {
 		return ErrExists
@@ -424,12 +433,12 @@ func (s *Store) Reopen(ctx context.Context, tenant, id string, fn func(*jobs.Job
 }
 
 func (s *Store) update(ctx context.Context, tenant, id string, fn func(*jobs.Job) error, reopen bool) (*jobs.Job, error) {
-	j, _, err := s.updateDone(ctx, tenant, id, fn, reopen, nil)
+	j, _, err := s.updateDone(ctx, tenant, id, fn, reopen, nil, nil)
 	return j, err
 }
 
 // updateDone is update that also retires done's task (see Finish).
-func (s *Store) updateDone(ctx context.Context, tenant, id string, fn func(*jobs.Job) error, reopen bool, done *keyspace.TaskDone) (*jobs.Job, bool, error) {
+func (s *Store) updateDone(ctx context.Context, tenant, id string, fn func(*jobs.Job) error, reopen bool, done *keyspace.TaskDone, rejoin *keyspace.TaskWrite) (*jobs.Job, bool, error) {
 	for range 50 {
 		j, seq, err := s.get(ctx, tenant, id)
 		if err != nil {
@@ -438,12 +447,16 @@ func (s *Store) updateDone(ctx context.Context, tenant, id string, fn func(*jobs
 		if j.State.Terminal() && !reopen {
 			return j, false, ErrFinished
 		}
+		if reopen && rejoin == nil && j.OrderingKey != "" && j.State.Terminal() {
+			// It must join its line with its next task (Rejoin).
+			return j, false, fmt.Errorf("reopen job %s: %w", id, errNeedsRejoin)
+		}
 		before := *j
 		if err := fn(j); err != nil {
 			return &before, false, err
 		}
 		var retired bool
-		j.Version, retired, err = s.write(ctx, j, seq, reopen, done)
+		j.Version, retired, err = s.write(ctx, j, seq, reopen, done, rejoin)
 		if errors.Is(err, errConflict) {
 			continue
 		}
@@ -469,11 +482,11 @@ func (s *Store) Advance(ctx context.Context, j *jobs.Job, fn func(*jobs.Job) err
 // task costs no round trip of its own.
 func (s *Store) Finish(ctx context.Context, j *jobs.Job, done *keyspace.TaskDone, fn func(*jobs.Job) error) (*jobs.Job, bool, error) {
 	if j.Version == "" || j.State.Terminal() {
-		return s.updateDone(ctx, j.Tenant, j.ID, fn, false, done)
+		return s.updateDone(ctx, j.Tenant, j.ID, fn, false, done, nil)
 	}
 	next, retired, err := s.advanceAt(ctx, j, fn, done)
 	if errors.Is(err, jobs.ErrChanged) {
-		return s.updateDone(ctx, j.Tenant, j.ID, fn, false, done)
+		return s.updateDone(ctx, j.Tenant, j.ID, fn, false, done, nil)
 	}
 	return next, retired, err
 }
@@ -496,7 +509,7 @@ func (s *Store) advanceAt(ctx context.Context, j *jobs.Job, fn func(*jobs.Job) e
 	}
 	var err error
 	var retired bool
-	next.Version, retired, err = s.write(ctx, &next, j.Version, false, done)
+	next.Version, retired, err = s.write(ctx, &next, j.Version, false, done, nil)
 	switch {
 	case err == nil:
 		return &next, retired, nil
@@ -512,8 +525,11 @@ func (s *Store) advanceAt(ctx context.Context, j *jobs.Job, fn func(*jobs.Job) e
 // its new seq; with done, it also retires that task if it is still
 // active, and says whether it did. With MinReplicasAck, a write that the
 // replicas did not confirm returns its seq and retired all the same, with
-// an error wrapping jobs.ErrNotReplicated.
-func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool, done *keyspace.TaskDone) (string, bool, error) {
+// an error wrapping jobs.ErrNotReplicated. A job with an ordering key
+// that ends releases its key, and one that leaves dead joins its line
+// again with rejoin, its next task (see ordering.go); the job that
+// becomes the head is started before write returns.
+func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool, done *keyspace.TaskDone, rejoin *keyspace.TaskWrite) (string, bool, error) {
 	doc := PublicJSON(j)
 	ttl := int64(0)
 	switch {
@@ -546,6 +562,11 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool,
 		keys = append(keys, done.Active, done.Lease, done.Key, done.Processed, done.Total)
 		args = append(args, done.ID, done.StatsExpire, done.MaxCount)
 	}
+	var line string
+	if j.OrderingKey != "" {
+		line = s.ks.OrderingLine(j.Tenant, j.OrderingKey)
+		keys, args = s.orderingArgs(keys, args, j, line, shard, done != nil, rejoin)
+	}
 	res, err := s.eval(ctx, s.updates, keyspace.Update, keys, args...).Slice()
 	if err != nil {
 		return "", false, fmt.Errorf("update job record: %w", err)
@@ -563,6 +584,14 @@ func (s *Store) write(ctx context.Context, j *jobs.Job, seq string, reopen bool,
 	if len(res) > 2 {
 		n, _ := res[2].(int64)
 		retired = n == 1
+	}
+	if len(res) > 3 {
+		if next, _ := res[3].(string); next != "" {
+			// Best effort: a promotion that fails here is made by the
+			// workers' sweep (PromoteLines), the line being in the
+			// promote set.
+			_ = s.promote(ctx, j.Tenant, line, next)
+		}
 	}
 	return strconv.FormatInt(code, 10), retired, s.awaitReplicas(ctx, shard)
 }

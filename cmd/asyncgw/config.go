@@ -282,6 +282,9 @@ type routeConfig struct {
 	// never stored nor logged. Defaults to none.
 	Headers     map[string]string `yaml:"headers"`
 	Idempotency string            `yaml:"idempotency"`
+	// Ordering is optional, required (400 without an X-Ordering-Key) or
+	// off (400 with one). Defaults to optional.
+	Ordering string `yaml:"ordering"`
 	// Schema is a JSON Schema file, relative to the configuration file.
 	Schema    string           `yaml:"schema"`
 	RateLimit *rateLimitConfig `yaml:"rate_limit"`
@@ -769,6 +772,7 @@ func (fc fileConfig) resolve() (*config, error) {
 			MaxResponse: maxResponse,
 			Headers:     headers,
 			Idempotency: r.Idempotency,
+			Ordering:    r.Ordering,
 			Schema:      r.Schema,
 		})
 		// The worker's options are keyed by route name, and a worker

@@ -69,6 +69,7 @@ func TestBadConfig(t *testing.T) {
 		{name: "min_replicas_ack without redis", yaml: "redis:\n  min_replicas_ack: 1\n", env: map[string]string{"ASYNCGW_REDIS_URL": ""}, want: "redis.min_replicas_ack: needs a replicated Redis (redis.url, redis.sentinel or redis.cluster)"},
 		{name: "replica_ack_timeout", yaml: "redis:\n  min_replicas_ack: 1\n  replica_ack_timeout: 1m\n", want: `redis.replica_ack_timeout: "1m" must be a duration from 1ms to 10s`},
 		{name: "bad idempotency policy", yaml: route + "    idempotency: always\n", want: `routes[0].idempotency: "always" must be optional or required`, later: true},
+		{name: "bad ordering policy", yaml: route + "    ordering: strict\n", want: `routes[0].ordering: "strict" must be optional, required or off`, later: true},
 		{name: "bad rate limit", yaml: route + "    rate_limit: {rate: 0, burst: 5}\n", want: `routes[0].rate_limit.rate 0: must be a positive number`, later: true},
 		{name: "missing schema", yaml: route + "    schema: nowhere.json\n", want: `routes[0].schema: `, later: true},
 		{name: "bad precheck url", yaml: route + "    precheck: {url: ftp://x}\n", want: `routes[0].precheck.url: `, later: true},

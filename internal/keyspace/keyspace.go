@@ -17,9 +17,12 @@
 // redis-cli --cluster create gives them).
 //
 // A job's shard is written in its ID (ShardOf), so a read needs no lookup.
-// A job with an Idempotency-Key is on the shard of its tenant and key
-// (ShardFor): two requests with one key meet in one script. Any other job
-// is on a random shard.
+// A job with an ordering key is on the shard of its tenant and ordering key
+// (ShardFor), where its key's line is: every job of one line, and the line,
+// share one slot. A job with an Idempotency-Key and no ordering key is on
+// the shard of its tenant and Idempotency-Key (ShardFor): two requests with
+// one key meet in one script. Either way the Idempotency-Key is kept on the
+// job's shard (IdempotencyOn). Any other job is on a random shard.
 //
 // # Names
 //
@@ -33,6 +36,9 @@
 //	P:{T}:t:<tenant>:dlq:<queue>  the tenant's dead letters of a queue on the shard
 //	P:{T}:t:<tenant>:idem:<hash>  an Idempotency-Key of the tenant
 //	P:{T}:t:<tenant>:jobs         the tenant's jobs on the shard, by creation time (the job index)
+//	P:{T}:t:<tenant>:ord:<hash>   an ordering key's line: "<id>\n<queue>" entries, head first
+//	P:{T}:ord:promote             the shard's lines whose head may need its task written
+//	P:{T}:ord:waiting             jobs waiting behind another in the shard's lines, by tenant (hash)
 //	P:t:<tenant>:webhooks:disabled  the tenant's disabled webhook endpoints
 //	P:dlq:lists, P:outbox:tenants, P:webhooks:disabled:tenants, P:jobs:tenants  registries
 //	P:{T}:replica-ack             the key written before a WAIT for the shard's replicas
@@ -109,15 +115,16 @@ func (s *Space) ShardOf(id string) int {
 	return idBits(id) % len(s.tags)
 }
 
-// ShardFor is the shard of a job with an Idempotency-Key.
-func (s *Space) ShardFor(tenant, idempotencyKey string) int {
+// ShardFor is the shard of a job with an ordering key (that key) or,
+// without one, with an Idempotency-Key (that key).
+func (s *Space) ShardFor(tenant, key string) int {
 	if len(s.tags) == 1 {
 		return 0
 	}
 	h := fnv.New64a()
 	h.Write([]byte(tenant))
 	h.Write([]byte{0})
-	h.Write([]byte(idempotencyKey))
+	h.Write([]byte(key))
 	return int(h.Sum64() % uint64(len(s.tags)))
 }
 
@@ -202,11 +209,68 @@ func (s *Space) JobIndex(shard int, tenant string) string { return s.tenantKey(s
 func (s *Space) JobTenants() string { return s.prefix + ":jobs:tenants" }
 
 // Idempotency is where an Idempotency-Key of tenant is remembered, on the
-// shard ShardFor gives.
+// shard ShardFor gives: that of a job with the key and no ordering key.
 func (s *Space) Idempotency(tenant, key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return s.tenantKey(s.ShardFor(tenant, key), tenant, "idem:"+hex.EncodeToString(sum[:]))
+	return s.IdempotencyOn(s.ShardFor(tenant, key), tenant, key)
 }
+
+// IdempotencyOn is where an Idempotency-Key of tenant is remembered on
+// shard: the job's own, which for a job with an ordering key is that key's.
+func (s *Space) IdempotencyOn(shard int, tenant, key string) string {
+	return s.tenantKey(shard, tenant, "idem:"+keyHash(key))
+}
+
+// keyHash is the SHA-256 of a client's key, in hex: any key, whatever its
+// characters, makes a plain key name.
+func keyHash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// OrderingLine is the line of tenant's jobs with ordering key key, on the
+// shard ShardFor gives: a list of entries (OrderingEntry), the job that
+// may run first.
+func (s *Space) OrderingLine(tenant, key string) string {
+	return s.tenantKey(s.ShardFor(tenant, key), tenant, "ord:"+keyHash(key))
+}
+
+// ParseOrderingLine returns the tenant of a line named by OrderingLine;
+// ok is false for any other key.
+func (s *Space) ParseOrderingLine(key string) (tenant string, ok bool) {
+	rest, found := strings.CutPrefix(key, s.prefix+":{")
+	if !found {
+		return "", false
+	}
+	_, rest, found = strings.Cut(rest, "}:t:")
+	if !found {
+		return "", false
+	}
+	tenant, hash, found := strings.Cut(rest, ":ord:")
+	return tenant, found && tenant != "" && len(hash) == 64
+}
+
+// OrderingEntry is the entry of job id, of priority queue (a configured
+// queue name, not an asynq queue), in its ordering key's line.
+func OrderingEntry(id, queue string) string { return id + "\n" + queue }
+
+// ParseOrderingEntry splits an entry made by OrderingEntry; ok is false
+// for anything else.
+func ParseOrderingEntry(e string) (id, queue string, ok bool) {
+	id, queue, ok = strings.Cut(e, "\n")
+	return id, queue, ok && id != "" && queue != ""
+}
+
+// PromoteSet is the set of shard's lines whose head may be waiting for
+// its task to be written: a line joins it when its head is released or a
+// replay becomes its head, and leaves it when its head's task is written
+// (or the line is empty). Workers sweep it, so that a lost promotion
+// delays a line rather than stopping it.
+func (s *Space) PromoteSet(shard int) string { return s.shardPrefix(shard) + "ord:promote" }
+
+// OrderingWaiting is a hash of shard: for each tenant, how many of its
+// jobs on the shard wait behind another job of their ordering key (the
+// lines' lengths less their heads).
+func (s *Space) OrderingWaiting(shard int) string { return s.shardPrefix(shard) + "ord:waiting" }
 
 // DisabledEndpoints maps the tenant's disabled webhook endpoints (URL) to
 // why (JSON).

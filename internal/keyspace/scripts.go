@@ -32,6 +32,8 @@ var (
 	ClaimOutbox = script("claim_outbox")
 	// AddDelivery notes a webhook delivery of a job.
 	AddDelivery = script("add_delivery")
+	// Promote writes the task of an ordering key's line's head.
+	Promote = script("promote")
 	// RateLimit counts a request against a rate limiter's bucket.
 	RateLimit = script("rate_limit")
 )

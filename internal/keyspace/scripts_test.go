@@ -143,6 +143,37 @@ func drive(t *testing.T, ctx context.Context, rdb *redis.Client) {
 	dead := submit("dead", "", "", time.Time{})
 	later := submit("ok", "", "", time.Now().Add(time.Hour))
 
+	// Jobs with an ordering key: in line on their key's shard, one with
+	// an Idempotency-Key, one scheduled, one canceled while it waits, one
+	// that dies and is replayed into its line.
+	ordered := func(typ, key, idem string, at time.Time) *jobs.Job {
+		t.Helper()
+		now := time.Now().UTC()
+		j := &jobs.Job{ID: client.NewID(tenant, key), Type: typ, State: jobs.StateQueued, Queue: queue,
+			MaxAttempts: 1, CreatedAt: now, UpdatedAt: now, Tenant: tenant, OrderingKey: key}
+		if idem != "" {
+			j.IdempotencyKey, j.IdempotencyFingerprint = idem, "fp"
+		}
+		if !at.IsZero() {
+			j.State, j.NextAttemptAt = jobs.StateScheduled, &at
+		}
+		if err := client.Submit(ctx, j, &jobs.Request{Method: http.MethodPost}, at); err != nil {
+			t.Fatalf("Submit ordered: %v", err)
+		}
+		return j
+	}
+	orderedDead := ordered("dead", "acct-2", "", time.Time{})
+	run = append(run,
+		ordered("ok", "acct-1", "", time.Time{}),
+		ordered("ok", "acct-1", "idem-acct-1", time.Time{}),
+		ordered("ok", "acct-1", "", time.Now().Add(time.Second)),
+		ordered("ok", "acct-2", "", time.Time{}))
+	waiter := ordered("ok", "acct-1", "", time.Time{})
+	if _, err := client.Cancel(ctx, tenant, waiter.ID); err != nil {
+		t.Fatalf("Cancel waiting job: %v", err)
+	}
+	run = append(run, ordered("ok", "acct-1", "", time.Time{}))
+
 	w, err := worker.New(worker.Config{Queues: map[string]int{queue: 1}, Concurrency: 4, ShutdownTimeout: 2 * time.Second}, rdb, store, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -164,6 +195,24 @@ func drive(t *testing.T, ctx context.Context, rdb *redis.Client) {
 			got, err := store.Get(ctx, tenant, j.ID)
 			return err == nil && got.State == want
 		})
+	}
+	testutil.WaitFor(t, 20*time.Second, "ordered job "+orderedDead.ID+" dead", func() bool {
+		got, err := store.Get(ctx, tenant, orderedDead.ID)
+		return err == nil && got.State == jobs.StateDead
+	})
+	if _, err := client.Replay(ctx, tenant, orderedDead.ID, time.Time{}); err != nil {
+		t.Fatalf("Replay ordered: %v", err)
+	}
+	testutil.WaitFor(t, 20*time.Second, "replayed job "+orderedDead.ID+" dead again", func() bool {
+		got, err := store.Get(ctx, tenant, orderedDead.ID)
+		return err == nil && got.State == jobs.StateDead && got.Replays == 1
+	})
+	// A line left in a promote set, as a process that died between a
+	// job's end and the next one's start leaves it.
+	line := ks.OrderingLine(tenant, "acct-3")
+	rdb.SAdd(ctx, ks.PromoteSet(ks.ShardFor(tenant, "acct-3")), line)
+	if _, err := store.PromoteLines(ctx); err != nil {
+		t.Fatalf("PromoteLines: %v", err)
 	}
 	if err := store.DeleteDeadLetter(ctx, tenant, queue, dead.ID); err != nil {
 		t.Fatalf("DeleteDeadLetter: %v", err)

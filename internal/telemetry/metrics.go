@@ -54,9 +54,13 @@ type Metrics struct {
 	QueuePaused     *prometheus.GaugeVec // queue
 	DLQSize         *prometheus.GaugeVec // queue
 	WebhookOutbox   prometheus.Gauge
-	ReadyGauge      prometheus.Gauge
-	RedisNotMaster  prometheus.Gauge
-	BuildInfo       *prometheus.GaugeVec // version
+	// OrderingWaiting and OrderingPromoting are the ordering keys' backlog
+	// (status.Store.OrderingBacklog).
+	OrderingWaiting   *prometheus.GaugeVec // tenant
+	OrderingPromoting prometheus.Gauge
+	ReadyGauge        prometheus.Gauge
+	RedisNotMaster    prometheus.Gauge
+	BuildInfo         *prometheus.GaugeVec // version
 
 	// statsAt is when WatchQueues last read the figures, or when the
 	// Metrics were made if it never has (unix ns).
@@ -145,6 +149,12 @@ func NewMetrics(version string) *Metrics {
 	m.WebhookOutbox = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "asyncgw_webhook_outbox_pending", Help: "Job events waiting to become webhook deliveries.",
 	})
+	m.OrderingWaiting = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "asyncgw_ordering_waiting_jobs", Help: "Jobs waiting behind an earlier job of their ordering key (X-Ordering-Key), by tenant: every key's line less its head. Read from Redis every few seconds.",
+	}, []string{"tenant"})
+	m.OrderingPromoting = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "asyncgw_ordering_lines_promoting", Help: "Ordering keys' lines whose next job is being started after the one before it ended. Momentarily above 0 under load; a line that stays here is started by the workers' sweep within worker.recover_interval.",
+	})
 	m.RedisNotMaster = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "asyncgw_redis_not_master",
 		Help: "1 while the Redis node this process writes to answers ROLE as other than a master (redis.url names a replica, or a failover left this process on the demoted node), 0 otherwise. Checked with readiness.",
@@ -160,7 +170,7 @@ func NewMetrics(version string) *Metrics {
 		m.JobQueueWait, m.JobRunTime, m.JobsReplayed, m.RateLimitHits, m.BreakerState,
 		m.BreakerChanges, m.SSESubscribers, m.SSEEventsSent, m.WebhookAttempts,
 		m.RedisDuration, m.RedisErrors, m.ReplicaAcks, m.ReplicaAckWait, m.QueueDepth, m.QueueOldestAge, m.QueuePaused,
-		m.DLQSize, m.WebhookOutbox, m.ReadyGauge, m.RedisNotMaster, m.BuildInfo,
+		m.DLQSize, m.WebhookOutbox, m.OrderingWaiting, m.OrderingPromoting, m.ReadyGauge, m.RedisNotMaster, m.BuildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {

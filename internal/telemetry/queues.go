@@ -19,13 +19,21 @@ type OutboxSource interface {
 	OutboxSize(ctx context.Context, tenant string) (int64, error)
 }
 
+// OrderingSource reports the ordering keys' backlog (status.Store): jobs
+// waiting by tenant, and lines whose next job is being started.
+type OrderingSource interface {
+	OrderingBacklog(ctx context.Context) (waiting map[string]int64, promoting int64, err error)
+}
+
 // WatchQueues reads the queue, dead-letter and outbox figures every
 // interval until ctx is done, so that a scrape never reads Redis: the
 // gauges hold the last figures, and asyncgw_queue_stats_age_seconds says
 // how old they are. The first reading is made before it returns, so that
 // the first scrape holds real figures rather than none (or zeros that
-// would read as a sudden change). outbox may be nil.
+// would read as a sudden change). outbox may be nil; when it is also an
+// OrderingSource, the ordering keys' backlog is read too.
 func (m *Metrics) WatchQueues(ctx context.Context, q QueueSource, outbox OutboxSource, every time.Duration, log *slog.Logger) {
+	orderingSeen := map[string]bool{} // tenants with a waiting figure
 	read := func() {
 		rctx, cancel := context.WithTimeout(ctx, every)
 		defer cancel()
@@ -61,6 +69,25 @@ func (m *Metrics) WatchQueues(ctx context.Context, q QueueSource, outbox OutboxS
 				n += k
 			}
 			m.WebhookOutbox.Set(float64(n))
+		}
+		if ord, ok := outbox.(OrderingSource); ok {
+			waiting, promoting, err := ord.OrderingBacklog(rctx)
+			if err != nil {
+				return
+			}
+			// A tenant whose lines emptied reads 0 (its count is
+			// deleted from Redis), so that its series falls to 0
+			// rather than keeping its last figure.
+			for t := range orderingSeen {
+				if _, ok := waiting[t]; !ok {
+					m.OrderingWaiting.WithLabelValues(t).Set(0)
+				}
+			}
+			for t, n := range waiting {
+				orderingSeen[t] = true
+				m.OrderingWaiting.WithLabelValues(t).Set(float64(n))
+			}
+			m.OrderingPromoting.Set(float64(promoting))
 		}
 		m.statsAt.Store(time.Now().UnixNano())
 	}

@@ -45,11 +45,17 @@ func New(rdb redis.UniversalClient, rec Store, logger *slog.Logger) *Client {
 // looks for the record: found, the job was accepted; missing, nothing was
 // stored; unknown, it reports jobs.ErrUnavailable (a retry with the same
 // Idempotency-Key finds the job if it was stored after all).
+//
+// A job with an ordering key joins its key's line in the same step, and
+// gets its task only when it is at the head; its task is always written
+// by the accept script (as asynq's client writes it), even where asynq's
+// public API is used for the others, since only the scripts can start the
+// next job of a line in the step that ends the one before.
 func (c *Client) Submit(ctx context.Context, j *jobs.Job, req *jobs.Request, processAt time.Time) error {
-	if !c.direct {
+	if !c.direct && j.OrderingKey == "" {
 		return c.submitPublic(ctx, j, req, processAt)
 	}
-	err := c.rec.Accept(ctx, j, req, newTaskWrite(c.ks, j, req, processAt))
+	err := c.rec.Accept(ctx, j, req, newTaskWrite(c.ks, j, req, processAt, 0))
 	var taken *jobs.KeyTaken
 	if err == nil || errors.Is(err, jobs.ErrExists) || errors.As(err, &taken) || errors.Is(err, jobs.ErrNotReplicated) {
 		return err
@@ -161,24 +167,13 @@ func (c *Client) Replay(ctx context.Context, tenant, id string, processAt time.T
 		return nil, err
 	}
 	cycle := j.Replays + 1
+	if j.OrderingKey != "" {
+		return c.rejoin(ctx, j, req, processAt, cycle)
+	}
 	if err := c.enqueue(ctx, j, req, processAt, cycle); err != nil {
 		return j, err
 	}
-	out, err := c.rec.Reopen(ctx, tenant, id, func(j *jobs.Job) error {
-		if j.State != jobs.StateDead || j.Replays != cycle-1 {
-			return jobs.ErrNotDead
-		}
-		now := time.Now().UTC()
-		j.Replays, j.ReplayedAt = cycle, &now
-		j.State, j.Attempt, j.UpdatedAt = jobs.StateQueued, 0, now
-		j.StartedAt, j.FinishedAt, j.NextAttemptAt = nil, nil, nil
-		j.Result, j.Error = nil, ""
-		if processAt.After(now) {
-			at := processAt.UTC()
-			j.State, j.NextAttemptAt = jobs.StateScheduled, &at
-		}
-		return nil
-	})
+	out, err := c.rec.Reopen(ctx, tenant, id, reopenFor(cycle, processAt))
 	if err != nil {
 		if errors.Is(err, jobs.ErrNotDead) || errors.Is(err, jobs.ErrNotFound) {
 			c.takeBack(j)
@@ -206,8 +201,51 @@ func (c *Client) Replay(ctx context.Context, tenant, id string, processAt time.T
 	return out, nil
 }
 
+// reopenFor is the change a replay makes to a dead job, starting cycle
+// cycle, due at processAt.
+func reopenFor(cycle int, processAt time.Time) func(j *jobs.Job) error {
+	return func(j *jobs.Job) error {
+		if j.State != jobs.StateDead || j.Replays != cycle-1 {
+			return jobs.ErrNotDead
+		}
+		now := time.Now().UTC()
+		j.Replays, j.ReplayedAt = cycle, &now
+		j.State, j.Attempt, j.UpdatedAt = jobs.StateQueued, 0, now
+		j.StartedAt, j.FinishedAt, j.NextAttemptAt = nil, nil, nil
+		j.Result, j.Error = nil, ""
+		if processAt.After(now) {
+			at := processAt.UTC()
+			j.State, j.NextAttemptAt = jobs.StateScheduled, &at
+		}
+		return nil
+	}
+}
+
+// rejoin is Replay for a job with an ordering key: in one step the job is
+// reopened and joins the end of its key's line, after every job accepted
+// before the replay; its task is written when it is the head (at once when
+// the line is empty). Nothing is enqueued beforehand, so there is nothing
+// to take back.
+func (c *Client) rejoin(ctx context.Context, j *jobs.Job, req *jobs.Request, processAt time.Time, cycle int) (*jobs.Job, error) {
+	task := newTaskWrite(c.ks, j, req, processAt, cycle)
+	out, err := c.rec.Rejoin(ctx, j.Tenant, j.ID, task, reopenFor(cycle, processAt))
+	if err == nil || errors.Is(err, jobs.ErrNotDead) || errors.Is(err, jobs.ErrNotFound) || errors.Is(err, jobs.ErrNotReplicated) {
+		return out, err
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	cur, gerr := c.rec.Get(rctx, j.Tenant, j.ID)
+	cancel()
+	if gerr == nil && cur.Replays == cycle {
+		return cur, nil
+	}
+	return out, fmt.Errorf("%w: %w", jobs.ErrUnavailable, err)
+}
+
 // Cancel ends a live job as canceled and stops its task: a waiting task is
-// deleted, a running one is told to stop. It returns jobs.ErrFinished (with the
+// deleted, a running one is told to stop. A job with an ordering key
+// leaves its key's line in the same step; when it was the head, the next
+// job of the line starts at once (the store promotes it), without waiting
+// for a canceled run still in flight to stop. It returns jobs.ErrFinished (with the
 // job) when the job had already ended.
 func (c *Client) Cancel(ctx context.Context, tenant, id string) (*jobs.Job, error) {
 	j, err := c.rec.Update(ctx, tenant, id, func(j *jobs.Job) error {
@@ -249,15 +287,18 @@ func (c *Client) QueuePaused(ctx context.Context, queue string) (bool, error) {
 	return false, nil
 }
 
-// NewID returns a new job ID on a random shard, or, for a job with an
-// Idempotency-Key, on the shard of its tenant and key, where a second
-// request with the key meets the first (keyspace.Space.ShardFor).
-func (c *Client) NewID(tenant, idempotencyKey string) string {
+// NewID returns a new job ID on a random shard or, given key, on the
+// shard of tenant and key (keyspace.Space.ShardFor). key is the job's
+// ordering key when it has one, where its key's line is, or else its
+// Idempotency-Key, where a second request with the key meets the first
+// ("" for neither). A job's Idempotency-Key is kept on the job's shard, so
+// a retry must send the same ordering key to meet the first request.
+func (c *Client) NewID(tenant, key string) string {
 	id := jobs.NewID()
-	if idempotencyKey == "" || c.ks.Shards() == 1 {
+	if key == "" || c.ks.Shards() == 1 {
 		return id
 	}
-	return c.ks.PlaceID(id, c.ks.ShardFor(tenant, idempotencyKey))
+	return c.ks.PlaceID(id, c.ks.ShardFor(tenant, key))
 }
 
 // Space is the layout of the keys.

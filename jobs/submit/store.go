@@ -25,6 +25,10 @@ type Store interface {
 	Update(ctx context.Context, tenant, id string, fn func(*jobs.Job) error) (*jobs.Job, error)
 	// Reopen is Update for a job that may have ended (a replay).
 	Reopen(ctx context.Context, tenant, id string, fn func(*jobs.Job) error) (*jobs.Job, error)
+	// Rejoin is Reopen for a job with an ordering key: in the same step
+	// it joins the end of its key's line with task, written when it is
+	// the head.
+	Rejoin(ctx context.Context, tenant, id string, task *keyspace.TaskWrite, fn func(*jobs.Job) error) (*jobs.Job, error)
 	// Space is the layout of the keys, asynq's queues among them.
 	Space() *keyspace.Space
 }

@@ -7,13 +7,13 @@ import (
 	"github.com/asyncgw/asyncgw/jobs"
 )
 
-// newTaskWrite builds the task of j for the accept script to write: its
+// newTaskWrite builds the task of j's cycle for a script to write: its
 // payload points at the record, its options are those enqueue gives, and
 // it waits on the asynq queue of the job's priority and shard.
-func newTaskWrite(ks *keyspace.Space, j *jobs.Job, req *jobs.Request, processAt time.Time) *keyspace.TaskWrite {
+func newTaskWrite(ks *keyspace.Space, j *jobs.Job, req *jobs.Request, processAt time.Time, cycle int) *keyspace.TaskWrite {
 	now := time.Now()
 	return keyspace.NewTaskWrite(keyspace.Task{
-		Type: jobs.TaskType, Payload: jobs.NewTaskPayload(j, now, 0), ID: j.ID,
+		Type: jobs.TaskType, Payload: jobs.NewTaskPayload(j, now, cycle), ID: j.ID,
 		Queue: ks.JobQueue(j.ID, j.Queue), MaxRetry: taskRetries(j), Timeout: taskTimeout(req),
 	}, processAt, now)
 }

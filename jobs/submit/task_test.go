@@ -26,7 +26,7 @@ func TestTaskPointsAtRecord(t *testing.T) {
 	}
 	for _, body := range [][]byte{[]byte(`{"n":1}`), bytes.Repeat([]byte("x"), 64<<10)} {
 		req := &jobs.Request{Method: "POST", URL: "http://upstream.test/orders", Body: body}
-		tw := newTaskWrite(ks, j, req, time.Time{})
+		tw := newTaskWrite(ks, j, req, time.Time{}, 0)
 		payload := taskPayloadOf(t, tw.Msg)
 		p, err := jobs.ParseTaskPayload(payload)
 		if err != nil || p.Tenant != j.Tenant || p.ID != j.ID || p.Cycle != 0 {

@@ -86,8 +86,9 @@ func (w *Worker) recoverLeaseExpired(ctx context.Context, now time.Time) (int, e
 	return total, nil
 }
 
-// recoverLoop runs recoverLeaseExpired at once and then every
-// RecoverInterval until ctx ends.
+// recoverLoop runs recoverLeaseExpired, and the sweep of the ordering
+// keys' lines (promoteLines), at once and then every RecoverInterval until
+// ctx ends.
 func (w *Worker) recoverLoop(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -104,6 +105,7 @@ func (w *Worker) recoverLoop(ctx context.Context) {
 		case n > 0:
 			w.log.Info("took back the tasks of workers that died: their lease ran out", "tasks", n)
 		}
+		w.promoteLines(ctx)
 		t.Reset(w.cfg.RecoverInterval)
 	}
 }

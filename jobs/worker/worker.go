@@ -780,6 +780,7 @@ func (w *Worker) finish(ctx context.Context, log runLog, last *jobs.Job, s jobs.
 		return &uncounted{Delay: time.Second, Err: fmt.Errorf("record %s: %w", s, err)}
 	}
 	log.Info("job ended", "state", string(s), "err", msg)
+	w.wakeLine(j)
 	if w.cfg.Hooks.Ended != nil {
 		w.cfg.Hooks.Ended(j)
 	}

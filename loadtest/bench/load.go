@@ -22,6 +22,9 @@ type target struct {
 	body   []byte
 	// idempotency, when set, gives every request its own Idempotency-Key.
 	idempotency bool
+	// orderingKeys, when positive, gives every request one of that many
+	// ordering keys (X-Ordering-Key), in turn.
+	orderingKeys int
 	// accepted, when set, is told the job ID of each 202 and when it came.
 	accepted func(id string, at time.Time)
 }
@@ -94,7 +97,7 @@ func newClient(conns int) *http.Client {
 	}
 }
 
-var keySeq atomic.Uint64
+var keySeq, orderingSeq atomic.Uint64
 
 // send makes one request and reports its status and, for a 202, the job ID.
 func (t *target) send(ctx context.Context, c *http.Client) (int, error) {
@@ -108,6 +111,9 @@ func (t *target) send(ctx context.Context, c *http.Client) (int, error) {
 	req.Header.Set("Content-Type", "application/json")
 	if t.idempotency {
 		req.Header.Set("Idempotency-Key", "bench-"+strconv.FormatUint(keySeq.Add(1), 36)+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	}
+	if t.orderingKeys > 0 {
+		req.Header.Set("X-Ordering-Key", "key-"+strconv.FormatUint(orderingSeq.Add(1)%uint64(t.orderingKeys), 10))
 	}
 	resp, err := c.Do(req)
 	if err != nil {

@@ -404,6 +404,7 @@ func (b *bench) run(ctx context.Context) error {
 		{"sse", b.subscribers},
 		{"drain", b.drain},
 		{"cluster", b.clusterCost},
+		{"ordering", b.orderingCost},
 	} {
 		if !b.opt.runs(s.name) {
 			continue

@@ -439,12 +439,12 @@ func (b *bench) drain(ctx context.Context) error {
 	base, baseCPU := b.awaitDrain(ctx, glueUp, n, gp.Pid())
 	gp.Stop()
 
-	rate, cpu, err := b.drainGateway(ctx, n, concurrency, false)
+	rate, cpu, err := b.drainGateway(ctx, n, concurrency, false, 0)
 	if err != nil {
 		return err
 	}
 	// The same on asynq's public API only: what the direct path buys.
-	pubRate, pubCPU, err := b.drainGateway(ctx, n, concurrency, true)
+	pubRate, pubCPU, err := b.drainGateway(ctx, n, concurrency, true, 0)
 	if err != nil {
 		return err
 	}
@@ -461,13 +461,16 @@ func (b *bench) drain(ctx context.Context) error {
 	return nil
 }
 
-// drainGateway has a gateway process accept n jobs and then a worker
-// process run them, and returns the worker's drain rate and CPU. Every
-// job must succeed.
-func (b *bench) drainGateway(ctx context.Context, n, concurrency int, publicAPI bool) (float64, string, error) {
+// drainGateway has a gateway process accept n jobs (with keys ordering
+// keys in turn, when positive) and then a worker process run them, and
+// returns the worker's drain rate and CPU. Every job must succeed.
+func (b *bench) drainGateway(ctx context.Context, n, concurrency int, publicAPI bool, keys int) (float64, string, error) {
 	name := "drain"
 	if publicAPI {
 		name = "drain-public"
+	}
+	if keys > 0 {
+		name += "-ordered"
 	}
 	// The gateway: a gateway process accepts, then a worker process runs;
 	// the worker is the one that serves the profiler.
@@ -485,7 +488,9 @@ func (b *bench) drainGateway(ctx context.Context, n, concurrency int, publicAPI 
 	if err := b.startRole(gw, "gateway", gw.config); err != nil {
 		return 0, "", err
 	}
-	ids, err := submitN(ctx, b.gatewayTarget(gw), n, b.opt.conns)
+	tgt := b.gatewayTarget(gw)
+	tgt.orderingKeys = keys
+	ids, err := submitN(ctx, tgt, n, b.opt.conns)
 	if err != nil {
 		return 0, "", fmt.Errorf("gateway: submit: %w", err)
 	}

@@ -11,6 +11,9 @@
 -- then, when ARGV[14] is 1:
 -- KEYS[k]   task hash         asynq:{T}<priority>}:t:<id>
 -- KEYS[k+1] pending list or scheduled set of the task's queue
+-- then, when ARGV[20] is not "" (a job with an ordering key, and a task):
+-- KEYS[k+2] its key's line    P:{T}:t:<tenant>:ord:<hash>
+-- KEYS[k+3] waiting counts    P:{T}:ord:waiting
 --
 -- ARGV[1] doc (the job resource as JSON)    ARGV[2] req (the stored request)
 -- ARGV[3] state                             ARGV[4] stream maxlen
@@ -24,6 +27,12 @@
 -- ARGV[18] publish command: SPUBLISH, or PUBLISH without sharded pub/sub
 -- ARGV[19] job index horizon (ms): older index entries are trimmed, and
 --          an index with no accept for that long expires
+-- ARGV[20] the job's entry in its key's line ("" for none)
+--
+-- A job with an ordering key joins the end of its key's line. When the
+-- line was empty it is the head and its task is written as any other;
+-- otherwise the task message (and its score when scheduled, else 0) waits
+-- in the record (tmsg, tsc) until the job ahead ends (update, promote).
 --
 -- Returns the event's stream ID; false if the job or its task exists; or,
 -- when the key stands for a job already, {s, fp, id, st} of that key ("p"
@@ -40,7 +49,16 @@ end
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 if ARGV[14] == '1' then
   if redis.call('EXISTS', KEYS[k]) == 1 then return false end
-  if ARGV[16] == '1' then
+  local ahead = 0
+  if ARGV[20] and ARGV[20] ~= '' then
+    ahead = redis.call('RPUSH', KEYS[k+2], ARGV[20]) - 1
+  end
+  if ahead > 0 then
+    local tsc = 0
+    if ARGV[16] == '1' then tsc = ARGV[17] end
+    redis.call('HSET', KEYS[1], 'tmsg', ARGV[15], 'tsc', tsc)
+    redis.call('HINCRBY', KEYS[k+3], ARGV[6], 1)
+  elseif ARGV[16] == '1' then
     redis.call('HSET', KEYS[k], 'msg', ARGV[15], 'state', 'scheduled')
     redis.call('ZADD', KEYS[k+1], ARGV[17], ARGV[7])
   else

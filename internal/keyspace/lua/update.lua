@@ -20,6 +20,9 @@
 -- and, to retire the task (all asynq:{T}<priority>}:…):
 -- KEYS[7] active list   KEYS[8] lease   KEYS[9] task hash
 -- KEYS[10] processed count of the day   KEYS[11] processed count in all
+-- and, for a job with an ordering key (ARGV[18] set), after those:
+-- KEYS[o] its key's line  KEYS[o+1] promote set P:{T}:ord:promote
+-- KEYS[o+2] waiting counts P:{T}:ord:waiting
 --
 -- ARGV[1] doc            ARGV[2] state       ARGV[3] expected seq
 -- ARGV[4] from-terminal allowed (0/1)        ARGV[5] ttl (s; 0: none)
@@ -29,10 +32,21 @@
 -- ARGV[12] time of death (unix ms)           ARGV[13] now (unix ms)
 -- ARGV[14] publish command: SPUBLISH, or PUBLISH without sharded pub/sub
 -- with KEYS[7..11]: ARGV[15] task id, ARGV[16] the day's count's expiry
--- (unix s), ARGV[17] the count at which the total starts again from one.
+-- (unix s), ARGV[17] the count at which the total starts again from one
+-- ("" all three, without a task to retire, when ARGV[18] is set).
+-- For a job with an ordering key: ARGV[18] its entry in the line,
+-- ARGV[19] the task message of a replay, ARGV[20] its score (unix s;
+-- 0: due now).
 --
--- Returns {seq, streamID, retired (0/1)}; {-1} not found (or another
--- tenant's), {-2} terminal, {-3} conflict.
+-- A job with an ordering key that ends leaves its line: if it was the
+-- head and the line goes on, the line joins the promote set and the next
+-- head's entry is returned, for promote to write its task. A job that
+-- leaves dead (a replay) joins the end of its line, its task message kept
+-- in the record (tmsg, tsc) until it is the head; when it is the head at
+-- once, the line joins the promote set and its own entry is returned.
+--
+-- Returns {seq, streamID, retired (0/1), entry to promote or ""}; {-1}
+-- not found (or another tenant's), {-2} terminal, {-3} conflict.
 local cur = redis.call('HMGET', KEYS[1], 'state', 'seq', 'cbev', 'doc', 't')
 if not cur[1] or cur[5] ~= ARGV[8] then return {-1} end
 if cur[2] ~= ARGV[3] then return {-3} end
@@ -69,7 +83,38 @@ elseif ended then
   redis.call('PERSIST', KEYS[6])
 end
 local retired = 0
-if #KEYS > 6 and redis.call('LREM', KEYS[7], 0, ARGV[15]) > 0 then
+local promote = ''
+local ord = ARGV[18]
+if ord then
+  local o = 7
+  if ARGV[15] ~= '' then o = 12 end
+  local line, set, waiting = KEYS[o], KEYS[o + 1], KEYS[o + 2]
+  local now_ended = ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'dead' or ARGV[2] == 'canceled'
+  if now_ended and not ended then
+    local head = redis.call('LINDEX', line, 0) == ord
+    if redis.call('LREM', line, 1, ord) > 0 then
+      redis.call('HDEL', KEYS[1], 'tmsg', 'tsc')
+      if redis.call('LLEN', line) > 0 then
+        if redis.call('HINCRBY', waiting, ARGV[8], -1) <= 0 then
+          redis.call('HDEL', waiting, ARGV[8])
+        end
+        if head then
+          redis.call('SADD', set, line)
+          promote = redis.call('LINDEX', line, 0)
+        end
+      end
+    end
+  elseif ended and not now_ended and ARGV[19] ~= '' then
+    redis.call('HSET', KEYS[1], 'tmsg', ARGV[19], 'tsc', ARGV[20])
+    if redis.call('RPUSH', line, ord) == 1 then
+      redis.call('SADD', set, line)
+      promote = ord
+    else
+      redis.call('HINCRBY', waiting, ARGV[8], 1)
+    end
+  end
+end
+if ARGV[15] and ARGV[15] ~= '' and redis.call('LREM', KEYS[7], 0, ARGV[15]) > 0 then
   redis.call('ZREM', KEYS[8], ARGV[15])
   redis.call('DEL', KEYS[9])
   if redis.call('INCR', KEYS[10]) == 1 then
@@ -82,4 +127,4 @@ if #KEYS > 6 and redis.call('LREM', KEYS[7], 0, ARGV[15]) > 0 then
   end
   retired = 1
 end
-return {seq, sid, retired}
+return {seq, sid, retired, promote}
