@@ -86,6 +86,10 @@ func ValidateHost(host string) error {
 	return nil
 }
 
+// DefaultLease is Config.Lease's default: the longest a killed worker
+// keeps a slot.
+const DefaultLease = 15 * time.Second
+
 // Config configures a Limiter.
 type Config struct {
 	// Prefix starts every key. Defaults to "asyncgw".
@@ -123,7 +127,7 @@ type Hooks struct {
 
 func (c Config) withDefaults() Config {
 	c.Prefix = cmp.Or(c.Prefix, "asyncgw")
-	c.Lease = cmp.Or(c.Lease, 15*time.Second)
+	c.Lease = cmp.Or(c.Lease, DefaultLease)
 	c.MaxWait = cmp.Or(c.MaxWait, time.Minute)
 	c.MaxPause = cmp.Or(c.MaxPause, 10*time.Minute)
 	return c
