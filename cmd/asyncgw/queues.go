@@ -24,8 +24,8 @@ latency of its oldest pending job, and whether it is paused; then every
 upstream host with limits (upstreams in the configuration): its limits, the
 calls in flight to it across every worker, the jobs its limits hold back,
 and a pause its Retry-After asked for. --json prints what GET
-/admin/v1/queues answers, with "upstreams" as GET /admin/v1/upstreams
-answers it.
+/admin/v1/queues answers, plus "upstreams" as GET /admin/v1/upstreams
+answers it when any host has limits.
 ` + operatorNote,
 		Example: `  asyncgw queues
   asyncgw queues --json
@@ -47,8 +47,11 @@ answers it.
 			if err != nil {
 				return err
 			}
-			if c.jsonOut {
+			if c.jsonOut && len(us) > 0 {
 				return writeJSON(c.stdout, map[string]any{"queues": qs, "upstreams": us})
+			}
+			if c.jsonOut {
+				return writeJSON(c.stdout, map[string]any{"queues": qs})
 			}
 			if err := writeQueues(c.stdout, qs); err != nil {
 				return err

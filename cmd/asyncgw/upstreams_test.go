@@ -169,6 +169,16 @@ func TestUpstreamConcurrencyAcrossWorkers(t *testing.T) {
 	if len(u) != 1 || u[0].Host != slow.host() || u[0].Limit.Concurrency != 3 || u[0].InUse > 3 {
 		t.Errorf("GET /admin/v1/upstreams: %+v", u)
 	}
+	// asyncgw queues shows the host, its limit and use.
+	q := startAsyncgw(t, nil, "queues", "--config", s.config)
+	if code := q.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("asyncgw queues exited %d: %s", code, q.stderr.String())
+	}
+	out := q.stdout.String()
+	t.Logf("asyncgw queues:\n%s", out)
+	if !strings.Contains(out, "UPSTREAM") || !strings.Contains(out, slow.host()) {
+		t.Errorf("asyncgw queues shows no upstream limits:\n%s", out)
+	}
 	// The other host's jobs run while the limited one has a backlog.
 	others := postN(t, base+"/v1/other", 10)
 	waitEnded(t, base, s, others, 30*time.Second, all, wk)
