@@ -240,6 +240,11 @@ func TestUpstreamRateAcrossWorkers(t *testing.T) {
 		most = max(most, n)
 	}
 	took := starts[len(starts)-1].Sub(starts[0])
+	var offs []string
+	for _, x := range starts {
+		offs = append(offs, x.Sub(starts[0]).Round(10*time.Millisecond).String())
+	}
+	t.Logf("calls at %s", strings.Join(offs, " "))
 	t.Logf("%d calls over %v, at most %d within a second", len(starts), took.Round(time.Millisecond), most)
 	if most > rate+burst {
 		t.Errorf("%d calls within one second, want at most rate + burst = %d", most, rate+burst)

@@ -39,7 +39,7 @@
 //	P:{up:<host>}:leases          calls in flight to a limited upstream host (sorted set: holder → lease expiry, ms)
 //	P:{up:<host>}:tat             its rate's theoretical arrival time (µs of Redis TIME)
 //	P:{up:<host>}:pause           paused until (ms), from the upstream's Retry-After
-//	P:{up:<host>}:state           its adaptive limit, latency figures and next reservation (hash)
+//	P:{up:<host>}:state           its adaptive limit and latency figures (hash)
 //	P:{up:<host>}:held            jobs held back by its limits (sorted set: job ID → when it comes back, ms)
 //
 // Events of every tenant's jobs on shard T are published on the shard
@@ -242,8 +242,7 @@ type UpstreamKeys struct {
 	TAT string
 	// Pause is when a Retry-After pause ends (ms).
 	Pause string
-	// State holds the adaptive limit, latency figures and the next
-	// reservation for a held-back call.
+	// State holds the adaptive limit and latency figures.
 	State string
 	// Held holds the jobs held back, scored by when they come back (ms).
 	Held string

@@ -246,6 +246,11 @@ type Worker struct {
 
 	rampsMu sync.Mutex
 	ramps   map[string]*ramp // by Request.Kind and host
+	// limitWaits counts the jobs waiting in the worker for a slot of an
+	// upstream's limits, and freed wakes them (limits.go).
+	limitWaits atomic.Int64
+	limitMu    sync.Mutex
+	freed      chan struct{}
 
 	mu       sync.RWMutex
 	handlers map[string]HandlerFunc
@@ -522,7 +527,7 @@ func (w *Worker) attempt(ctx context.Context, log runLog, p jobs.TaskPayload, at
 		}
 		// The host's configured limits (limits.go): a slot, or a wait
 		// without using an attempt. Nothing at all for a host without.
-		lease, err := w.cfg.Limits.Acquire(ctx, host, j.ID)
+		lease, err := w.acquireLimit(ctx, host, j)
 		if err != nil {
 			allowed(errNotCalled)
 			r.drop()
@@ -536,9 +541,7 @@ func (w *Worker) attempt(ctx context.Context, log runLog, p jobs.TaskPayload, at
 			default:
 				r.release(!upstreamFailure(err))
 			}
-			if lease != nil {
-				lease.Release(limitOutcome(err))
-			}
+			w.releaseLimit(lease, err)
 		}
 	}
 
