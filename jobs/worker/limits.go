@@ -31,26 +31,18 @@ func limitWaiters(concurrency int) int64 { return int64(max(1, concurrency/4)) }
 // second. Otherwise it returns the *upstream.HeldError, for
 // holdForLimit.
 func (w *Worker) acquireLimit(ctx context.Context, host string, j *jobs.Job) (*upstream.Lease, error) {
+	lease, err := w.cfg.Limits.Acquire(ctx, host, j.ID)
+	var held *upstream.HeldError
+	if err == nil || !errors.As(err, &held) || held.Wait > maxLimitWait {
+		return lease, err
+	}
+	if w.limitWaits.Add(1) > limitWaiters(w.cfg.Concurrency) {
+		w.limitWaits.Add(-1)
+		return nil, err
+	}
+	defer w.limitWaits.Add(-1)
 	deadline := time.Now().Add(maxLimitWait)
-	waiting := false
-	defer func() {
-		if waiting {
-			w.limitWaits.Add(-1)
-		}
-	}()
 	for {
-		lease, err := w.cfg.Limits.Acquire(ctx, host, j.ID)
-		var held *upstream.HeldError
-		if !errors.As(err, &held) || held.Wait > time.Until(deadline) {
-			return lease, err
-		}
-		if !waiting {
-			if w.limitWaits.Add(1) > limitWaiters(w.cfg.Concurrency) {
-				w.limitWaits.Add(-1)
-				return nil, err
-			}
-			waiting = true
-		}
 		// Until the time given, or until a call of this worker gives a
 		// slot back, whichever comes first.
 		wait := max(held.Wait, 5*time.Millisecond)
@@ -62,6 +54,10 @@ func (w *Worker) acquireLimit(ctx context.Context, host string, j *jobs.Job) (*u
 		case <-t.C:
 		case <-w.limitFreed():
 			t.Stop()
+		}
+		lease, err = w.cfg.Limits.Acquire(ctx, host, j.ID)
+		if err == nil || !errors.As(err, &held) || held.Wait > time.Until(deadline) {
+			return lease, err
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -439,12 +440,12 @@ func (b *bench) drain(ctx context.Context) error {
 	base, baseCPU := b.awaitDrain(ctx, glueUp, n, gp.Pid())
 	gp.Stop()
 
-	rate, cpu, err := b.drainGateway(ctx, n, concurrency, false)
+	rate, cpu, err := b.drainGateway(ctx, n, gwConfig{name: "drain", concurrency: concurrency})
 	if err != nil {
 		return err
 	}
 	// The same on asynq's public API only: what the direct path buys.
-	pubRate, pubCPU, err := b.drainGateway(ctx, n, concurrency, true)
+	pubRate, pubCPU, err := b.drainGateway(ctx, n, gwConfig{name: "drain-public", concurrency: concurrency, publicAPI: true})
 	if err != nil {
 		return err
 	}
@@ -461,14 +462,12 @@ func (b *bench) drain(ctx context.Context) error {
 	return nil
 }
 
-// drainGateway has a gateway process accept n jobs and then a worker
-// process run them, and returns the worker's drain rate and CPU. Every
-// job must succeed.
-func (b *bench) drainGateway(ctx context.Context, n, concurrency int, publicAPI bool) (float64, string, error) {
-	name := "drain"
-	if publicAPI {
-		name = "drain-public"
-	}
+// drainGateway has a gateway process set up as c (its upstream is made
+// here; in c.upstreams, UPSTREAM stands for its host:port) accept n jobs
+// and then a worker process run them, and returns the worker's drain rate
+// and CPU. Every job must succeed.
+func (b *bench) drainGateway(ctx context.Context, n int, c gwConfig) (float64, string, error) {
+	name := c.name
 	// The gateway: a gateway process accepts, then a worker process runs;
 	// the worker is the one that serves the profiler.
 	up := newJobUpstream(false)
@@ -477,7 +476,9 @@ func (b *bench) drainGateway(ctx context.Context, n, concurrency int, publicAPI 
 		return 0, "", err
 	}
 	defer closeUp()
-	gw, err := b.startGateway(gwConfig{name: name, upstream: url + "/work", concurrency: concurrency, publicAPI: publicAPI})
+	c.upstream = url + "/work"
+	c.upstreams = strings.ReplaceAll(c.upstreams, "UPSTREAM", strings.TrimPrefix(url, "http://"))
+	gw, err := b.startGateway(c)
 	if err != nil {
 		return 0, "", err
 	}
