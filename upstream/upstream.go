@@ -8,10 +8,11 @@
 //
 // A call takes a slot with one round trip (Acquire) and gives it back
 // with one more (Lease.Release). A slot is a lease that ends by itself
-// Lease after the holder was last heard of: the holder renews it every
-// third of that while the call runs, so a worker killed mid-call frees
-// its slots within one Lease. A host without limits costs nothing: no
-// round trip, no allocation.
+// one Config.Lease (15s) after its holder last renewed it; the holder
+// renews it every third of that while the call runs, so a worker killed
+// mid-call frees its slots within one lease. A call refused is told when
+// to come back (HeldError.Wait), spread out behind the calls held before
+// it. A host without limits costs nothing: no round trip, no allocation.
 package upstream
 
 import (
@@ -23,6 +24,7 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -146,10 +148,16 @@ func (c Config) validate() error {
 // validateLimits checks every host and limit, naming the bad one as
 // `"host".field: …`.
 func validateLimits(limits map[string]Limit) error {
-	for host, l := range limits {
+	seen := make(map[string]string, len(limits))
+	for _, host := range slices.Sorted(maps.Keys(limits)) {
+		l := limits[host]
 		if err := ValidateHost(host); err != nil {
 			return fmt.Errorf("%q: %w", host, err)
 		}
+		if other, ok := seen[strings.ToLower(host)]; ok {
+			return fmt.Errorf("%q: the same host as %q (case does not matter)", host, other)
+		}
+		seen[strings.ToLower(host)] = host
 		if err := l.Validate(); err != nil {
 			return fmt.Errorf("%q.%w", host, err)
 		}

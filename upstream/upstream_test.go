@@ -307,6 +307,7 @@ func TestValidate(t *testing.T) {
 		{map[string]Limit{"a/b": {}}, `upstreams: "a/b": must be a host`},
 		{map[string]Limit{"{a}": {}}, `upstreams: "{a}": must be a host`},
 		{map[string]Limit{"": {}}, `upstreams: "": must be a host`},
+		{map[string]Limit{"A.example": {}, "a.example": {Rate: 1}}, `upstreams: "a.example": the same host as "A.example"`},
 	} {
 		_, err := New(nil, Config{Limits: c.limits}, nil)
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
