@@ -124,7 +124,9 @@ func (l *Limiter) Acquire(ctx context.Context, host, jobID string) (*Lease, erro
 		if on := l.cfg.Hooks.Acquired; on != nil {
 			on(host)
 		}
+		ls.mu.Lock()
 		ls.timer = time.AfterFunc(l.cfg.Lease/3, ls.renew)
+		ls.mu.Unlock()
 	}
 	return ls, nil
 }
