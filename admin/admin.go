@@ -1,7 +1,8 @@
 // Package admin holds the operator's side of asyncgw, shared by the admin
 // API (gateway) and the `asyncgw dlq` and `asyncgw queues` commands: queue
-// statistics, pausing and resuming queues, and the dead-letter queue
-// (listing, replaying one job or many at a set rate, deleting).
+// statistics, pausing and resuming queues, the dead-letter queue
+// (listing, replaying one job or many at a set rate, deleting), and the
+// upstream hosts' limits and their use.
 package admin
 
 import (
@@ -17,6 +18,7 @@ import (
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/jobs/submit"
 	"github.com/asyncgw/asyncgw/status"
+	"github.com/asyncgw/asyncgw/upstream"
 )
 
 // Errors callers branch on.
@@ -42,6 +44,8 @@ type Service struct {
 	queues []string
 	hooks  Hooks
 	log    *slog.Logger
+	// upstreams reads the upstream hosts' limits (upstreams.go).
+	upstreams *upstream.Limiter
 }
 
 // New returns a Service. queues are the configured queues, reported even

@@ -12,6 +12,7 @@ import (
 	"github.com/asyncgw/asyncgw/admin"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/status"
+	"github.com/asyncgw/asyncgw/upstream"
 )
 
 // Admin carries out operator actions (admin.Service).
@@ -26,6 +27,7 @@ type Admin interface {
 	DisabledEndpoints(ctx context.Context, tenant string) ([]status.DisabledEndpoint, error)
 	EnableEndpoint(ctx context.Context, tenant, url string) (bool, error)
 	OrderingLine(ctx context.Context, tenant, key string, limit int) (int64, []*jobs.Job, error)
+	Upstreams(ctx context.Context) ([]upstream.Usage, error)
 }
 
 // adminRoutes mounts the admin API. Every route needs an admin key.
@@ -40,6 +42,7 @@ func (g *Gateway) adminRoutes(e *echo.Echo) {
 	}
 	e.POST("/admin/v1/queues/:queue/pause", g.adminPause(true), mw...)
 	e.POST("/admin/v1/queues/:queue/resume", g.adminPause(false), mw...)
+	e.GET("/admin/v1/upstreams", g.adminUpstreams, mw...)
 	e.GET("/admin/v1/dlq", g.adminDLQ, mw...)
 	e.POST("/admin/v1/dlq/replay", g.adminBulkReplay, mw...)
 	e.GET("/admin/v1/dlq/:id", g.adminDeadLetter, mw...)
@@ -56,6 +59,16 @@ func (g *Gateway) adminQueues(c *echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"queues": qs})
+}
+
+// adminUpstreams serves GET /admin/v1/upstreams: the upstream hosts'
+// limits and their use.
+func (g *Gateway) adminUpstreams(c *echo.Context) error {
+	us, err := g.deps.Admin.Upstreams(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"upstreams": us})
 }
 
 func (g *Gateway) adminPause(paused bool) echo.HandlerFunc {

@@ -14,6 +14,7 @@ import (
 	"github.com/asyncgw/asyncgw/internal/redisconn"
 	"github.com/asyncgw/asyncgw/jobs/submit"
 	"github.com/asyncgw/asyncgw/status"
+	ups "github.com/asyncgw/asyncgw/upstream"
 )
 
 // openAdmin connects to the configured Redis and returns the operator
@@ -49,7 +50,12 @@ func (c *cli) openAdmin(ctx context.Context, cmd string) (*admin.Service, func()
 		return nil, nil, fmt.Errorf("%s: cannot reach %s: %w", conn.Key(), conn.Addr(), err)
 	}
 	client := submit.New(rdb, store, log)
-	svc := admin.New(store, client, cfg.AdminQueues, admin.Hooks{}, log)
+	limits, err := ups.New(rdb, ups.Config{Prefix: store.Space().Prefix(), Limits: cfg.Upstreams}, log)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, nil, configError(cfg.Path, err)
+	}
+	svc := admin.New(store, client, cfg.AdminQueues, admin.Hooks{}, log).WithUpstreams(limits)
 	return svc, func() { _ = rdb.Close() }, nil
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/status"
+	ups "github.com/asyncgw/asyncgw/upstream"
 	"github.com/asyncgw/asyncgw/webhook"
 )
 
@@ -49,6 +50,9 @@ type fileConfig struct {
 	Webhooks    webhooksConfig    `yaml:"webhooks"`
 	Metrics     metricsConfig     `yaml:"metrics"`
 	Tracing     tracingConfig     `yaml:"tracing"`
+	// Upstreams are the limits of upstream hosts, by host or host:port
+	// (upstreams.go).
+	Upstreams map[string]upstreamConfig `yaml:"upstreams"`
 }
 
 type metricsConfig struct {
@@ -339,6 +343,8 @@ type config struct {
 	Shards int
 	// RedisTLS is redis.tls.
 	RedisTLS redisconn.TLS
+	// Upstreams are the upstream hosts' limits (upstreams), by host.
+	Upstreams map[string]ups.Limit
 }
 
 const defaultListen = "127.0.0.1:8080"
@@ -794,6 +800,9 @@ func (fc fileConfig) resolve() (*config, error) {
 	// The worker adds the headers and applies the limit: they are not
 	// stored with the job.
 	cfg.Worker.Routes = gateway.WorkerRoutes(cfg.Gateway.Routes)
+	if cfg.Upstreams, err = resolveUpstreams(fc.Upstreams); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 

@@ -20,8 +20,12 @@ func (c *cli) queuesCmd() *cobra.Command {
 		Use:   "queues",
 		Short: "The queues' depths; pause or resume one",
 		Long: `Every queue: its pending, scheduled, retry, active and dead jobs, the
-latency of its oldest pending job, and whether it is paused. --json prints
-what GET /admin/v1/queues answers.
+latency of its oldest pending job, and whether it is paused; then every
+upstream host with limits (upstreams in the configuration): its limits, the
+calls in flight to it across every worker, the jobs its limits hold back,
+and a pause its Retry-After asked for. --json prints what GET
+/admin/v1/queues answers, plus "upstreams" as GET /admin/v1/upstreams
+answers it when any host has limits.
 ` + operatorNote,
 		Example: `  asyncgw queues
   asyncgw queues --json
@@ -39,10 +43,20 @@ what GET /admin/v1/queues answers.
 			if err != nil {
 				return err
 			}
+			us, err := svc.Upstreams(ctx)
+			if err != nil {
+				return err
+			}
+			if c.jsonOut && len(us) > 0 {
+				return writeJSON(c.stdout, map[string]any{"queues": qs, "upstreams": us})
+			}
 			if c.jsonOut {
 				return writeJSON(c.stdout, map[string]any{"queues": qs})
 			}
-			return writeQueues(c.stdout, qs)
+			if err := writeQueues(c.stdout, qs); err != nil {
+				return err
+			}
+			return writeUpstreams(c.stdout, us)
 		},
 	}
 	queues.PersistentFlags().BoolVar(&c.jsonOut, "json", false, "print the admin API's JSON answer")

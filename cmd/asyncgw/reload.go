@@ -12,13 +12,14 @@ import (
 
 	"github.com/asyncgw/asyncgw/gateway"
 	"github.com/asyncgw/asyncgw/jobs/worker"
+	ups "github.com/asyncgw/asyncgw/upstream"
 	"github.com/asyncgw/asyncgw/webhook"
 )
 
 // reloader applies the configuration file, read again on SIGHUP, to the
 // parts of a running process: the gateway's routes, tenants, keys,
-// schemas and limits, the workers' upstream options, and the webhooks'
-// tenants and secrets. What the process was built around (listeners,
+// schemas and limits, the workers' upstream options, the upstream hosts'
+// limits, and the webhooks' tenants and secrets. What the process was built around (listeners,
 // Redis, queues, the workers' pool, logging) changes only with a restart;
 // a reload that changes it says so and keeps the running value.
 type reloader struct {
@@ -27,6 +28,8 @@ type reloader struct {
 	gateway *gateway.Gateway  // nil in a worker process
 	worker  *worker.Worker    // nil in a gateway process
 	hooks   *webhook.Webhooks // never nil
+	// limits are the upstream hosts' limits (never nil).
+	limits *ups.Limiter
 	// embedded: the process runs its own in-memory Redis.
 	embedded bool
 	// demo is the demo route, added to every configuration of the demo.
@@ -94,6 +97,10 @@ func (r *reloader) reload() {
 	if r.worker != nil {
 		r.worker.SetRoutes(next.Worker.Routes)
 	}
+	if err := r.limits.SetLimits(next.Upstreams); err != nil {
+		// next.Upstreams was checked by loadConfig, with the same rules.
+		r.log.Error("config reload: upstreams not reloaded", "err", configError(next.Path, err))
+	}
 	r.running = next
 	if r.applied != nil {
 		r.applied(next)
@@ -128,7 +135,8 @@ func (r *reloader) keepRunning(next *config) []string {
 	keep("tracing", run.Tracing, next.Tracing)
 	w, nw := run.Worker, next.Worker
 	w.Routes, nw.Routes, w.Senders, nw.Senders, w.Hooks, nw.Hooks = nil, nil, nil, nil, worker.Hooks{}, worker.Hooks{}
-	w.Wake, nw.Wake = nil, nil // set by serve, not the file
+	w.Wake, nw.Wake = nil, nil     // set by serve, not the file
+	w.Limits, nw.Limits = nil, nil // set by serve; upstreams reload
 	keep("worker", w, nw)
 	g, ng := run.Gateway, next.Gateway
 	keep("gateway.shutdown_timeout", g.ShutdownTimeout, ng.ShutdownTimeout)

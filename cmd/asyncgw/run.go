@@ -26,6 +26,7 @@ import (
 	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/status"
+	ups "github.com/asyncgw/asyncgw/upstream"
 	"github.com/asyncgw/asyncgw/webhook"
 )
 
@@ -125,9 +126,15 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		return configError(cfg.Path, err)
 	}
 
+	// The upstream hosts' limits, counted in Redis for every process:
+	// workers keep them, the admin API reports them.
+	limits, err := ups.New(rdb, ups.Config{Prefix: store.Space().Prefix(), Limits: cfg.Upstreams, Hooks: metrics.UpstreamHooks()}, log)
+	if err != nil {
+		return configError(cfg.Path, err)
+	}
 	// Operator actions use the ordinary pool: they are rare, and a bulk
 	// replay is better retried than failed.
-	ops := admin.New(store, submit.New(rdb, store, log), cfg.AdminQueues, admin.Hooks{Replayed: metrics.Replayed}, log)
+	ops := admin.New(store, submit.New(rdb, store, log), cfg.AdminQueues, admin.Hooks{Replayed: metrics.Replayed}, log).WithUpstreams(limits)
 	hooks, err := webhook.New(cfg.Webhooks)
 	if err != nil {
 		return configError(cfg.Path, err)
@@ -141,6 +148,7 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 		cfg.Worker.Wake = hub.Wake()
 		cfg.Worker.Senders = map[string]worker.Sender{webhook.Kind: countedSender{webhook.NewSender(hooks, store, nil, log), metrics}}
 		cfg.Worker.Hooks = metrics.WorkerHooks()
+		cfg.Worker.Limits = limits
 		wk, err = worker.New(cfg.Worker, rdb, store, nil, log)
 		if err != nil {
 			return configError(cfg.Path, err)
@@ -249,6 +257,7 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	wctx, stopWatch := context.WithCancel(life)
 	defer stopWatch()
 	metrics.WatchQueues(wctx, ops, store, 5*time.Second, log)
+	metrics.WatchUpstreams(wctx, limits, 5*time.Second, log)
 	if switches != nil {
 		hub.Switches = switches
 	}
@@ -288,7 +297,7 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 	} else {
 		close(workersDone)
 	}
-	rl := &reloader{load: cfg.reload, running: cfg, gateway: gw, worker: wk, hooks: hooks, log: log, embedded: mem != nil,
+	rl := &reloader{load: cfg.reload, running: cfg, gateway: gw, worker: wk, hooks: hooks, limits: limits, log: log, embedded: mem != nil,
 		applied: func(next *config) { metrics.Prime(knownSeries(cmd, next, gw)) }}
 	if gw != nil && cfg.Demo {
 		demo := demoRoute(ln.Addr().String())

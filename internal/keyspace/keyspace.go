@@ -43,6 +43,11 @@
 //	P:dlq:lists, P:outbox:tenants, P:webhooks:disabled:tenants, P:jobs:tenants  registries
 //	P:{T}:replica-ack             the key written before a WAIT for the shard's replicas
 //	P:rl:{<key>}                  a rate limiter's bucket
+//	P:{up:<host>}:leases          calls in flight to a limited upstream host (sorted set: holder → lease expiry, ms)
+//	P:{up:<host>}:tat             its rate's theoretical arrival time (µs of Redis TIME)
+//	P:{up:<host>}:pause           paused until (ms), from the upstream's Retry-After
+//	P:{up:<host>}:state           its adaptive limit and latency figures (hash)
+//	P:{up:<host>}:held            jobs held back by its limits (sorted set: job ID → when it comes back, ms)
 //
 // Events of every tenant's jobs on shard T are published on the shard
 // channel P:{T}:events (SPUBLISH, inside the script's slot; PUBLISH on a
@@ -301,6 +306,30 @@ func (s *Space) EventChannel(shard int) string { return s.shardPrefix(shard) + "
 // Channel is the deployment's untagged channel name, from which an event
 // hub names its own probe channel. Nothing is published on it.
 func (s *Space) Channel() string { return s.prefix + ":events" }
+
+// UpstreamKeys are the keys of one upstream host's limits (see the
+// upstream_* scripts). They share the host's hash tag, so that a script
+// call touches one slot.
+type UpstreamKeys struct {
+	// Leases holds the calls in flight, scored by lease expiry (ms).
+	Leases string
+	// TAT is the rate's theoretical arrival time (µs).
+	TAT string
+	// Pause is when a Retry-After pause ends (ms).
+	Pause string
+	// State holds the adaptive limit and latency figures.
+	State string
+	// Held holds the jobs held back, scored by when they come back (ms).
+	Held string
+}
+
+// Upstream is the keys of upstream host's limits, under prefix (the
+// limits are shared by a deployment's processes, as rate limiters are).
+// host must not contain braces.
+func Upstream(prefix, host string) UpstreamKeys {
+	p := prefix + ":{up:" + host + "}:"
+	return UpstreamKeys{Leases: p + "leases", TAT: p + "tat", Pause: p + "pause", State: p + "state", Held: p + "held"}
+}
 
 // RateLimitKey is the bucket of a rate limiter's key, under prefix (rate
 // limiters are shared by deployments' processes without a Space).

@@ -36,6 +36,14 @@ var (
 	Promote = script("promote")
 	// RateLimit counts a request against a rate limiter's bucket.
 	RateLimit = script("rate_limit")
+	// UpstreamAcquire takes a slot for a call to a limited upstream host.
+	UpstreamAcquire = script("upstream_acquire")
+	// UpstreamRelease ends a call to a limited upstream host.
+	UpstreamRelease = script("upstream_release")
+	// UpstreamRenew extends the lease of a call still in flight.
+	UpstreamRenew = script("upstream_renew")
+	// UpstreamUsage reads what a limited upstream host uses now.
+	UpstreamUsage = script("upstream_usage")
 )
 
 //go:embed lua/*.lua

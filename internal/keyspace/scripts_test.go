@@ -25,6 +25,7 @@ import (
 	"github.com/asyncgw/asyncgw/jobs/worker"
 	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/status"
+	"github.com/asyncgw/asyncgw/upstream"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
@@ -33,8 +34,8 @@ func TestMain(m *testing.M) { redistest.Main(m) }
 // calls it — accepts with and without Idempotency-Keys and callbacks, a
 // worker taking, running and retiring jobs, a death, a delete from the
 // dead-letter queue, a cancel, the outbox, a delivery, a rate limit, a
-// put-back and a recovery — with four shards, on a one-node Redis Cluster,
-// each script sent with a "#!lua" shebang. Under it Redis refuses a call
+// put-back, a recovery and an upstream's limits — with four shards, on a
+// one-node Redis Cluster, each script sent with a "#!lua" shebang. Under it Redis refuses a call
 // whose keys are in more than one slot; the test also checks each call's
 // keys itself, and watches MONITOR for any key a script touches that it
 // did not declare.
@@ -232,6 +233,35 @@ func drive(t *testing.T, ctx context.Context, rdb *redis.Client) {
 	}
 	if _, err := limiter.Allow(ctx, tenant, ratelimit.Limit{Rate: 1, Burst: 1}); err != nil {
 		t.Fatalf("rate limit: %v", err)
+	}
+
+	// An upstream's limits: a slot taken, renewed, refused, given back
+	// with a Retry-After, and the use read.
+	up, err := upstream.New(rdb, upstream.Config{Prefix: "kst", Lease: 300 * time.Millisecond, Limits: map[string]upstream.Limit{
+		"payments.internal:8443": {Concurrency: 1, Rate: 100, Adaptive: true},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := up.Acquire(ctx, "payments.internal:8443", run[0].ID)
+	if err != nil {
+		t.Fatalf("upstream acquire: %v", err)
+	}
+	leases := keyspace.Upstream("kst", "payments.internal:8443").Leases
+	taken := rdb.ZRangeWithScores(ctx, leases, 0, 0).Val()
+	if len(taken) != 1 {
+		t.Fatalf("upstream leases: %v", taken)
+	}
+	first := taken[0].Score
+	testutil.WaitFor(t, 5*time.Second, "the lease renewed", func() bool {
+		return rdb.ZScore(ctx, leases, taken[0].Member.(string)).Val() > first
+	})
+	if _, err := up.Acquire(ctx, "payments.internal:8443", run[1].ID); err == nil {
+		t.Fatal("upstream acquire: a second slot of one")
+	}
+	lease.Release(upstream.Outcome{Called: true, Overload: true, RetryAfter: time.Second})
+	if _, err := up.Usage(ctx); err != nil {
+		t.Fatalf("upstream usage: %v", err)
 	}
 
 	// A put-back and a recovery, as the worker makes them, of tasks on a

@@ -61,6 +61,7 @@ type Metrics struct {
 	ReadyGauge        prometheus.Gauge
 	RedisNotMaster    prometheus.Gauge
 	BuildInfo         *prometheus.GaugeVec // version
+	upstreamMetrics
 
 	// statsAt is when WatchQueues last read the figures, or when the
 	// Metrics were made if it never has (unix ns).
@@ -80,6 +81,7 @@ func NewMetrics(version string) *Metrics {
 	f := func(c prometheus.Collector) { r.MustRegister(c) }
 	m := &Metrics{Registry: r}
 	m.statsAt.Store(time.Now().UnixNano())
+	m.upstreamMetrics = newUpstreamMetrics()
 	m.HTTPRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "asyncgw_http_requests_total", Help: "HTTP requests answered, by route template, method and status code.",
 	}, []string{"route", "method", "code"})
@@ -171,6 +173,8 @@ func NewMetrics(version string) *Metrics {
 		m.BreakerChanges, m.SSESubscribers, m.SSEEventsSent, m.WebhookAttempts,
 		m.RedisDuration, m.RedisErrors, m.ReplicaAcks, m.ReplicaAckWait, m.QueueDepth, m.QueueOldestAge, m.QueuePaused,
 		m.DLQSize, m.WebhookOutbox, m.OrderingWaiting, m.OrderingPromoting, m.ReadyGauge, m.RedisNotMaster, m.BuildInfo,
+		m.UpstreamHeld, m.UpstreamHoldTime, m.UpstreamPauses, m.UpstreamInUse,
+		m.UpstreamJobsHeld, m.UpstreamConcurrency, m.UpstreamPaused,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {

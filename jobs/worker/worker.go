@@ -23,6 +23,7 @@ import (
 	"github.com/asyncgw/asyncgw/breaker"
 	"github.com/asyncgw/asyncgw/internal/keyspace"
 	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/upstream"
 )
 
 // Config configures a Worker.
@@ -73,6 +74,11 @@ type Config struct {
 	Routes map[string]RouteOptions
 	// Hooks are called on events worth counting (metrics).
 	Hooks Hooks
+	// Limits are the upstream hosts' limits (concurrency, rate,
+	// Retry-After pauses), counted in Redis across every worker process.
+	// A job a limit holds back waits without using an attempt (see
+	// limits.go). Defaults to none: no host is limited.
+	Limits *upstream.Limiter
 	// Wake tells the worker when jobs are queued, so that an idle worker
 	// looks at a queue it found empty at once rather than at its next
 	// poll, every DelayedTaskCheckInterval (see watch.go): status.Hub's
@@ -240,6 +246,11 @@ type Worker struct {
 
 	rampsMu sync.Mutex
 	ramps   map[string]*ramp // by Request.Kind and host
+	// limitWaits counts the jobs waiting in the worker for a slot of an
+	// upstream's limits, and freed wakes them (limits.go).
+	limitWaits atomic.Int64
+	limitMu    sync.Mutex
+	freed      chan struct{}
 
 	mu       sync.RWMutex
 	handlers map[string]HandlerFunc
@@ -514,6 +525,14 @@ func (w *Worker) attempt(ctx context.Context, log runLog, p jobs.TaskPayload, at
 			return w.holdBack(ctx, log, j, 500*time.Millisecond+rand.N(time.Second),
 				fmt.Errorf("upstream %s is recovering: calls are paced", host))
 		}
+		// The host's configured limits (limits.go): a slot, or a wait
+		// without using an attempt. Nothing at all for a host without.
+		lease, err := w.acquireLimit(ctx, host, j)
+		if err != nil {
+			allowed(errNotCalled)
+			r.drop()
+			return w.holdForLimit(ctx, log, j, err)
+		}
 		done = func(err error) {
 			allowed(err)
 			switch {
@@ -522,6 +541,7 @@ func (w *Worker) attempt(ctx context.Context, log runLog, p jobs.TaskPayload, at
 			default:
 				r.release(!upstreamFailure(err))
 			}
+			w.releaseLimit(lease, err)
 		}
 	}
 

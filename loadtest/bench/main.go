@@ -1,6 +1,6 @@
 // Command bench measures asyncgw side by side with what it replaces.
 //
-//	go run ./loadtest/bench [-quick] [-only accept,latency,proxy,e2e,sse,drain,cluster,ordering] [-out FILE]
+//	go run ./loadtest/bench [-quick] [-only accept,latency,proxy,e2e,sse,drain,limits,cluster,ordering] [-out FILE]
 //
 // It starts its own redis-server (no persistence), builds and starts the
 // gateway, and measures in one run: (a) the full accept path (auth,
@@ -11,7 +11,9 @@
 // (d) enqueue → worker start latency and (e) jobs per second end to end at
 // a fixed rate, with the backlog sampled; (f) memory per idle event-stream
 // subscriber and event delivery latency while jobs end; (g) how fast the
-// workers drain a backlog, against the glue's own workers; (h) what a job
+// workers drain a backlog, against the glue's own workers; (g2) what the
+// upstream limits cost a job: the same drain with limits that never bind
+// on the upstream's host, against none; (h) what a job
 // costs Redis (CPU, commands by kind, each master's share, idle commands)
 // on its redis-server and on a 3-master Redis Cluster it starts for that
 // (internal/redistest.RunCluster), side by side; (i) what ordering keys
@@ -65,7 +67,7 @@ func main() {
 func runCmd(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "small numbers, seconds in all (checks that it works, not how fast)")
-	only := fs.String("only", "", "comma-separated scenarios to run: accept, latency, proxy, e2e, sse, drain, cluster, ordering")
+	only := fs.String("only", "", "comma-separated scenarios to run: accept, latency, proxy, e2e, sse, drain, limits, cluster, ordering")
 	out := fs.String("out", "", "also write the table as Markdown to this file")
 	measure := fs.Duration("measure", 0, "length of each measurement (default 10s; 1s with -quick)")
 	profiles := fs.String("profiles", "", "write CPU profiles of the gateway under load into this directory")

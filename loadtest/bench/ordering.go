@@ -50,11 +50,11 @@ func (b *bench) orderingCost(ctx context.Context) error {
 
 	const concurrency = 50
 	n := b.opt.drain
-	plainDrain, plainDrainCPU, err := b.drainGateway(ctx, n, concurrency, false, 0)
+	plainDrain, plainDrainCPU, err := b.drainGateway(ctx, n, gwConfig{name: "drain", concurrency: concurrency})
 	if err != nil {
 		return err
 	}
-	orderedDrain, orderedDrainCPU, err := b.drainGateway(ctx, n, concurrency, false, orderingKeys)
+	orderedDrain, orderedDrainCPU, err := b.drainGateway(ctx, n, gwConfig{name: "drain-ordered", concurrency: concurrency, orderingKeys: orderingKeys})
 	if err != nil {
 		return err
 	}

@@ -148,6 +148,12 @@ type gwConfig struct {
 	cluster []string
 	// shards is redis.shards (1 when 0).
 	shards int
+	// upstreams is the upstreams section's body ("" for none): the
+	// upstream hosts' limits.
+	upstreams string
+	// orderingKeys, when positive, is how many ordering keys the jobs a
+	// drain submits take in turn.
+	orderingKeys int
 }
 
 // gateway starts asyncgw (role: "" for gateway and workers, "gateway",
@@ -223,6 +229,9 @@ routes:
     max_attempts: 3
     backoff: {base: 100ms, max: 1s}
 `, addr, conn, g.prefix, max(c.shards, 1), direct, g.queue, max(c.concurrency, 1), tenant, b.digest, c.upstream, g.queue)
+	if c.upstreams != "" {
+		cfg += "upstreams:\n" + c.upstreams
+	}
 	// Only the first process serves the profiler (each would need a port
 	// of its own).
 	first, rest := filepath.Join(b.dir, g.prefix+".yaml"), filepath.Join(b.dir, g.prefix+"-more.yaml")
@@ -403,6 +412,7 @@ func (b *bench) run(ctx context.Context) error {
 		{"e2e", b.endToEnd},
 		{"sse", b.subscribers},
 		{"drain", b.drain},
+		{"limits", b.limitsCost},
 		{"cluster", b.clusterCost},
 		{"ordering", b.orderingCost},
 	} {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -439,12 +440,12 @@ func (b *bench) drain(ctx context.Context) error {
 	base, baseCPU := b.awaitDrain(ctx, glueUp, n, gp.Pid())
 	gp.Stop()
 
-	rate, cpu, err := b.drainGateway(ctx, n, concurrency, false, 0)
+	rate, cpu, err := b.drainGateway(ctx, n, gwConfig{name: "drain", concurrency: concurrency})
 	if err != nil {
 		return err
 	}
 	// The same on asynq's public API only: what the direct path buys.
-	pubRate, pubCPU, err := b.drainGateway(ctx, n, concurrency, true, 0)
+	pubRate, pubCPU, err := b.drainGateway(ctx, n, gwConfig{name: "drain-public", concurrency: concurrency, publicAPI: true})
 	if err != nil {
 		return err
 	}
@@ -461,17 +462,13 @@ func (b *bench) drain(ctx context.Context) error {
 	return nil
 }
 
-// drainGateway has a gateway process accept n jobs (with keys ordering
-// keys in turn, when positive) and then a worker process run them, and
-// returns the worker's drain rate and CPU. Every job must succeed.
-func (b *bench) drainGateway(ctx context.Context, n, concurrency int, publicAPI bool, keys int) (float64, string, error) {
-	name := "drain"
-	if publicAPI {
-		name = "drain-public"
-	}
-	if keys > 0 {
-		name += "-ordered"
-	}
+// drainGateway has a gateway process set up as c (its upstream is made
+// here; in c.upstreams, UPSTREAM stands for its host:port) accept n jobs
+// and then a worker process run them, and returns the worker's drain rate
+// and CPU (with c.orderingKeys ordering keys in turn, when positive).
+// Every job must succeed.
+func (b *bench) drainGateway(ctx context.Context, n int, c gwConfig) (float64, string, error) {
+	name := c.name
 	// The gateway: a gateway process accepts, then a worker process runs;
 	// the worker is the one that serves the profiler.
 	up := newJobUpstream(false)
@@ -480,7 +477,9 @@ func (b *bench) drainGateway(ctx context.Context, n, concurrency int, publicAPI 
 		return 0, "", err
 	}
 	defer closeUp()
-	gw, err := b.startGateway(gwConfig{name: name, upstream: url + "/work", concurrency: concurrency, publicAPI: publicAPI})
+	c.upstream = url + "/work"
+	c.upstreams = strings.ReplaceAll(c.upstreams, "UPSTREAM", strings.TrimPrefix(url, "http://"))
+	gw, err := b.startGateway(c)
 	if err != nil {
 		return 0, "", err
 	}
@@ -489,7 +488,7 @@ func (b *bench) drainGateway(ctx context.Context, n, concurrency int, publicAPI 
 		return 0, "", err
 	}
 	tgt := b.gatewayTarget(gw)
-	tgt.orderingKeys = keys
+	tgt.orderingKeys = c.orderingKeys
 	ids, err := submitN(ctx, tgt, n, b.opt.conns)
 	if err != nil {
 		return 0, "", fmt.Errorf("gateway: submit: %w", err)

@@ -1,0 +1,380 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/internal/testutil"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+const host = "payments.internal:8443"
+
+// newPair returns two limiters on one Redis and prefix, as two worker
+// processes have them.
+func newPair(t *testing.T, rdb redis.UniversalClient, cfg Config) (*Limiter, *Limiter) {
+	t.Helper()
+	if cfg.Prefix == "" {
+		cfg.Prefix = redistest.Prefix(t)
+	}
+	a, err := New(rdb, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(rdb, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+func shared(t *testing.T) redis.UniversalClient { return redistest.Shared(t).Client(t) }
+
+// held checks that err holds a call back for reason, and returns it.
+func held(t *testing.T, err error, reason Reason) *HeldError {
+	t.Helper()
+	var h *HeldError
+	if !errors.As(err, &h) || h.Reason != reason {
+		t.Fatalf("Acquire: %v, want held back for %s", err, reason)
+	}
+	return h
+}
+
+func acquire(t *testing.T, l *Limiter, job string) *Lease {
+	t.Helper()
+	ls, err := l.Acquire(t.Context(), host, job)
+	if err != nil || ls == nil {
+		t.Fatalf("Acquire: %v, %v; want a slot", ls, err)
+	}
+	return ls
+}
+
+func TestConcurrencyAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	a, b := newPair(t, shared(t), Config{Limits: map[string]Limit{host: {Concurrency: 3}}})
+	l1, l2, l3 := acquire(t, a, "j1"), acquire(t, b, "j2"), acquire(t, a, "j3")
+	_, err := b.Acquire(t.Context(), host, "j4")
+	h := held(t, err, ReasonConcurrency)
+	if h.InUse != 3 || h.Limit != 3 || h.Wait <= 0 || h.Wait > time.Minute {
+		t.Errorf("held: %+v", h)
+	}
+	if want := "waiting for upstream payments.internal:8443: concurrency 3 in use"; h.Error() != want {
+		t.Errorf("error %q, want %q", h.Error(), want)
+	}
+	u, err := a.Usage(t.Context())
+	if err != nil || len(u) != 1 || u[0].InUse != 3 || u[0].Held != 1 {
+		t.Fatalf("Usage: %+v, %v; want 3 in use, 1 held", u, err)
+	}
+	l2.Release(Outcome{Called: true})
+	l4 := acquire(t, b, "j4")
+	u, _ = a.Usage(t.Context())
+	if u[0].InUse != 3 || u[0].Held != 0 {
+		t.Errorf("Usage after j4 got its slot: %+v; want 3 in use, none held", u[0])
+	}
+	for _, ls := range []*Lease{l1, l3, l4} {
+		ls.Release(Outcome{Called: true})
+	}
+	l4.Release(Outcome{Called: true}) // twice: nothing more
+	if u, _ = a.Usage(t.Context()); u[0].InUse != 0 {
+		t.Errorf("in use after every release: %d", u[0].InUse)
+	}
+}
+
+func TestHeldCallsComeBackSpreadOut(t *testing.T) {
+	t.Parallel()
+	a, _ := newPair(t, shared(t), Config{Limits: map[string]Limit{host: {Concurrency: 1}}})
+	ls := acquire(t, a, "first")
+	defer ls.Release(Outcome{})
+	var last time.Duration
+	for i := range 10 {
+		_, err := a.Acquire(t.Context(), host, fmt.Sprint("held-", i))
+		h := held(t, err, ReasonConcurrency)
+		// Each is told to come back a little after the one before: the
+		// reservations follow each other, about a call time apart.
+		if i > 0 && h.Wait <= last {
+			t.Fatalf("held call %d told to wait %s, the one before %s", i, h.Wait, last)
+		}
+		last = h.Wait
+	}
+	// A job that asks again before its time is told the same time, and
+	// takes no new reservation.
+	_, err := a.Acquire(t.Context(), host, "held-0")
+	if h := held(t, err, ReasonConcurrency); h.Wait >= last {
+		t.Errorf("held-0 asking again told to wait %s, after the last reservation (%s)", h.Wait, last)
+	}
+	_, err = a.Acquire(t.Context(), host, "held-10")
+	if h := held(t, err, ReasonConcurrency); h.Wait <= last || h.Wait > last+200*time.Millisecond {
+		t.Errorf("a new job told to wait %s, want just after %s", h.Wait, last)
+	}
+}
+
+// Jobs held back by the rate are told to come back one token apart,
+// from the next token; asking again early, the same time.
+func TestRateSpreadsHeldJobs(t *testing.T) {
+	t.Parallel()
+	a, b := newPair(t, shared(t), Config{Limits: map[string]Limit{host: {Rate: 5, Burst: 1}}})
+	acquire(t, a, "j1")
+	_, err := a.Acquire(t.Context(), host, "j2")
+	h2 := held(t, err, ReasonRate)
+	_, err = b.Acquire(t.Context(), host, "j3")
+	h3 := held(t, err, ReasonRate)
+	// Tokens every 200ms: j2 at about 200ms, j3 at about 400ms.
+	if h2.Wait < 100*time.Millisecond || h2.Wait > 250*time.Millisecond || h3.Wait-h2.Wait < 150*time.Millisecond {
+		t.Errorf("j2 waits %s, j3 %s; want about 200ms and 400ms", h2.Wait, h3.Wait)
+	}
+	_, err = b.Acquire(t.Context(), host, "j3")
+	if h := held(t, err, ReasonRate); h.Wait > h3.Wait {
+		t.Errorf("j3 early: told %s, first told %s", h.Wait, h3.Wait)
+	}
+}
+
+func TestBurstDefaultsToRate(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		rate  float64
+		burst int
+	}{{0.5, 1}, {1, 1}, {20, 20}, {2.7, 2}} {
+		if got := (Limit{Rate: c.rate}).withDefaults().Burst; got != c.burst {
+			t.Errorf("rate %v: burst %d, want %d", c.rate, got, c.burst)
+		}
+	}
+}
+
+// A holder that dies (no renewal, no release) frees its slot within one
+// lease; a holder that lives keeps it past many leases.
+func TestLeases(t *testing.T) {
+	t.Parallel()
+	lease := 300 * time.Millisecond
+	a, b := newPair(t, shared(t), Config{Lease: lease, Limits: map[string]Limit{host: {Concurrency: 1}}})
+	alive := acquire(t, a, "alive")
+	// Three leases' time, renewed all along: still held.
+	deadline := time.Now().Add(3 * lease)
+	for time.Now().Before(deadline) {
+		_, err := b.Acquire(t.Context(), host, "other")
+		held(t, err, ReasonConcurrency)
+		time.Sleep(50 * time.Millisecond) // the time that must pass
+	}
+	alive.Release(Outcome{Called: true})
+
+	dead := acquire(t, a, "dead")
+	dead.kill()
+	start := time.Now()
+	testutil.WaitFor(t, 5*time.Second, "the dead holder's slot", func() bool {
+		ls, err := b.Acquire(context.Background(), host, "other")
+		if err == nil {
+			ls.Release(Outcome{})
+		}
+		return err == nil
+	})
+	if d := time.Since(start); d > lease+250*time.Millisecond {
+		t.Errorf("a dead holder's slot freed after %s, want within the lease (%s)", d, lease)
+	}
+}
+
+func TestRetryAfterPausesTheHost(t *testing.T) {
+	t.Parallel()
+	var paused []time.Duration
+	cfg := Config{Limits: map[string]Limit{host: {Concurrency: 5}}}
+	cfg.Hooks.Paused = func(_ string, d time.Duration) { paused = append(paused, d) }
+	a, b := newPair(t, shared(t), cfg)
+	acquire(t, a, "j1").Release(Outcome{Called: true, Overload: true, RetryAfter: time.Second})
+	if len(paused) != 1 || paused[0] != time.Second {
+		t.Errorf("Paused hook: %v", paused)
+	}
+	start := time.Now()
+	_, err := b.Acquire(t.Context(), host, "j2")
+	h := held(t, err, ReasonPaused)
+	if h.Wait < 800*time.Millisecond || h.Wait > 1100*time.Millisecond {
+		t.Errorf("wait %s, want the rest of 1s", h.Wait)
+	}
+	if !strings.Contains(h.Error(), "paused by its Retry-After") {
+		t.Errorf("error %q", h.Error())
+	}
+	u, _ := b.Usage(t.Context())
+	if u[0].PausedUntil == nil {
+		t.Errorf("Usage shows no pause: %+v", u[0])
+	}
+	testutil.WaitFor(t, 3*time.Second, "the end of the pause", func() bool {
+		ls, err := b.Acquire(context.Background(), host, "j2")
+		ls.Release(Outcome{})
+		return err == nil
+	})
+	if d := time.Since(start); d < 700*time.Millisecond {
+		t.Errorf("a call went through %s into a 1s pause", d)
+	}
+	// A 500 with Retry-After is no overload: no pause.
+	acquire(t, a, "j3").Release(Outcome{Called: true, Failed: true, RetryAfter: time.Second})
+	acquire(t, b, "j4").Release(Outcome{})
+}
+
+func TestAdaptive(t *testing.T) {
+	t.Parallel()
+	a, b := newPair(t, shared(t), Config{Limits: map[string]Limit{host: {Concurrency: 8, Adaptive: true}}})
+	effective := func() int {
+		t.Helper()
+		u, err := a.Usage(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u[0].EffectiveConcurrency
+	}
+	if got := effective(); got != 8 {
+		t.Fatalf("effective concurrency before any call: %d, want 8", got)
+	}
+	// Overloads halve it, at most once per baseline call time (at
+	// least 100ms): two at once halve it once.
+	acquire(t, a, "j1").Release(Outcome{Called: true, Overload: true})
+	acquire(t, b, "j2").Release(Outcome{Called: true, Overload: true})
+	if got := effective(); got != 4 {
+		t.Fatalf("after two overloads at once: %d, want 4", got)
+	}
+	// Now 4 slots only.
+	var ls []*Lease
+	for i := range 4 {
+		ls = append(ls, acquire(t, a, "k"+string(rune('0'+i))))
+	}
+	_, err := b.Acquire(t.Context(), host, "k5")
+	h := held(t, err, ReasonConcurrency)
+	if h.Limit != 4 || !strings.Contains(h.Error(), "(adaptive, at most 8)") {
+		t.Errorf("held: %+v %q", h, h.Error())
+	}
+	// Fast answers raise it by one per round of calls.
+	for _, l := range ls {
+		l.Release(Outcome{Called: true})
+	}
+	for i := 0; effective() < 8 && i < 100; i++ {
+		acquire(t, b, "r").Release(Outcome{Called: true})
+	}
+	if got := effective(); got != 8 {
+		t.Fatalf("after many fast answers: %d, want back to 8", got)
+	}
+}
+
+func TestHostWithoutLimits(t *testing.T) {
+	// Not parallel: AllocsPerRun.
+	// No Redis at all: a host without limits never reaches it.
+	l, err := New(nil, Config{Limits: map[string]Limit{host: {Concurrency: 1}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	allocs := testing.AllocsPerRun(100, func() {
+		ls, err := l.Acquire(ctx, "other.internal", "j")
+		if ls != nil || err != nil {
+			t.Fatal(ls, err)
+		}
+		ls.Release(Outcome{Called: true})
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per call to a host without limits", allocs)
+	}
+	var none *Limiter
+	if ls, err := none.Acquire(ctx, host, "j"); ls != nil || err != nil {
+		t.Errorf("nil Limiter: %v, %v", ls, err)
+	}
+}
+
+func TestHostCase(t *testing.T) {
+	t.Parallel()
+	a, _ := newPair(t, shared(t), Config{Limits: map[string]Limit{"Payments.Internal:8443": {Concurrency: 1}}})
+	ls := acquire(t, a, "j1")
+	defer ls.Release(Outcome{})
+	_, err := a.Acquire(t.Context(), "PAYMENTS.internal:8443", "j2")
+	held(t, err, ReasonConcurrency)
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		limits map[string]Limit
+		want   string
+	}{
+		{map[string]Limit{"a:1": {Concurrency: -1}}, `upstreams: "a:1".concurrency: -1 must be at least 1`},
+		{map[string]Limit{"a": {Rate: -2}}, `upstreams: "a".rate: -2 must be a positive number`},
+		{map[string]Limit{"a": {Burst: 3}}, `upstreams: "a".burst: needs rate`},
+		{map[string]Limit{"a": {Rate: 1, Burst: -1}}, `upstreams: "a".burst: -1 must be between 1`},
+		{map[string]Limit{"a": {Adaptive: true}}, `upstreams: "a".adaptive: needs concurrency`},
+		{map[string]Limit{"http://a": {}}, `upstreams: "http://a": must be a host or host:port`},
+		{map[string]Limit{"a/b": {}}, `upstreams: "a/b": must be a host`},
+		{map[string]Limit{"{a}": {}}, `upstreams: "{a}": must be a host`},
+		{map[string]Limit{"": {}}, `upstreams: "": must be a host`},
+		{map[string]Limit{"A.example": {}, "a.example": {Rate: 1}}, `upstreams: "a.example": the same host as "A.example"`},
+	} {
+		_, err := New(nil, Config{Limits: c.limits}, nil)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%v: %v, want %q", c.limits, err, c.want)
+		}
+	}
+	l, err := New(nil, Config{Limits: map[string]Limit{"a": {}, "b:80": {Concurrency: 1, Rate: 0.5, Adaptive: true}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetLimits(map[string]Limit{"a": {Concurrency: 0, Rate: -1}}); err == nil {
+		t.Error("SetLimits took a bad limit")
+	}
+	if got := l.Limits(); len(got) != 2 || got["b:80"].Burst != 1 {
+		t.Errorf("limits after a refused SetLimits: %+v", got)
+	}
+}
+
+// The scripts run on Redis Cluster: every call's keys are in the host's
+// slot, whatever node serves it.
+func TestCluster(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t, redistest.WithMasters(3), redistest.WithReplicas(0))
+	rdb := cluster.Client(t)
+	limits := map[string]Limit{}
+	hosts := []string{"a.internal", "b.internal:8443", "c.internal:80", "d", "e.example:443"}
+	for _, h := range hosts {
+		limits[h] = Limit{Concurrency: 1, Rate: 100, Adaptive: true}
+	}
+	a, b := newPair(t, rdb, Config{Prefix: "cl", Limits: limits})
+	for _, h := range hosts {
+		ls, err := a.Acquire(t.Context(), h, "j1")
+		if err != nil {
+			t.Fatalf("%s: %v", h, err)
+		}
+		_, err = b.Acquire(t.Context(), h, "j2")
+		held(t, err, ReasonConcurrency)
+		ls.renew()
+		ls.Release(Outcome{Called: true, Overload: true, RetryAfter: time.Second})
+		_, err = b.Acquire(t.Context(), h, "j2")
+		held(t, err, ReasonPaused)
+	}
+	u, err := b.Usage(t.Context())
+	if err != nil || len(u) != len(hosts) {
+		t.Fatalf("Usage: %+v, %v", u, err)
+	}
+	for _, x := range u {
+		if x.Held != 1 || x.PausedUntil == nil {
+			t.Errorf("%s: %+v, want 1 held and a pause", x.Host, x)
+		}
+	}
+}
+
+// The embedded Redis of the demo (miniredis) runs the scripts too.
+func TestMiniredis(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	a, b := newPair(t, rdb, Config{Limits: map[string]Limit{host: {Concurrency: 1, Rate: 50, Adaptive: true}}})
+	ls := acquire(t, a, "j1")
+	_, err := b.Acquire(t.Context(), host, "j2")
+	held(t, err, ReasonConcurrency)
+	ls.renew()
+	ls.Release(Outcome{Called: true})
+	acquire(t, b, "j2").Release(Outcome{Called: true, Overload: true, RetryAfter: time.Second})
+	if _, err := a.Usage(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
