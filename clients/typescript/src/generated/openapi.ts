@@ -91,11 +91,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List your jobs
+         * @description The caller's own jobs, newest first (by when they were accepted), a page at a time. A page looks at a bounded number of jobs: with a narrow `state` or `type` filter it may hold fewer than `limit` jobs, or none, and still carry a `next_cursor`; follow it until it is empty. Jobs are listed until their records expire (the records' retention after they end). Unknown parameters and parameters given twice are refused (`400`).
+         */
+        get: operations["listJobs"];
         put?: never;
         /**
          * Submit a job of a named type
-         * @description Accepts a job for any job type the gateway knows: the name of a configured route (its `payload` is forwarded as the JSON body to that route's upstream; a route whose upstream needs path parameters must be called on its own path), or a type run by a Go handler of the embedding program. The route's JSON Schema, rate limit and pre-check apply as on its own path. `priority` and `callback_url` in the body win over the `X-Priority` and `X-Callback-URL` headers.
+         * @description Accepts a job for any job type the gateway knows: the name of a configured route (its `payload` is forwarded as the JSON body to that route's upstream; a route whose upstream needs path parameters must be called on its own path), or a type run by a Go handler of the embedding program. The route's JSON Schema, rate limit and pre-check apply as on its own path. `priority` and `callback_url` in the body win over the `X-Priority` and `X-Callback-URL` headers; `ordering_key` and `X-Ordering-Key`, when both are sent, must be the same key.
          */
         post: operations["submitJob"];
         delete?: never;
@@ -166,11 +170,34 @@ export interface paths {
         };
         /**
          * Follow one job (Server-Sent Events)
-         * @description The job's events after `Last-Event-ID` (all of them without it), then live ones as they happen. Each event has `id:` (the event's number in the job's log, from 1), `event:` (the job's new state, or `progress`) and `data:` (the job resource as JSON at that moment). A `: keep-alive` comment comes at least every 15 seconds. The stream ends after the terminal event; a job replayed from the dead-letter queue goes on with `queued`. When the gateway shuts down it sends `retry:` and closes the stream, and the client reconnects with `Last-Event-ID`. Errors found before the stream opens are problems.
+         * @description The job's events after `Last-Event-ID` (all of them without it), then live ones as they happen. Each event has `id:` (the event's number in the job's log, from 1), `event:` (the job's new state, or `progress`) and `data:` (the job resource as JSON at that moment). A `: keep-alive` comment comes at least every 15 seconds. The stream ends after the terminal event; a job replayed from the dead-letter queue goes on with `queued`. When the gateway shuts down it sends `retry:` and closes the stream, and the client reconnects with `Last-Event-ID`. Errors found before the stream opens are problems. A browser's `EventSource`, which cannot send `Authorization`, opens the stream with a stream token instead (`?token=`, from `POST /v1/jobs/{id}/stream-token`).
          */
         get: operations["streamJobEvents"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}/stream-token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A job ID: 26 characters of lower-case base32. Anything else answers `404` like a job that does not exist. */
+                id: components["parameters"]["JobID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make a stream token for one job's events
+         * @description A short-lived token that opens this job's event stream, and nothing else, without an API key: `GET /v1/jobs/{id}/events?token=<token>`. A backend that holds the API key makes one and hands it to a web page, whose `EventSource` cannot send `Authorization`. The token is signed by the gateway, carries the tenant, the job and its expiry (`gateway.stream_tokens.ttl`, 5 minutes by default), and is needed only to open the stream: a stream opened in time goes on after it expires. Make a new one to reconnect later. A job of another tenant answers `404` exactly like one that does not exist.
+         */
+        post: operations["createJobStreamToken"];
         delete?: never;
         options?: never;
         head?: never;
@@ -209,9 +236,49 @@ export interface paths {
         };
         /**
          * Follow all of the tenant's jobs (Server-Sent Events)
-         * @description Every event of the caller's jobs: live from the moment of connecting, or resumed after `Last-Event-ID` while that event is still within the stream's retention. Event IDs are opaque, URL-safe strings: with one shard (`redis.shards`, the default) a Redis stream ID such as `1763719200000-0`; with several, a position in each shard's stream (such as `mi4s4ldc.mi4s4lc0-1.0.mi4s4lhy`). Resuming after an event's ID gives every later event exactly once. Events of one job come in order, and so do the events of jobs on one shard; events of jobs on different shards may come in any order relative to each other. `event:` and `data:` are as on `/v1/jobs/{id}/events`. A `: keep-alive` comment comes at least every 15 seconds; the stream does not end by itself.
+         * @description Every event of the caller's jobs: live from the moment of connecting, or resumed after `Last-Event-ID` while that event is still within the stream's retention. Event IDs are opaque, URL-safe strings: with one shard (`redis.shards`, the default) a Redis stream ID such as `1763719200000-0`; with several, a position in each shard's stream (such as `mi4s4ldc.mi4s4lc0-1.0.mi4s4lhy`). Resuming after an event's ID gives every later event exactly once. Events of one job come in order, and so do the events of jobs on one shard; events of jobs on different shards may come in any order relative to each other. `event:` and `data:` are as on `/v1/jobs/{id}/events`. A `: keep-alive` comment comes at least every 15 seconds; the stream does not end by itself. A browser's `EventSource` opens it with a stream token instead of an API key (`?token=`, from `POST /v1/events/stream-token`).
          */
         get: operations["streamTenantEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/stream-token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make a stream token for the tenant's events
+         * @description A short-lived token that opens the caller's tenant stream, and nothing else, without an API key: `GET /v1/events?token=<token>`. As for a job's token, it is signed, carries the tenant and its expiry (`gateway.stream_tokens.ttl`, 5 minutes by default), and is needed only to open the stream.
+         */
+        post: operations["createTenantStreamToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List every tenant's jobs
+         * @description Jobs of every tenant (or of one, with `tenant`), newest first, a page at a time, with the same filters and paging as `GET /v1/jobs`.
+         */
+        get: operations["adminListJobs"];
         put?: never;
         post?: never;
         delete?: never;
@@ -280,6 +347,26 @@ export interface paths {
          * @description Workers take jobs from the queue again. Resuming a running queue changes nothing.
          */
         post: operations["resumeQueue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/upstreams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the upstream hosts' limits
+         * @description Every upstream host with limits (`upstreams` in the configuration), sorted by host: its limits and what is in use now across every worker process — calls in flight, jobs held back by the limits, the adaptive concurrency, a pause asked for by the host's `Retry-After`. Empty when no host has limits.
+         */
+        get: operations["listUpstreams"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -367,6 +454,26 @@ export interface paths {
          * @description Puts the job back on its queue now, as a new cycle of the same job: it is `queued` again, `attempt` counts from the start, `replays` goes up by one, and its event stream goes on.
          */
         post: operations["replayDeadLetter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/ordering": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * See the line of an ordering key
+         * @description The tenant's jobs with this ordering key (`X-Ordering-Key`) that have not ended, in the order they run: the first is the one that runs (or is about to), the others wait for it. Up to 100 jobs are listed; `length` counts them all. A line that does not move is held by its first job: see docs/OPERATIONS.md.
+         */
+        get: operations["getOrderingLine"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -486,6 +593,8 @@ export interface components {
              * @description Where the job's webhooks go; absent when it has none.
              */
             callback_url?: string;
+            /** @description The job's ordering key (`X-Ordering-Key`); absent when it has none. While the job waits for the job ahead of it with the same key it stays `queued` (or `scheduled`). */
+            ordering_key?: string;
             webhook?: components["schemas"]["WebhookRef"];
         };
         /** @description An upstream's answer. `body` is the JSON value when the upstream answered JSON, a string for text; `body_base64` replaces it for anything else. Both are absent when the body was empty, or too large to keep (`body_too_large`). */
@@ -553,6 +662,8 @@ export interface components {
              * @example 30s
              */
             delay?: string;
+            /** @description As `X-Ordering-Key`; when both are sent they must be the same key. */
+            ordering_key?: string;
         };
         /**
          * @description An RFC 9457 problem.
@@ -595,6 +706,22 @@ export interface components {
             parameter: string;
             detail: string;
         };
+        /**
+         * @description A token that opens one event stream without an API key.
+         * @example {
+         *       "token": "st1.YWNtZQoqCjE3NjM3MTk1MDA.kq1Hn1m3oJ0YpZ0vVbOT8l7cZ4mXkqzJk0v6mC7tT1c",
+         *       "expires_at": "2026-11-21T10:05:00Z"
+         *     }
+         */
+        StreamToken: {
+            /** @description Pass it as the stream's `token` query parameter. */
+            token: string;
+            /**
+             * Format: date-time
+             * @description From then on the token no longer opens the stream.
+             */
+            expires_at: string;
+        };
         JobWebhooks: {
             /** @description Where the job's webhooks go; empty when it has none. */
             callback_url: string;
@@ -630,12 +757,57 @@ export interface components {
         QueueList: {
             queues: components["schemas"]["Queue"][];
         };
+        /** @description An upstream host's configured limits; a limit left out is not applied. */
+        UpstreamLimit: {
+            /** @description The most calls in flight to the host, across every worker process. */
+            concurrency?: number;
+            /** @description The most calls started per second, across every worker process. */
+            rate?: number;
+            /** @description How many calls may start at once after a quiet spell (with `rate`). */
+            burst?: number;
+            /** @description Whether the concurrency adapts to the host's latency and overloads, within `concurrency`. */
+            adaptive?: boolean;
+        };
+        Upstream: {
+            /** @description The host or host:port, as configured (lower case). */
+            host: string;
+            limit: components["schemas"]["UpstreamLimit"];
+            /** @description Calls in flight (slots held) with a concurrency limit. */
+            in_use: number;
+            /** @description The adaptive concurrency now, with `adaptive`. */
+            effective_concurrency?: number;
+            /** @description Jobs held back by the limits, waiting to try again. */
+            held: number;
+            /**
+             * Format: date-time
+             * @description While the host's `Retry-After` pauses every call to it: until when.
+             */
+            paused_until?: string;
+            /** @description The recent call time (a moving average), in milliseconds; 0 before the first call with a concurrency limit. */
+            latency_ms: number;
+        };
+        UpstreamList: {
+            upstreams: components["schemas"]["Upstream"][];
+        };
         /** @description A job in the dead-letter queue. */
         DeadLetter: {
             tenant: string;
             /** Format: date-time */
             dead_at: string;
             job: components["schemas"]["Job"];
+        };
+        JobPage: {
+            items: components["schemas"]["Job"][];
+            /** @description Pass as `cursor` for the next page; empty on the last page. */
+            next_cursor: string;
+        };
+        TenantJobPage: {
+            items: {
+                tenant: components["schemas"]["Name"];
+                job: components["schemas"]["Job"];
+            }[];
+            /** @description Pass as `cursor` for the next page; empty on the last page. */
+            next_cursor: string;
         };
         DeadLetterPage: {
             items: components["schemas"]["DeadLetter"][];
@@ -702,6 +874,14 @@ export interface components {
             /** Format: date-time */
             disabled_at: string;
             delivery: components["schemas"]["JobID"];
+        };
+        OrderingLine: {
+            tenant: string;
+            ordering_key: string;
+            /** @description How many jobs the line holds. */
+            length: number;
+            /** @description The first jobs of the line, the one that runs first. */
+            jobs: components["schemas"]["Job"][];
         };
         DisabledEndpointList: {
             items: components["schemas"]["DisabledEndpoint"][];
@@ -784,7 +964,7 @@ export interface components {
                 "application/json": components["schemas"]["Queue"];
             };
         };
-        /** @description Nothing was stored. Malformed JSON (`malformed-json`, with line and column) or data after the JSON value; text that is not UTF-8 or an unpaired surrogate escape in a string or member name (`malformed-json`, with line, column and offset, and the pointer of the string, or of the object whose member name it is, in `errors`); a member name given twice in one object at any depth, a `POST /v1/jobs` payload included (`validation`, the member's pointer in `errors`); an invalid body (`validation`: unknown members in `POST /v1/jobs`, a body that breaks the route's JSON Schema, a bad `type`, `delay` or `callback_url`, each named in `errors`); a bad header (`bad-priority`, `bad-idempotency-key`, `idempotency-key-required`, `bad-prefer`, `bad-callback-url`); a body that could not be read (`bad-body`); or a path parameter the upstream URL could not take (`bad-path`). */
+        /** @description Nothing was stored. Malformed JSON (`malformed-json`, with line and column) or data after the JSON value; text that is not UTF-8 or an unpaired surrogate escape in a string or member name (`malformed-json`, with line, column and offset, and the pointer of the string, or of the object whose member name it is, in `errors`); a member name given twice in one object at any depth, a `POST /v1/jobs` payload included (`validation`, the member's pointer in `errors`); an invalid body (`validation`: unknown members in `POST /v1/jobs`, a body that breaks the route's JSON Schema, a bad `type`, `delay` or `callback_url`, each named in `errors`); a bad header (`bad-priority`, `bad-idempotency-key`, `idempotency-key-required`, `bad-ordering-key`, `ordering-key-required`, `ordering-key-not-allowed`, `bad-prefer`, `bad-callback-url`); a body that could not be read (`bad-body`); or a path parameter the upstream URL could not take (`bad-path`). */
         SubmitBadRequest: {
             headers: {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
@@ -814,7 +994,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description No API key, or one the gateway does not know (`unauthorized`). */
+        /** @description No API key, or one the gateway does not know (`unauthorized`); on an event stream, also a stream token that is malformed, signed with another key or expired (`invalid-stream-token`). */
         Unauthorized: {
             headers: {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
@@ -834,6 +1014,28 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The stream token is valid but was made for another stream (`stream-token-scope`): a token opens only the one stream it names. */
+        StreamTokenScope: {
+            headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The token. */
+        StreamToken: {
+            headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                /** @description `no-store`. */
+                "Cache-Control"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["StreamToken"];
             };
         };
         /** @description No such job for this tenant (`not-found`); a job of another tenant answers the same. */
@@ -978,6 +1180,11 @@ export interface components {
          */
         "Idempotency-Key": string;
         /**
+         * @description Puts the job in line behind the tenant's earlier jobs with the same key: they run one at a time, in the order they were accepted; the next starts only when the one before has ended (`succeeded`, `failed`, `dead` or `canceled`; retries keep the key). A job that waits stays `queued` (or `scheduled`). Other keys and jobs without a key run in parallel. 1 to 200 printable ASCII characters, taken as sent; anything else is `400` (`bad-ordering-key`). A route with `ordering: required` answers `400` without one (`ordering-key-required`), one with `ordering: off` `400` with one (`ordering-key-not-allowed`). With an `Idempotency-Key`, a retry must send the same ordering key.
+         * @example account-42
+         */
+        "X-Ordering-Key": string;
+        /**
          * @description The queue to put the job on: one of the configured queues the route allows (`critical`, `default` and `low` unless configured otherwise). Anything else is `400`.
          * @example critical
          */
@@ -1003,6 +1210,8 @@ export interface components {
         tracestate: string;
         /** @description Resume after this event: the `id:` of the last event the client saw. */
         "Last-Event-ID": string;
+        /** @description A stream token for this stream, instead of `Authorization` (for a browser's `EventSource`). It is checked even when authentication is off. */
+        StreamToken: string;
     };
     requestBodies: never;
     headers: {
@@ -1148,6 +1357,44 @@ export interface operations {
             };
         };
     };
+    listJobs: {
+        parameters: {
+            query?: {
+                /** @description Only jobs of this type (a route's name, or a Go handler's type). */
+                type?: components["schemas"]["Name"];
+                /** @description Only jobs now in this state. */
+                state?: components["schemas"]["JobState"];
+                /** @description Only jobs accepted at or after this time (RFC 3339). */
+                since?: string;
+                /** @description Only jobs accepted before this time (RFC 3339); must be after `since`. */
+                until?: string;
+                /** @description Page size. */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of jobs. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPage"];
+                };
+            };
+            400: components["responses"]["InvalidQuery"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ReadUnavailable"];
+        };
+    };
     submitJob: {
         parameters: {
             query?: never;
@@ -1157,6 +1404,11 @@ export interface operations {
                  * @example "order-7f3a"
                  */
                 "Idempotency-Key"?: components["parameters"]["Idempotency-Key"];
+                /**
+                 * @description Puts the job in line behind the tenant's earlier jobs with the same key: they run one at a time, in the order they were accepted; the next starts only when the one before has ended (`succeeded`, `failed`, `dead` or `canceled`; retries keep the key). A job that waits stays `queued` (or `scheduled`). Other keys and jobs without a key run in parallel. 1 to 200 printable ASCII characters, taken as sent; anything else is `400` (`bad-ordering-key`). A route with `ordering: required` answers `400` without one (`ordering-key-required`), one with `ordering: off` `400` with one (`ordering-key-not-allowed`). With an `Idempotency-Key`, a retry must send the same ordering key.
+                 * @example account-42
+                 */
+                "X-Ordering-Key"?: components["parameters"]["X-Ordering-Key"];
                 /**
                  * @description The queue to put the job on: one of the configured queues the route allows (`critical`, `default` and `low` unless configured otherwise). Anything else is `400`.
                  * @example critical
@@ -1377,7 +1629,10 @@ export interface operations {
     };
     streamJobEvents: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description A stream token for this stream, instead of `Authorization` (for a browser's `EventSource`). It is checked even when authentication is off. */
+                token?: components["parameters"]["StreamToken"];
+            };
             header?: {
                 /** @description Resume after this event: the `id:` of the last event the client saw. */
                 "Last-Event-ID"?: components["parameters"]["Last-Event-ID"];
@@ -1401,6 +1656,26 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["StreamTokenScope"];
+            404: components["responses"]["JobNotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ReadUnavailable"];
+        };
+    };
+    createJobStreamToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A job ID: 26 characters of lower-case base32. Anything else answers `404` like a job that does not exist. */
+                id: components["parameters"]["JobID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["StreamToken"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["JobNotFound"];
             500: components["responses"]["InternalError"];
@@ -1437,7 +1712,10 @@ export interface operations {
     };
     streamTenantEvents: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description A stream token for this stream, instead of `Authorization` (for a browser's `EventSource`). It is checked even when authentication is off. */
+                token?: components["parameters"]["StreamToken"];
+            };
             header?: {
                 /** @description Resume after this event: the `id:` of the last event the client saw. */
                 "Last-Event-ID"?: components["parameters"]["Last-Event-ID"];
@@ -1459,6 +1737,62 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["StreamTokenScope"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ReadUnavailable"];
+        };
+    };
+    createTenantStreamToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["StreamToken"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminListJobs: {
+        parameters: {
+            query?: {
+                /** @description Only jobs of this tenant. */
+                tenant?: components["schemas"]["Name"];
+                /** @description Only jobs of this type (a route's name, or a Go handler's type). */
+                type?: components["schemas"]["Name"];
+                /** @description Only jobs now in this state. */
+                state?: components["schemas"]["JobState"];
+                /** @description Only jobs accepted at or after this time (RFC 3339). */
+                since?: string;
+                /** @description Only jobs accepted before this time (RFC 3339); must be after `since`. */
+                until?: string;
+                /** @description Page size. */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of jobs with their tenants. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantJobPage"];
+                };
+            };
+            400: components["responses"]["InvalidQuery"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ReadUnavailable"];
         };
@@ -1524,6 +1858,31 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["QueueNotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ReadUnavailable"];
+        };
+    };
+    listUpstreams: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The limited upstream hosts. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpstreamList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ReadUnavailable"];
         };
@@ -1703,6 +2062,37 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ReadUnavailable"];
+        };
+    };
+    getOrderingLine: {
+        parameters: {
+            query: {
+                /** @description The tenant. */
+                tenant: components["schemas"]["Name"];
+                /** @description The ordering key, as the client sent it. */
+                key: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The line, first job first; empty when no job of the key waits or runs. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderingLine"];
+                };
+            };
+            400: components["responses"]["InvalidQuery"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ReadUnavailable"];
         };
