@@ -65,6 +65,9 @@ type Job struct {
 	Replays     int        `json:"replays,omitempty"`
 	ReplayedAt  *time.Time `json:"replayed_at,omitempty"`
 	CallbackURL string     `json:"callback_url,omitempty"`
+	// OrderingKey is the job's ordering key, if it has one: jobs of a
+	// tenant with one key run one at a time, in accept order.
+	OrderingKey string `json:"ordering_key,omitempty"`
 	// Webhook is set on a webhook delivery's job: the job and event it
 	// delivers.
 	Webhook *WebhookRef `json:"webhook,omitempty"`
@@ -120,6 +123,9 @@ type JobRequest struct {
 	CallbackURL string `json:"callback_url,omitempty"`
 	// Delay runs the job later: a duration such as "30s".
 	Delay string `json:"delay,omitempty"`
+	// OrderingKey runs the job after every job of the tenant with the same
+	// key accepted before it, one at a time.
+	OrderingKey string `json:"ordering_key,omitempty"`
 }
 
 // Event is one event of a job's or the tenant's stream.

@@ -61,7 +61,9 @@ local function reserve(reason, min, step)
   local ahead = 0
   if step > 0 then
     for _ = 1, 16 do
-      local n = redis.call('ZCOUNT', KEYS[5], '(' .. now, now + min + ahead * step)
+      -- (+1: times are whole ms from microseconds, so a time held a moment
+      -- earlier for the same token may round one ms later than this one)
+      local n = redis.call('ZCOUNT', KEYS[5], '(' .. now, now + min + ahead * step + 1)
       if n <= ahead then
         break
       end
