@@ -29,7 +29,7 @@ const corsMaxAge = 600 // seconds
 
 // corsAllowHeaders are the request headers a page may send.
 var corsAllowHeaders = []string{
-	"Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID",
+	"Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "Cache-Control",
 	"X-Priority", "X-Callback-URL", "X-Ordering-Key", "Prefer", "X-Request-ID",
 	"traceparent", "tracestate",
 }

@@ -98,7 +98,7 @@ func TestCORS(t *testing.T) {
 		if !slices.Contains(headerList(h, "Access-Control-Allow-Methods"), strings.ToLower(tc.method)) {
 			t.Errorf("preflight %s: Access-Control-Allow-Methods %q lacks %s", tc.path, h.Get("Access-Control-Allow-Methods"), tc.method)
 		}
-		for _, want := range []string{"authorization", "content-type", "idempotency-key", "last-event-id"} {
+		for _, want := range []string{"authorization", "content-type", "idempotency-key", "last-event-id", "cache-control"} {
 			if !slices.Contains(headerList(h, "Access-Control-Allow-Headers"), want) {
 				t.Errorf("preflight %s: Access-Control-Allow-Headers %q lacks %s", tc.path, h.Get("Access-Control-Allow-Headers"), want)
 			}

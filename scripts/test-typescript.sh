@@ -3,7 +3,10 @@
 # pinned dev dependencies from the npm registry (npm ci, from
 # package-lock.json), builds the asyncgw binary once, compiles the client
 # and its tests with tsc, and runs them with Node's test runner against a
-# real gateway, worker and redis-server that the tests start themselves.
+# real gateway, worker and redis-server that the tests start themselves;
+# then runs the built client in a headless Chromium on another origin than
+# the gateway's (clients/typescript/browsertest, a Go test that installs
+# Chromium with scripts/ensure-chromium.sh when it is missing).
 # It needs Node.js 20 or later with npm, the npm registry, Go and
 # redis-server (scripts/ensure-redis.sh); without one of them it fails.
 set -euo pipefail
@@ -35,3 +38,4 @@ fi
 npm run --silent build
 npm run --silent build:test
 ASYNCGW_BIN="$tmp/asyncgw" node --test --test-reporter=spec build-test/test/*.test.js
+(cd "$root" && ASYNCGW_TS_DIST="$pkg/dist" "$GO" test -tags tsbrowser -count=1 ./clients/typescript/browsertest/)
