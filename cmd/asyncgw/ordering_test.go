@@ -166,8 +166,16 @@ func TestOrderingAcrossWorkersAndAKill(t *testing.T) {
 	})
 	killed.kill(t)
 
-	// The other keys flow while k0 waits for its head's lease to run out.
-	for _, key := range []string{"k1", "k2"} {
+	// Other keys flow while k0 waits for its head's lease to run out:
+	// keys first used now, so that none of their jobs was on the killed
+	// worker (k1's or k2's head may have been, in flight at the kill, and
+	// then waits as k0 does).
+	for _, key := range []string{"k3", "k4"} {
+		for i := range perKey {
+			id := post(key, i)
+			accepted[key] = append(accepted[key], id)
+			all = append(all, id)
+		}
 		waitEnded(t, base, s, accepted[key], 30*time.Second, other)
 	}
 	for _, id := range accepted["k0"][3:] {

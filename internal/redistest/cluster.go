@@ -450,6 +450,20 @@ func (d *Cluster) healthy() (bool, string) {
 			replicas = append(replicas, s)
 		}
 	}
+	// Every node has heard, by gossip, which nodes are replicas: until
+	// then a node's CLUSTER SHARDS can show a replica as a master of no
+	// slots, and what reads the topology from it misses the replica.
+	for _, s := range running {
+		known, err := knownReplicas(s.Addr())
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, r := range replicas {
+			if !known[r.Addr()] {
+				return false, fmt.Sprintf("%s does not know %s as a replica yet", s.Addr(), r.Addr())
+			}
+		}
+	}
 	d.mu.Lock()
 	d.masters, d.replicas = masters, replicas
 	d.mu.Unlock()
@@ -495,6 +509,29 @@ func (d *Cluster) slotOwners(s *Server) ([]string, error) {
 }
 
 // clusterInfo is CLUSTER INFO of the node at addr as a map.
+// knownReplicas is the set of nodes (host:port) that the node at addr
+// sees as replicas, from its CLUSTER NODES.
+func knownReplicas(addr string) (map[string]bool, error) {
+	c := nodeClient(addr)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	out, err := c.ClusterNodes(ctx).Result()
+	if err != nil {
+		return nil, fmt.Errorf("%s: CLUSTER NODES: %w", addr, err)
+	}
+	known := map[string]bool{}
+	for line := range strings.Lines(out) {
+		f := strings.Fields(line)
+		if len(f) < 3 || !strings.Contains(f[2], "slave") {
+			continue
+		}
+		at, _, _ := strings.Cut(f[1], "@") // ip:port@cport[,hostname]
+		known[at] = true
+	}
+	return known, nil
+}
+
 func clusterInfo(addr string) (map[string]string, error) {
 	c := nodeClient(addr)
 	defer c.Close()
