@@ -2,7 +2,6 @@ package status
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -59,44 +58,6 @@ func (f DLQFilter) Match(d DeadLetter) bool {
 
 // ErrBadCursor: a dead-letter cursor that this store did not hand out.
 var ErrBadCursor = errors.New("invalid cursor")
-
-// dlqPos is a place in the dead-letter queue, which is ordered by death
-// time, then tenant, then job ID.
-type dlqPos struct {
-	ms     int64
-	tenant string
-	id     string
-}
-
-func (a dlqPos) less(b dlqPos) bool {
-	if a.ms != b.ms {
-		return a.ms < b.ms
-	}
-	if a.tenant != b.tenant {
-		return a.tenant < b.tenant
-	}
-	return a.id < b.id
-}
-
-func (a dlqPos) cursor() string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(a.ms, 10) + "/" + a.tenant + "/" + a.id))
-}
-
-func parseCursor(c string) (dlqPos, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return dlqPos{}, ErrBadCursor
-	}
-	parts := strings.Split(string(b), "/")
-	if len(parts) != 3 {
-		return dlqPos{}, ErrBadCursor
-	}
-	ms, err := strconv.ParseInt(parts[0], 10, 64)
-	if err != nil || ms < 0 || !ValidTenant(parts[1]) || !jobs.ValidID(parts[2]) {
-		return dlqPos{}, ErrBadCursor
-	}
-	return dlqPos{ms: ms, tenant: parts[1], id: parts[2]}, nil
-}
 
 // dlqList reads one dead-letter list in order, a batch at a time. It keeps
 // its place as (lowest score still to read, entries at that score already
@@ -173,7 +134,7 @@ func (s *Store) ScanDeadLetters(ctx context.Context, f DLQFilter, cursor string,
 	resume := cursor != ""
 	if resume {
 		var err error
-		if after, err = parseCursor(cursor); err != nil {
+		if after, err = parseCursor(cursor, dlqCursorTag); err != nil {
 			return "", err
 		}
 	}
@@ -221,7 +182,7 @@ func (s *Store) ScanDeadLetters(ctx context.Context, f DLQFilter, cursor string,
 		}
 		if len(chunk) == 0 {
 			if budget > 0 && seen >= budget {
-				return last.cursor(), nil
+				return last.cursor(dlqCursorTag), nil
 			}
 			return "", nil
 		}
@@ -232,7 +193,7 @@ func (s *Store) ScanDeadLetters(ctx context.Context, f DLQFilter, cursor string,
 		for i, d := range letters {
 			seen, last = seen+1, chunk[i]
 			if d != nil && f.Match(*d) && !fn(*d) {
-				return last.cursor(), nil
+				return last.cursor(dlqCursorTag), nil
 			}
 		}
 	}

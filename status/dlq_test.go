@@ -164,7 +164,7 @@ func TestDeadLettersFilter(t *testing.T) {
 func TestDeadLettersBadCursor(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
-	for _, c := range []string{"%%%", "bm90LWEtY3Vyc29y", (dlqPos{ms: 1, tenant: "a{b", id: jobs.NewID()}).cursor(), (dlqPos{ms: 1, tenant: "a", id: "short"}).cursor()} {
+	for _, c := range []string{"%%%", "bm90LWEtY3Vyc29y", (dlqPos{ms: 1, tenant: "a{b", id: jobs.NewID()}).cursor(dlqCursorTag), (dlqPos{ms: 1, tenant: "a", id: "short"}).cursor(dlqCursorTag)} {
 		if _, _, err := b.store.DeadLetters(testContext(t), DLQFilter{}, c, 10, 0); !errors.Is(err, ErrBadCursor) {
 			t.Errorf("cursor %q: err = %v, want ErrBadCursor", c, err)
 		}

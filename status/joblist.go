@@ -2,11 +2,9 @@ package status
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -44,45 +42,6 @@ func (f JobFilter) match(j *jobs.Job) bool {
 // needsRecords reports whether the filter looks at the records, not only
 // at the index.
 func (f JobFilter) needsRecords() bool { return f.Type != "" || f.State != "" }
-
-// jobPos is a place in a job listing, which is ordered newest first: by
-// acceptance time, then tenant, then job ID, each descending.
-type jobPos struct {
-	ms     int64
-	tenant string
-	id     string
-}
-
-// before reports whether a comes before b in a listing (is newer).
-func (a jobPos) before(b jobPos) bool {
-	if a.ms != b.ms {
-		return a.ms > b.ms
-	}
-	if a.tenant != b.tenant {
-		return a.tenant > b.tenant
-	}
-	return a.id > b.id
-}
-
-func (a jobPos) cursor() string {
-	return base64.RawURLEncoding.EncodeToString([]byte("j/" + strconv.FormatInt(a.ms, 10) + "/" + a.tenant + "/" + a.id))
-}
-
-func parseJobCursor(c string) (jobPos, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return jobPos{}, ErrBadCursor
-	}
-	parts := strings.Split(string(b), "/")
-	if len(parts) != 4 || parts[0] != "j" {
-		return jobPos{}, ErrBadCursor
-	}
-	ms, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil || ms < 0 || !ValidTenant(parts[2]) || !jobs.ValidID(parts[3]) {
-		return jobPos{}, ErrBadCursor
-	}
-	return jobPos{ms: ms, tenant: parts[2], id: parts[3]}, nil
-}
 
 // indexList reads one job index newest first, a batch at a time. It keeps
 // its place as (highest score still to read, entries at that score
@@ -166,7 +125,7 @@ func (s *Store) ListJobs(ctx context.Context, f JobFilter, cursor string, limit,
 	resume := cursor != ""
 	if resume {
 		var err error
-		if after, err = parseJobCursor(cursor); err != nil {
+		if after, err = parseCursor(cursor, jobCursorTag); err != nil {
 			return nil, "", err
 		}
 	}
@@ -259,9 +218,9 @@ func (s *Store) ListJobs(ctx context.Context, f JobFilter, cursor string, limit,
 	switch {
 	case len(page) > limit:
 		// One more match than asked for: there is a next page.
-		return page[:limit], pagePos[limit-1].cursor(), nil
+		return page[:limit], pagePos[limit-1].cursor(jobCursorTag), nil
 	case budget > 0 && seen >= budget:
-		return page, last.cursor(), nil
+		return page, last.cursor(jobCursorTag), nil
 	}
 	return page, "", nil
 }

@@ -180,7 +180,7 @@ func TestListJobsDropsExpiredAndTrims(t *testing.T) {
 func TestListJobsBadCursor(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
-	for _, c := range []string{"!!", "eA", "ai8xMjMvYWNtZS8", (dlqPos{ms: 1, tenant: "a", id: "abc"}).cursor()} {
+	for _, c := range []string{"!!", "eA", "ai8xMjMvYWNtZS8", (dlqPos{ms: 1, tenant: "a", id: "abc"}).cursor(dlqCursorTag)} {
 		if _, _, err := b.store.ListJobs(testContext(t), JobFilter{}, c, 10, 0); !errors.Is(err, ErrBadCursor) {
 			t.Errorf("cursor %q: %v, want ErrBadCursor", c, err)
 		}
