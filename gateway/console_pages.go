@@ -405,6 +405,11 @@ type dlqView struct {
 	// Preview is a dry run's answer; Result a bulk replay's.
 	Preview *admin.BulkResult
 	Result  *admin.BulkResult
+	// DeletePreview is a dry run of deleting every match, counted as of
+	// AsOf; Deleted a bulk delete's answer.
+	DeletePreview *admin.BulkDeleteResult
+	AsOf          string
+	Deleted       *admin.BulkDeleteResult
 	Rate    string
 	Done    string
 }
@@ -418,7 +423,8 @@ func dlqInput(v url.Values) admin.FilterInput {
 }
 
 // consoleDLQ serves the dead-letter page: a filtered list, and with
-// preview=1 a dry run of replaying every match.
+// preview=1 a dry run of replaying every match (preview=delete: of
+// deleting every match).
 func (g *Gateway) consoleDLQ(c *echo.Context) error {
 	p, _ := c.Get(principalKey).(principal)
 	q := c.Request().URL.Query()
@@ -439,7 +445,13 @@ func (g *Gateway) consoleDLQ(c *echo.Context) error {
 			return err
 		}
 		v.Items, v.Next = items, next
-		if q.Get("preview") != "" && p.admin {
+		switch {
+		case !p.admin || q.Get("preview") == "":
+		case q.Get("preview") == "delete":
+			if err := g.previewDelete(ctx, f, &v); err != nil {
+				return err
+			}
+		default:
 			res, err := g.deps.Admin.ReplayMatching(ctx, admin.BulkReplay{Filter: f, DryRun: true})
 			if err != nil {
 				return err
