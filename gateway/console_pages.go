@@ -410,8 +410,8 @@ type dlqView struct {
 	DeletePreview *admin.BulkDeleteResult
 	AsOf          string
 	Deleted       *admin.BulkDeleteResult
-	Rate    string
-	Done    string
+	Rate          string
+	Done          string
 }
 
 // dlqInput reads a dead-letter filter from form or query values.
