@@ -280,27 +280,16 @@ func (s *Service) ReplayMatching(ctx context.Context, b BulkReplay) (*BulkResult
 	b.Rate = cmp.Or(b.Rate, DefaultRate)
 	b.Limit = cmp.Or(b.Limit, MaxBulk)
 	start := time.Now()
-	f := b.Filter
-	if f.Until.IsZero() || f.Until.After(start) {
-		f.Until = start
-	}
-	res := &BulkResult{DryRun: b.DryRun, Rate: b.Rate, Sample: []status.DeadLetter{}, Failed: []Failure{}}
-	var todo []status.DeadLetter
-	if _, err := s.store.ScanDeadLetters(ctx, f, "", 0, func(d status.DeadLetter) bool {
-		res.Matched++
-		if len(res.Sample) < sampleSize {
-			res.Sample = append(res.Sample, d)
-		}
-		if !b.DryRun && len(todo) < b.Limit {
-			todo = append(todo, d)
-		}
-		return true
-	}); err != nil {
+	res := &BulkResult{DryRun: b.DryRun, Rate: b.Rate, Failed: []Failure{}}
+	m, err := s.matchDead(ctx, b.Filter, start, b.DryRun, b.Limit)
+	if err != nil {
 		return nil, err
 	}
+	res.Matched, res.Sample = m.matched, m.sample
 	if b.DryRun {
 		return res, nil
 	}
+	todo := m.todo
 	res.Remaining = res.Matched - len(todo)
 	// The first scheduled batch is due at least one whole second after the
 	// first: at the boundary after the coming one.

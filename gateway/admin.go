@@ -23,6 +23,7 @@ type Admin interface {
 	DeadLetter(ctx context.Context, id string) (*status.DeadLetter, error)
 	Replay(ctx context.Context, id string) (*jobs.Job, error)
 	ReplayMatching(ctx context.Context, b admin.BulkReplay) (*admin.BulkResult, error)
+	DeleteMatching(ctx context.Context, b admin.BulkDelete) (*admin.BulkDeleteResult, error)
 	Delete(ctx context.Context, id string) error
 	DisabledEndpoints(ctx context.Context, tenant string) ([]status.DisabledEndpoint, error)
 	EnableEndpoint(ctx context.Context, tenant, url string) (bool, error)
@@ -45,6 +46,7 @@ func (g *Gateway) adminRoutes(e *echo.Echo) {
 	e.GET("/admin/v1/upstreams", g.adminUpstreams, mw...)
 	e.GET("/admin/v1/dlq", g.adminDLQ, mw...)
 	e.POST("/admin/v1/dlq/replay", g.adminBulkReplay, mw...)
+	e.POST("/admin/v1/dlq/delete", g.adminBulkDelete, mw...)
 	e.GET("/admin/v1/dlq/:id", g.adminDeadLetter, mw...)
 	e.POST("/admin/v1/dlq/:id/replay", g.adminReplay, mw...)
 	e.DELETE("/admin/v1/dlq/:id", g.adminDelete, mw...)

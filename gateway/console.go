@@ -122,6 +122,7 @@ func (g *Gateway) consoleRoutes(e *echo.Echo) {
 		e.POST(p+"queues/:queue/:action", g.consolePause, admin...)
 		e.POST(p+"dlq/selected", g.consoleDLQSelected, admin...)
 		e.POST(p+"dlq/replay", g.consoleBulkReplay, admin...)
+		e.POST(p+"dlq/delete", g.consoleBulkDelete, admin...)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/asyncgw/asyncgw/admin"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/status"
+	"github.com/asyncgw/asyncgw/upstream"
 )
 
 // consolePageSize is the number of rows of a console list page.
@@ -32,7 +33,9 @@ type overview struct {
 	// unknown); Outbox the webhook events waiting to go out (-1: unknown).
 	AcceptedPerMin int64
 	Outbox         int64
-	// Upstreams are the in-process worker's breakers, by host.
+	// Upstreams are the upstream hosts, by host: the in-process worker's
+	// breakers and, for hosts with limits, the limits and their use across
+	// every worker.
 	Upstreams []upstreamState
 	At        time.Time
 }
@@ -44,9 +47,12 @@ type overviewQueue struct {
 	DoneRate float64
 }
 
+// upstreamState is one upstream host: its breaker state in this process
+// ("" when no worker here called it) and, when it has limits, Usage.
 type upstreamState struct {
 	Host  string
 	State string
+	Usage *upstream.Usage
 }
 
 // overviewStore is what the overview reads from the store beyond the
@@ -111,14 +117,40 @@ func (g *Gateway) readOverview(ctx context.Context) (*overview, error) {
 			o.Outbox += n
 		}
 	}
-	if g.deps.Upstreams != nil {
-		for host, st := range g.deps.Upstreams() {
-			o.Upstreams = append(o.Upstreams, upstreamState{Host: host, State: string(st)})
-		}
-		slices.SortFunc(o.Upstreams, func(a, b upstreamState) int { return strings.Compare(a.Host, b.Host) })
+	if o.Upstreams, err = g.readUpstreams(ctx); err != nil {
+		return nil, err
 	}
 	oc.last, oc.at = o, time.Now()
 	return o, nil
+}
+
+// readUpstreams joins the in-process breakers with the hosts' limits and
+// their use, sorted by host.
+func (g *Gateway) readUpstreams(ctx context.Context) ([]upstreamState, error) {
+	byHost := map[string]*upstreamState{}
+	var out []upstreamState
+	if g.deps.Upstreams != nil {
+		for host, st := range g.deps.Upstreams() {
+			byHost[host] = &upstreamState{Host: host, State: string(st)}
+		}
+	}
+	us, err := g.deps.Admin.Upstreams(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range us {
+		u := &us[i]
+		if s, ok := byHost[u.Host]; ok {
+			s.Usage = u
+		} else {
+			byHost[u.Host] = &upstreamState{Host: u.Host, Usage: u}
+		}
+	}
+	for _, s := range byHost {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b upstreamState) int { return strings.Compare(a.Host, b.Host) })
+	return out, nil
 }
 
 // consoleOverview serves the overview (admins; tenants go to their jobs).
@@ -373,8 +405,13 @@ type dlqView struct {
 	// Preview is a dry run's answer; Result a bulk replay's.
 	Preview *admin.BulkResult
 	Result  *admin.BulkResult
-	Rate    string
-	Done    string
+	// DeletePreview is a dry run of deleting every match, counted as of
+	// AsOf; Deleted a bulk delete's answer.
+	DeletePreview *admin.BulkDeleteResult
+	AsOf          string
+	Deleted       *admin.BulkDeleteResult
+	Rate          string
+	Done          string
 }
 
 // dlqInput reads a dead-letter filter from form or query values.
@@ -386,7 +423,8 @@ func dlqInput(v url.Values) admin.FilterInput {
 }
 
 // consoleDLQ serves the dead-letter page: a filtered list, and with
-// preview=1 a dry run of replaying every match.
+// preview=1 a dry run of replaying every match (preview=delete: of
+// deleting every match).
 func (g *Gateway) consoleDLQ(c *echo.Context) error {
 	p, _ := c.Get(principalKey).(principal)
 	q := c.Request().URL.Query()
@@ -407,7 +445,13 @@ func (g *Gateway) consoleDLQ(c *echo.Context) error {
 			return err
 		}
 		v.Items, v.Next = items, next
-		if q.Get("preview") != "" && p.admin {
+		switch {
+		case !p.admin || q.Get("preview") == "":
+		case q.Get("preview") == "delete":
+			if err := g.previewDelete(ctx, f, &v); err != nil {
+				return err
+			}
+		default:
 			res, err := g.deps.Admin.ReplayMatching(ctx, admin.BulkReplay{Filter: f, DryRun: true})
 			if err != nil {
 				return err

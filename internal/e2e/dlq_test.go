@@ -292,6 +292,7 @@ func TestAdminAuthAndBadInput(t *testing.T) {
 		{http.MethodPost, "/admin/v1/queues/x/resume"},
 		{http.MethodGet, "/admin/v1/dlq"},
 		{http.MethodPost, "/admin/v1/dlq/replay"},
+		{http.MethodPost, "/admin/v1/dlq/delete"},
 		{http.MethodGet, "/admin/v1/dlq/" + jobs.NewID()},
 		{http.MethodPost, "/admin/v1/dlq/" + jobs.NewID() + "/replay"},
 		{http.MethodDelete, "/admin/v1/dlq/" + jobs.NewID()},
@@ -330,6 +331,10 @@ func TestAdminAuthAndBadInput(t *testing.T) {
 		{http.MethodPost, "/admin/v1/dlq/replay", `{"Rate":5}`, 400, `"pointer":"/Rate"`},
 		{http.MethodPost, "/admin/v1/dlq/replay", `{"rate":1}{}`, 400, "after the JSON value"},
 		{http.MethodPost, "/admin/v1/dlq/replay", `{"rate":`, 400, "ends too early"},
+		{http.MethodPost, "/admin/v1/dlq/delete", `{"limit":-1}`, 400, `"pointer":"/limit"`},
+		{http.MethodPost, "/admin/v1/dlq/delete", `{"until":"later"}`, 400, `"pointer":"/until"`},
+		{http.MethodPost, "/admin/v1/dlq/delete", `{"rate":5}`, 400, `"pointer":"/rate"`},
+		{http.MethodPost, "/admin/v1/dlq/delete", `{"dry_run":1}`, 400, `"pointer":"/dry_run"`},
 		{http.MethodPost, "/admin/v1/queues/nope/pause", "", 404, "no such queue"},
 	}
 	for _, b := range bad {
