@@ -413,6 +413,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/dlq/delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delete every dead job matching a filter
+         * @description Takes out of the dead-letter queue for good, as `DELETE /admin/v1/dlq/{id}` does one, the dead jobs that match the filter and died before the call started, oldest first, at most `limit` of them. With `dry_run` nothing changes: the answer only counts and samples. An empty body deletes everything.
+         */
+        post: operations["deleteDeadLetters"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/dlq/{id}": {
         parameters: {
             query?: never;
@@ -867,6 +887,48 @@ export interface components {
              * @description When the last replayed job becomes due; absent when nothing was replayed.
              */
             last_due_at?: string;
+        };
+        /** @description A filter (the query parameters of `GET /admin/v1/dlq`) and how many of the matches to delete. */
+        BulkDeleteRequest: {
+            queue?: components["schemas"]["Name"];
+            type?: components["schemas"]["Name"];
+            tenant?: components["schemas"]["Name"];
+            /** @description Text the last error contains, in any case. */
+            error?: string;
+            /** Format: date-time */
+            since?: string;
+            /** Format: date-time */
+            until?: string;
+            /**
+             * @description Only count and sample; change nothing.
+             * @default false
+             */
+            dry_run: boolean;
+            /**
+             * @description The most jobs this call deletes; 0 means the default. Call again for the rest.
+             * @default 10000
+             */
+            limit: number;
+        };
+        BulkDeleteResult: {
+            /** @description Dead letters that matched, deleted or not. */
+            matched: number;
+            /** @description The first few matches, oldest first. */
+            sample: components["schemas"]["DeadLetter"][];
+            dry_run: boolean;
+            /** @description Jobs taken out of the dead-letter queue. */
+            deleted: number;
+            /** @description Matches that left the dead-letter queue meanwhile. */
+            skipped: number;
+            /** @description Matches left for another call. */
+            remaining: number;
+            /** @description Deletions that could not be made. */
+            failed_count: number;
+            /** @description The first 100 deletions that could not be made. */
+            failed: {
+                id: components["schemas"]["JobID"];
+                error: string;
+            }[];
         };
         DisabledEndpoint: {
             tenant: string;
@@ -1958,6 +2020,45 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BulkResult"];
+                };
+            };
+            400: components["responses"]["InvalidBody"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ReadUnavailable"];
+        };
+    };
+    deleteDeadLetters: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "type": "webhook",
+                 *       "error": "endpoint disabled",
+                 *       "dry_run": true
+                 *     }
+                 */
+                "application/json": components["schemas"]["BulkDeleteRequest"];
+            };
+        };
+        responses: {
+            /** @description What matched, and what was deleted. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkDeleteResult"];
                 };
             };
             400: components["responses"]["InvalidBody"];
