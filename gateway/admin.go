@@ -208,9 +208,10 @@ var bulkReplayFields = map[string]bool{
 	"dry_run": true, "rate": true, "limit": true,
 }
 
-// adminBulkReplay serves POST /admin/v1/dlq/replay: every dead letter
-// matching the filter goes back on its queue, at most rate per second.
-func (g *Gateway) adminBulkReplay(c *echo.Context) error {
+// decodeBulkBody reads a bulk operation's JSON body (64 KiB at most; an
+// empty one is all defaults) into v, strictly, with only the top-level
+// members allowed.
+func decodeBulkBody(c *echo.Context, v any, allowed map[string]bool) error {
 	r := c.Request()
 	if err := checkContentType(r.Header.Get("Content-Type"), r.ContentLength); err != nil {
 		return err
@@ -219,14 +220,24 @@ func (g *Gateway) adminBulkReplay(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	if err := decodeStrict(body, v); err != nil {
+		return err
+	}
+	if p := checkTopKeys(body, allowed); p != nil {
+		return p
+	}
+	return nil
+}
+
+// adminBulkReplay serves POST /admin/v1/dlq/replay: every dead letter
+// matching the filter goes back on its queue, at most rate per second.
+func (g *Gateway) adminBulkReplay(c *echo.Context) error {
 	var in bulkReplayRequest
-	if len(strings.TrimSpace(string(body))) > 0 {
-		if err := decodeStrict(body, &in); err != nil {
-			return err
-		}
-		if p := checkTopKeys(body, bulkReplayFields); p != nil {
-			return p
-		}
+	if err := decodeBulkBody(c, &in, bulkReplayFields); err != nil {
+		return err
 	}
 	f, fields := dlqFilter(in.FilterInput, func(name string) FieldError { return FieldError{Pointer: "/" + name} })
 	if in.Rate < 0 || in.Rate > 100000 {
@@ -240,7 +251,7 @@ func (g *Gateway) adminBulkReplay(c *echo.Context) error {
 		p.Errors = fields
 		return p
 	}
-	res, err := g.deps.Admin.ReplayMatching(r.Context(), admin.BulkReplay{Filter: f, DryRun: in.DryRun, Rate: in.Rate, Limit: in.Limit})
+	res, err := g.deps.Admin.ReplayMatching(c.Request().Context(), admin.BulkReplay{Filter: f, DryRun: in.DryRun, Rate: in.Rate, Limit: in.Limit})
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package gateway
 import (
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v5"
 
@@ -25,22 +24,9 @@ var bulkDeleteFields = map[string]bool{
 // adminBulkDelete serves POST /admin/v1/dlq/delete: every dead letter
 // matching the filter leaves the dead-letter queue for good.
 func (g *Gateway) adminBulkDelete(c *echo.Context) error {
-	r := c.Request()
-	if err := checkContentType(r.Header.Get("Content-Type"), r.ContentLength); err != nil {
-		return err
-	}
-	body, err := readBody(c, 64<<10)
-	if err != nil {
-		return err
-	}
 	var in bulkDeleteRequest
-	if len(strings.TrimSpace(string(body))) > 0 {
-		if err := decodeStrict(body, &in); err != nil {
-			return err
-		}
-		if p := checkTopKeys(body, bulkDeleteFields); p != nil {
-			return p
-		}
+	if err := decodeBulkBody(c, &in, bulkDeleteFields); err != nil {
+		return err
 	}
 	f, fields := dlqFilter(in.FilterInput, func(name string) FieldError { return FieldError{Pointer: "/" + name} })
 	if in.Limit < 0 || in.Limit > admin.MaxBulk {
@@ -51,7 +37,7 @@ func (g *Gateway) adminBulkDelete(c *echo.Context) error {
 		p.Errors = fields
 		return p
 	}
-	res, err := g.deps.Admin.DeleteMatching(r.Context(), admin.BulkDelete{Filter: f, DryRun: in.DryRun, Limit: in.Limit})
+	res, err := g.deps.Admin.DeleteMatching(c.Request().Context(), admin.BulkDelete{Filter: f, DryRun: in.DryRun, Limit: in.Limit})
 	if err != nil {
 		return err
 	}
