@@ -266,13 +266,13 @@ func (b BulkReplay) Validate() error {
 }
 
 // ReplayMatching replays the dead letters matching the request, oldest
-// first.
-// Only jobs that died before the call are considered, so a replayed job
-// that dies again during the call is not replayed twice. The first Rate
-// jobs are due at once; the next Rate at the second boundary after the
-// next one, and so on (asynq schedules in whole seconds, so a boundary
-// less than a second away would let two batches through in one second),
-// so that the upstream sees at most Rate replays per second. The schedule lives in Redis: it survives restarts.
+// first. Only jobs that died before the call are considered, so a
+// replayed job that dies again during the call is not replayed twice.
+// The first Rate jobs are due at once; the next Rate at the second
+// boundary after the next one, and so on (asynq schedules in whole
+// seconds, so a boundary less than a second away would let two batches
+// through in one second), so that the upstream sees at most Rate replays
+// per second. The schedule lives in Redis: it survives restarts.
 func (s *Service) ReplayMatching(ctx context.Context, b BulkReplay) (*BulkResult, error) {
 	if err := b.Validate(); err != nil {
 		return nil, err
