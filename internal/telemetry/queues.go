@@ -91,17 +91,5 @@ func (m *Metrics) WatchQueues(ctx context.Context, q QueueSource, outbox OutboxS
 		}
 		m.statsAt.Store(time.Now().UnixNano())
 	}
-	read()
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			read()
-		}
-	}()
+	poll(ctx, every, read, nil)
 }

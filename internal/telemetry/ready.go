@@ -36,18 +36,5 @@ func (m *Metrics) WatchReady(ctx context.Context, check ReadyCheck, every time.D
 		}
 		was = now
 	}
-	run()
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				m.Ready(false)
-				return
-			case <-t.C:
-			}
-			run()
-		}
-	}()
+	poll(ctx, every, run, func() { m.Ready(false) })
 }

@@ -101,17 +101,5 @@ func (m *Metrics) WatchUpstreams(ctx context.Context, src UsageSource, every tim
 			m.UpstreamPaused.WithLabelValues(u.Host).Set(paused)
 		}
 	}
-	read()
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				read()
-			}
-		}
-	}()
+	poll(ctx, every, read, nil)
 }
