@@ -73,6 +73,10 @@ type Queue struct {
 	// LatencySeconds is how long the oldest pending job has waited.
 	LatencySeconds float64 `json:"latency_seconds"`
 	Paused         bool    `json:"paused"`
+	// PendingByTenant counts, by tenant, the new jobs among Pending that
+	// wait in the queue's fair lines, where tenants are taken in turn
+	// (status/fair.go); tenants with none are left out.
+	PendingByTenant map[string]int `json:"pending_by_tenant,omitempty"`
 }
 
 // Queues reports every configured queue, and any other queue Redis holds
@@ -98,9 +102,16 @@ func (s *Service) Queues(ctx context.Context) ([]Queue, error) {
 		}
 	}
 	slices.Sort(names)
+	fair, err := s.store.FairBacklog(ctx, names)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Queue, 0, len(names))
 	for _, name := range names {
 		q := Queue{Name: name, Dead: dead[name]}
+		if len(fair[name]) > 0 {
+			q.PendingByTenant = fair[name]
+		}
 		info, err := s.jobs.QueueInfo(ctx, name)
 		if err != nil {
 			return nil, err

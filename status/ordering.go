@@ -100,9 +100,14 @@ func (s *Store) promote(ctx context.Context, tenant, line, entry string) error {
 		shard := s.ks.ShardOf(id)
 		q := keyspace.AsynqQueue(s.ks.Queue(shard, queue))
 		now := time.Now()
+		f := s.ks.Fair(shard, queue)
+		fair := 0
+		if s.fair() {
+			fair = 1
+		}
 		res, err := s.eval(ctx, s.updates, keyspace.Promote,
-			[]string{line, s.ks.PromoteSet(shard), s.ks.Record(id), q.TaskPrefix + id, q.Pending, q.Scheduled, s.ks.OrderingWaiting(shard)},
-			entry, id, tenant, now.Unix(), now.UnixNano()).Result()
+			[]string{line, s.ks.PromoteSet(shard), s.ks.Record(id), q.TaskPrefix + id, q.Pending, q.Scheduled, s.ks.OrderingWaiting(shard), f.Line, f.State},
+			entry, id, tenant, now.Unix(), now.UnixNano(), fair).Result()
 		if err != nil {
 			return fmt.Errorf("promote %s: %w", line, err)
 		}

@@ -108,11 +108,22 @@ func testOrderingLine(t *testing.T, shards int, dial func() redis.UniversalClien
 		}
 		return n == 1
 	}
+	// pending lists the tasks waiting on j's queue: its pending list's,
+	// then its fair line's.
 	pending := func(j *jobs.Job) []string {
 		t.Helper()
 		ids, err := rdb.LRange(ctx, keyspace.AsynqQueue(ks.JobQueue(j.ID, j.Queue)).Pending, 0, -1).Result()
 		if err != nil {
 			t.Fatal(err)
+		}
+		fair, _ := ks.FairOf(ks.JobQueue(j.ID, j.Queue))
+		members, err := rdb.ZRange(ctx, fair.Line, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range members {
+			id, _, _ := strings.Cut(m, "\n")
+			ids = append(ids, id)
 		}
 		return ids
 	}
@@ -127,6 +138,9 @@ func testOrderingLine(t *testing.T, shards int, dial func() redis.UniversalClien
 		}
 		if hasTask(j) {
 			// As the worker's end retires it, or a cancel deletes it.
+			if _, err := s.Withdraw(ctx, j); err != nil {
+				t.Fatal(err)
+			}
 			rdb.Del(ctx, taskOf(j))
 			rdb.LRem(ctx, keyspace.AsynqQueue(ks.JobQueue(j.ID, j.Queue)).Pending, 0, j.ID)
 		}

@@ -77,6 +77,13 @@ type Config struct {
 	// Failovers, if set, tells when a failover is under way; a wait for
 	// replicas that it overlaps is not a confirmation (see FailoverFence).
 	Failovers FailoverFence
+	// FIFO puts every new job due now on its queue's pending list, in
+	// accept order whatever its tenant. Defaults to false: on the direct
+	// path (keyspace.AsynqDirect) such a job joins its queue's fair line
+	// (keyspace.FairKeys), where each tenant's jobs keep their order but
+	// the tenants are taken in turn, so that one tenant's backlog does
+	// not hold up another's new jobs.
+	FIFO bool
 	// PlainPubSub publishes events with PUBLISH, and has hubs SUBSCRIBE,
 	// for a Redis without sharded pub/sub (the embedded demo Redis).
 	// Defaults to false: SPUBLISH and SSUBSCRIBE (Redis 7), which on a
@@ -152,6 +159,11 @@ type Store struct {
 	// acks confirms writes on replicas; nil when MinReplicasAck is 0.
 	acks *replicaAcks
 }
+
+// fair reports whether new jobs due now join their queue's fair line
+// (see Config.FIFO): only on the direct path, as only the worker's own
+// take reads the lines.
+func (s *Store) fair() bool { return !s.cfg.FIFO && keyspace.AsynqDirect() }
 
 // Accepts in flight share pipelines, and so do state changes and the
 // workers' reads: up to pipeSlots pipelines of each at once, each of up to
@@ -288,13 +300,20 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 		args = append(args, 0, "", 0, 0)
 	}
 	args = append(args, s.publish, s.indexHorizon)
+	entry := ""
 	if j.OrderingKey != "" && task != nil {
 		// In line behind the jobs with its key (see ordering.go).
 		if err := s.checkPlaced(j); err != nil {
 			return err
 		}
 		keys = append(keys, s.ks.OrderingLine(j.Tenant, j.OrderingKey), s.ks.OrderingWaiting(shard))
-		args = append(args, keyspace.OrderingEntry(j.ID, j.Queue))
+		entry = keyspace.OrderingEntry(j.ID, j.Queue)
+	}
+	args = append(args, entry)
+	if s.fair() && task != nil && !task.Scheduled {
+		f := s.ks.Fair(shard, j.Queue)
+		keys = append(keys, f.Line, f.State)
+		args = append(args, 1)
 	}
 	res, err := s.eval(ctx, s.accepts, keyspace.Accept, keys, args...).Result()
 	if errors.Is(err, redis.Nil) || (err == nil && res == nil) {

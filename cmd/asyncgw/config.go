@@ -53,6 +53,15 @@ type fileConfig struct {
 	// Upstreams are the limits of upstream hosts, by host or host:port
 	// (upstreams.go).
 	Upstreams map[string]upstreamConfig `yaml:"upstreams"`
+	Fairness  fairnessConfig            `yaml:"fairness"`
+}
+
+// fairnessConfig is how a queue's workers are shared among tenants.
+type fairnessConfig struct {
+	// Enabled: new jobs wait in fair lines, where tenants are taken in
+	// turn (status/fair.go). false: in accept order whatever the tenant.
+	// Default true.
+	Enabled *bool `yaml:"enabled"`
 }
 
 type metricsConfig struct {
@@ -595,6 +604,7 @@ func (fc fileConfig) resolve() (*config, error) {
 		Retention:      d("records.retention", fc.Records.Retention),
 		StreamMaxLen:   fc.Records.StreamMaxLen,
 		IdempotencyTTL: d("idempotency.ttl", fc.Idempotency.TTL),
+		FIFO:           fc.Fairness.Enabled != nil && !*fc.Fairness.Enabled,
 	}
 	cfg.Status.JobIndexRetention = d("records.index_retention", fc.Records.IndexRetention)
 	if v := cfg.Status.JobIndexRetention; v != 0 && v < time.Minute {

@@ -39,6 +39,8 @@
 //	P:{T}:t:<tenant>:ord:<hash>   an ordering key's line: "<id>\n<queue>" entries, head first
 //	P:{T}:ord:promote             the shard's lines whose head may need its task written
 //	P:{T}:ord:waiting             jobs waiting behind another in the shard's lines, by tenant (hash)
+//	P:{T}:fair:<queue>            new jobs of a queue on the shard, in fair order (sorted set: "<id>\n<tenant>" → virtual start)
+//	P:{T}:fair:<queue>:st         its virtual clock and each waiting tenant's last start and count (hash: v, l:<tenant>, n:<tenant>)
 //	P:t:<tenant>:webhooks:disabled  the tenant's disabled webhook endpoints
 //	P:dlq:lists, P:outbox:tenants, P:webhooks:disabled:tenants, P:jobs:tenants  registries
 //	P:{T}:replica-ack             the key written before a WAIT for the shard's replicas
@@ -276,6 +278,58 @@ func (s *Space) PromoteSet(shard int) string { return s.shardPrefix(shard) + "or
 // jobs on the shard wait behind another job of their ordering key (the
 // lines' lengths less their heads).
 func (s *Space) OrderingWaiting(shard int) string { return s.shardPrefix(shard) + "ord:waiting" }
+
+// FairKeys are the keys of a queue's fair line on one shard: the new jobs
+// of every tenant that wait for a worker, ordered so that the workers take
+// the tenants' jobs in turn (start-time fair queueing). Each job is scored
+// with a virtual start: one after the later of the line's virtual clock
+// and its tenant's last job in the line. The take pops the lowest score
+// and moves the clock to it. A tenant with no job in the line thus starts
+// level with the next job to run, however long another tenant's backlog
+// is, and tenants with backlogs alternate; one tenant's jobs keep the
+// order they were accepted in.
+type FairKeys struct {
+	// Line is the sorted set of FairMember entries by virtual start.
+	Line string
+	// State holds the virtual clock (v) and, for each tenant with jobs
+	// in the line, its last virtual start (l:<tenant>) and how many it
+	// has there (n:<tenant>).
+	State string
+}
+
+// Fair is the fair line of priority queue priority (a configured queue
+// name) on shard. It shares the shard's slot with the asynq queue.
+func (s *Space) Fair(shard int, priority string) FairKeys {
+	line := s.shardPrefix(shard) + "fair:" + priority
+	return FairKeys{Line: line, State: line + ":st"}
+}
+
+// FairOf is the fair line of an asynq queue made by Queue; ok is false for
+// another queue.
+func (s *Space) FairOf(queue string) (FairKeys, bool) {
+	shard, priority, ok := s.ParseQueue(queue)
+	if !ok {
+		return FairKeys{}, false
+	}
+	return s.Fair(shard, priority), true
+}
+
+// FairMember is job id's entry in a fair line.
+func FairMember(id, tenant string) string { return id + "\n" + tenant }
+
+// ParseFairTenants reads a fair line's state (HGETALL) into how many jobs
+// each tenant has in the line.
+func ParseFairTenants(state map[string]string) map[string]int {
+	out := map[string]int{}
+	for k, v := range state {
+		if t, ok := strings.CutPrefix(k, "n:"); ok {
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				out[t] = n
+			}
+		}
+	}
+	return out
+}
 
 // DisabledEndpoints maps the tenant's disabled webhook endpoints (URL) to
 // why (JSON).

@@ -18,8 +18,13 @@ var (
 	Accept = script("accept")
 	// Update writes a job's new state and may retire its task.
 	Update = script("update")
-	// Take moves tasks of a queue from pending to active and leases them.
+	// Take moves tasks of a queue from pending, then from its fair line,
+	// to active and leases them.
 	Take = script("take")
+	// Withdraw takes a canceled job's task out of its queue's fair line.
+	Withdraw = script("withdraw")
+	// Unfair moves tasks of a queue's fair line to its pending list.
+	Unfair = script("unfair")
 	// Claim marks taken tasks active and reads them with their records.
 	Claim = script("claim")
 	// PutBack returns taken tasks to the head of their queue.

@@ -175,6 +175,20 @@ func drive(t *testing.T, ctx context.Context, rdb *redis.Client) {
 	}
 	run = append(run, ordered("ok", "acct-1", "", time.Time{}))
 
+	// New jobs wait in their queue's fair line: one is canceled there
+	// (withdrawn), and one shard's line is moved to its pending list, as
+	// a worker on asynq's public API moves it.
+	withdrawn := submit("ok", "", "", time.Time{})
+	if _, err := client.Cancel(ctx, tenant, withdrawn.ID); err != nil {
+		t.Fatalf("Cancel job in the fair line: %v", err)
+	}
+	moved := submit("ok", "", "", time.Time{})
+	run = append(run, moved)
+	fair, _ := ks.FairOf(ks.JobQueue(moved.ID, queue))
+	if n, err := keyspace.Unfair.Run(ctx, rdb, []string{fair.Line, fair.State, keyspace.AsynqQueue(ks.JobQueue(moved.ID, queue)).Pending}, 100).Int(); err != nil || n == 0 {
+		t.Fatalf("Unfair: moved %d, %v", n, err)
+	}
+
 	w, err := worker.New(worker.Config{Queues: map[string]int{queue: 1}, Concurrency: 4, ShutdownTimeout: 2 * time.Second}, rdb, store, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -56,11 +56,14 @@ type Metrics struct {
 	WebhookOutbox   prometheus.Gauge
 	// OrderingWaiting and OrderingPromoting are the ordering keys' backlog
 	// (status.Store.OrderingBacklog).
-	OrderingWaiting   *prometheus.GaugeVec // tenant
-	OrderingPromoting prometheus.Gauge
-	ReadyGauge        prometheus.Gauge
-	RedisNotMaster    prometheus.Gauge
-	BuildInfo         *prometheus.GaugeVec // version
+	OrderingWaiting *prometheus.GaugeVec // tenant
+	// QueueTenantPending is each tenant's new jobs in a queue's fair
+	// lines (admin.Queue.PendingByTenant).
+	QueueTenantPending *prometheus.GaugeVec // queue, tenant
+	OrderingPromoting  prometheus.Gauge
+	ReadyGauge         prometheus.Gauge
+	RedisNotMaster     prometheus.Gauge
+	BuildInfo          *prometheus.GaugeVec // version
 	upstreamMetrics
 
 	// statsAt is when WatchQueues last read the figures, or when the
@@ -154,6 +157,9 @@ func NewMetrics(version string) *Metrics {
 	m.OrderingWaiting = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "asyncgw_ordering_waiting_jobs", Help: "Jobs waiting behind an earlier job of their ordering key (X-Ordering-Key), by tenant: every key's line less its head. Read from Redis every few seconds.",
 	}, []string{"tenant"})
+	m.QueueTenantPending = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "asyncgw_queue_tenant_pending", Help: "New jobs waiting in a queue's fair lines, by tenant: a tenant's share of the backlog. The workers take the tenants with waiting jobs in turn. Read from Redis every few seconds.",
+	}, []string{"queue", "tenant"})
 	m.OrderingPromoting = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "asyncgw_ordering_lines_promoting", Help: "Ordering keys' lines whose next job is being started after the one before it ended. Momentarily above 0 under load; a line that stays here is started by the workers' sweep within worker.recover_interval.",
 	})
@@ -172,7 +178,7 @@ func NewMetrics(version string) *Metrics {
 		m.JobQueueWait, m.JobRunTime, m.JobsReplayed, m.RateLimitHits, m.BreakerState,
 		m.BreakerChanges, m.SSESubscribers, m.SSEEventsSent, m.WebhookAttempts,
 		m.RedisDuration, m.RedisErrors, m.ReplicaAcks, m.ReplicaAckWait, m.QueueDepth, m.QueueOldestAge, m.QueuePaused,
-		m.DLQSize, m.WebhookOutbox, m.OrderingWaiting, m.OrderingPromoting, m.ReadyGauge, m.RedisNotMaster, m.BuildInfo,
+		m.DLQSize, m.WebhookOutbox, m.OrderingWaiting, m.QueueTenantPending, m.OrderingPromoting, m.ReadyGauge, m.RedisNotMaster, m.BuildInfo,
 		m.UpstreamHeld, m.UpstreamHoldTime, m.UpstreamPauses, m.UpstreamInUse,
 		m.UpstreamJobsHeld, m.UpstreamConcurrency, m.UpstreamPaused,
 		collectors.NewGoCollector(),

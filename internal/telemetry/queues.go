@@ -34,6 +34,7 @@ type OrderingSource interface {
 // OrderingSource, the ordering keys' backlog is read too.
 func (m *Metrics) WatchQueues(ctx context.Context, q QueueSource, outbox OutboxSource, every time.Duration, log *slog.Logger) {
 	orderingSeen := map[string]bool{} // tenants with a waiting figure
+	fairSeen := map[[2]string]bool{}  // queues and tenants with a pending figure
 	read := func() {
 		rctx, cancel := context.WithTimeout(ctx, every)
 		defer cancel()
@@ -54,6 +55,21 @@ func (m *Metrics) WatchQueues(ctx context.Context, q QueueSource, outbox OutboxS
 			}
 			m.QueuePaused.WithLabelValues(x.Name).Set(paused)
 			m.DLQSize.WithLabelValues(x.Name).Set(float64(x.Dead))
+		}
+		// As for the ordering keys below: a tenant whose fair backlog
+		// emptied reads 0 rather than its last figure.
+		now := map[[2]string]bool{}
+		for _, x := range qs {
+			for t, n := range x.PendingByTenant {
+				now[[2]string{x.Name, t}] = true
+				fairSeen[[2]string{x.Name, t}] = true
+				m.QueueTenantPending.WithLabelValues(x.Name, t).Set(float64(n))
+			}
+		}
+		for k := range fairSeen {
+			if !now[k] {
+				m.QueueTenantPending.WithLabelValues(k[0], k[1]).Set(0)
+			}
 		}
 		if outbox != nil {
 			ts, err := outbox.OutboxTenants(rctx)

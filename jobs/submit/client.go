@@ -257,11 +257,23 @@ func (c *Client) Cancel(ctx context.Context, tenant, id string) (*jobs.Job, erro
 	if err != nil {
 		return j, err
 	}
+	if w, ok := c.rec.(withdrawer); ok && c.direct {
+		// Waiting in its queue's fair line, where asynq does not look.
+		if done, err := w.Withdraw(ctx, j); err == nil && done {
+			return j, nil
+		}
+	}
 	if err := c.insp.DeleteTask(c.ks.JobQueue(j.ID, j.Queue), j.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
 		// Running (or already gone): the worker sees "canceled" and stops.
 		_ = c.insp.CancelProcessing(j.ID)
 	}
 	return j, nil
+}
+
+// withdrawer is a Store that keeps fair lines (status.Store): Withdraw
+// takes a canceled job's task out of its queue's fair line.
+type withdrawer interface {
+	Withdraw(ctx context.Context, j *jobs.Job) (bool, error)
 }
 
 // QueuePaused reports whether a queue (a priority, on any of its shards)

@@ -114,21 +114,27 @@ func (c *Client) QueueInfo(ctx context.Context, queue string) (QueueInfo, error)
 }
 
 // queueInfoDirect is QueueInfo from asynq's keys: the lengths of each
-// shard's lists and sets, its pause flag and count of tasks done, and the
-// pending_since of its oldest pending task.
+// shard's lists and sets (its fair line's new jobs are pending too), its
+// pause flag and count of tasks done, and the pending_since of the next
+// task to be taken off its pending list and off its fair line (the oldest
+// of the pending list; the fair line's first is the oldest job of the
+// tenant that has waited longest for its turn, which is near enough).
 func (c *Client) queueInfoDirect(ctx context.Context, queue string) (QueueInfo, error) {
 	type reads struct {
-		pending, active, scheduled, retry, paused *redis.IntCmd
-		oldest, processed                         *redis.StringCmd
-		prefix                                    string
+		pending, fair, active, scheduled, retry, paused *redis.IntCmd
+		oldest, processed                               *redis.StringCmd
+		next                                            *redis.StringSliceCmd
+		prefix                                          string
 	}
 	qs := c.ks.Queues(queue)
 	rs := make([]reads, len(qs))
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, aq := range qs {
 			k := keyspace.AsynqQueue(aq)
+			f := c.ks.Fair(i, queue)
 			rs[i] = reads{
-				pending: p.LLen(ctx, k.Pending), active: p.LLen(ctx, k.Active),
+				pending: p.LLen(ctx, k.Pending), fair: p.ZCard(ctx, f.Line), next: p.ZRange(ctx, f.Line, 0, 0),
+				active:    p.LLen(ctx, k.Active),
 				scheduled: p.ZCard(ctx, k.Scheduled), retry: p.ZCard(ctx, k.Retry),
 				paused: p.Exists(ctx, k.Paused), oldest: p.LIndex(ctx, k.Pending, -1),
 				processed: p.Get(ctx, k.Processed), prefix: k.TaskPrefix,
@@ -143,7 +149,7 @@ func (c *Client) queueInfoDirect(ctx context.Context, queue string) (QueueInfo, 
 	var since []*redis.StringCmd
 	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, r := range rs {
-			out.Pending += int(r.pending.Val())
+			out.Pending += int(r.pending.Val() + r.fair.Val())
 			out.Active += int(r.active.Val())
 			out.Scheduled += int(r.scheduled.Val())
 			out.Retry += int(r.retry.Val())
@@ -151,6 +157,10 @@ func (c *Client) queueInfoDirect(ctx context.Context, queue string) (QueueInfo, 
 			n, _ := strconv.Atoi(r.processed.Val())
 			out.ProcessedTotal += n
 			if id := r.oldest.Val(); id != "" {
+				since = append(since, p.HGet(ctx, r.prefix+id, "pending_since"))
+			}
+			if next := r.next.Val(); len(next) == 1 {
+				id, _, _ := strings.Cut(next[0], "\n")
 				since = append(since, p.HGet(ctx, r.prefix+id, "pending_since"))
 			}
 		}

@@ -18,7 +18,8 @@ import (
 func TestQueueInfoMatchesAsynq(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Shared(t).Client(t)
-	store, err := status.New(status.Config{Prefix: redistest.Prefix(t), Shards: 4}, rdb)
+	// In accept order on the pending lists, where the inspector looks.
+	store, err := status.New(status.Config{Prefix: redistest.Prefix(t), Shards: 4, FIFO: true}, rdb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,5 +57,23 @@ func TestQueueInfoMatchesAsynq(t *testing.T) {
 	got.Latency, want.Latency = 0, 0
 	if got != want || lat < -time.Second || lat > time.Second {
 		t.Errorf("direct read %+v (latency %+v apart), asynq's inspector %+v", got, lat, want)
+	}
+
+	// New jobs in the fair lines, which asynq does not know, are pending.
+	fairStore, err := status.New(status.Config{Prefix: store.Space().Prefix(), Shards: 4}, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fair := submit.New(rdb, fairStore, nil)
+	for range 2 {
+		if err := fair.Submit(t.Context(), jobstest.NewJob(queue), &jobs.Request{}, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := direct.QueueInfo(t.Context(), queue); err != nil || got.Pending != 8 || got.Latency <= 0 {
+		t.Errorf("with 2 jobs in fair lines: %+v, %v; want 8 pending and a latency", got, err)
+	}
+	if got, err := public.QueueInfo(t.Context(), queue); err != nil || got.Pending != 6 {
+		t.Errorf("asynq's inspector with 2 jobs in fair lines: %+v, %v; want its 6 pending", got, err)
 	}
 }

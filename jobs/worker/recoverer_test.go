@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/jobs/jobstest"
@@ -36,11 +37,11 @@ func TestOneRecovererPerWorker(t *testing.T) {
 	// ended a minute ago.
 	base := "asynq:{" + jobstest.ShardQueue(queue) + "}:"
 	ctx := t.Context()
-	if err := rdb.LMove(ctx, base+"pending", base+"active", "RIGHT", "LEFT").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := rdb.ZAdd(ctx, base+"lease", redis.Z{Score: float64(time.Now().Add(-time.Minute).Unix()), Member: j.ID}).Err(); err != nil {
-		t.Fatal(err)
+	fair, _ := store.Space().FairOf(jobstest.ShardQueue(queue))
+	took, err := keyspace.Take.Run(ctx, rdb, []string{base + "pending", base + "paused", base + "active", base + "lease", fair.Line, fair.State},
+		time.Now().Add(-time.Minute).Unix(), 1).StringSlice()
+	if err != nil || !slices.Equal(took, []string{j.ID}) {
+		t.Fatalf("take: %v, %v; want [%s]", took, err, j.ID)
 	}
 	if err := rdb.HSet(ctx, base+"t:"+j.ID, "state", "active").Err(); err != nil {
 		t.Fatal(err)

@@ -96,7 +96,10 @@ type takeClient struct {
 // taken off it and not yet handed over (oldest first), and how many were
 // asked for in this quarter of takeHold and the last.
 type takeQueue struct {
-	keys         keyspace.AsynqQueueKeys
+	keys keyspace.AsynqQueueKeys
+	// fair is the queue's fair line; nil for a queue that is not one of
+	// the layout's.
+	fair         *keyspace.FairKeys
 	tasks        []heldTask
 	asks, recent int
 }
@@ -267,6 +270,9 @@ func (c *takeClient) take(ctx context.Context, keys []string, args []any) (id, m
 	if q == nil {
 		name, _, _ := keyspace.ParseAsynqKey(keys[0])
 		q = &takeQueue{keys: keyspace.AsynqQueue(name)}
+		if fair, ok := c.ks.FairOf(name); ok {
+			q.fair = &fair
+		}
 		c.queues[keys[0]] = q
 	}
 	q.asks++
@@ -292,7 +298,7 @@ func (c *takeClient) take(ctx context.Context, keys []string, args []any) (id, m
 	c.mu.Unlock()
 
 	c.trips.Add(1)
-	taken, err := c.takeBatch(ctx, q.keys, args[0], n)
+	taken, err := c.takeBatch(ctx, q.keys, q.fair, args[0], n)
 	if err == nil && c.watch != nil {
 		c.watch.taken(keys[0], gen, len(taken))
 	}
@@ -311,17 +317,22 @@ func (c *takeClient) take(ctx context.Context, keys []string, args []any) (id, m
 	return first.id, first.msg, nil
 }
 
-// takeBatch takes up to n tasks off queue q, leased until expiry, and
+// takeBatch takes up to n tasks off queue q (its pending list, then its
+// fair line), leased until expiry, and
 // reads them with their records: asynq's dequeue, n at a time, in two
 // round trips (keyspace's take and claim), as a script may touch only the
 // keys it is given and the tasks' keys are known only once they are taken.
 // A task whose hash is gone stays active and leased, for the recoverer.
-func (c *takeClient) takeBatch(ctx context.Context, q keyspace.AsynqQueueKeys, expiry any, n int) ([]heldTask, error) {
-	ids, err := keyspace.Take.Run(ctx, c.UniversalClient, []string{q.Pending, q.Paused, q.Active, q.Lease}, expiry, n).StringSlice()
+func (c *takeClient) takeBatch(ctx context.Context, q keyspace.AsynqQueueKeys, fair *keyspace.FairKeys, expiry any, n int) ([]heldTask, error) {
+	keys := []string{q.Pending, q.Paused, q.Active, q.Lease}
+	if fair != nil {
+		keys = append(keys, fair.Line, fair.State)
+	}
+	ids, err := keyspace.Take.Run(ctx, c.UniversalClient, keys, expiry, n).StringSlice()
 	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
-	keys := make([]string, 0, 2*len(ids))
+	keys = make([]string, 0, 2*len(ids))
 	for _, id := range ids {
 		keys = append(keys, q.TaskPrefix+id, c.ks.Record(id))
 	}

@@ -27,17 +27,18 @@ import (
 //     recoveries and forwards (at once), or the watch's poll, which finds
 //     the rest (tasks forwarded, put back or recovered by other processes,
 //     a queue resumed) within DelayedTaskCheckInterval.
-//   - The poll is one EXISTS of a shard's pending lists and one of its
-//     scheduled and retry sets, pipelined for all shards, every
-//     DelayedTaskCheckInterval, whatever the number of fetch loops.
+//   - The poll is one EXISTS of a shard's pending lists, one of its fair
+//     lines and one of its scheduled and retry sets, pipelined for all
+//     shards, every DelayedTaskCheckInterval, whatever the number of
+//     fetch loops.
 //   - asynq's forwarder calls are let through only for a shard whose
 //     scheduled or retry sets exist, once per set per half interval
 //     whichever fetch loop asks; its janitors' once per queue per
 //     janitorEvery.
 //
-// An idle worker process then costs 2 commands per shard per
+// An idle worker process then costs 3 commands per shard per
 // DelayedTaskCheckInterval, plus a fixed few (heartbeats, the recoverer):
-// about 360/s with 16 shards at the default 100ms (TestIdleWorkerCost).
+// about 520/s with 16 shards at the default 100ms (TestIdleWorkerCost).
 // On asynq's public API only (keyspace.AsynqDirect false) none of this
 // runs: asynq polls as it does.
 
@@ -77,9 +78,10 @@ type queueWatch struct {
 
 	mu sync.Mutex
 	// queues by pending list; byShard the pending lists of each shard,
-	// delayedSets its scheduled and retry sets.
+	// fairLines its fair lines, delayedSets its scheduled and retry sets.
 	queues      map[string]*watchedQueue
 	byShard     [][]string
+	fairLines   [][]string
 	delayedSets [][]string
 	// byPriority maps a shard and priority to its pending list.
 	byPriority map[shardPriority]string
@@ -109,7 +111,7 @@ func newQueueWatch(ks *keyspace.Space, priorities []string, interval time.Durati
 	n := ks.Shards()
 	qw := &queueWatch{
 		ks: ks, interval: interval, log: orDiscard(log),
-		queues: map[string]*watchedQueue{}, byShard: make([][]string, n), delayedSets: make([][]string, n),
+		queues: map[string]*watchedQueue{}, byShard: make([][]string, n), fairLines: make([][]string, n), delayedSets: make([][]string, n),
 		byPriority: map[shardPriority]string{}, delayed: make([]bool, n),
 		shardOf: map[string]int{}, idleSince: map[string]time.Time{},
 	}
@@ -119,6 +121,7 @@ func newQueueWatch(ks *keyspace.Space, priorities []string, interval time.Durati
 			keys := keyspace.AsynqQueue(ks.Queue(shard, p))
 			qw.queues[keys.Pending] = &watchedQueue{shard: shard}
 			qw.byShard[shard] = append(qw.byShard[shard], keys.Pending)
+			qw.fairLines[shard] = append(qw.fairLines[shard], ks.Fair(shard, p).Line)
 			qw.byPriority[shardPriority{shard, p}] = keys.Pending
 			qw.delayedSets[shard] = append(qw.delayedSets[shard], keys.Scheduled, keys.Retry)
 			qw.shardOf[keys.Scheduled] = shard
@@ -255,17 +258,20 @@ func (qw *queueWatch) idle(key string, n int64) {
 	}
 }
 
-// poll checks, in one pipeline, which shards have pending tasks and
-// which have scheduled or retry tasks: one EXISTS of each per shard. A
-// shard with more pending lists than queues not known empty has its
-// empty queues woken (but those the poll woke in vain lately).
+// poll checks, in one pipeline, which shards have pending tasks (in
+// their pending lists or fair lines) and which have scheduled or retry
+// tasks: one EXISTS of each per shard. A shard with more pending lists,
+// or more fair lines, than queues not known empty has its empty queues
+// woken (but those the poll woke in vain lately).
 func (qw *queueWatch) poll(ctx context.Context, rdb redis.UniversalClient) error {
 	n := qw.ks.Shards()
 	pending := make([]*redis.IntCmd, n)
+	fair := make([]*redis.IntCmd, n)
 	delayed := make([]*redis.IntCmd, n)
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for shard := range n {
 			pending[shard] = p.Exists(ctx, qw.byShard[shard]...)
+			fair[shard] = p.Exists(ctx, qw.fairLines[shard]...)
 			delayed[shard] = p.Exists(ctx, qw.delayedSets[shard]...)
 		}
 		return nil
@@ -278,14 +284,15 @@ func (qw *queueWatch) poll(ctx context.Context, rdb redis.UniversalClient) error
 	defer qw.mu.Unlock()
 	for shard := range n {
 		qw.delayed[shard] = delayed[shard].Val() > 0
-		lists := pending[shard].Val()
 		var known int64
 		for _, key := range qw.byShard[shard] {
 			if !qw.queues[key].empty {
 				known++
 			}
 		}
-		if lists <= known {
+		// Each count has at most one key per queue: more than the queues
+		// known to have work means one thought empty has some.
+		if pending[shard].Val() <= known && fair[shard].Val() <= known {
 			continue
 		}
 		for _, key := range qw.byShard[shard] {

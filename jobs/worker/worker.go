@@ -378,6 +378,8 @@ func (w *Worker) Start(ctx context.Context) error {
 	if !w.take.public {
 		go w.recoverLoop(ctx)
 		go w.take.watch.loop(ctx, w.take.UniversalClient, w.cfg.Wake)
+	} else {
+		go w.publicLoop(ctx)
 	}
 	w.stopHold = cancel
 	for i, srv := range w.srvs {

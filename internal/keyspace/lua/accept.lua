@@ -14,6 +14,10 @@
 -- then, when ARGV[20] is not "" (a job with an ordering key, and a task):
 -- KEYS[k+2] its key's line    P:{T}:t:<tenant>:ord:<hash>
 -- KEYS[k+3] waiting counts    P:{T}:ord:waiting
+-- then, when ARGV[21] is 1 (the task is to join its queue's fair line),
+-- after those (at k+2 without an ordering key, k+4 with one):
+-- KEYS[f]   the fair line      P:{T}:fair:<queue>
+-- KEYS[f+1] its state          P:{T}:fair:<queue>:st
 --
 -- ARGV[1] doc (the job resource as JSON)    ARGV[2] req (the stored request)
 -- ARGV[3] state                             ARGV[4] stream maxlen
@@ -28,6 +32,8 @@
 -- ARGV[19] job index horizon (ms): older index entries are trimmed, and
 --          an index with no accept for that long expires
 -- ARGV[20] the job's entry in its key's line ("" for none)
+-- ARGV[21] 1: a task due now joins the fair line (see keyspace.FairKeys)
+--          rather than the pending list; 0 or absent: the pending list
 --
 -- A job with an ordering key joins the end of its key's line. When the
 -- line was empty it is the head and its task is written as any other;
@@ -50,8 +56,10 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 if ARGV[14] == '1' then
   if redis.call('EXISTS', KEYS[k]) == 1 then return false end
   local ahead = 0
+  local f = k + 2
   if ARGV[20] and ARGV[20] ~= '' then
     ahead = redis.call('RPUSH', KEYS[k+2], ARGV[20]) - 1
+    f = k + 4
   end
   if ahead > 0 then
     local tsc = 0
@@ -63,7 +71,15 @@ if ARGV[14] == '1' then
     redis.call('ZADD', KEYS[k+1], ARGV[17], ARGV[7])
   else
     redis.call('HSET', KEYS[k], 'msg', ARGV[15], 'state', 'pending', 'pending_since', ARGV[17])
-    redis.call('LPUSH', KEYS[k+1], ARGV[7])
+    if ARGV[21] == '1' then
+      local st = redis.call('HMGET', KEYS[f+1], 'v', 'l:' .. ARGV[6])
+      local vs = math.max(tonumber(st[1]) or 0, tonumber(st[2]) or 0) + 1
+      redis.call('HSET', KEYS[f+1], 'l:' .. ARGV[6], vs)
+      redis.call('HINCRBY', KEYS[f+1], 'n:' .. ARGV[6], 1)
+      redis.call('ZADD', KEYS[f], vs, ARGV[7] .. '\n' .. ARGV[6])
+    else
+      redis.call('LPUSH', KEYS[k+1], ARGV[7])
+    end
   end
 end
 if idem then

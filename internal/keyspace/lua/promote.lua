@@ -13,9 +13,12 @@
 -- KEYS[4] its task hash    asynq:{T}<priority>}:t:<id>
 -- KEYS[5] its queue's pending list   KEYS[6] its queue's scheduled set
 -- KEYS[7] waiting counts   P:{T}:ord:waiting
+-- KEYS[8] its queue's fair line    KEYS[9] the fair line's state
 --
 -- ARGV[1] the head's entry   ARGV[2] its job id   ARGV[3] tenant
 -- ARGV[4] now (unix s)       ARGV[5] now (unix ns)
+-- ARGV[6] 1: a task due now joins the fair line, as in accept; 0: the
+--         pending list
 --
 -- Returns 1 when the head has its task (written now or before) or the
 -- line is empty, 2 when its last task is still in the way, or the entry
@@ -50,7 +53,15 @@ if score > tonumber(ARGV[4]) then
   redis.call('ZADD', KEYS[6], score, ARGV[2])
 else
   redis.call('HSET', KEYS[4], 'msg', v[1], 'state', 'pending', 'pending_since', ARGV[5])
-  redis.call('LPUSH', KEYS[5], ARGV[2])
+  if ARGV[6] == '1' then
+    local st = redis.call('HMGET', KEYS[9], 'v', 'l:' .. ARGV[3])
+    local vs = math.max(tonumber(st[1]) or 0, tonumber(st[2]) or 0) + 1
+    redis.call('HSET', KEYS[9], 'l:' .. ARGV[3], vs)
+    redis.call('HINCRBY', KEYS[9], 'n:' .. ARGV[3], 1)
+    redis.call('ZADD', KEYS[8], vs, ARGV[2] .. '\n' .. ARGV[3])
+  else
+    redis.call('LPUSH', KEYS[5], ARGV[2])
+  end
 end
 redis.call('HDEL', KEYS[3], 'tmsg', 'tsc')
 redis.call('SREM', KEYS[2], KEYS[1])

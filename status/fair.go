@@ -1,0 +1,66 @@
+package status
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/asyncgw/asyncgw/internal/keyspace"
+	"github.com/asyncgw/asyncgw/jobs"
+)
+
+// Fair lines. A new job due now joins its queue's fair line on its shard
+// (keyspace.FairKeys) rather than the queue's pending list, unless the
+// Store was made with Config.FIFO or asynq's public API is in use: the
+// worker's take serves the pending list first, then the line, lowest
+// virtual start first. Each tenant's jobs keep their accept order, and
+// tenants with waiting jobs are taken in turn, so that a tenant's first
+// new job is among the next taken whatever another tenant's backlog.
+// Retries, scheduled jobs once due, replays and tasks put back or
+// recovered go to the pending list, as before: they were paced already.
+
+// Withdraw takes the task of j, a job just canceled, out of its queue's
+// fair line if it waits there; it reports whether it did.
+func (s *Store) Withdraw(ctx context.Context, j *jobs.Job) (bool, error) {
+	shard := s.ks.ShardOf(j.ID)
+	f := s.ks.Fair(shard, j.Queue)
+	task := keyspace.AsynqQueue(s.ks.Queue(shard, j.Queue)).TaskPrefix + j.ID
+	n, err := keyspace.Withdraw.Run(ctx, s.rdb, []string{f.Line, f.State, task}, j.ID, j.Tenant).Int()
+	if err != nil {
+		return false, fmt.Errorf("withdraw job %s: %w", j.ID, err)
+	}
+	return n == 1, nil
+}
+
+// FairBacklog reads how many new jobs each tenant has waiting in the fair
+// lines of each of queues, summed over the shards: queue → tenant → jobs.
+// A queue whose lines are empty has an empty map.
+func (s *Store) FairBacklog(ctx context.Context, queues []string) (map[string]map[string]int, error) {
+	type read struct {
+		queue string
+		cmd   *redis.MapStringStringCmd
+	}
+	var reads []read
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, q := range queues {
+			for shard := range s.ks.Shards() {
+				reads = append(reads, read{q, p.HGetAll(ctx, s.ks.Fair(shard, q).State)})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read fair lines: %w", err)
+	}
+	out := make(map[string]map[string]int, len(queues))
+	for _, q := range queues {
+		out[q] = map[string]int{}
+	}
+	for _, r := range reads {
+		for t, n := range keyspace.ParseFairTenants(r.cmd.Val()) {
+			out[r.queue][t] += n
+		}
+	}
+	return out, nil
+}
