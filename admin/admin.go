@@ -102,23 +102,16 @@ func (s *Service) Queues(ctx context.Context) ([]Queue, error) {
 		}
 	}
 	slices.Sort(names)
-	fair, err := s.store.FairBacklog(ctx, names)
-	if err != nil {
-		return nil, err
-	}
 	out := make([]Queue, 0, len(names))
 	for _, name := range names {
 		q := Queue{Name: name, Dead: dead[name]}
-		if len(fair[name]) > 0 {
-			q.PendingByTenant = fair[name]
-		}
 		info, err := s.jobs.QueueInfo(ctx, name)
 		if err != nil {
 			return nil, err
 		}
 		q.Pending, q.Scheduled, q.Retry, q.Active = info.Pending, info.Scheduled, info.Retry, info.Active
 		q.LatencySeconds = math.Round(info.Latency.Seconds()*1000) / 1000
-		q.Paused = info.Paused
+		q.Paused, q.PendingByTenant = info.Paused, info.PendingByTenant
 		out = append(out, q)
 	}
 	return out, nil

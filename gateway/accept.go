@@ -24,7 +24,7 @@ import (
 // Queues reports the state of the queues for admission (submit.Monitor).
 type Queues interface {
 	Stats(queue string) submit.QueueStats
-	EstimateWait(queue string) time.Duration
+	EstimateWait(queue, tenant string) time.Duration
 }
 
 // submission is one accepted write in the making.
@@ -217,7 +217,7 @@ func (g *Gateway) answerAccepted(c *echo.Context, id string, state jobs.State, q
 	h.Set("Location", loc)
 	retry := 1
 	if g.deps.Queues != nil {
-		retry = submit.RetryAfterSeconds(g.deps.Queues.EstimateWait(queue), 3600)
+		retry = submit.RetryAfterSeconds(g.deps.Queues.EstimateWait(queue, tenant(c)), 3600)
 	}
 	h.Set("Retry-After", strconv.Itoa(retry))
 	if !jsonx.Plain(id) || !jsonx.Plain(string(state)) {

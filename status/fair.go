@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/asyncgw/asyncgw/internal/keyspace"
 	"github.com/asyncgw/asyncgw/jobs"
 )
@@ -31,36 +29,4 @@ func (s *Store) Withdraw(ctx context.Context, j *jobs.Job) (bool, error) {
 		return false, fmt.Errorf("withdraw job %s: %w", j.ID, err)
 	}
 	return n == 1, nil
-}
-
-// FairBacklog reads how many new jobs each tenant has waiting in the fair
-// lines of each of queues, summed over the shards: queue → tenant → jobs.
-// A queue whose lines are empty has an empty map.
-func (s *Store) FairBacklog(ctx context.Context, queues []string) (map[string]map[string]int, error) {
-	type read struct {
-		queue string
-		cmd   *redis.MapStringStringCmd
-	}
-	var reads []read
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, q := range queues {
-			for shard := range s.ks.Shards() {
-				reads = append(reads, read{q, p.HGetAll(ctx, s.ks.Fair(shard, q).State)})
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read fair lines: %w", err)
-	}
-	out := make(map[string]map[string]int, len(queues))
-	for _, q := range queues {
-		out[q] = map[string]int{}
-	}
-	for _, r := range reads {
-		for t, n := range keyspace.ParseFairTenants(r.cmd.Val()) {
-			out[r.queue][t] += n
-		}
-	}
-	return out, nil
 }

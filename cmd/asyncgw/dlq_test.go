@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -473,6 +474,12 @@ func TestQueuesCommand(t *testing.T) {
 	}
 	out := e.ok("queues")
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	// The pending job waits in its queue's fair line: its tenant's share
+	// is printed under the table.
+	if share := "queue " + e.q + ": pending by tenant (taken in turn): acme 1"; len(lines) != 6 || lines[4] != "" || lines[5] != share {
+		t.Fatalf("queues: want the table and then %q:\n%s", share, out)
+	}
+	lines = lines[:4]
 	if len(lines) != 4 || !regexp.MustCompile(`^NAME +PENDING +SCHEDULED +RETRY +ACTIVE +DEAD +LATENCY +PAUSED$`).MatchString(lines[0]) ||
 		!strings.HasPrefix(lines[1], names[0]+" ") || !strings.HasPrefix(lines[2], names[1]+" ") || !strings.HasPrefix(lines[3], names[2]+" ") {
 		t.Fatalf("queues (want %v):\n%s", names, out)
@@ -492,6 +499,11 @@ func TestQueuesCommand(t *testing.T) {
 	}
 	if len(qs.Queues) != 3 || qs.Queues[0].Name != names[0] || qs.Queues[1].Name != names[1] || qs.Queues[2].Name != names[2] {
 		t.Fatalf("queues --json: %+v", qs)
+	}
+	for _, q := range qs.Queues {
+		if want := map[string]int{"acme": 1}; q.Name == e.q && !maps.Equal(q.PendingByTenant, want) {
+			t.Errorf("queues --json: %s pending by tenant %v, want %v", q.Name, q.PendingByTenant, want)
+		}
 	}
 
 	if out := e.ok("queues", "pause", e.q); out != "queue "+e.q+": paused\n" {

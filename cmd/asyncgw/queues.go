@@ -1,10 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -117,5 +121,30 @@ func writeQueues(w io.Writer, qs []admin.Queue) error {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", q.Name, q.Pending, q.Scheduled, q.Retry, q.Active,
 			strconv.FormatInt(q.Dead, 10), latency, paused)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writeTenantShares(w, qs)
+}
+
+// writeTenantShares prints, under the table, each queue's new jobs
+// waiting in its fair lines by tenant, most first ("" when none waits).
+func writeTenantShares(w io.Writer, qs []admin.Queue) error {
+	for _, q := range qs {
+		if len(q.PendingByTenant) == 0 {
+			continue
+		}
+		tenants := slices.Collect(maps.Keys(q.PendingByTenant))
+		slices.SortFunc(tenants, func(a, b string) int {
+			return cmp.Or(cmp.Compare(q.PendingByTenant[b], q.PendingByTenant[a]), cmp.Compare(a, b))
+		})
+		parts := make([]string, len(tenants))
+		for i, t := range tenants {
+			parts[i] = fmt.Sprintf("%s %d", t, q.PendingByTenant[t])
+		}
+		if _, err := fmt.Fprintf(w, "\nqueue %s: pending by tenant (taken in turn): %s\n", q.Name, strings.Join(parts, ", ")); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -44,7 +44,7 @@ func TestBackpressure(t *testing.T) {
 		// A reading that did not change during the request is the one the
 		// gateway decided on.
 		s1 := h.Monitor.Stats(q)
-		est := h.Monitor.EstimateWait(q)
+		est := h.Monitor.EstimateWait(q, "default")
 		r := h.PostJSON(t, "/v1/orders", `{}`)
 		s2 := h.Monitor.Stats(q)
 		same := s1.At.Equal(s2.At) && !s1.At.IsZero()
@@ -81,7 +81,7 @@ func TestBackpressure(t *testing.T) {
 	Eventually(t, WaitTimeout, func() (bool, string) {
 		n := accepted
 		s1 := h.Monitor.Stats(q)
-		est := h.Monitor.EstimateWait(q)
+		est := h.Monitor.EstimateWait(q, "default")
 		r := h.PostJSON(t, "/v1/orders", `{}`)
 		s2 := h.Monitor.Stats(q)
 		switch r.Status {

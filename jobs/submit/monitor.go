@@ -22,6 +22,9 @@ type QueueStats struct {
 	// lately (smoothed).
 	DrainRate float64
 	Paused    bool
+	// PendingByTenant counts, by tenant, the new jobs among Pending in
+	// the queue's fair lines (nil when none).
+	PendingByTenant map[string]int
 	// At is when the reading was taken.
 	At time.Time
 }
@@ -112,7 +115,7 @@ func (m *Monitor) read() {
 		m.stats[q] = QueueStats{
 			Queue: q, Pending: info.Pending, Active: info.Active, Scheduled: info.Scheduled, Retry: info.Retry,
 			Depth:   info.Pending + info.Active + info.Retry,
-			Latency: info.Latency, DrainRate: rate, Paused: info.Paused, At: now,
+			Latency: info.Latency, DrainRate: rate, Paused: info.Paused, PendingByTenant: info.PendingByTenant, At: now,
 		}
 		m.mu.Unlock()
 	}
@@ -125,15 +128,30 @@ func (m *Monitor) Stats(queue string) QueueStats {
 	return m.stats[queue]
 }
 
-// EstimateWait guesses how long a job put on queue now waits before it
-// starts: the backlog over the drain rate, or the oldest task's wait.
-func (m *Monitor) EstimateWait(queue string) time.Duration {
+// EstimateWait guesses how long a job tenant puts on queue now waits
+// before it starts: the jobs ahead of it over the drain rate, or the
+// oldest task's wait. Ahead of a new job are the queue's pending list
+// (taken first) and, in the fair lines, where tenants are taken in turn,
+// the tenant's own waiting jobs and, of each other tenant's, as many
+// again and one more at most.
+func (m *Monitor) EstimateWait(queue, tenant string) time.Duration {
 	s := m.Stats(queue)
-	if s.Pending == 0 {
-		return 0
+	ahead := s.Pending
+	if len(s.PendingByTenant) > 0 {
+		own := s.PendingByTenant[tenant]
+		ahead += own
+		for t, n := range s.PendingByTenant {
+			ahead -= n
+			if t != tenant {
+				ahead += min(n, own+1)
+			}
+		}
 	}
-	if s.DrainRate > 0 {
-		return time.Duration(float64(s.Pending) / s.DrainRate * float64(time.Second))
+	switch {
+	case ahead <= 0:
+		return 0
+	case s.DrainRate > 0:
+		return time.Duration(float64(ahead) / s.DrainRate * float64(time.Second))
 	}
 	return s.Latency
 }

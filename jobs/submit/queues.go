@@ -31,6 +31,9 @@ type QueueInfo struct {
 	Paused bool
 	// Known: asynq holds the queue (it has been registered or used).
 	Known bool
+	// PendingByTenant counts, by tenant, the new jobs among Pending that
+	// wait in the queue's fair lines (status/fair.go); nil when none does.
+	PendingByTenant map[string]int
 }
 
 // RegisterQueues adds every shard of queues to asynq's set of queues, which
@@ -124,6 +127,7 @@ func (c *Client) queueInfoDirect(ctx context.Context, queue string) (QueueInfo, 
 		pending, fair, active, scheduled, retry, paused *redis.IntCmd
 		oldest, processed                               *redis.StringCmd
 		next                                            *redis.StringSliceCmd
+		tenants                                         *redis.MapStringStringCmd
 		prefix                                          string
 	}
 	qs := c.ks.Queues(queue)
@@ -134,6 +138,7 @@ func (c *Client) queueInfoDirect(ctx context.Context, queue string) (QueueInfo, 
 			f := c.ks.Fair(i, queue)
 			rs[i] = reads{
 				pending: p.LLen(ctx, k.Pending), fair: p.ZCard(ctx, f.Line), next: p.ZRange(ctx, f.Line, 0, 0),
+				tenants: p.HGetAll(ctx, f.State),
 				active:    p.LLen(ctx, k.Active),
 				scheduled: p.ZCard(ctx, k.Scheduled), retry: p.ZCard(ctx, k.Retry),
 				paused: p.Exists(ctx, k.Paused), oldest: p.LIndex(ctx, k.Pending, -1),
@@ -150,6 +155,12 @@ func (c *Client) queueInfoDirect(ctx context.Context, queue string) (QueueInfo, 
 	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, r := range rs {
 			out.Pending += int(r.pending.Val() + r.fair.Val())
+			for t, n := range keyspace.ParseFairTenants(r.tenants.Val()) {
+				if out.PendingByTenant == nil {
+					out.PendingByTenant = map[string]int{}
+				}
+				out.PendingByTenant[t] += n
+			}
 			out.Active += int(r.active.Val())
 			out.Scheduled += int(r.scheduled.Val())
 			out.Retry += int(r.retry.Val())

@@ -1,6 +1,7 @@
 package submit_test
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -55,7 +56,7 @@ func TestQueueInfoMatchesAsynq(t *testing.T) {
 	}
 	lat := got.Latency - want.Latency
 	got.Latency, want.Latency = 0, 0
-	if got != want || lat < -time.Second || lat > time.Second {
+	if !reflect.DeepEqual(got, want) || lat < -time.Second || lat > time.Second {
 		t.Errorf("direct read %+v (latency %+v apart), asynq's inspector %+v", got, lat, want)
 	}
 
@@ -70,8 +71,8 @@ func TestQueueInfoMatchesAsynq(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, err := direct.QueueInfo(t.Context(), queue); err != nil || got.Pending != 8 || got.Latency <= 0 {
-		t.Errorf("with 2 jobs in fair lines: %+v, %v; want 8 pending and a latency", got, err)
+	if got, err := direct.QueueInfo(t.Context(), queue); err != nil || got.Pending != 8 || got.Latency <= 0 || !reflect.DeepEqual(got.PendingByTenant, map[string]int{"default": 2}) {
+		t.Errorf("with 2 jobs in fair lines: %+v, %v; want 8 pending, a latency and 2 by tenant default", got, err)
 	}
 	if got, err := public.QueueInfo(t.Context(), queue); err != nil || got.Pending != 6 {
 		t.Errorf("asynq's inspector with 2 jobs in fair lines: %+v, %v; want its 6 pending", got, err)
