@@ -770,9 +770,13 @@ export interface components {
             active: number;
             /** @description The queue's jobs in the dead-letter queue. */
             dead: number;
-            /** @description How long the oldest pending job has waited. */
+            /** @description How long the oldest pending job has waited (with fairness on: the longest wait among the jobs each shard takes next). */
             latency_seconds: number;
             paused: boolean;
+            /** @description New jobs among `pending` that wait in the queue's fair lines, by tenant (tenants with none are left out; absent when none waits). The workers take the tenants with waiting jobs in turn. */
+            pending_by_tenant?: {
+                [key: string]: number;
+            };
         };
         QueueList: {
             queues: components["schemas"]["Queue"][];
