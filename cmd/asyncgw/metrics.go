@@ -96,6 +96,13 @@ func knownSeries(cmd string, cfg *config, gw *gateway.Gateway) telemetry.Known {
 		Jobs:    map[string][]string{webhook.JobType: {cfg.Webhooks.Queue}},
 		Queues:  slices.Sorted(maps.Keys(cfg.Worker.Queues)),
 		Senders: []string{webhook.Kind},
+		Tenants: []string{gateway.DefaultTenant},
+	}
+	if cfg.Gateway.Auth.Enabled {
+		w.Tenants = w.Tenants[:0]
+		for _, t := range cfg.Gateway.Auth.Tenants {
+			w.Tenants = append(w.Tenants, t.Name)
+		}
 	}
 	hosts := map[string]bool{}
 	for _, r := range cfg.Gateway.Routes {

@@ -50,6 +50,8 @@ type KnownWorker struct {
 	// Senders are the request kinds with breakers of their own, such as
 	// webhook deliveries.
 	Senders []string
+	// Tenants are the configured tenants ("default" with auth off).
+	Tenants []string
 }
 
 // Label values of the fixed sets, as the Help of each metric lists them.
@@ -119,6 +121,9 @@ func (m *Metrics) Prime(k Known) {
 		}
 		for _, q := range w.Queues {
 			m.JobQueueWait.WithLabelValues(q)
+			for _, t := range w.Tenants {
+				m.JobsStarted.WithLabelValues(q, t)
+			}
 			for _, o := range attemptOutcomes {
 				m.JobRunTime.WithLabelValues(q, string(o))
 			}

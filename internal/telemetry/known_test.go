@@ -64,6 +64,7 @@ func primed() Known {
 			Queues:    []string{"critical", "default", "webhooks"},
 			Upstreams: []string{"orders.internal:8443"},
 			Senders:   []string{"webhook"},
+			Tenants:   []string{"acme", "globex"},
 		},
 	}
 }
@@ -126,7 +127,7 @@ func TestPrimeThenEvents(t *testing.T) {
 	m.Prime(primed())
 	before := seriesCount(t, m)
 	h := m.WorkerHooks()
-	j := &jobs.Job{Queue: "default", Type: "orders", State: jobs.StateDead}
+	j := &jobs.Job{Queue: "default", Type: "orders", State: jobs.StateDead, Tenant: "acme"}
 	h.Ended(j)
 	h.Started(j, time.Second)
 	h.Attempted(j, jobs.StateDead, time.Second)

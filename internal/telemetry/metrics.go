@@ -37,6 +37,7 @@ type Metrics struct {
 	JobsRejected    *prometheus.CounterVec   // reason
 	JobsCompleted   *prometheus.CounterVec   // queue, type, state
 	JobQueueWait    *prometheus.HistogramVec // queue
+	JobsStarted     *prometheus.CounterVec   // queue, tenant
 	JobRunTime      *prometheus.HistogramVec // queue, outcome
 	JobsReplayed    *prometheus.CounterVec   // queue
 	RateLimitHits   *prometheus.CounterVec   // tenant, route
@@ -103,6 +104,9 @@ func NewMetrics(version string) *Metrics {
 	m.JobQueueWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "asyncgw_job_queue_wait_seconds", Help: "Time from a job's acceptance (or due time) to its first attempt starting.", Buckets: waitBuckets,
 	}, []string{"queue"})
+	m.JobsStarted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "asyncgw_jobs_started_total", Help: "Jobs whose first attempt started (again after a replay), by queue and tenant: each tenant's share of a queue's workers.",
+	}, []string{"queue", "tenant"})
 	m.JobRunTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "asyncgw_job_run_seconds", Help: "Duration of one attempt (the upstream call), by queue and outcome (succeeded, failed, dead, or retrying when another attempt follows).", Buckets: waitBuckets,
 	}, []string{"queue", "outcome"})
@@ -175,7 +179,7 @@ func NewMetrics(version string) *Metrics {
 	}, []string{"version"})
 	for _, c := range []prometheus.Collector{
 		m.HTTPRequests, m.HTTPDuration, m.JobsAccepted, m.JobsRejected, m.JobsCompleted,
-		m.JobQueueWait, m.JobRunTime, m.JobsReplayed, m.RateLimitHits, m.BreakerState,
+		m.JobQueueWait, m.JobsStarted, m.JobRunTime, m.JobsReplayed, m.RateLimitHits, m.BreakerState,
 		m.BreakerChanges, m.SSESubscribers, m.SSEEventsSent, m.WebhookAttempts,
 		m.RedisDuration, m.RedisErrors, m.ReplicaAcks, m.ReplicaAckWait, m.QueueDepth, m.QueueOldestAge, m.QueuePaused,
 		m.DLQSize, m.WebhookOutbox, m.OrderingWaiting, m.QueueTenantPending, m.OrderingPromoting, m.ReadyGauge, m.RedisNotMaster, m.BuildInfo,

@@ -95,6 +95,7 @@ func (m *Metrics) WorkerHooks() worker.Hooks {
 		SenderBreakerChanged: func(kind string, _, to breaker.State) { m.BreakerChanged(kind, "", to) },
 		Started: func(j *jobs.Job, wait time.Duration) {
 			m.JobQueueWait.WithLabelValues(j.Queue).Observe(wait.Seconds())
+			m.JobsStarted.WithLabelValues(j.Queue, j.Tenant).Inc()
 		},
 		Attempted: func(j *jobs.Job, outcome jobs.State, d time.Duration) {
 			m.JobRunTime.WithLabelValues(j.Queue, string(outcome)).Observe(d.Seconds())
