@@ -254,9 +254,19 @@ func newKitCatalog(t *testing.T) kitCatalog {
 // it: a vector without children is not exported at all.
 func kitTouch(t *testing.T, m *Metrics) {
 	t.Helper()
-	v := reflect.ValueOf(m).Elem()
+	touchFields(t, reflect.ValueOf(m).Elem())
+}
+
+// touchFields is kitTouch for the fields of struct v, and of the structs
+// embedded in it (such as upstreamMetrics).
+func touchFields(t *testing.T, v reflect.Value) {
+	t.Helper()
 	for i := range v.NumField() {
 		field := v.Type().Field(i)
+		if field.Anonymous && field.Type.Kind() == reflect.Struct {
+			touchFields(t, v.Field(i))
+			continue
+		}
 		if !field.IsExported() {
 			continue
 		}
