@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,9 @@ type deployment struct {
 	// exited lists processes that were not killed by the harness but
 	// exited anyway, with the end of their output.
 	exited []string
+	// all is every process started, killed ones included, for lines
+	// about a job (grep).
+	all []*child.Process
 }
 
 // deploymentConfig is what asyncgw's configuration is made of.
@@ -87,6 +91,7 @@ func (d *deployment) startGateway() error {
 	}
 	d.mu.Lock()
 	d.gateway = p
+	d.all = append(d.all, p)
 	d.mu.Unlock()
 	return child.WaitReady(d.baseURL()+"/readyz", p, startTimeout)
 }
@@ -100,6 +105,7 @@ func (d *deployment) startWorker(wait bool) error {
 	}
 	d.mu.Lock()
 	d.worker = p
+	d.all = append(d.all, p)
 	d.mu.Unlock()
 	if !wait {
 		return nil
@@ -156,6 +162,21 @@ func (d *deployment) output() string {
 	for _, p := range []*child.Process{d.gateway, d.worker} {
 		if p != nil {
 			fmt.Fprintf(&b, "--- %s (pid %d):\n%s\n", p.Name, p.Pid(), p.Output())
+		}
+	}
+	return b.String()
+}
+
+// grep returns the lines that mention s in the output of every process
+// the deployment started, a few per process.
+func (d *deployment) grep(s string) string {
+	d.mu.Lock()
+	all := slices.Clone(d.all)
+	d.mu.Unlock()
+	var b strings.Builder
+	for _, p := range all {
+		if lines := p.Lines(s, 20); len(lines) > 0 {
+			fmt.Fprintf(&b, "--- %s (pid %d):\n%s\n", p.Name, p.Pid(), strings.Join(lines, "\n"))
 		}
 	}
 	return b.String()

@@ -74,8 +74,9 @@ type soak struct {
 	opt   Options
 	redis Redis
 	dep   *deployment
-	// prefix starts the deployment's Redis keys and the writes' keys.
-	prefix string
+	// prefix starts the deployment's Redis keys and the writes' keys;
+	// queue is the route's queue.
+	prefix, queue string
 	up     *Upstream
 	http   *http.Client
 	// logf logs progress.
@@ -100,9 +101,9 @@ func Run(t testing.TB, opt Options) *Report {
 		t.Fatalf("chaos: %v", err)
 	}
 	prefix := redistest.Prefix(t)
-	s.prefix = prefix
+	s.prefix, s.queue = prefix, redistest.Queue(t, "soak")
 	cfg := deploymentConfig{
-		addr: addr, redis: s.redis.Section(), prefix: prefix, queue: redistest.Queue(t, "soak"),
+		addr: addr, redis: s.redis.Section(), prefix: prefix, queue: s.queue,
 		upstream: s.up.URL(), concurrency: opt.Concurrency,
 	}
 	config, err := cfg.write(t.TempDir())
@@ -216,6 +217,10 @@ func (s *soak) check(ctx context.Context, rep *Report, ledger *Ledger) {
 		case !l.state.Terminal():
 			rep.Live++
 			rep.problem("job %s still %s after %s", id, l.state, s.opt.Settle)
+			if rep.Live <= 3 {
+				s.logf("job %s, still %s: %s; upstream calls: %d\n%s", id, l.state,
+					whereIs(ctx, s.redis.Client(t), st, s.queue, id), s.up.Jobs()[id], s.dep.grep(id))
+			}
 		default:
 			rep.Terminal++
 			if l.state == "succeeded" {

@@ -67,6 +67,20 @@ func (t *tail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// all is everything written to the file, or the buffer's bytes.
+func (t *tail) all() string {
+	if t.file == nil {
+		return t.String()
+	}
+	fi, err := t.file.Stat()
+	if err != nil {
+		return err.Error()
+	}
+	b := make([]byte, fi.Size())
+	n, _ := t.file.ReadAt(b, 0)
+	return string(b[:n])
+}
+
 func (t *tail) String() string {
 	if t.file != nil {
 		fi, err := t.file.Stat()
@@ -156,6 +170,22 @@ func (p *Process) Exited() bool {
 
 // Output returns the last few kilobytes the process wrote.
 func (p *Process) Output() string { return p.out.String() }
+
+// Lines returns the first n lines of everything the process wrote that
+// contain substr (of the last few kilobytes only, for a process that
+// does not write to a file).
+func (p *Process) Lines(substr string, n int) []string {
+	var out []string
+	for line := range strings.Lines(p.out.all()) {
+		if len(out) == n {
+			break
+		}
+		if strings.Contains(line, substr) {
+			out = append(out, strings.TrimRight(line, "\n"))
+		}
+	}
+	return out
+}
 
 // Stop asks the process to end with SIGTERM, and kills it if it has not
 // ended after a grace period. A nil Process is already stopped.
