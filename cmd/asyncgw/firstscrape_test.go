@@ -30,7 +30,7 @@ var (
 	}
 	workerOnly = []string{
 		"asyncgw_job_queue_wait_seconds_bucket", "asyncgw_job_run_seconds_bucket",
-		"asyncgw_webhook_deliveries_total",
+		"asyncgw_webhook_deliveries_total", "asyncgw_jobs_started_total",
 	}
 )
 
@@ -76,6 +76,8 @@ func scrapedSetup(t *testing.T, srv *redistest.Server, up *upstream) *setup {
     upstream: `+up.URL+`/limited
     queue: `+s.queue+`
     rate_limit: {rate: 100, burst: 100}
+upstreams:
+  "`+strings.TrimPrefix(up.URL, "http://")+`": {concurrency: 4}
 `)
 	return s
 }

@@ -80,7 +80,13 @@ func serveMetrics(ln net.Listener, m *telemetry.Metrics, profiler bool, log *slo
 // knownSeries is what a process running cmd will report under, from its
 // configuration (see telemetry.Known). gw is nil in a worker process.
 func knownSeries(cmd string, cfg *config, gw *gateway.Gateway) telemetry.Known {
-	var k telemetry.Known
+	k := telemetry.Known{Tenants: []string{gateway.DefaultTenant}}
+	if cfg.Gateway.Auth.Enabled {
+		k.Tenants = k.Tenants[:0]
+		for _, t := range cfg.Gateway.Auth.Tenants {
+			k.Tenants = append(k.Tenants, t.Name)
+		}
+	}
 	if gw != nil {
 		s := gw.Series()
 		g := &telemetry.KnownGateway{Jobs: s.Jobs, RateLimited: s.RateLimited, Breakers: s.Breakers, Queues: cfg.AdminQueues}
@@ -96,13 +102,6 @@ func knownSeries(cmd string, cfg *config, gw *gateway.Gateway) telemetry.Known {
 		Jobs:    map[string][]string{webhook.JobType: {cfg.Webhooks.Queue}},
 		Queues:  slices.Sorted(maps.Keys(cfg.Worker.Queues)),
 		Senders: []string{webhook.Kind},
-		Tenants: []string{gateway.DefaultTenant},
-	}
-	if cfg.Gateway.Auth.Enabled {
-		w.Tenants = w.Tenants[:0]
-		for _, t := range cfg.Gateway.Auth.Tenants {
-			w.Tenants = append(w.Tenants, t.Name)
-		}
 	}
 	hosts := map[string]bool{}
 	for _, r := range cfg.Gateway.Routes {

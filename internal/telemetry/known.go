@@ -15,6 +15,8 @@ type Known struct {
 	Gateway *KnownGateway
 	// Worker is set in a process that runs jobs.
 	Worker *KnownWorker
+	// Tenants are the configured tenants ("default" with auth off).
+	Tenants []string
 }
 
 // KnownGateway is what a gateway reports under (gateway.Series).
@@ -50,8 +52,6 @@ type KnownWorker struct {
 	// Senders are the request kinds with breakers of their own, such as
 	// webhook deliveries.
 	Senders []string
-	// Tenants are the configured tenants ("default" with auth off).
-	Tenants []string
 }
 
 // Label values of the fixed sets, as the Help of each metric lists them.
@@ -75,6 +75,21 @@ var (
 // the queue figures are not primed, since WatchQueues reads them before
 // the process serves its metrics.
 func (m *Metrics) Prime(k Known) {
+	// Every process reads the queue figures (WatchQueues): each tenant's
+	// backlogs start at 0.
+	var queues []string
+	if k.Gateway != nil {
+		queues = append(queues, k.Gateway.Queues...)
+	}
+	if k.Worker != nil {
+		queues = append(queues, k.Worker.Queues...)
+	}
+	for _, t := range k.Tenants {
+		m.OrderingWaiting.WithLabelValues(t)
+		for _, q := range queues {
+			m.QueueTenantPending.WithLabelValues(q, t)
+		}
+	}
 	if g := k.Gateway; g != nil {
 		for _, e := range g.Writes {
 			// The code of an accepted write; other codes start with
@@ -121,7 +136,7 @@ func (m *Metrics) Prime(k Known) {
 		}
 		for _, q := range w.Queues {
 			m.JobQueueWait.WithLabelValues(q)
-			for _, t := range w.Tenants {
+			for _, t := range k.Tenants {
 				m.JobsStarted.WithLabelValues(q, t)
 			}
 			for _, o := range attemptOutcomes {

@@ -64,8 +64,8 @@ func primed() Known {
 			Queues:    []string{"critical", "default", "webhooks"},
 			Upstreams: []string{"orders.internal:8443"},
 			Senders:   []string{"webhook"},
-			Tenants:   []string{"acme", "globex"},
 		},
+		Tenants: []string{"acme", "globex"},
 	}
 }
 
