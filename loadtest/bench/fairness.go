@@ -62,6 +62,16 @@ func (b *bench) fairness(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("fairness off: %w", err)
 	}
+	// Which jobs go first is the fair lines' whole point, not a speed:
+	// B's one job is in the first takes whatever A's backlog, and B gets
+	// about half of the first fairShare (the workers' concurrency blurs
+	// the order of calls only by a take or two).
+	if fair.ahead < 0 || fair.ahead > 2*fairConcurrency {
+		b.wrong = append(b.wrong, fmt.Sprintf("fairness: %d of A's jobs were called before B's one job, want at most %d", fair.ahead, 2*fairConcurrency))
+	}
+	if s := float64(fair.shareB) / float64(b.opt.fairShare); s < 0.35 || s > 0.65 {
+		b.wrong = append(b.wrong, fmt.Sprintf("fairness: B had %d of the first %d jobs called, want about half", fair.shareB, b.opt.fairShare))
+	}
 	const scen = "(j) fairness"
 	offNote := func(s string) string { return s + " (fairness off)" }
 	waitText := func(r *fairRun) string {
