@@ -39,7 +39,7 @@ func TestQuickRun(t *testing.T) {
 	var out bytes.Buffer
 	b.report.text(&out)
 	t.Logf("\n%s", out.String())
-	for _, scen := range []string{"(a)", "(b)", "(c)", "(d)", "(e)", "(f)", "(g)", "(h)", "(i)"} {
+	for _, scen := range []string{"(a)", "(b)", "(c)", "(d)", "(e)", "(f)", "(g)", "(h)", "(i)", "(j)"} {
 		if !strings.Contains(out.String(), scen) {
 			t.Errorf("no result for scenario %s", scen)
 		}

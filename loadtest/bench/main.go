@@ -1,6 +1,6 @@
 // Command bench measures asyncgw side by side with what it replaces.
 //
-//	go run ./loadtest/bench [-quick] [-only accept,latency,proxy,e2e,sse,drain,limits,cluster,ordering] [-out FILE]
+//	go run ./loadtest/bench [-quick] [-only accept,latency,proxy,e2e,sse,drain,limits,cluster,ordering,fairness] [-out FILE]
 //
 // It starts its own redis-server (no persistence), builds and starts the
 // gateway, and measures in one run: (a) the full accept path (auth,
@@ -17,9 +17,13 @@
 // costs Redis (CPU, commands by kind, each master's share, idle commands)
 // on its redis-server and on a 3-master Redis Cluster it starts for that
 // (internal/redistest.RunCluster), side by side; (i) what ordering keys
-// cost, accepting and draining, against the same runs without them. It prints a table,
-// writes it as Markdown, and exits 1 if a result was incorrect (a job lost,
-// an error answered) — a missed speed target is reported, not failed.
+// cost, accepting and draining, against the same runs without them; (j)
+// how the workers share a queue among tenants with the fair lines, against
+// accept order (fairness.enabled: false): a new tenant's wait behind
+// another's backlog, the shares while both have backlogs, and the drain's
+// cost. It prints a table, writes it as Markdown, and exits 1 if a result
+// was incorrect (a job lost, an error answered) — a missed speed target is
+// reported, not failed.
 //
 // The servers it compares run as child processes of this binary:
 //
@@ -67,7 +71,7 @@ func main() {
 func runCmd(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "small numbers, seconds in all (checks that it works, not how fast)")
-	only := fs.String("only", "", "comma-separated scenarios to run: accept, latency, proxy, e2e, sse, drain, limits, cluster, ordering")
+	only := fs.String("only", "", "comma-separated scenarios to run: accept, latency, proxy, e2e, sse, drain, limits, cluster, ordering, fairness")
 	out := fs.String("out", "", "also write the table as Markdown to this file")
 	measure := fs.Duration("measure", 0, "length of each measurement (default 10s; 1s with -quick)")
 	profiles := fs.String("profiles", "", "write CPU profiles of the gateway under load into this directory")

@@ -50,8 +50,12 @@ type options struct {
 	// counted after it.
 	costRate                    float64
 	costWarm, costMeasure, idle time.Duration
+	// fairBacklog is tenant A's backlog ahead of tenant B's one job in
+	// the fairness scenario (j), fairShare how many jobs each tenant
+	// submits when both have backlogs.
+	fairBacklog, fairShare int
 	// only runs the named scenarios (accept, latency, proxy, e2e, sse,
-	// drain, cluster).
+	// drain, limits, cluster, ordering, fairness).
 	only map[string]bool
 	// profiles, when set, is where CPU profiles of the gateway under load
 	// are written.
@@ -64,6 +68,7 @@ func fullOptions() options {
 		rates: []float64{1000, 2500, 5000}, proxyConns: 256,
 		e2eRates: []float64{1500, 3000}, e2eMeasure: 20 * time.Second, drain: 30000, sse: 10000,
 		costRate: 1500, costWarm: 3 * time.Second, costMeasure: 10 * time.Second, idle: 5 * time.Second,
+		fairBacklog: 20000, fairShare: 10000,
 	}
 }
 
@@ -75,6 +80,7 @@ func quickOptions() options {
 		rates: []float64{200}, proxyConns: 16,
 		e2eRates: []float64{200}, e2eMeasure: 2 * time.Second, drain: 300, sse: 100,
 		costRate: 300, costWarm: 600 * time.Millisecond, costMeasure: 2 * time.Second, idle: time.Second,
+		fairBacklog: 2000, fairShare: 1000,
 	}
 }
 
@@ -124,12 +130,31 @@ func newBench(ctx context.Context, opt options, dir string) (*bench, func(), err
 	b.redis, b.redisProc = addr, rp
 	b.rdb = redis.NewClient(&redis.Options{Addr: addr, PoolSize: 32})
 	cleanup = append(cleanup, func() { b.rdb.Close() })
+	b.key, b.digest = newAPIKey()
+	return b, done, nil
+}
+
+// newAPIKey makes a fresh API key and its SHA-256 digest, as the
+// configuration's auth.tenants[].keys[].sha256 holds it.
+func newAPIKey() (key, digest string) {
 	raw := make([]byte, 24)
 	_, _ = rand.Read(raw)
-	b.key = "agw_bench_" + hex.EncodeToString(raw)
-	sum := sha256.Sum256([]byte(b.key))
-	b.digest = hex.EncodeToString(sum[:])
-	return b, done, nil
+	key = "agw_bench_" + hex.EncodeToString(raw)
+	sum := sha256.Sum256([]byte(key))
+	return key, hex.EncodeToString(sum[:])
+}
+
+// apiTenant is a tenant the gateway knows besides the bench's own.
+type apiTenant struct {
+	name, key, digest string
+	// admin gives the tenant the admin role (the admin API).
+	admin bool
+}
+
+// newTenant makes a tenant with a fresh API key.
+func newTenant(name string, admin bool) apiTenant {
+	key, digest := newAPIKey()
+	return apiTenant{name: name, key: key, digest: digest, admin: admin}
 }
 
 // gwConfig is one gateway's setup: its queue and prefix are its own, so
@@ -154,6 +179,11 @@ type gwConfig struct {
 	// orderingKeys, when positive, is how many ordering keys the jobs a
 	// drain submits take in turn.
 	orderingKeys int
+	// tenants are more tenants, after the bench's own.
+	tenants []apiTenant
+	// fifo turns the fair lines off (fairness.enabled: false): new jobs
+	// wait in accept order whatever their tenant.
+	fifo bool
 }
 
 // gateway starts asyncgw (role: "" for gateway and workers, "gateway",
@@ -195,6 +225,10 @@ func (b *bench) startGateway(c gwConfig, roles ...string) (*gateway, error) {
 	if c.publicAPI {
 		direct = "false"
 	}
+	more := ""
+	for _, t := range c.tenants {
+		more += fmt.Sprintf("    - name: %s\n      admin: %t\n      keys:\n        - sha256: %q\n", t.name, t.admin, t.digest)
+	}
 	conn := fmt.Sprintf("url: redis://%s/0", b.redis)
 	if len(c.cluster) > 0 {
 		conn = fmt.Sprintf("cluster: {addrs: [%s]}", strings.Join(c.cluster, ", "))
@@ -218,7 +252,7 @@ auth:
     - name: %s
       keys:
         - sha256: %q
-log:
+%slog:
   level: info
 routes:
   - name: work
@@ -228,9 +262,12 @@ routes:
     timeout: 30s
     max_attempts: 3
     backoff: {base: 100ms, max: 1s}
-`, addr, conn, g.prefix, max(c.shards, 1), direct, g.queue, max(c.concurrency, 1), tenant, b.digest, c.upstream, g.queue)
+`, addr, conn, g.prefix, max(c.shards, 1), direct, g.queue, max(c.concurrency, 1), tenant, b.digest, more, c.upstream, g.queue)
 	if c.upstreams != "" {
 		cfg += "upstreams:\n" + c.upstreams
+	}
+	if c.fifo {
+		cfg += "fairness: {enabled: false}\n"
 	}
 	// Only the first process serves the profiler (each would need a port
 	// of its own).
@@ -415,6 +452,7 @@ func (b *bench) run(ctx context.Context) error {
 		{"limits", b.limitsCost},
 		{"cluster", b.clusterCost},
 		{"ordering", b.orderingCost},
+		{"fairness", b.fairness},
 	} {
 		if !b.opt.runs(s.name) {
 			continue
