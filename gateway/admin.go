@@ -213,10 +213,10 @@ var bulkReplayFields = map[string]bool{
 // members allowed.
 func decodeBulkBody(c *echo.Context, v any, allowed map[string]bool) error {
 	r := c.Request()
-	if err := checkContentType(r.Header.Get("Content-Type"), r.ContentLength); err != nil {
+	if _, err := checkContentType(r.Header.Get("Content-Type"), r.ContentLength, nil); err != nil {
 		return err
 	}
-	body, err := readBody(c, 64<<10)
+	body, err := readBody(c, 64<<10, true)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,8 +121,14 @@ type Route struct {
 	// which the jobs of one tenant and key run one at a time, in the order
 	// they were accepted. Defaults to "optional".
 	Ordering string
-	// Schema is a JSON Schema file the body must satisfy. Optional.
+	// Schema is a JSON Schema file the body must satisfy. Optional; it
+	// needs ContentTypes to take JSON.
 	Schema string
+	// ContentTypes are the media types the route takes, replacing the
+	// default, JSON (application/json and any +json type): "text/plain",
+	// "text/*", "*/*"; "application/json" keeps JSON. A body of another
+	// type is stored and forwarded as it came (contenttypes.go).
+	ContentTypes []string
 	// Precheck is called before accepting. Optional.
 	Precheck *Precheck
 	// RateLimit limits each tenant's requests to this route. Optional.
@@ -273,6 +280,15 @@ func (c Config) validate() error {
 		}
 		if r.Timeout < 0 || r.MaxBody < 0 {
 			return fmt.Errorf("%s: timeout and max_body must not be negative", at)
+		}
+		if r.ContentTypes != nil && len(r.ContentTypes) == 0 {
+			return fmt.Errorf("%s.content_types: must list at least one media type (leave it out for JSON)", at)
+		}
+		if err := checkContentTypes(at, r.ContentTypes); err != nil {
+			return err
+		}
+		if r.Schema != "" && slices.ContainsFunc(r.ContentTypes, func(ct string) bool { return !jobs.IsJSONType(ct) }) {
+			return fmt.Errorf("%s.schema: a JSON Schema checks JSON bodies: content_types may list only application/json and +json types with it", at)
 		}
 	}
 	for q, n := range c.QueueLimits {

@@ -142,16 +142,30 @@ func (s routeSpec) operation() *object {
 
 	body := newObject().set("required", s.bodyRequired)
 	media := newObject()
-	if s.schema != "" {
+	content := newObject()
+	switch {
+	case s.schema != "":
 		body.set("description", "The route's JSON Schema checks it; each violation is named in the `400` answer's `errors`. "+
 			"Sent as `application/json` or any `type/subtype+json` type, in UTF-8, up to "+formatSize(r.MaxBody)+".")
 		media.set("schema", newObject().set("$ref", s.schema))
-	} else {
+	case r.ContentTypes != nil:
+		body.set("description", "A body of one of the route's content types ("+strings.Join(r.ContentTypes, ", ")+"), up to "+formatSize(r.MaxBody)+
+			", stored and sent upstream as it came, with its `Content-Type`; JSON is checked as JSON. Any other type is `415`.")
+		media.set("schema", newObject())
+	default:
 		body.set("description", "Any JSON value, as `application/json` or any `type/subtype+json` type, in UTF-8, up to "+
 			formatSize(r.MaxBody)+". A request without a body needs no `Content-Type`.")
 		media.set("schema", newObject())
 	}
-	op.set("requestBody", body.set("content", newObject().set("application/json", media)))
+	if r.ContentTypes == nil || takesJSON(r.ContentTypes) {
+		content.set("application/json", media)
+	}
+	for _, ct := range r.ContentTypes {
+		if ct != "application/json" {
+			content.set(ct, newObject().set("schema", newObject().set("type", "string").set("format", "binary")))
+		}
+	}
+	op.set("requestBody", body.set("content", content))
 
 	resp := newObject().
 		set("200", ref("responses", "JobEnded")).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -37,6 +38,31 @@ func openAPIRoutes() []Route {
 		{Name: "ping", Path: "/v1/ping", Upstream: "http://ping.internal/", Ordering: OrderingOff},
 		{Name: "legacy", Path: "/v1/legacy", Upstream: "http://legacy.internal/", Schema: schema("legacy.json")},
 		{Name: "files", Method: "PUT", Path: "/v1/files/*", Upstream: "http://files.internal/"},
+		{Name: "imports", Path: "/v1/imports", Upstream: "http://imports.internal/", ContentTypes: []string{"text/csv", "application/json"}},
+		{Name: "uploads", Path: "/v1/uploads", Upstream: "http://uploads.internal/", ContentTypes: []string{"image/*"}},
+	}
+}
+
+// TestOpenAPIContentTypes: a route's body is documented under each media
+// type it takes: JSON as any JSON value, others as bytes; a route that
+// takes no JSON has no application/json body.
+func TestOpenAPIContentTypes(t *testing.T) {
+	t.Parallel()
+	paths, _ := docOf(t, newDocGateway(t, Config{Routes: openAPIRoutes()}))
+	for path, want := range map[string][]string{
+		"/v1/imports": {"application/json", "text/csv"},
+		"/v1/uploads": {"image/*"},
+		"/v1/ping":    {"application/json"},
+	} {
+		content := paths[path]["post"].RequestBody.Content
+		if got := slices.Sorted(maps.Keys(content)); !slices.Equal(got, want) {
+			t.Errorf("%s: body media types %v, want %v", path, got, want)
+		}
+		for ct, m := range content {
+			if ct != "application/json" && (m.Schema["type"] != "string" || m.Schema["format"] != "binary") {
+				t.Errorf("%s: %s body schema %v, want a binary string", path, ct, m.Schema)
+			}
+		}
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -53,12 +52,17 @@ func (g *Gateway) submitRoute(rt *Route) echo.HandlerFunc {
 		if err := g.limit(c, rt); err != nil {
 			return err
 		}
-		if err := checkContentType(r.Header.Get("Content-Type"), r.ContentLength); err != nil {
-			return err
-		}
-		body, err := readBody(c, rt.MaxBody)
+		isJSON, err := checkContentType(r.Header.Get("Content-Type"), r.ContentLength, rt.ContentTypes)
 		if err != nil {
 			return err
+		}
+		body, err := readBody(c, rt.MaxBody, isJSON)
+		if err != nil {
+			return err
+		}
+		if !isJSON && g.schemas[rt.Name] != nil {
+			return problem(http.StatusUnsupportedMediaType, "unsupported-media-type",
+				"this route checks its body against a JSON Schema: send application/json")
 		}
 		if p := g.validate(rt.Name, body); p != nil {
 			return p
@@ -131,10 +135,10 @@ func checkTopKeys(body []byte, known map[string]bool) *Problem {
 // submitGeneric accepts POST /v1/jobs for a route's or a Go handler's type.
 func (g *Gateway) submitGeneric(c *echo.Context) error {
 	r := c.Request()
-	if err := checkContentType(r.Header.Get("Content-Type"), r.ContentLength); err != nil {
+	if _, err := checkContentType(r.Header.Get("Content-Type"), r.ContentLength, nil); err != nil {
 		return err
 	}
-	body, err := readBody(c, g.cfg.MaxBody)
+	body, err := readBody(c, g.cfg.MaxBody, true)
 	if err != nil {
 		return err
 	}
@@ -164,6 +168,8 @@ func (g *Gateway) submitGeneric(c *echo.Context) error {
 		fields = append(fields, FieldError{Pointer: "/type", Detail: fmt.Sprintf("unknown job type %q", in.Type)})
 	case rt != nil && strings.ContainsAny(rt.Upstream, "{") || rt != nil && strings.Contains(rt.Upstream, "/:"):
 		fields = append(fields, FieldError{Pointer: "/type", Detail: "this route needs path parameters: submit it on its own path"})
+	case rt != nil && !takesJSON(rt.ContentTypes):
+		fields = append(fields, FieldError{Pointer: "/type", Detail: fmt.Sprintf("this route takes %s bodies, not JSON: submit it on its own path", strings.Join(rt.ContentTypes, ", "))})
 	}
 	if len(fields) > 0 {
 		p := problem(http.StatusBadRequest, "validation", "the request body is invalid")
@@ -235,30 +241,10 @@ func (g *Gateway) validate(route string, body []byte) *Problem {
 	return nil
 }
 
-// checkContentType accepts application/json and *+json; a request without
-// a body needs no content type.
-func checkContentType(ct string, length int64) error {
-	if ct == "" && length == 0 {
-		return nil
-	}
-	if ct == "" {
-		return problem(http.StatusUnsupportedMediaType, "unsupported-media-type",
-			"a Content-Type header is required: application/json")
-	}
-	if !jobs.IsJSONType(ct) {
-		return problem(http.StatusUnsupportedMediaType, "unsupported-media-type",
-			fmt.Sprintf("content type %q is not accepted: send application/json", sanitize(ct)))
-	}
-	if _, params, _ := mime.ParseMediaType(ct); params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8") {
-		return problem(http.StatusUnsupportedMediaType, "unsupported-media-type", "JSON must be UTF-8")
-	}
-	return nil
-}
-
-// readBody reads the whole body within limit and checks that it is JSON
-// that means one thing. A body announced larger than limit is refused at
-// once, unread.
-func readBody(c *echo.Context, limit int64) ([]byte, error) {
+// readBody reads the whole body within limit and, when isJSON, checks
+// that it is JSON that means one thing. A body announced larger than
+// limit is refused at once, unread.
+func readBody(c *echo.Context, limit int64, isJSON bool) ([]byte, error) {
 	r := c.Request()
 	if r.ContentLength > limit {
 		// The connection is closed after the answer rather than kept:
@@ -277,7 +263,7 @@ func readBody(c *echo.Context, limit int64) ([]byte, error) {
 		}
 		return nil, problem(http.StatusBadRequest, "bad-body", "the request body could not be read")
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	if !isJSON || len(bytes.TrimSpace(body)) == 0 {
 		return body, nil
 	}
 	if err := checkJSON(body); err != nil {

@@ -299,9 +299,12 @@ type routeConfig struct {
 	// off (400 with one). Defaults to optional.
 	Ordering string `yaml:"ordering"`
 	// Schema is a JSON Schema file, relative to the configuration file.
-	Schema    string           `yaml:"schema"`
-	RateLimit *rateLimitConfig `yaml:"rate_limit"`
-	Precheck  *precheckConfig  `yaml:"precheck"`
+	Schema string `yaml:"schema"`
+	// ContentTypes are the media types the route takes (text/plain,
+	// text/*, */*), replacing the default: application/json and *+json.
+	ContentTypes []string         `yaml:"content_types"`
+	RateLimit    *rateLimitConfig `yaml:"rate_limit"`
+	Precheck     *precheckConfig  `yaml:"precheck"`
 }
 
 // config is the configuration every part is built from.
@@ -784,12 +787,13 @@ func (fc fileConfig) resolve() (*config, error) {
 				Base: jobs.Duration(d(at+".backoff.base", r.Backoff.Base)),
 				Max:  jobs.Duration(d(at+".backoff.max", r.Backoff.Max)),
 			},
-			MaxBody:     size(at+".max_body", r.MaxBody),
-			MaxResponse: maxResponse,
-			Headers:     headers,
-			Idempotency: r.Idempotency,
-			Ordering:    r.Ordering,
-			Schema:      r.Schema,
+			MaxBody:      size(at+".max_body", r.MaxBody),
+			MaxResponse:  maxResponse,
+			Headers:      headers,
+			Idempotency:  r.Idempotency,
+			Ordering:     r.Ordering,
+			Schema:       r.Schema,
+			ContentTypes: r.ContentTypes,
 		})
 		// The worker's options are keyed by route name, and a worker
 		// process never builds a gateway to find a name used twice.
