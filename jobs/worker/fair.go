@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"time"
 
 	"github.com/asyncgw/asyncgw/internal/keyspace"
 )
@@ -41,14 +40,7 @@ func (w *Worker) unfairLines(ctx context.Context) (int, error) {
 // empties the fair lines into the pending lists and sweeps the lines of
 // ordering keys, until ctx ends.
 func (w *Worker) publicLoop(ctx context.Context) {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	w.everyRecoverInterval(ctx, func() {
 		n, err := w.unfairLines(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -57,6 +49,5 @@ func (w *Worker) publicLoop(ctx context.Context) {
 			w.log.Info("moved jobs from the fair lines to their queues: this worker uses asynq's public API only", "jobs", n)
 		}
 		w.promoteLines(ctx)
-		t.Reset(w.cfg.RecoverInterval)
-	}
+	})
 }

@@ -90,14 +90,7 @@ func (w *Worker) recoverLeaseExpired(ctx context.Context, now time.Time) (int, e
 // keys' lines (promoteLines), at once and then every RecoverInterval until
 // ctx ends.
 func (w *Worker) recoverLoop(ctx context.Context) {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	w.everyRecoverInterval(ctx, func() {
 		n, err := w.recoverLeaseExpired(ctx, time.Now())
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -106,6 +99,21 @@ func (w *Worker) recoverLoop(ctx context.Context) {
 			w.log.Info("took back the tasks of workers that died: their lease ran out", "tasks", n)
 		}
 		w.promoteLines(ctx)
+	})
+}
+
+// everyRecoverInterval runs f now, and then RecoverInterval after each
+// run ends, until ctx ends.
+func (w *Worker) everyRecoverInterval(ctx context.Context, f func()) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		f()
 		t.Reset(w.cfg.RecoverInterval)
 	}
 }
