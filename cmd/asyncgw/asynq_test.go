@@ -1,12 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
 )
 
@@ -43,5 +45,29 @@ func TestAsynqDirectSwitch(t *testing.T) {
 	direct.baseURL(t)
 	if log := direct.stderr.String(); strings.Contains(log, "public API") {
 		t.Errorf("the binary did not recognise the asynq it links:\n%s", log)
+	}
+}
+
+// TestPublicWorkerAfterDirectGateway: a gateway on the direct path puts
+// new jobs in the fair lines, which asynq's own dequeue never reads; a
+// worker switched to asynq's public API (a deployment turning the direct
+// path off, one process at a time) moves them to the queue and runs them.
+// Nothing accepted is stranded.
+func TestPublicWorkerAfterDirectGateway(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, nil)
+	s := newSetup(t, redistest.Shared(t), up.URL+"/orders")
+	gw := startAsyncgw(t, nil, "gateway", "--config", s.config)
+	base := gw.baseURL(t)
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, postJob(t, base+"/v1/work", fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	wk := startAsyncgw(t, map[string]string{"ASYNCGW_REDIS_ASYNQ_DIRECT": "false"}, "worker", "--config", s.config)
+	wk.waitLog(t, "moved jobs from the fair lines to their queues", 30*time.Second)
+	for _, id := range ids {
+		testutil.WaitFor(t, 30*time.Second, "job "+id+" succeeded", func() bool {
+			return getJob(t, base, id).State == jobs.StateSucceeded
+		})
 	}
 }
