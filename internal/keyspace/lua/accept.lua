@@ -72,10 +72,9 @@ if ARGV[14] == '1' then
   else
     redis.call('HSET', KEYS[k], 'msg', ARGV[15], 'state', 'pending', 'pending_since', ARGV[17])
     if ARGV[21] == '1' then
-      local st = redis.call('HMGET', KEYS[f+1], 'v', 'l:' .. ARGV[6])
+      local st = redis.call('HMGET', KEYS[f+1], 'v', 'l:' .. ARGV[6], 'n:' .. ARGV[6])
       local vs = math.max(tonumber(st[1]) or 0, tonumber(st[2]) or 0) + 1
-      redis.call('HSET', KEYS[f+1], 'l:' .. ARGV[6], vs)
-      redis.call('HINCRBY', KEYS[f+1], 'n:' .. ARGV[6], 1)
+      redis.call('HSET', KEYS[f+1], 'l:' .. ARGV[6], vs, 'n:' .. ARGV[6], (tonumber(st[3]) or 0) + 1)
       redis.call('ZADD', KEYS[f], vs, ARGV[7] .. '\n' .. ARGV[6])
     else
       redis.call('LPUSH', KEYS[k+1], ARGV[7])

@@ -54,10 +54,9 @@ if score > tonumber(ARGV[4]) then
 else
   redis.call('HSET', KEYS[4], 'msg', v[1], 'state', 'pending', 'pending_since', ARGV[5])
   if ARGV[6] == '1' then
-    local st = redis.call('HMGET', KEYS[9], 'v', 'l:' .. ARGV[3])
+    local st = redis.call('HMGET', KEYS[9], 'v', 'l:' .. ARGV[3], 'n:' .. ARGV[3])
     local vs = math.max(tonumber(st[1]) or 0, tonumber(st[2]) or 0) + 1
-    redis.call('HSET', KEYS[9], 'l:' .. ARGV[3], vs)
-    redis.call('HINCRBY', KEYS[9], 'n:' .. ARGV[3], 1)
+    redis.call('HSET', KEYS[9], 'l:' .. ARGV[3], vs, 'n:' .. ARGV[3], (tonumber(st[3]) or 0) + 1)
     redis.call('ZADD', KEYS[8], vs, ARGV[2] .. '\n' .. ARGV[3])
   else
     redis.call('LPUSH', KEYS[5], ARGV[2])

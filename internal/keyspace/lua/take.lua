@@ -29,16 +29,20 @@ while #out < n do
 end
 if #out < n and KEYS[5] then
   local got = redis.call('ZPOPMIN', KEYS[5], n - #out)
+  local taken = {}
   for i = 1, #got, 2 do
     local m = got[i]
     local nl = string.find(m, '\n', 1, true)
     local id, t = string.sub(m, 1, nl - 1), string.sub(m, nl + 1)
-    if redis.call('HINCRBY', KEYS[6], 'n:' .. t, -1) <= 0 then
-      redis.call('HDEL', KEYS[6], 'n:' .. t, 'l:' .. t)
-    end
+    taken[t] = (taken[t] or 0) + 1
     redis.call('LPUSH', KEYS[3], id)
     redis.call('ZADD', KEYS[4], ARGV[1], id)
     out[#out + 1] = id
+  end
+  for t, k in pairs(taken) do
+    if redis.call('HINCRBY', KEYS[6], 'n:' .. t, -k) <= 0 then
+      redis.call('HDEL', KEYS[6], 'n:' .. t, 'l:' .. t)
+    end
   end
   if #got > 0 then
     redis.call('HSET', KEYS[6], 'v', got[#got])

@@ -12,14 +12,18 @@
 --
 -- Returns how many were moved.
 local got = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[1]))
+local moved = {}
 for i = 1, #got, 2 do
   local m = got[i]
   local nl = string.find(m, '\n', 1, true)
   local id, t = string.sub(m, 1, nl - 1), string.sub(m, nl + 1)
-  if redis.call('HINCRBY', KEYS[2], 'n:' .. t, -1) <= 0 then
+  moved[t] = (moved[t] or 0) + 1
+  redis.call('LPUSH', KEYS[3], id)
+end
+for t, k in pairs(moved) do
+  if redis.call('HINCRBY', KEYS[2], 'n:' .. t, -k) <= 0 then
     redis.call('HDEL', KEYS[2], 'n:' .. t, 'l:' .. t)
   end
-  redis.call('LPUSH', KEYS[3], id)
 end
 if #got > 0 then
   redis.call('HSET', KEYS[2], 'v', got[#got])

@@ -1,0 +1,102 @@
+package status
+
+import (
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/asyncgw/asyncgw/internal/keyspace"
+	"github.com/asyncgw/asyncgw/internal/redistest"
+	"github.com/asyncgw/asyncgw/jobs"
+)
+
+// TestFairLine runs one queue's fair line through the store: tenants
+// with waiting jobs are taken in turn (a: 4 jobs, then b: 1, c: 2 → a, b
+// and c; then a and c; then a's last two), each tenant's jobs in accept
+// order; a tenant that comes late starts level with the next job to run,
+// not behind the backlog; a canceled job is withdrawn; the line's state
+// counts each tenant's waiting jobs and forgets a tenant with none.
+func TestFairLine(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	ctx := testContext(t)
+	ks := b.store.Space()
+	queue := redistest.Queue(t, "default")
+	q := keyspace.AsynqQueue(ks.Queue(0, queue))
+	fair := ks.Fair(0, queue)
+	ids := map[string][]string{}
+	accept := func(tenant string) *jobs.Job {
+		t.Helper()
+		j := newJob(tenant)
+		j.Queue = queue
+		task := keyspace.NewTaskWrite(keyspace.Task{Type: jobs.TaskType, Payload: []byte(`{}`), ID: j.ID,
+			Queue: ks.JobQueue(j.ID, j.Queue), MaxRetry: 3, Timeout: time.Minute}, time.Time{}, time.Now())
+		if err := b.store.Accept(ctx, j, &jobs.Request{}, task); err != nil {
+			t.Fatalf("Accept: %v", err)
+		}
+		ids[tenant] = append(ids[tenant], j.ID)
+		return j
+	}
+	take := func(n int) []string {
+		t.Helper()
+		got, err := keyspace.Take.Run(ctx, b.rdb, []string{q.Pending, q.Paused, q.Active, q.Lease, fair.Line, fair.State},
+			time.Now().Add(time.Minute).Unix(), n).StringSlice()
+		if err != nil {
+			t.Fatalf("take: %v", err)
+		}
+		return got
+	}
+	waiting := func() map[string]int {
+		t.Helper()
+		st, err := b.rdb.HGetAll(ctx, fair.State).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return keyspace.ParseFairTenants(st)
+	}
+	sameSet := func(what string, got []string, want ...string) {
+		t.Helper()
+		if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want))) {
+			t.Errorf("%s: took %v, want %v in any order", what, got, want)
+		}
+	}
+
+	for range 4 {
+		accept("a")
+	}
+	accept("b")
+	accept("c")
+	canceled := accept("c")
+	accept("c")
+	if got, want := waiting(), map[string]int{"a": 4, "b": 1, "c": 3}; !maps.Equal(got, want) {
+		t.Errorf("waiting %v, want %v", got, want)
+	}
+	if ok, err := b.store.Withdraw(ctx, canceled); err != nil || !ok {
+		t.Fatalf("Withdraw: %v, %v", ok, err)
+	}
+	if n, _ := b.rdb.Exists(ctx, q.TaskPrefix+canceled.ID).Result(); n != 0 {
+		t.Error("a withdrawn job's task is still there")
+	}
+	if ok, err := b.store.Withdraw(ctx, canceled); err != nil || ok {
+		t.Errorf("Withdraw again: %v, %v; want false", ok, err)
+	}
+	c := []string{ids["c"][0], ids["c"][2]}
+
+	sameSet("first round", take(3), ids["a"][0], ids["b"][0], c[0])
+	if got, want := waiting(), map[string]int{"a": 3, "c": 1}; !maps.Equal(got, want) {
+		t.Errorf("waiting %v, want %v (b has none left, and is forgotten)", got, want)
+	}
+	// d comes now: level with the next round, not behind a's backlog.
+	d := accept("d")
+	sameSet("second round", take(3), ids["a"][1], c[1], d.ID)
+	if got := take(3); !slices.Equal(got, ids["a"][2:]) {
+		t.Errorf("last round: took %v, want a's last two in accept order %v", got, ids["a"][2:])
+	}
+	if got := waiting(); len(got) != 0 {
+		t.Errorf("waiting %v after every job was taken, want none", got)
+	}
+	if n, _ := b.rdb.Exists(ctx, fair.Line).Result(); n != 0 {
+		t.Error("the fair line is still there, empty")
+	}
+}
