@@ -59,8 +59,11 @@ func (w *Worker) recoverLeaseExpired(ctx context.Context, now time.Time) (int, e
 			ids, err := w.take.ZRangeArgs(ctx, redis.ZRangeArgs{
 				Key: keys.Lease, ByScore: true, Start: "-inf", Stop: strconv.FormatInt(cutoff, 10), Count: recoverBatch,
 			}).Result()
-			if err != nil || len(ids) == 0 {
+			if err != nil {
 				return total, err
+			}
+			if len(ids) == 0 {
+				break // the next queue
 			}
 			skeys := make([]string, 0, 3+len(ids))
 			skeys = append(skeys, keys.Lease, keys.Active, keys.Pending)

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -129,3 +130,39 @@ func TestTakeClientAnswersLeaseListing(t *testing.T) {
 		t.Errorf("another listing script answered %q, %v; want it run by Redis: [%s]", got, err, id)
 	}
 }
+
+// TestRecoverEveryQueue: the recoverer looks at every queue of the
+// worker, whichever order it comes to them in: a queue with nothing to
+// take back does not end the sweep. (It did: the tasks of a worker that
+// died on one queue of several came back only on the sweeps that looked
+// at that queue first, well after the documented 40s.)
+func TestRecoverEveryQueue(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Shared(t).Client(t)
+	store := spaceOnly{ks: testSpace(t)}
+	queues := map[string]int{}
+	for i := range 20 {
+		queues[redistest.Queue(t, fmt.Sprintf("empty%d", i))] = 1
+	}
+	priority := redistest.Queue(t, "busy")
+	queues[priority] = 1
+	queue := store.ks.Queue(0, priority)
+	ids := enqueueTasks(t, rdb, queue, 1)
+	c := newTakeClient(rdb, testSpace(t), func() int { return 1 }, nil)
+	if got := askDequeue(t, c, queue); got != ids[0] {
+		t.Fatalf("dequeued %q, want %q", got, ids[0])
+	}
+	ctx := t.Context()
+	now := time.Now()
+	if err := rdb.ZAdd(ctx, "asynq:{"+queue+"}:lease", redis.Z{Score: float64(now.Add(-time.Minute).Unix()), Member: ids[0]}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(Config{Queues: queues, Concurrency: 1}, rdb, store, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.recoverLeaseExpired(ctx, now); err != nil || n != 1 {
+		t.Fatalf("recoverLeaseExpired over %d queues = %d, %v; want the 1 task taken back", len(queues), n, err)
+	}
+}
+
