@@ -193,10 +193,18 @@ func TestConsoleLiveJobs(t *testing.T) {
 	u.page.CheckClean(t)
 
 	// An admin at phone width: the overview and the jobs of every tenant,
-	// with nothing wider than the screen.
+	// with nothing wider than the screen. Jobs wait on a paused queue: the
+	// overview shows each tenant's.
+	pauseQueues(t, h, h.Queues.Default)
+	for range 2 {
+		a.Submit(t, "/v1/orders", `{"customer":"acme"}`)
+	}
+	b.Submit(t, "/v1/orders", `{"customer":"globex"}`)
 	ops := openConsole(t, h.Server, keyOps, browsertest.Options{Mobile: true})
 	ops.until("the overview", `document.getElementById("queues") !== null`)
 	ops.until("the page to go live", `document.getElementById("live-state").textContent === "live"`)
+	byTenant := `document.querySelector('tr[data-queue="` + h.Queues.Default + `"] td[data-field="by-tenant"]').textContent`
+	ops.until("each tenant's waiting jobs", byTenant+`.includes("acme 2") && `+byTenant+`.includes("globex 1")`)
 	if eval[bool](ops, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
 		t.Errorf("the overview is %d px wide on a %d px screen", eval[int](ops, `document.documentElement.scrollWidth`), eval[int](ops, `window.innerWidth`))
 	}
