@@ -32,7 +32,7 @@ if #out < n and KEYS[5] then
   local taken = {}
   for i = 1, #got, 2 do
     local m = got[i]
-    local nl = string.find(m, '\n', 1, true)
+    local nl = string.find(m, '\n', 1, true) or (#m + 1)
     local id, t = string.sub(m, 1, nl - 1), string.sub(m, nl + 1)
     taken[t] = (taken[t] or 0) + 1
     redis.call('LPUSH', KEYS[3], id)
