@@ -3,6 +3,7 @@ package status
 import (
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,8 +14,8 @@ import (
 
 // TestFairLine runs one queue's fair line through the store: tenants
 // with waiting jobs are taken in turn (a: 4 jobs, then b: 1, c: 2 → a, b
-// and c; then a and c; then a's last two), each tenant's jobs in accept
-// order; a tenant that comes late starts level with the next job to run,
+// and c; then a and the late d; then a and c; then a's last), each
+// tenant's jobs in accept order; a tenant that comes late starts level with the next job to run,
 // not behind the backlog; a canceled job is withdrawn; the line's state
 // counts each tenant's waiting jobs and forgets a tenant with none.
 func TestFairLine(t *testing.T) {
@@ -88,15 +89,68 @@ func TestFairLine(t *testing.T) {
 		t.Errorf("waiting %v, want %v (b has none left, and is forgotten)", got, want)
 	}
 	// d comes now: level with the next round, not behind a's backlog.
+	// (c's last job keeps the turn after the withdrawn one's.)
 	d := accept("d")
-	sameSet("second round", take(3), ids["a"][1], c[1], d.ID)
-	if got := take(3); !slices.Equal(got, ids["a"][2:]) {
-		t.Errorf("last round: took %v, want a's last two in accept order %v", got, ids["a"][2:])
+	sameSet("second round", take(2), ids["a"][1], d.ID)
+	sameSet("third round", take(2), ids["a"][2], c[1])
+	if got := take(3); !slices.Equal(got, ids["a"][3:]) {
+		t.Errorf("last round: took %v, want a's last %v", got, ids["a"][3:])
 	}
 	if got := waiting(); len(got) != 0 {
 		t.Errorf("waiting %v after every job was taken, want none", got)
 	}
 	if n, _ := b.rdb.Exists(ctx, fair.Line).Result(); n != 0 {
 		t.Error("the fair line is still there, empty")
+	}
+}
+
+// TestFairLineWeights: a tenant of weight 3 is taken three times for each
+// turn of a tenant of weight 1 while both have jobs waiting; a weight out
+// of range is refused.
+func TestFairLineWeights(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{TenantWeights: map[string]int{"big": 3}})
+	ctx := testContext(t)
+	ks := b.store.Space()
+	queue := redistest.Queue(t, "default")
+	q := keyspace.AsynqQueue(ks.Queue(0, queue))
+	fair := ks.Fair(0, queue)
+	tenantOf := map[string]string{}
+	for _, tenant := range []string{"small", "small", "small", "big", "big", "big", "big", "big", "big"} {
+		j := newJob(tenant)
+		j.Queue = queue
+		task := keyspace.NewTaskWrite(keyspace.Task{Type: jobs.TaskType, Payload: []byte(`{}`), ID: j.ID,
+			Queue: ks.JobQueue(j.ID, j.Queue), MaxRetry: 3, Timeout: time.Minute}, time.Time{}, time.Now())
+		if err := b.store.Accept(ctx, j, &jobs.Request{}, task); err != nil {
+			t.Fatalf("Accept: %v", err)
+		}
+		tenantOf[j.ID] = tenant
+	}
+	got, err := keyspace.Take.Run(ctx, b.rdb, []string{q.Pending, q.Paused, q.Active, q.Lease, fair.Line, fair.State},
+		time.Now().Add(time.Minute).Unix(), 8).StringSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Virtual starts: small 1, 2, 3; big ⅓, ⅔, 1, 1⅓, 1⅔, 2. The first
+	// eight: big, big, then small and big at 1, big, big, then small and
+	// big at 2.
+	var order []string
+	for _, id := range got {
+		order = append(order, tenantOf[id])
+	}
+	count := func(tenants []string, who string) int {
+		n := 0
+		for _, x := range tenants {
+			if x == who {
+				n++
+			}
+		}
+		return n
+	}
+	if len(order) != 8 || count(order[:4], "big") != 3 || count(order, "small") != 2 || order[0] != "big" || order[1] != "big" {
+		t.Errorf("taken %v, want big three times for each small (big, big, then small and big, …)", order)
+	}
+	if _, err := New(Config{Prefix: "x", TenantWeights: map[string]int{"a": 0}}, b.rdb); err == nil || !strings.Contains(err.Error(), "weight 0 must be from 1 to 100") {
+		t.Errorf("weight 0: %v", err)
 	}
 }

@@ -107,7 +107,7 @@ func (s *Store) promote(ctx context.Context, tenant, line, entry string) error {
 		}
 		res, err := s.eval(ctx, s.updates, keyspace.Promote,
 			[]string{line, s.ks.PromoteSet(shard), s.ks.Record(id), q.TaskPrefix + id, q.Pending, q.Scheduled, s.ks.OrderingWaiting(shard), f.Line, f.State},
-			entry, id, tenant, now.Unix(), now.UnixNano(), fair).Result()
+			entry, id, tenant, now.Unix(), now.UnixNano(), fair, s.fairStep(tenant)).Result()
 		if err != nil {
 			return fmt.Errorf("promote %s: %w", line, err)
 		}

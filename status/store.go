@@ -84,12 +84,19 @@ type Config struct {
 	// the tenants are taken in turn, so that one tenant's backlog does
 	// not hold up another's new jobs.
 	FIFO bool
+	// TenantWeights gives tenants more turns in the fair lines: a tenant
+	// of weight w is taken w times for each turn of a tenant of weight 1
+	// while both have jobs waiting. A tenant not listed has weight 1.
+	TenantWeights map[string]int
 	// PlainPubSub publishes events with PUBLISH, and has hubs SUBSCRIBE,
 	// for a Redis without sharded pub/sub (the embedded demo Redis).
 	// Defaults to false: SPUBLISH and SSUBSCRIBE (Redis 7), which on a
 	// cluster reach only the master of the event's shard.
 	PlainPubSub bool
 }
+
+// MaxTenantWeight is the largest of Config.TenantWeights.
+const MaxTenantWeight = 100
 
 // DefaultReplicaAckTimeout is ReplicaAckTimeout's default, and
 // MaxReplicaAckTimeout its largest value.
@@ -123,6 +130,11 @@ func (c Config) validate() error {
 	}
 	if c.IdempotencyTTL < time.Minute {
 		return fmt.Errorf("idempotency ttl %s: must be at least 1m", c.IdempotencyTTL)
+	}
+	for t, w := range c.TenantWeights {
+		if w < 1 || w > MaxTenantWeight {
+			return fmt.Errorf("tenant %s: weight %d must be from 1 to %d", t, w, MaxTenantWeight)
+		}
 	}
 	if c.StreamMaxLen < 1 {
 		return fmt.Errorf("stream_max_len %d: must be positive", c.StreamMaxLen)
@@ -158,6 +170,13 @@ type Store struct {
 	accepts, updates, loads *autopipe.Pipe
 	// acks confirms writes on replicas; nil when MinReplicasAck is 0.
 	acks *replicaAcks
+}
+
+// fairStep is how far a job of tenant moves its virtual start in a fair
+// line: 1/weight (keyspace.FairKeys).
+func (s *Store) fairStep(tenant string) string {
+	w := max(1, s.cfg.TenantWeights[tenant])
+	return strconv.FormatFloat(1/float64(w), 'g', -1, 64)
 }
 
 // fair reports whether new jobs due now join their queue's fair line
@@ -313,7 +332,7 @@ func (s *Store) Accept(ctx context.Context, j *jobs.Job, req *jobs.Request, task
 	if s.fair() && task != nil && !task.Scheduled {
 		f := s.ks.Fair(shard, j.Queue)
 		keys = append(keys, f.Line, f.State)
-		args = append(args, 1)
+		args = append(args, 1, s.fairStep(j.Tenant))
 	}
 	res, err := s.eval(ctx, s.accepts, keyspace.Accept, keys, args...).Result()
 	if errors.Is(err, redis.Nil) || (err == nil && res == nil) {

@@ -88,6 +88,10 @@ type tenantConfig struct {
 	Name  string      `yaml:"name"`
 	Admin bool        `yaml:"admin"`
 	Keys  []keyConfig `yaml:"keys"`
+	// Weight is the tenant's share of each queue's workers against a
+	// tenant of weight 1, while both have jobs waiting (fairness), from 1
+	// to 100. Defaults to 1.
+	Weight int `yaml:"weight"`
 	// WebhookSecret signs the tenant's webhooks; WebhookSecrets, several
 	// at once, during a rotation (both may be given).
 	WebhookSecret  string   `yaml:"webhook_secret"`
@@ -608,6 +612,18 @@ func (fc fileConfig) resolve() (*config, error) {
 		StreamMaxLen:   fc.Records.StreamMaxLen,
 		IdempotencyTTL: d("idempotency.ttl", fc.Idempotency.TTL),
 		FIFO:           fc.Fairness.Enabled != nil && !*fc.Fairness.Enabled,
+	}
+	for i, t := range fc.Auth.Tenants {
+		switch {
+		case t.Weight == 0:
+		case t.Weight < 1 || t.Weight > status.MaxTenantWeight:
+			return nil, fmt.Errorf("auth.tenants[%d].weight: %d must be from 1 to %d", i, t.Weight, status.MaxTenantWeight)
+		default:
+			if cfg.Status.TenantWeights == nil {
+				cfg.Status.TenantWeights = map[string]int{}
+			}
+			cfg.Status.TenantWeights[t.Name] = t.Weight
+		}
 	}
 	cfg.Status.JobIndexRetention = d("records.index_retention", fc.Records.IndexRetention)
 	if v := cfg.Status.JobIndexRetention; v != 0 && v < time.Minute {

@@ -73,6 +73,7 @@ func TestBadConfig(t *testing.T) {
 		{name: "bad rate limit", yaml: route + "    rate_limit: {rate: 0, burst: 5}\n", want: `routes[0].rate_limit.rate 0: must be a positive number`, later: true},
 		{name: "missing schema", yaml: route + "    schema: nowhere.json\n", want: `routes[0].schema: `, later: true},
 		{name: "bad precheck url", yaml: route + "    precheck: {url: ftp://x}\n", want: `routes[0].precheck.url: `, later: true},
+		{name: "bad tenant weight", yaml: "auth:\n  tenants:\n    - name: acme\n      weight: 101\n", want: `auth.tenants[0].weight: 101 must be from 1 to 100`},
 		{name: "bad content type", yaml: route + "    content_types: [text/plain, Text/CSV]\n", want: `routes[0].content_types[1]: "Text/CSV" must be a media type such as text/plain (lower case, no parameters), type/* or */*`, later: true},
 		{name: "content type with parameters", yaml: route + "    content_types: [\"text/plain; charset=utf-8\"]\n", want: `routes[0].content_types[0]: "text/plain; charset=utf-8" must be a media type`, later: true},
 		{name: "no content types", yaml: route + "    content_types: []\n", want: `routes[0].content_types: must list at least one media type (leave it out for JSON)`, later: true},

@@ -127,7 +127,7 @@ func (r *reloader) keepRunning(next *config) []string {
 	st, nst := run.Status, next.Status
 	st.ReplicaAckObserver, nst.ReplicaAckObserver = nil, nil // set by serve
 	nst.PlainPubSub = st.PlainPubSub                         // set by serve for the embedded Redis
-	keep("records/idempotency/dlq/fairness/redis.prefix/redis.min_replicas_ack/redis.replica_ack_timeout", st, nst)
+	keep("records/idempotency/dlq/fairness/auth.tenants[].weight/redis.prefix/redis.min_replicas_ack/redis.replica_ack_timeout", st, nst)
 	keep("queues", run.Worker.Queues, next.Worker.Queues)
 	keep("gateway.rate_limit_store", run.RateLimitStore, next.RateLimitStore)
 	keep("metrics", [2]any{run.MetricsListen, run.Pprof}, [2]any{next.MetricsListen, next.Pprof})

@@ -34,6 +34,7 @@
 -- ARGV[20] the job's entry in its key's line ("" for none)
 -- ARGV[21] 1: a task due now joins the fair line (see keyspace.FairKeys)
 --          rather than the pending list; 0 or absent: the pending list
+-- ARGV[22] with ARGV[21]: the step of the tenant's virtual start, 1/weight
 --
 -- A job with an ordering key joins the end of its key's line. When the
 -- line was empty it is the head and its task is written as any other;
@@ -73,7 +74,7 @@ if ARGV[14] == '1' then
     redis.call('HSET', KEYS[k], 'msg', ARGV[15], 'state', 'pending', 'pending_since', ARGV[17])
     if ARGV[21] == '1' then
       local st = redis.call('HMGET', KEYS[f+1], 'v', 'l:' .. ARGV[6], 'n:' .. ARGV[6])
-      local vs = math.max(tonumber(st[1]) or 0, tonumber(st[2]) or 0) + 1
+      local vs = math.max(tonumber(st[1]) or 0, tonumber(st[2]) or 0) + tonumber(ARGV[22])
       redis.call('HSET', KEYS[f+1], 'l:' .. ARGV[6], vs, 'n:' .. ARGV[6], (tonumber(st[3]) or 0) + 1)
       redis.call('ZADD', KEYS[f], vs, ARGV[7] .. '\n' .. ARGV[6])
     else

@@ -19,6 +19,7 @@
 -- ARGV[4] now (unix s)       ARGV[5] now (unix ns)
 -- ARGV[6] 1: a task due now joins the fair line, as in accept; 0: the
 --         pending list
+-- ARGV[7] with ARGV[6]: the step of the tenant's virtual start, 1/weight
 --
 -- Returns 1 when the head has its task (written now or before) or the
 -- line is empty, 2 when its last task is still in the way, or the entry
@@ -55,7 +56,7 @@ else
   redis.call('HSET', KEYS[4], 'msg', v[1], 'state', 'pending', 'pending_since', ARGV[5])
   if ARGV[6] == '1' then
     local st = redis.call('HMGET', KEYS[9], 'v', 'l:' .. ARGV[3], 'n:' .. ARGV[3])
-    local vs = math.max(tonumber(st[1]) or 0, tonumber(st[2]) or 0) + 1
+    local vs = math.max(tonumber(st[1]) or 0, tonumber(st[2]) or 0) + tonumber(ARGV[7])
     redis.call('HSET', KEYS[9], 'l:' .. ARGV[3], vs, 'n:' .. ARGV[3], (tonumber(st[3]) or 0) + 1)
     redis.call('ZADD', KEYS[8], vs, ARGV[2] .. '\n' .. ARGV[3])
   else
