@@ -484,3 +484,26 @@ func TestReplicaAckConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestFairnessConfig: fairness is on unless fairness.enabled is false, and
+// tenants' weights reach the store (a tenant without one has weight 1).
+func TestFairnessConfig(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		yaml    string
+		fifo    bool
+		weights map[string]int
+	}{
+		{yaml: "listen: 127.0.0.1:0\n"},
+		{yaml: "fairness:\n  enabled: false\n", fifo: true},
+		{yaml: "fairness:\n  enabled: true\nauth:\n  tenants:\n    - name: acme\n      weight: 3\n    - name: globex\n", weights: map[string]int{"acme": 3}},
+	} {
+		cfg, err := loadConfig(writeFile(t, "asyncgw.yaml", tt.yaml), env(nil))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.yaml, err)
+		}
+		if cfg.Status.FIFO != tt.fifo || !maps.Equal(cfg.Status.TenantWeights, tt.weights) {
+			t.Errorf("%q: FIFO %v, weights %v; want %v, %v", tt.yaml, cfg.Status.FIFO, cfg.Status.TenantWeights, tt.fifo, tt.weights)
+		}
+	}
+}
