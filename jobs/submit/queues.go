@@ -138,7 +138,7 @@ func (c *Client) queueInfoDirect(ctx context.Context, queue string) (QueueInfo, 
 			f := c.ks.Fair(i, queue)
 			rs[i] = reads{
 				pending: p.LLen(ctx, k.Pending), fair: p.ZCard(ctx, f.Line), next: p.ZRange(ctx, f.Line, 0, 0),
-				tenants: p.HGetAll(ctx, f.State),
+				tenants:   p.HGetAll(ctx, f.State),
 				active:    p.LLen(ctx, k.Active),
 				scheduled: p.ZCard(ctx, k.Scheduled), retry: p.ZCard(ctx, k.Retry),
 				paused: p.Exists(ctx, k.Paused), oldest: p.LIndex(ctx, k.Pending, -1),

@@ -165,4 +165,3 @@ func TestRecoverEveryQueue(t *testing.T) {
 		t.Fatalf("recoverLeaseExpired over %d queues = %d, %v; want the 1 task taken back", len(queues), n, err)
 	}
 }
-

@@ -77,8 +77,8 @@ type soak struct {
 	// prefix starts the deployment's Redis keys and the writes' keys;
 	// queue is the route's queue.
 	prefix, queue string
-	up     *Upstream
-	http   *http.Client
+	up            *Upstream
+	http          *http.Client
 	// logf logs progress.
 	logf func(format string, args ...any)
 }
