@@ -80,7 +80,7 @@ func quickOptions() options {
 		rates: []float64{200}, proxyConns: 16,
 		e2eRates: []float64{200}, e2eMeasure: 2 * time.Second, drain: 300, sse: 100,
 		costRate: 300, costWarm: 600 * time.Millisecond, costMeasure: 2 * time.Second, idle: time.Second,
-		fairBacklog: 2000, fairShare: 1000,
+		fairBacklog: 500, fairShare: 200,
 	}
 }
 
