@@ -29,25 +29,11 @@ func TestFairLine(t *testing.T) {
 	ids := map[string][]string{}
 	accept := func(tenant string) *jobs.Job {
 		t.Helper()
-		j := newJob(tenant)
-		j.Queue = queue
-		task := keyspace.NewTaskWrite(keyspace.Task{Type: jobs.TaskType, Payload: []byte(`{}`), ID: j.ID,
-			Queue: ks.JobQueue(j.ID, j.Queue), MaxRetry: 3, Timeout: time.Minute}, time.Time{}, time.Now())
-		if err := b.store.Accept(ctx, j, &jobs.Request{}, task); err != nil {
-			t.Fatalf("Accept: %v", err)
-		}
+		j := acceptNow(t, b, queue, tenant)
 		ids[tenant] = append(ids[tenant], j.ID)
 		return j
 	}
-	take := func(n int) []string {
-		t.Helper()
-		got, err := keyspace.Take.Run(ctx, b.rdb, []string{q.Pending, q.Paused, q.Active, q.Lease, fair.Line, fair.State},
-			time.Now().Add(time.Minute).Unix(), n).StringSlice()
-		if err != nil {
-			t.Fatalf("take: %v", err)
-		}
-		return got
-	}
+	take := func(n int) []string { t.Helper(); return takeFair(t, b, queue, n) }
 	waiting := func() map[string]int {
 		t.Helper()
 		st, err := b.rdb.HGetAll(ctx, fair.State).Result()
@@ -110,27 +96,12 @@ func TestFairLine(t *testing.T) {
 func TestFairLineWeights(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{TenantWeights: map[string]int{"big": 3}})
-	ctx := testContext(t)
-	ks := b.store.Space()
 	queue := redistest.Queue(t, "default")
-	q := keyspace.AsynqQueue(ks.Queue(0, queue))
-	fair := ks.Fair(0, queue)
 	tenantOf := map[string]string{}
 	for _, tenant := range []string{"small", "small", "small", "big", "big", "big", "big", "big", "big"} {
-		j := newJob(tenant)
-		j.Queue = queue
-		task := keyspace.NewTaskWrite(keyspace.Task{Type: jobs.TaskType, Payload: []byte(`{}`), ID: j.ID,
-			Queue: ks.JobQueue(j.ID, j.Queue), MaxRetry: 3, Timeout: time.Minute}, time.Time{}, time.Now())
-		if err := b.store.Accept(ctx, j, &jobs.Request{}, task); err != nil {
-			t.Fatalf("Accept: %v", err)
-		}
-		tenantOf[j.ID] = tenant
+		tenantOf[acceptNow(t, b, queue, tenant).ID] = tenant
 	}
-	got, err := keyspace.Take.Run(ctx, b.rdb, []string{q.Pending, q.Paused, q.Active, q.Lease, fair.Line, fair.State},
-		time.Now().Add(time.Minute).Unix(), 8).StringSlice()
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := takeFair(t, b, queue, 8)
 	// Virtual starts: small 1, 2, 3; big ⅓, ⅔, 1, 1⅓, 1⅔, 2. The first
 	// eight: big, big, then small and big at 1, big, big, then small and
 	// big at 2.
@@ -153,4 +124,33 @@ func TestFairLineWeights(t *testing.T) {
 	if _, err := New(Config{Prefix: "x", TenantWeights: map[string]int{"a": 0}}, b.rdb); err == nil || !strings.Contains(err.Error(), "weight 0 must be from 1 to 100") {
 		t.Errorf("weight 0: %v", err)
 	}
+}
+
+// acceptNow accepts a new job of tenant on queue, due now, with its task.
+func acceptNow(t *testing.T, b *testBundle, queue, tenant string) *jobs.Job {
+	t.Helper()
+	ks := b.store.Space()
+	j := newJob(tenant)
+	j.Queue = queue
+	task := keyspace.NewTaskWrite(keyspace.Task{Type: jobs.TaskType, Payload: []byte(`{}`), ID: j.ID,
+		Queue: ks.JobQueue(j.ID, j.Queue), MaxRetry: 3, Timeout: time.Minute}, time.Time{}, time.Now())
+	if err := b.store.Accept(testContext(t), j, &jobs.Request{}, task); err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	return j
+}
+
+// takeFair takes up to n tasks off queue (shard 0) as a worker does: its
+// pending list, then its fair line.
+func takeFair(t *testing.T, b *testBundle, queue string, n int) []string {
+	t.Helper()
+	ks := b.store.Space()
+	q := keyspace.AsynqQueue(ks.Queue(0, queue))
+	fair := ks.Fair(0, queue)
+	got, err := keyspace.Take.Run(testContext(t), b.rdb, []string{q.Pending, q.Paused, q.Active, q.Lease, fair.Line, fair.State},
+		time.Now().Add(time.Minute).Unix(), n).StringSlice()
+	if err != nil {
+		t.Fatalf("take: %v", err)
+	}
+	return got
 }

@@ -61,14 +61,7 @@ func TestBodiesThatMeanTwoThings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := h.Keys(t)
-			calls := len(h.Upstream.AllCalls())
-			r := h.Do(t, http.MethodPost, tt.path, []byte(tt.body), tt.header)
-			requireExactProblem(t, tt.name, r, tt.want)
-			requireUnchanged(t, h, tt.name, before)
-			if n := len(h.Upstream.AllCalls()); n != calls {
-				t.Errorf("the upstream was called %d times", n-calls)
-			}
+			requireRefused(t, h, tt.name, tt.path, tt.body, tt.header, tt.want)
 		})
 	}
 
@@ -82,6 +75,20 @@ func TestBodiesThatMeanTwoThings(t *testing.T) {
 		if r.Status != http.StatusAccepted {
 			t.Errorf("POST %s %s (%s): status %d, want 202; body %s", w.path, w.body, w.contentType, r.Status, r.Body)
 		}
+	}
+}
+
+// requireRefused POSTs body to path and requires the exact problem want,
+// with nothing stored in Redis and no upstream call.
+func requireRefused(t *testing.T, h *Harness, name, path, body string, header http.Header, want wantProblem) {
+	t.Helper()
+	before := h.Keys(t)
+	calls := len(h.Upstream.AllCalls())
+	r := h.Do(t, http.MethodPost, path, []byte(body), header)
+	requireExactProblem(t, name, r, want)
+	requireUnchanged(t, h, name, before)
+	if n := len(h.Upstream.AllCalls()); n != calls {
+		t.Errorf("%s: the upstream was called %d times", name, n-calls)
 	}
 }
 
