@@ -260,9 +260,9 @@ func (qw *queueWatch) idle(key string, n int64) {
 
 // poll checks, in one pipeline, which shards have pending tasks (in
 // their pending lists or fair lines) and which have scheduled or retry
-// tasks: one EXISTS of each per shard. A shard with more pending lists,
-// or more fair lines, than queues not known empty has its empty queues
-// woken (but those the poll woke in vain lately).
+// tasks: one EXISTS of each per shard. A shard with more pending lists
+// and fair lines than queues not known empty has its empty queues woken
+// (but those the poll woke in vain lately).
 func (qw *queueWatch) poll(ctx context.Context, rdb redis.UniversalClient) error {
 	n := qw.ks.Shards()
 	pending := make([]*redis.IntCmd, n)
@@ -290,9 +290,13 @@ func (qw *queueWatch) poll(ctx context.Context, rdb redis.UniversalClient) error
 				known++
 			}
 		}
-		// Each count has at most one key per queue: more than the queues
-		// known to have work means one thought empty has some.
-		if pending[shard].Val() <= known && fair[shard].Val() <= known {
+		// A queue with work has its pending list or its fair line or
+		// both: more keys than queues known to have work means one
+		// thought empty may have some. (Counted apart, a busy queue's
+		// pending list and an idle one's fair line would each look like
+		// the busy queue's.) A busy queue with both wakes the empty ones
+		// in vain, once per quietFor at most.
+		if pending[shard].Val()+fair[shard].Val() <= known {
 			continue
 		}
 		for _, key := range qw.byShard[shard] {

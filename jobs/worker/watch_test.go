@@ -151,6 +151,28 @@ func TestQueueWatchPoll(t *testing.T) {
 		t.Error("the poll left quiet a queue whose wake found a task")
 	}
 
+	// One queue busy with its pending list, another thought empty with a
+	// job in its fair line (promoted by another process, say): the poll
+	// wakes the second.
+	busy, idle := qw.byShard[0][0], qw.byShard[0][1]
+	if err := rdb.LPush(ctx, busy, "task").Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, gen = qw.skip(busy)
+	qw.taken(busy, gen, 1)
+	_, gen = qw.skip(idle)
+	qw.taken(idle, gen, 0)
+	fair := ks.Fair(0, qw.priorityOf(idle)).Line
+	if err := rdb.ZAdd(ctx, fair, redis.Z{Score: 1, Member: "job\ntenant"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := qw.poll(ctx, rdb); err != nil {
+		t.Fatal(err)
+	}
+	if skip, _ := qw.skip(idle); skip {
+		t.Error("the poll missed a job in the fair line of a queue thought empty, beside a busy queue's pending list")
+	}
+
 	// Forwards: shard 3 has a retry, the others nothing delayed.
 	retry := keyspace.AsynqQueue(ks.Queue(3, qw.priorityOf(qw.byShard[3][1]))).Retry
 	if err := rdb.ZAdd(ctx, retry, redis.Z{Score: 1, Member: "x"}).Err(); err != nil {
