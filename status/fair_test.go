@@ -154,3 +154,37 @@ func takeFair(t *testing.T, b *testBundle, queue string, n int) []string {
 	}
 	return got
 }
+
+// TestFairLineTakesTurnsWithComebacks: while a queue has tasks on its
+// pending list (retries, jobs whose delay is up, replays) and new jobs in
+// its fair line, takes alternate between the two, one take of one task
+// after another too: what comes back gets half of the takes, not all of
+// them while it lasts.
+func TestFairLineTakesTurnsWithComebacks(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	queue := redistest.Queue(t, "default")
+	fifo, err := New(Config{Prefix: b.store.Space().Prefix(), FIFO: true}, b.rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	source := map[string]string{}
+	for range 3 {
+		source[acceptNow(t, &testBundle{rdb: b.rdb, store: fifo}, queue, "a").ID] = "pending"
+	}
+	for range 4 {
+		source[acceptNow(t, b, queue, "b").ID] = "line"
+	}
+	var order []string
+	for range 7 {
+		got := takeFair(t, b, queue, 1)
+		if len(got) != 1 {
+			t.Fatalf("took %v, want one task", got)
+		}
+		order = append(order, source[got[0]])
+	}
+	if want := []string{"pending", "line", "pending", "line", "pending", "line", "line"}; !slices.Equal(order, want) {
+		t.Errorf("took from %v, want %v", order, want)
+	}
+}
+

@@ -242,6 +242,10 @@ func (qw *queueWatch) sweep(key string) bool {
 		qw.sweeps++
 		return false
 	}
+	// The fetch loops' janitors fire together: the first one's call
+	// stands for the others asking meanwhile, before its answer is in
+	// (idle clears this when the call found work to do).
+	qw.idleSince[key] = time.Now()
 	return true
 }
 
