@@ -24,7 +24,8 @@ func checkContentTypes(at string, list []string) error {
 	for i, ct := range list {
 		mt, params, err := mime.ParseMediaType(ct)
 		typ, sub, ok := strings.Cut(mt, "/")
-		if err != nil || len(params) > 0 || !ok || typ == "" || sub == "" || typ == "*" && sub != "*" || mt != ct {
+		wild := strings.Contains(typ, "*") && mt != "*/*" || strings.Contains(sub, "*") && sub != "*"
+		if err != nil || len(params) > 0 || !ok || typ == "" || sub == "" || wild || mt != ct {
 			return fmt.Errorf("%s.content_types[%d]: %q must be a media type such as text/plain (lower case, no parameters), type/* or */*", at, i, ct)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/asyncgw/asyncgw/jobs"
 )
 
 // openAPIPath turns a route path into an OpenAPI path template and lists
@@ -161,7 +163,11 @@ func (s routeSpec) operation() *object {
 		content.set("application/json", media)
 	}
 	for _, ct := range r.ContentTypes {
-		if ct != "application/json" {
+		switch {
+		case ct == "application/json":
+		case jobs.IsJSONType(ct):
+			content.set(ct, media) // JSON, checked as such (and by the schema)
+		default:
 			content.set(ct, newObject().set("schema", newObject().set("type", "string").set("format", "binary")))
 		}
 	}

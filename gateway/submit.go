@@ -169,7 +169,7 @@ func (g *Gateway) submitGeneric(c *echo.Context) error {
 	case rt != nil && strings.ContainsAny(rt.Upstream, "{") || rt != nil && strings.Contains(rt.Upstream, "/:"):
 		fields = append(fields, FieldError{Pointer: "/type", Detail: "this route needs path parameters: submit it on its own path"})
 	case rt != nil && !takesJSON(rt.ContentTypes):
-		fields = append(fields, FieldError{Pointer: "/type", Detail: fmt.Sprintf("this route takes %s bodies, not JSON: submit it on its own path", strings.Join(rt.ContentTypes, ", "))})
+		fields = append(fields, FieldError{Pointer: "/type", Detail: fmt.Sprintf("this route takes %s bodies, not application/json: submit it on its own path", strings.Join(rt.ContentTypes, ", "))})
 	}
 	if len(fields) > 0 {
 		p := problem(http.StatusBadRequest, "validation", "the request body is invalid")

@@ -76,6 +76,7 @@ func TestBadConfig(t *testing.T) {
 		{name: "bad tenant weight", yaml: "auth:\n  tenants:\n    - name: acme\n      weight: 101\n", want: `auth.tenants[0].weight: 101 must be from 1 to 100`},
 		{name: "bad content type", yaml: route + "    content_types: [text/plain, Text/CSV]\n", want: `routes[0].content_types[1]: "Text/CSV" must be a media type such as text/plain (lower case, no parameters), type/* or */*`, later: true},
 		{name: "content type with parameters", yaml: route + "    content_types: [\"text/plain; charset=utf-8\"]\n", want: `routes[0].content_types[0]: "text/plain; charset=utf-8" must be a media type`, later: true},
+		{name: "wildcard inside a subtype", yaml: route + "    content_types: [\"application/*+json\"]\n", want: `routes[0].content_types[0]: "application/*+json" must be a media type`, later: true},
 		{name: "no content types", yaml: route + "    content_types: []\n", want: `routes[0].content_types: must list at least one media type (leave it out for JSON)`, later: true},
 		{name: "schema with text", yaml: route + "    schema: ../../configs/schemas/order.json\n    content_types: [application/json, text/plain]\n", want: `routes[0].schema: a JSON Schema checks JSON bodies: content_types may list only application/json and +json types with it`, later: true},
 		{name: "bad rate limit store", yaml: "gateway:\n  rate_limit_store: memcached\n", want: `gateway.rate_limit_store: "memcached" must be local or redis`},

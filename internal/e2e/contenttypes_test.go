@@ -68,7 +68,7 @@ func TestContentTypes(t *testing.T) {
 			wantProblem{400, "malformed-json", "the JSON body ends too early", nil}},
 		{"text on a JSON route", "/v1/notes", "hello", http.Header{"Content-Type": {"text/plain"}}, unsupported("text/plain", "application/json")},
 		{"a text route through /v1/jobs", "/v1/jobs", `{"type":"texts","payload":{}}`, http.Header{"Content-Type": {"application/json"}},
-			wantProblem{400, "validation", "the request body is invalid", []gateway.FieldError{{Pointer: "/type", Detail: "this route takes " + texts + " bodies, not JSON: submit it on its own path"}}}},
+			wantProblem{400, "validation", "the request body is invalid", []gateway.FieldError{{Pointer: "/type", Detail: "this route takes " + texts + " bodies, not application/json: submit it on its own path"}}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			requireRefused(t, h, tt.name, tt.path, tt.body, tt.header, tt.want)
