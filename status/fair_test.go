@@ -187,4 +187,3 @@ func TestFairLineTakesTurnsWithComebacks(t *testing.T) {
 		t.Errorf("took from %v, want %v", order, want)
 	}
 }
-
