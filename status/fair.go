@@ -11,12 +11,13 @@ import (
 // Fair lines. A new job due now joins its queue's fair line on its shard
 // (keyspace.FairKeys) rather than the queue's pending list, unless the
 // Store was made with Config.FIFO or asynq's public API is in use: the
-// worker's take serves the pending list first, then the line, lowest
-// virtual start first. Each tenant's jobs keep their accept order, and
+// worker's take serves the line, lowest virtual start first, in turn with
+// the pending list. Each tenant's jobs keep their accept order, and
 // tenants with waiting jobs are taken in turn, so that a tenant's first
 // new job is among the next taken whatever another tenant's backlog.
 // Retries, scheduled jobs once due, replays and tasks put back or
-// recovered go to the pending list, as before: they were paced already.
+// recovered go to the pending list, as before, in time order: they get
+// half of a busy queue's takes at most.
 
 // Withdraw takes the task of j, a job just canceled, out of its queue's
 // fair line if it waits there; it reports whether it did.

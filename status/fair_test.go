@@ -141,7 +141,7 @@ func acceptNow(t *testing.T, b *testBundle, queue, tenant string) *jobs.Job {
 }
 
 // takeFair takes up to n tasks off queue (shard 0) as a worker does: its
-// pending list, then its fair line.
+// pending list and its fair line in turn.
 func takeFair(t *testing.T, b *testBundle, queue string, n int) []string {
 	t.Helper()
 	ks := b.store.Space()

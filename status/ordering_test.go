@@ -108,8 +108,8 @@ func testOrderingLine(t *testing.T, shards int, dial func() redis.UniversalClien
 		}
 		return n == 1
 	}
-	// pending lists the tasks waiting on j's queue: its pending list's,
-	// then its fair line's.
+	// pending lists the tasks waiting on j's queue: its pending list's
+	// and its fair line's.
 	pending := func(j *jobs.Job) []string {
 		t.Helper()
 		ids, err := rdb.LRange(ctx, keyspace.AsynqQueue(ks.JobQueue(j.ID, j.Queue)).Pending, 0, -1).Result()

@@ -179,6 +179,10 @@ func (s *Store) fairStep(tenant string) string {
 	return strconv.FormatFloat(1/float64(w), 'g', -1, 64)
 }
 
+// FairLines reports whether new jobs due now join their queue's fair
+// line (see Config.FIFO).
+func (s *Store) FairLines() bool { return s.fair() }
+
 // fair reports whether new jobs due now join their queue's fair line
 // (see Config.FIFO): only on the direct path, as only the worker's own
 // take reads the lines.

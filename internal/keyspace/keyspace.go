@@ -40,7 +40,7 @@
 //	P:{T}:ord:promote             the shard's lines whose head may need its task written
 //	P:{T}:ord:waiting             jobs waiting behind another in the shard's lines, by tenant (hash)
 //	P:{T}:fair:<queue>            new jobs of a queue on the shard, in fair order (sorted set: "<id>\n<tenant>" → virtual start)
-//	P:{T}:fair:<queue>:st         its virtual clock and each waiting tenant's last start and count (hash: v, l:<tenant>, n:<tenant>)
+//	P:{T}:fair:<queue>:st         its virtual clock and each waiting tenant's last start and count (hash: v, l:<tenant>, n:<tenant>; alt: the line's turn next)
 //	P:t:<tenant>:webhooks:disabled  the tenant's disabled webhook endpoints
 //	P:dlq:lists, P:outbox:tenants, P:webhooks:disabled:tenants, P:jobs:tenants  registries
 //	P:{T}:replica-ack             the key written before a WAIT for the shard's replicas
@@ -291,7 +291,8 @@ func (s *Space) OrderingWaiting(shard int) string { return s.shardPrefix(shard) 
 type FairKeys struct {
 	// Line is the sorted set of FairMember entries by virtual start.
 	Line string
-	// State holds the virtual clock (v) and, for each tenant with jobs
+	// State holds the virtual clock (v), whose turn a take starts with
+	// (alt set: the line's, see take.lua) and, for each tenant with jobs
 	// in the line, its last virtual start (l:<tenant>) and how many it
 	// has there (n:<tenant>).
 	State string

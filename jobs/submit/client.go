@@ -270,6 +270,13 @@ func (c *Client) Cancel(ctx context.Context, tenant, id string) (*jobs.Job, erro
 	return j, nil
 }
 
+// fairLines reports whether the client's new jobs join fair lines: on the
+// direct path, with a store that keeps them (status.Store.FairLines).
+func (c *Client) fairLines() bool {
+	s, ok := c.rec.(interface{ FairLines() bool })
+	return c.direct && ok && s.FairLines()
+}
+
 // withdrawer is a Store that keeps fair lines (status.Store): Withdraw
 // takes a canceled job's task out of its queue's fair line.
 type withdrawer interface {

@@ -5,26 +5,35 @@ import (
 	"time"
 )
 
-// TestEstimateWaitByTenant: the jobs ahead of a tenant's new job are the
-// pending list and, in the fair lines, its own and of each other tenant's
-// as many again and one more at most; over the drain rate.
+// TestEstimateWaitByTenant: with fair lines, the jobs ahead of a tenant's
+// new job are its own waiting ones and, of each other tenant's, as many
+// again and one more at most, and as many of the pending list's again
+// and one more (takes alternate); in accept order, the whole backlog;
+// over the drain rate.
 func TestEstimateWaitByTenant(t *testing.T) {
 	m := NewMonitor(MonitorConfig{Queues: []string{"q"}}, nil, nil)
+	m.fair = true
 	m.stats["q"] = QueueStats{Queue: "q", Pending: 10 + 1000 + 3, DrainRate: 100, Latency: time.Minute,
 		PendingByTenant: map[string]int{"a": 1000, "b": 3}}
 	for _, tc := range []struct {
 		tenant string
 		ahead  int
 	}{
-		{"c", 10 + 1 + 1},    // a new tenant: the pending list, then one of a's and b's
-		{"b", 10 + 3 + 4},    // b's 3, and 4 of a's in turn with them
-		{"a", 10 + 1000 + 3}, // a's whole backlog, and b's 3
+		{"c", 2 + 3},     // a new tenant: one of a's and b's, and 3 of the pending list
+		{"b", 7 + 8},     // b's 3 and 4 of a's, and 8 of the pending list
+		{"a", 1003 + 10}, // a's whole backlog and b's 3, and the pending list
 	} {
 		want := time.Duration(float64(tc.ahead) / 100 * float64(time.Second))
 		if got := m.EstimateWait("q", tc.tenant); got != want {
 			t.Errorf("tenant %s: %v, want %v (%d ahead at 100/s)", tc.tenant, got, want, tc.ahead)
 		}
 	}
+	// In accept order: the whole backlog, whatever the tenant.
+	m.fair = false
+	if got, want := m.EstimateWait("q", "c"), 10130*time.Millisecond; got != want {
+		t.Errorf("accept order: %v, want %v", got, want)
+	}
+	m.fair = true
 	// Without a drain rate yet: the oldest job's wait; with nothing ahead, none.
 	m.stats["q"] = QueueStats{Queue: "q", Pending: 5, Latency: time.Minute, PendingByTenant: map[string]int{"a": 5}}
 	if got := m.EstimateWait("q", "b"); got != time.Minute {

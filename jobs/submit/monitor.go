@@ -46,6 +46,9 @@ type Monitor struct {
 	cfg  MonitorConfig
 	jobs *Client
 	log  *slog.Logger
+	// fair: new jobs join fair lines (the client's store keeps them),
+	// which EstimateWait counts as the take serves them.
+	fair bool
 
 	mu        sync.RWMutex
 	stats     map[string]QueueStats
@@ -59,7 +62,7 @@ type Monitor struct {
 func NewMonitor(cfg MonitorConfig, c *Client, logger *slog.Logger) *Monitor {
 	cfg.Interval = cmp.Or(cfg.Interval, time.Second)
 	return &Monitor{
-		cfg: cfg, jobs: c, log: orDiscard(logger),
+		cfg: cfg, jobs: c, log: orDiscard(logger), fair: c != nil && c.fairLines(),
 		stats: map[string]QueueStats{}, processed: map[string]int{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -130,22 +133,24 @@ func (m *Monitor) Stats(queue string) QueueStats {
 
 // EstimateWait guesses how long a job tenant puts on queue now waits
 // before it starts: the jobs ahead of it over the drain rate, or the
-// oldest task's wait. Ahead of a new job are the queue's pending list
-// (taken first) and, in the fair lines, where tenants are taken in turn,
-// the tenant's own waiting jobs and, of each other tenant's, as many
-// again and one more at most.
+// oldest task's wait. In accept order that is the whole backlog. With
+// fair lines, where tenants are taken in turn, it is the tenant's own
+// waiting jobs and, of each other tenant's, as many again and one more at
+// most; and as many of the pending list's again and one more, since takes
+// alternate between the pending list and the fair line.
 func (m *Monitor) EstimateWait(queue, tenant string) time.Duration {
 	s := m.Stats(queue)
 	ahead := s.Pending
-	if len(s.PendingByTenant) > 0 {
+	if m.fair {
 		own := s.PendingByTenant[tenant]
-		ahead += own
+		list, line := s.Pending, own
 		for t, n := range s.PendingByTenant {
-			ahead -= n
+			list -= n
 			if t != tenant {
-				ahead += min(n, own+1)
+				line += min(n, own+1)
 			}
 		}
+		ahead = line + min(max(list, 0), line+1)
 	}
 	switch {
 	case ahead <= 0:

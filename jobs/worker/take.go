@@ -317,8 +317,8 @@ func (c *takeClient) take(ctx context.Context, keys []string, args []any) (id, m
 	return first.id, first.msg, nil
 }
 
-// takeBatch takes up to n tasks off queue q (its pending list, then its
-// fair line), leased until expiry, and
+// takeBatch takes up to n tasks off queue q (its pending list and its
+// fair line in turn), leased until expiry, and
 // reads them with their records: asynq's dequeue, n at a time, in two
 // round trips (keyspace's take and claim), as a script may touch only the
 // keys it is given and the tasks' keys are known only once they are taken.
