@@ -142,6 +142,9 @@ func TestPrimeThenEvents(t *testing.T) {
 	if after := seriesCount(t, m); after != before {
 		t.Errorf("%d series after the events, %d before: an event made a series Prime did not", after, before)
 	}
+	if v := series(t, m, "asyncgw_jobs_started_total")["{queue=default,tenant=acme}"]; v != 1 {
+		t.Errorf("jobs started by acme on default: %v, want 1", v)
+	}
 	if v := series(t, m, "asyncgw_breaker_state")["{kind=upstream,name=orders.internal:8443}"]; v != 2 {
 		t.Errorf("upstream breaker state %v, want 2 (open)", v)
 	}

@@ -26,8 +26,11 @@ func (q queueSource) Queues(context.Context) ([]admin.Queue, error) {
 func TestWatchQueuesFirstReading(t *testing.T) {
 	t.Parallel()
 	m := NewMetrics("test")
-	q := queueSource{{Name: "default", Pending: 3, Dead: 2, LatencySeconds: 1.5}}
+	q := queueSource{{Name: "default", Pending: 3, Dead: 2, LatencySeconds: 1.5, PendingByTenant: map[string]int{"acme": 2}}}
 	m.WatchQueues(t.Context(), q, nil, time.Hour, slog.New(slog.DiscardHandler))
+	if got := series(t, m, "asyncgw_queue_tenant_pending")["{queue=default,tenant=acme}"]; got != 2 {
+		t.Errorf("asyncgw_queue_tenant_pending acme %v right after WatchQueues, want 2", got)
+	}
 	if got := series(t, m, "asyncgw_queue_depth")["{queue=default,state=pending}"]; got != 3 {
 		t.Errorf("asyncgw_queue_depth pending %v right after WatchQueues, want 3", got)
 	}
