@@ -278,10 +278,24 @@ func TestUpstreamRetryAfterPausesEveryCall(t *testing.T) {
 	s := limitsSetup(t, up.URL+"/w", free.URL+"/o", fmt.Sprintf("  %q: {concurrency: 10}\n", up.host()))
 	base, all, wk := startTwoWorkers(t, s)
 	first := postJob(t, base+"/v1/work", `{"n":0}`)
-	testutil.WaitFor(t, 30*time.Second, "the 429", func() bool {
-		n, _, _ := up.calls()
-		return n >= 1
+	// The pause starts when a worker has the answer, a little after the
+	// upstream sent it: a call begun in between is not paused. The jobs
+	// below are posted once the pause is stored.
+	var pausedUntil time.Time
+	testutil.WaitFor(t, 30*time.Second, "the pause stored", func() bool {
+		for _, u := range adminUpstreams(t, base) {
+			if u.Host == up.host() && u.PausedUntil != nil {
+				pausedUntil = *u.PausedUntil
+				return true
+			}
+		}
+		return false
 	})
+	mu.Lock()
+	if d := pausedUntil.Sub(refusedAt); d < 1950*time.Millisecond {
+		t.Errorf("the pause ends %v after the 429 with Retry-After: 2", d.Round(time.Millisecond))
+	}
+	mu.Unlock()
 	ids := postN(t, base+"/v1/work", 8)
 	testutil.WaitFor(t, 30*time.Second, "a job held back by the pause", func() bool {
 		for _, id := range ids {
@@ -304,10 +318,11 @@ func TestUpstreamRetryAfterPausesEveryCall(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for i, at := range starts[1:] {
-		// The pause starts when the worker has the answer, a little
-		// after the upstream sent it.
-		if d := at.Sub(refusedAt); d < 1950*time.Millisecond {
-			t.Errorf("call %d came %v after the 429 with Retry-After: 2", i+2, d.Round(time.Millisecond))
+		// Every call but the 429 is of a job accepted once the pause was
+		// stored, or the first job's retry.
+		if at.Before(pausedUntil) {
+			t.Errorf("call %d came %v before the pause ended (%v after the 429 with Retry-After: 2)",
+				i+2, pausedUntil.Sub(at).Round(time.Millisecond), at.Sub(refusedAt).Round(time.Millisecond))
 		}
 	}
 }
