@@ -80,11 +80,12 @@ type Lease struct {
 	done  bool
 }
 
-// Acquire takes a slot for a call to host by job jobID. It returns a nil
-// Lease and no error for a host without limits, without a round trip;
-// a *HeldError when a limit holds the call back; another error when Redis
-// could not be asked.
-func (l *Limiter) Acquire(ctx context.Context, host, jobID string) (*Lease, error) {
+// Acquire takes a slot for a call to host by job, a name of the job's run
+// that stays the same while it is held back (the worker gives its task's
+// key). It returns a nil Lease and no error for a host without limits,
+// without a round trip; a *HeldError when a limit holds the call back;
+// another error when Redis could not be asked.
+func (l *Limiter) Acquire(ctx context.Context, host, job string) (*Lease, error) {
 	if l == nil {
 		return nil, nil
 	}
@@ -102,7 +103,7 @@ func (l *Limiter) Acquire(ctx context.Context, host, jobID string) (*Lease, erro
 	res, err := keyspace.UpstreamAcquire.Run(ctx, l.rdb,
 		[]string{keys.Leases, keys.TAT, keys.Pause, keys.State, keys.Held},
 		holder, l.cfg.Lease.Milliseconds(), lim.Concurrency,
-		strconv.FormatFloat(lim.Rate, 'g', -1, 64), lim.Burst, adaptive, jobID, l.cfg.MaxWait.Milliseconds(),
+		strconv.FormatFloat(lim.Rate, 'g', -1, 64), lim.Burst, adaptive, job, l.cfg.MaxWait.Milliseconds(),
 	).Int64Slice()
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s limits: %w", host, err)
@@ -151,14 +152,20 @@ func (ls *Lease) renew() {
 
 // Release gives the slot back, telling the limiter how the call went. It
 // never fails: a slot that cannot be given back ends with its lease.
-func (ls *Lease) Release(o Outcome) {
+//
+// With Config.HandOff, a slot given back while jobs are held back for the
+// host, their time still to come, and no pause lasts, names the first of
+// them (as given to Acquire), earliest first: a job brought forward then
+// takes the slot rather than leaving it empty until its time. Any of them
+// may have taken a slot meanwhile, or be waiting in its worker.
+func (ls *Lease) Release(o Outcome) (waiting []string) {
 	if ls == nil {
-		return
+		return nil
 	}
 	ls.mu.Lock()
 	if ls.done {
 		ls.mu.Unlock()
-		return
+		return nil
 	}
 	ls.done = true
 	if ls.timer != nil {
@@ -176,7 +183,7 @@ func (ls *Lease) Release(o Outcome) {
 		pause = 0
 	}
 	if lim.Concurrency == 0 && pause == 0 {
-		return // a rate alone: nothing to give back
+		return nil // a rate alone: nothing to give back
 	}
 	ms, outcome := time.Since(ls.started).Milliseconds(), "ok"
 	switch {
@@ -193,16 +200,26 @@ func (ls *Lease) Release(o Outcome) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	res, err := keyspace.UpstreamRelease.Run(ctx, l.rdb, []string{ls.keys.Leases, ls.keys.Pause, ls.keys.State},
-		ls.holder, ms, outcome, pause.Milliseconds(), lim.Concurrency, adaptive).Int64Slice()
-	if err != nil {
-		l.log.Warn("could not give an upstream slot back; it ends with its lease", "upstream", ls.host, "lease", l.cfg.Lease, "err", err)
-		return
+	handOff := 0
+	if lim.Concurrency > 0 {
+		handOff = l.cfg.HandOff
 	}
-	if len(res) == 2 && res[1] == 1 {
+	res, err := keyspace.UpstreamRelease.Run(ctx, l.rdb, []string{ls.keys.Leases, ls.keys.Pause, ls.keys.State, ls.keys.Held},
+		ls.holder, ms, outcome, pause.Milliseconds(), lim.Concurrency, adaptive, handOff).Slice()
+	if err != nil || len(res) < 2 {
+		l.log.Warn("could not give an upstream slot back; it ends with its lease", "upstream", ls.host, "lease", l.cfg.Lease, "err", err)
+		return nil
+	}
+	for _, v := range res[2:] {
+		if s, ok := v.(string); ok {
+			waiting = append(waiting, s)
+		}
+	}
+	if paused, _ := res[1].(int64); paused == 1 {
 		l.log.Info("upstream asked for a pause (Retry-After): no calls to it until then", "upstream", ls.host, "pause", pause)
 		if on := l.cfg.Hooks.Paused; on != nil {
 			on(ls.host, pause)
 		}
 	}
+	return waiting
 }

@@ -111,6 +111,10 @@ type Config struct {
 	// MaxPause caps the pause a Retry-After puts on a whole host.
 	// Defaults to 10m.
 	MaxPause time.Duration
+	// HandOff is how many of the jobs held back for a host a release of
+	// one of its slots names, so that the caller can bring one forward to
+	// take the slot (see Lease.Release). 0: none.
+	HandOff int
 	// Hooks are called on events worth counting.
 	Hooks Hooks
 }

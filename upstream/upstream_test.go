@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 	"github.com/asyncgw/asyncgw/internal/redistest"
 	"github.com/asyncgw/asyncgw/internal/testutil"
 )
@@ -214,6 +216,51 @@ func TestRetryAfterPausesTheHost(t *testing.T) {
 	// A 500 with Retry-After is no overload: no pause.
 	acquire(t, a, "j3").Release(Outcome{Called: true, Failed: true, RetryAfter: time.Second})
 	acquire(t, b, "j4").Release(Outcome{})
+}
+
+// A slot given back names the jobs held back for later, earliest first
+// and at most Config.HandOff of them, so that one can be brought forward;
+// none while a pause lasts, or without HandOff.
+func TestReleaseNamesHeldJobs(t *testing.T) {
+	t.Parallel()
+	rdb := shared(t)
+	prefix := redistest.Prefix(t)
+	// Calls of 20s: the jobs held back are told to come back 10s apart,
+	// far beyond the test's own pace.
+	rdb.HSet(t.Context(), keyspace.Upstream(prefix, host).State, "lat", 20000)
+	a, b := newPair(t, rdb, Config{Prefix: prefix, HandOff: 2, Limits: map[string]Limit{host: {Concurrency: 2}}})
+	first, second := acquire(t, a, "j1"), acquire(t, b, "j2")
+	for _, job := range []string{"h1", "h2", "h3"} {
+		_, err := b.Acquire(t.Context(), host, job)
+		held(t, err, ReasonConcurrency)
+	}
+	if got := first.Release(Outcome{Called: true}); !slices.Equal(got, []string{"h1", "h2"}) {
+		t.Errorf("release named %q, want the two earliest held, h1 and h2", got)
+	}
+	// h1, brought forward, takes the slot before its time and is held no
+	// more.
+	h1 := acquire(t, a, "h1")
+	if got := second.Release(Outcome{Called: true}); !slices.Equal(got, []string{"h2", "h3"}) {
+		t.Errorf("release named %q, want h2 and h3", got)
+	}
+	h2 := acquire(t, b, "h2")
+	// A Retry-After pauses the host: the release names none, h3 held all
+	// the same.
+	if got := h1.Release(Outcome{Called: true, Overload: true, RetryAfter: time.Minute}); got != nil {
+		t.Errorf("release that paused the host named %q", got)
+	}
+	if got := h2.Release(Outcome{Called: true}); got != nil {
+		t.Errorf("release during the pause named %q", got)
+	}
+
+	// Without HandOff, none.
+	c, _ := newPair(t, rdb, Config{Limits: map[string]Limit{host: {Concurrency: 1}}})
+	ls := acquire(t, c, "k1")
+	_, err := c.Acquire(t.Context(), host, "k2")
+	held(t, err, ReasonConcurrency)
+	if got := ls.Release(Outcome{Called: true}); got != nil {
+		t.Errorf("release without HandOff named %q", got)
+	}
 }
 
 func TestAdaptive(t *testing.T) {

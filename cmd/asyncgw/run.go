@@ -128,7 +128,7 @@ func serve(ctx context.Context, cmd string, cfg *config, stderr io.Writer) error
 
 	// The upstream hosts' limits, counted in Redis for every process:
 	// workers keep them, the admin API reports them.
-	limits, err := ups.New(rdb, ups.Config{Prefix: store.Space().Prefix(), Limits: cfg.Upstreams, Hooks: metrics.UpstreamHooks()}, log)
+	limits, err := ups.New(rdb, ups.Config{Prefix: store.Space().Prefix(), Limits: cfg.Upstreams, HandOff: worker.LimitHandOff, Hooks: metrics.UpstreamHooks()}, log)
 	if err != nil {
 		return configError(cfg.Path, err)
 	}

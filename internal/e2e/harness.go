@@ -31,9 +31,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +56,7 @@ import (
 	"github.com/asyncgw/asyncgw/ratelimit"
 	"github.com/asyncgw/asyncgw/sse"
 	"github.com/asyncgw/asyncgw/status"
+	"github.com/asyncgw/asyncgw/upstream"
 	"github.com/asyncgw/asyncgw/webhook"
 )
 
@@ -133,6 +136,12 @@ type Options struct {
 	Shards int
 	// CORS is the gateways' CORS configuration. Defaults to none.
 	CORS gateway.CORSConfig
+	// UpstreamLimit, when set, is the limit of the harness's upstream host
+	// (upstreams:), kept as cmd/asyncgw keeps it: slots given back are
+	// handed to held jobs.
+	UpstreamLimit *upstream.Limit
+	// WorkerLog is the worker's logger. Defaults to none.
+	WorkerLog *slog.Logger
 }
 
 // Queues are the harness's queue names, unique to it.
@@ -298,7 +307,15 @@ func Start(t testing.TB, opts Options) *Harness {
 		t.Fatalf("e2e: worker's event hub: %v", err)
 	}
 	t.Cleanup(func() { _ = workerHub.Stop(context.Background()) })
-	h.Worker, err = worker.New(wcfg, h.Redis, h.Store, nil, nil)
+	if opts.UpstreamLimit != nil {
+		u, _ := url.Parse(h.Upstream.URL)
+		wcfg.Limits, err = upstream.New(h.Redis, upstream.Config{Prefix: h.Prefix, HandOff: worker.LimitHandOff,
+			Limits: map[string]upstream.Limit{u.Host: *opts.UpstreamLimit}}, opts.WorkerLog)
+		if err != nil {
+			t.Fatalf("e2e: upstream limits: %v", err)
+		}
+	}
+	h.Worker, err = worker.New(wcfg, h.Redis, h.Store, nil, opts.WorkerLog)
 	if err != nil {
 		t.Fatalf("e2e: worker: %v", err)
 	}

@@ -49,7 +49,7 @@
 //	P:{up:<host>}:tat             its rate's theoretical arrival time (µs of Redis TIME)
 //	P:{up:<host>}:pause           paused until (ms), from the upstream's Retry-After
 //	P:{up:<host>}:state           its adaptive limit and latency figures (hash)
-//	P:{up:<host>}:held            jobs held back by its limits (sorted set: job ID → when it comes back, ms)
+//	P:{up:<host>}:held            jobs held back by its limits (sorted set: the run's task key, or job ID outside a task → when it comes back, ms)
 //
 // Events of every tenant's jobs on shard T are published on the shard
 // channel P:{T}:events (SPUBLISH, inside the script's slot; PUBLISH on a

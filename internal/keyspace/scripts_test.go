@@ -251,7 +251,7 @@ func drive(t *testing.T, ctx context.Context, rdb *redis.Client) {
 
 	// An upstream's limits: a slot taken, renewed, refused, given back
 	// with a Retry-After, and the use read.
-	up, err := upstream.New(rdb, upstream.Config{Prefix: "kst", Lease: 300 * time.Millisecond, Limits: map[string]upstream.Limit{
+	up, err := upstream.New(rdb, upstream.Config{Prefix: "kst", Lease: 300 * time.Millisecond, HandOff: 1, Limits: map[string]upstream.Limit{
 		"payments.internal:8443": {Concurrency: 1, Rate: 100, Adaptive: true},
 	}}, nil)
 	if err != nil {

@@ -6,8 +6,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/hibiken/asynq"
+
+	"github.com/asyncgw/asyncgw/internal/keyspace"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/upstream"
 )
@@ -31,7 +35,8 @@ func limitWaiters(concurrency int) int64 { return int64(max(1, concurrency/4)) }
 // second. Otherwise it returns the *upstream.HeldError, for
 // holdForLimit.
 func (w *Worker) acquireLimit(ctx context.Context, host string, j *jobs.Job) (*upstream.Lease, error) {
-	lease, err := w.cfg.Limits.Acquire(ctx, host, j.ID)
+	job := limitTicket(ctx, j)
+	lease, err := w.cfg.Limits.Acquire(ctx, host, job)
 	var held *upstream.HeldError
 	if err == nil || !errors.As(err, &held) || held.Wait > maxLimitWait {
 		return lease, err
@@ -55,7 +60,7 @@ func (w *Worker) acquireLimit(ctx context.Context, host string, j *jobs.Job) (*u
 		case <-w.limitFreed():
 			t.Stop()
 		}
-		lease, err = w.cfg.Limits.Acquire(ctx, host, j.ID)
+		lease, err = w.cfg.Limits.Acquire(ctx, host, job)
 		if err == nil || !errors.As(err, &held) || held.Wait > time.Until(deadline) {
 			return lease, err
 		}
@@ -73,20 +78,63 @@ func (w *Worker) limitFreed() <-chan struct{} {
 	return w.freed
 }
 
+// LimitHandOff is how many held-back jobs a worker tries, earliest first,
+// to bring one forward to a slot it gives back (upstream.Config.HandOff).
+const LimitHandOff = 3
+
+// limitTicket names job j's run to an upstream's limits: its task's key,
+// from which handOff finds the task, or the job's ID outside a task.
+func limitTicket(ctx context.Context, j *jobs.Job) string {
+	id, ok := asynq.GetTaskID(ctx)
+	queue, qok := asynq.GetQueueName(ctx)
+	if !ok || !qok {
+		return j.ID
+	}
+	return keyspace.AsynqQueue(queue).TaskPrefix + id
+}
+
 // releaseLimit gives back the slot of a call that ended with err (nil
 // lease: a host without limits), and wakes the jobs that wait in this
-// worker for a slot.
+// worker for a slot; when none does, it brings forward a job held back
+// for the host to take the slot (handOff).
 func (w *Worker) releaseLimit(lease *upstream.Lease, err error) {
 	if lease == nil {
 		return
 	}
-	lease.Release(limitOutcome(err))
+	if waiting := lease.Release(limitOutcome(err)); len(waiting) > 0 && w.limitWaits.Load() == 0 {
+		w.handOff(waiting)
+	}
 	w.limitMu.Lock()
 	if w.freed != nil {
 		close(w.freed)
 		w.freed = nil
 	}
 	w.limitMu.Unlock()
+}
+
+// handOff brings the first task it can of those named (limitTicket) from
+// its retry set to its queue, to take an upstream's slot just given back:
+// a job held back goes back to its queue for a time in whole seconds (see
+// heldDelay), and would otherwise leave the slot empty until then. A task
+// that is running (waiting in its worker for the slot) or gone is passed
+// over. It uses asynq's public Inspector.RunTask; the job, brought
+// forward, does not wait for the time its record gives (awaitDue) and asks
+// the limits again.
+func (w *Worker) handOff(waiting []string) {
+	for _, ticket := range waiting {
+		queue, kind, ok := keyspace.ParseAsynqKey(ticket)
+		id, task := strings.CutPrefix(kind, "t:")
+		if !ok || !task {
+			continue
+		}
+		if err := w.insp.RunTask(queue, id); err != nil {
+			w.log.Debug("held job not brought forward", "queue", queue, "task", id, "err", err)
+			continue
+		}
+		w.take.watch.wake(keyspace.AsynqQueue(queue).Pending)
+		w.log.Debug("held job brought forward to a freed upstream slot", "queue", queue, "task", id)
+		return
+	}
 }
 
 // holdForLimit answers a refused acquireLimit: a job held back by an

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/upstream"
 )
 
@@ -54,5 +55,22 @@ func TestLimitOutcome(t *testing.T) {
 		if got := limitOutcome(c.err); got != c.want {
 			t.Errorf("limitOutcome(%v) = %+v, want %+v", c.err, got, c.want)
 		}
+	}
+}
+
+// A retry handed over before its time waits for it; a job held back does
+// not (it may have been brought forward to a freed slot, and what held it
+// decides again).
+func TestAwaitDueSkipsHeldJobs(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // any wait ends at once, with an error
+	next := time.Now().Add(1500 * time.Millisecond)
+	retry := &jobs.Job{NextAttemptAt: &next, Error: "upstream answered 503 Service Unavailable"}
+	if err := awaitDue(ctx, retry); err == nil {
+		t.Error("a retry 1.5s early did not wait")
+	}
+	held := &jobs.Job{NextAttemptAt: &next, Error: notRun + "waiting for upstream h:1: concurrency 3 in use; next try in 2s"}
+	if err := awaitDue(ctx, held); err != nil {
+		t.Errorf("a held job brought forward waited: %v", err)
 	}
 }

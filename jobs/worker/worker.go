@@ -249,8 +249,10 @@ type Worker struct {
 	// limitWaits counts the jobs waiting in the worker for a slot of an
 	// upstream's limits, and freed wakes them (limits.go).
 	limitWaits atomic.Int64
-	limitMu    sync.Mutex
-	freed      chan struct{}
+	// insp brings held-back jobs forward to a freed slot (handOff).
+	insp    *asynq.Inspector
+	limitMu sync.Mutex
+	freed   chan struct{}
 
 	mu       sync.RWMutex
 	handlers map[string]HandlerFunc
@@ -290,6 +292,7 @@ func New(cfg Config, rdb redis.UniversalClient, rec Store, client *http.Client, 
 			w.queues[aq] = weight
 		}
 	}
+	w.insp = asynq.NewInspectorFromRedisClient(rdb)
 	w.take = newTakeClient(rdb, ks, func() int { return cfg.Concurrency - int(w.running.Load()) }, w.log)
 	w.take.watch = newQueueWatch(ks, slices.Sorted(maps.Keys(cfg.Queues)), cfg.DelayedTaskCheckInterval, w.log)
 	probes := int(cmp.Or(cfg.UpstreamBreaker.Probes, 1))
@@ -692,13 +695,16 @@ func untilProbe(b *breaker.Breaker) time.Duration {
 	return open + rand.N(open/2+1)
 }
 
+// notRun starts the error of a job held back (holdBack).
+const notRun = "not run: "
+
 // holdBack records that a job waits for its upstream (an open breaker, or
 // calls paced after an outage) and hands the task back to asynq for delay
 // without using an attempt. Callers add jitter to delay so that held-back
 // jobs do not all come back at the same instant.
 func (w *Worker) holdBack(ctx context.Context, log runLog, j *jobs.Job, delay time.Duration, cause error) error {
 	next := time.Now().Add(delay).UTC()
-	msg := fmt.Sprintf("not run: %v; next try in %s", cause, delay.Round(time.Second))
+	msg := fmt.Sprintf("%s%v; next try in %s", notRun, cause, delay.Round(time.Second))
 	_, err := w.rec.Advance(ctx, j, func(j *jobs.Job) error {
 		j.State, j.UpdatedAt, j.NextAttemptAt, j.Error = jobs.StateRetrying, time.Now().UTC(), &next, msg
 		return nil
@@ -741,8 +747,11 @@ const maxEarly = 2 * time.Second
 // scheduled and retry times in whole seconds (the score is Unix seconds), so
 // it hands a task over up to a second before its time: a job delayed by 1s,
 // or retried after a Retry-After of 1s, could otherwise run almost at once.
+// A job held back (holdBack) does not wait: what held it decides again,
+// and it may have been brought forward to take an upstream's free slot
+// (handOff).
 func awaitDue(ctx context.Context, j *jobs.Job) error {
-	if j.NextAttemptAt == nil {
+	if j.NextAttemptAt == nil || strings.HasPrefix(j.Error, notRun) {
 		return nil
 	}
 	early := time.Until(*j.NextAttemptAt)

@@ -184,6 +184,10 @@ type gwConfig struct {
 	// fifo turns the fair lines off (fairness.enabled: false): new jobs
 	// wait in accept order whatever their tenant.
 	fifo bool
+	// upstreamDelay and upstreamServes make a drain's upstream answer
+	// after that long, serving that many calls at once (0: any number).
+	upstreamDelay  time.Duration
+	upstreamServes int
 }
 
 // gateway starts asyncgw (role: "" for gateway and workers, "gateway",

@@ -472,6 +472,10 @@ func (b *bench) drainGateway(ctx context.Context, n int, c gwConfig) (float64, s
 	// The gateway: a gateway process accepts, then a worker process runs;
 	// the worker is the one that serves the profiler.
 	up := newJobUpstream(false)
+	up.delay = c.upstreamDelay
+	if c.upstreamServes > 0 {
+		up.slots = make(chan struct{}, c.upstreamServes)
+	}
 	url, closeUp, err := listenUpstream(up)
 	if err != nil {
 		return 0, "", err

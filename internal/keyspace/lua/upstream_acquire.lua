@@ -23,7 +23,7 @@
 --
 -- ARGV[1] holder   ARGV[2] lease (ms)   ARGV[3] concurrency (0: none)
 -- ARGV[4] rate per second (0: none)   ARGV[5] burst   ARGV[6] adaptive (0/1)
--- ARGV[7] job ID   ARGV[8] the furthest a job is sent ahead (ms)
+-- ARGV[7] the job (its task's key)   ARGV[8] the furthest a job is sent ahead (ms)
 --
 -- Returns {0, in use, limit} when the lease is taken, or
 -- {reason, in use, limit, wait ms} when refused: reason 1 concurrency,

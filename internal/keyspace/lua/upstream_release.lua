@@ -5,21 +5,53 @@
 -- no slower than 1.5 times the baseline, and halves after an overload
 -- (429, 503, a timeout), at most once per baseline call time.
 --
+-- A slot given back while jobs are held back for later (their time still
+-- to come) and no pause lasts names the first ARGV[7] of them, earliest
+-- first, so that the worker can bring one forward to take it: held jobs
+-- go back to their queue with times in whole seconds, and would
+-- otherwise leave the slot empty until the next second.
+--
 -- KEYS[1] leases   P:{up:<host>}:leases
 -- KEYS[2] pause    P:{up:<host>}:pause
 -- KEYS[3] state    P:{up:<host>}:state   (see upstream_acquire)
+-- KEYS[4] held     P:{up:<host>}:held    (see upstream_acquire)
 --
 -- ARGV[1] holder   ARGV[2] call time (ms; -1: no call was made)
 -- ARGV[3] outcome: ok, slow (answered, not an overload), overload
 -- ARGV[4] Retry-After (ms; 0: none)   ARGV[5] concurrency   ARGV[6] adaptive (0/1)
+-- ARGV[7] how many held jobs to name (0: none)
 --
--- Returns {the adaptive limit ×1000 (0 when not adaptive), 1 when this call set a pause}.
+-- Returns {the adaptive limit ×1000 (0 when not adaptive), 1 when this
+-- call set a pause, the held jobs named...}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREM', KEYS[1], ARGV[1])
+-- waiting names the held jobs that may take the free slot: none while a
+-- pause lasts or every slot is taken again (limit: the concurrency kept).
+local function waiting(out, limit)
+  local n = tonumber(ARGV[7])
+  if n == 0 then
+    return out
+  end
+  local held = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. now, '+inf', 'LIMIT', 0, n)
+  if #held == 0 or (tonumber(redis.call('GET', KEYS[2])) or 0) > now
+      or redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf') >= math.floor(limit) then
+    return out
+  end
+  for _, m in ipairs(held) do
+    out[#out + 1] = m
+  end
+  return out
+end
+
+local conc = tonumber(ARGV[5])
 local ms = tonumber(ARGV[2])
 if ms < 0 then
-  return {0, 0}
+  local limit = conc
+  if ARGV[6] == '1' then
+    limit = tonumber(redis.call('HGET', KEYS[3], 'limit')) or conc
+  end
+  return waiting({0, 0}, limit)
 end
 local paused = 0
 local ra = tonumber(ARGV[4])
@@ -38,7 +70,6 @@ if ARGV[3] ~= 'overload' then
 end
 local limit = 0
 if ARGV[6] == '1' then
-  local conc = tonumber(ARGV[5])
   limit = tonumber(redis.call('HGET', KEYS[3], 'limit')) or conc
   if ARGV[3] == 'overload' then
     local dec = tonumber(redis.call('HGET', KEYS[3], 'dec')) or 0
@@ -64,4 +95,8 @@ if ARGV[6] == '1' then
   redis.call('HSET', KEYS[3], 'limit', string.format('%.6f', limit))
 end
 redis.call('PEXPIRE', KEYS[3], 86400000)
-return {math.floor(limit * 1000), paused}
+local out = {math.floor(limit * 1000), paused}
+if ARGV[6] ~= '1' then
+  return waiting(out, conc)
+end
+return waiting(out, limit)

@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asyncgw/asyncgw/gateway"
+	"github.com/asyncgw/asyncgw/jobs"
+	"github.com/asyncgw/asyncgw/upstream"
+)
+
+// lockedBuffer is a bytes.Buffer safe for a logger and a test at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestUpstreamLimitHandsSlotsToHeldJobs: a host under {concurrency: 2}
+// whose calls take 100ms, and 30 jobs for it on a worker of 8 slots. There
+// are never more than 2 calls in flight, every job succeeds with one
+// attempt (the holds use none), and slots given back are taken by held
+// jobs brought forward from asynq's retry set rather than left empty
+// until the next second. On the suite's cluster pass this runs on a Redis
+// Cluster with 6 shards: the limits' keys and the tasks' keys are in
+// different slots.
+func TestUpstreamLimitHandsSlotsToHeldJobs(t *testing.T) {
+	t.Parallel()
+	var log lockedBuffer
+	h := Start(t, Options{
+		Routes:        []gateway.Route{{Name: "pay", Path: "/v1/pay", Upstream: "/pay"}},
+		Concurrency:   8,
+		UpstreamLimit: &upstream.Limit{Concurrency: 2},
+		WorkerLog:     slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	h.Upstream.Handle(func(w http.ResponseWriter, _ *http.Request, _ Call) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	})
+	var ids []string
+	for i := range 30 {
+		ids = append(ids, h.Submit(t, "/v1/pay", fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	for _, id := range ids {
+		j := h.WaitState(t, id, jobs.StateSucceeded)
+		if j.Attempt != 1 {
+			t.Errorf("job %s succeeded after %d attempts, want 1", id, j.Attempt)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most > 2 {
+		t.Errorf("%d calls in flight at once, want at most 2", most)
+	}
+	out := log.String()
+	held := strings.Count(out, "job held back")
+	forward := strings.Count(out, "held job brought forward to a freed upstream slot")
+	t.Logf("%d holds, %d held jobs brought forward", held, forward)
+	if held == 0 || forward == 0 {
+		t.Errorf("%d holds and %d held jobs brought forward: want both", held, forward)
+	}
+}
