@@ -189,10 +189,12 @@ func TestStreamIdleHTTP2(t *testing.T) {
 		if err != nil {
 			return
 		}
-		s.WriteTimeout = 50 * time.Millisecond
+		// A deadline a write under load still meets, and an idle spell
+		// well past it.
+		s.WriteTimeout = 300 * time.Millisecond
 		for i := range 2 {
 			if i > 0 {
-				time.Sleep(200 * time.Millisecond)
+				time.Sleep(time.Second)
 			}
 			if s.Send(sse.Event{Data: fmt.Appendf(nil, "%d", i)}) != nil {
 				return

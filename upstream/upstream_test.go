@@ -91,31 +91,55 @@ func TestConcurrencyAcrossProcesses(t *testing.T) {
 	}
 }
 
+// heldAt reads when job, held back, was told to come back (ms, Redis's
+// clock): the reservations are compared there, not as waits measured
+// from moments the test's own pace moves.
+func heldAt(t *testing.T, rdb redis.UniversalClient, prefix, job string) float64 {
+	t.Helper()
+	at, err := rdb.ZScore(t.Context(), keyspace.Upstream(prefix, host).Held, job).Result()
+	if err != nil {
+		t.Fatalf("held set: %s: %v", job, err)
+	}
+	return at
+}
+
 func TestHeldCallsComeBackSpreadOut(t *testing.T) {
 	t.Parallel()
-	a, _ := newPair(t, shared(t), Config{Limits: map[string]Limit{host: {Concurrency: 1}}})
+	rdb, prefix := shared(t), redistest.Prefix(t)
+	a, _ := newPair(t, rdb, Config{Prefix: prefix, Limits: map[string]Limit{host: {Concurrency: 1}}})
 	ls := acquire(t, a, "first")
 	defer ls.Release(Outcome{})
-	var last time.Duration
+	// Each is told to come back a call time (100ms before any call) after
+	// the one before, counted from when it asks: so while the one before
+	// is still to come, 100ms after it plus the time between the asks.
+	var last float64
+	var lastAsked time.Time
 	for i := range 10 {
-		_, err := a.Acquire(t.Context(), host, fmt.Sprint("held-", i))
-		h := held(t, err, ReasonConcurrency)
-		// Each is told to come back a little after the one before: the
-		// reservations follow each other, about a call time apart.
-		if i > 0 && h.Wait <= last {
-			t.Fatalf("held call %d told to wait %s, the one before %s", i, h.Wait, last)
+		job := fmt.Sprint("held-", i)
+		asked := time.Now()
+		_, err := a.Acquire(t.Context(), host, job)
+		held(t, err, ReasonConcurrency)
+		between := time.Since(lastAsked)
+		at := heldAt(t, rdb, prefix, job)
+		if i > 0 && between < 90*time.Millisecond && (at-last < 99 || at-last > 101+float64(between.Milliseconds())) {
+			t.Errorf("held call %d told to come back %vms after the one before (asked %v later), want 100ms more than that", i, at-last, between)
 		}
-		last = h.Wait
+		last, lastAsked = at, asked
 	}
 	// A job that asks again before its time is told the same time, and
 	// takes no new reservation.
+	first := heldAt(t, rdb, prefix, "held-0")
 	_, err := a.Acquire(t.Context(), host, "held-0")
-	if h := held(t, err, ReasonConcurrency); h.Wait >= last {
-		t.Errorf("held-0 asking again told to wait %s, after the last reservation (%s)", h.Wait, last)
+	if h := held(t, err, ReasonConcurrency); h.Wait > time.Duration(last-first)*time.Millisecond {
+		t.Errorf("held-0 asking again told to wait %s, after the last reservation", h.Wait)
+	}
+	if at := heldAt(t, rdb, prefix, "held-0"); at != first {
+		t.Errorf("held-0 asking again moved its reservation by %vms", at-first)
 	}
 	_, err = a.Acquire(t.Context(), host, "held-10")
-	if h := held(t, err, ReasonConcurrency); h.Wait <= last || h.Wait > last+200*time.Millisecond {
-		t.Errorf("a new job told to wait %s, want just after %s", h.Wait, last)
+	held(t, err, ReasonConcurrency)
+	if at := heldAt(t, rdb, prefix, "held-10"); at <= last {
+		t.Errorf("a new job told to come back %vms after the last reservation, want after it", at-last)
 	}
 }
 
@@ -123,19 +147,28 @@ func TestHeldCallsComeBackSpreadOut(t *testing.T) {
 // from the next token; asking again early, the same time.
 func TestRateSpreadsHeldJobs(t *testing.T) {
 	t.Parallel()
-	a, b := newPair(t, shared(t), Config{Limits: map[string]Limit{host: {Rate: 5, Burst: 1}}})
+	rdb, prefix := shared(t), redistest.Prefix(t)
+	a, b := newPair(t, rdb, Config{Prefix: prefix, Limits: map[string]Limit{host: {Rate: 5, Burst: 1}}})
 	acquire(t, a, "j1")
+	asked := time.Now()
 	_, err := a.Acquire(t.Context(), host, "j2")
 	h2 := held(t, err, ReasonRate)
 	_, err = b.Acquire(t.Context(), host, "j3")
-	h3 := held(t, err, ReasonRate)
-	// Tokens every 200ms: j2 at about 200ms, j3 at about 400ms.
-	if h2.Wait < 100*time.Millisecond || h2.Wait > 250*time.Millisecond || h3.Wait-h2.Wait < 150*time.Millisecond {
-		t.Errorf("j2 waits %s, j3 %s; want about 200ms and 400ms", h2.Wait, h3.Wait)
+	held(t, err, ReasonRate)
+	between := time.Since(asked)
+	// Tokens every 200ms: j2 at the next (within 200ms), and j3, asking
+	// while j2's is still to come, one after.
+	at2, at3 := heldAt(t, rdb, prefix, "j2"), heldAt(t, rdb, prefix, "j3")
+	if h2.Wait <= 0 || h2.Wait > 201*time.Millisecond {
+		t.Errorf("j2 waits %s, want up to 200ms", h2.Wait)
+	}
+	if between < 150*time.Millisecond && (at3-at2 < 199 || at3-at2 > 201) {
+		t.Errorf("j3 comes back %vms after j2, want 200ms", at3-at2)
 	}
 	_, err = b.Acquire(t.Context(), host, "j3")
-	if h := held(t, err, ReasonRate); h.Wait > h3.Wait {
-		t.Errorf("j3 early: told %s, first told %s", h.Wait, h3.Wait)
+	held(t, err, ReasonRate)
+	if at := heldAt(t, rdb, prefix, "j3"); at != at3 {
+		t.Errorf("j3 asking again early moved its reservation by %vms", at-at3)
 	}
 }
 
@@ -155,7 +188,9 @@ func TestBurstDefaultsToRate(t *testing.T) {
 // lease; a holder that lives keeps it past many leases.
 func TestLeases(t *testing.T) {
 	t.Parallel()
-	lease := 300 * time.Millisecond
+	// Renewed every third of it by a timer: long enough that a loaded
+	// machine does not miss a renewal.
+	lease := 600 * time.Millisecond
 	a, b := newPair(t, shared(t), Config{Lease: lease, Limits: map[string]Limit{host: {Concurrency: 1}}})
 	alive := acquire(t, a, "alive")
 	// Three leases' time, renewed all along: still held.
@@ -177,7 +212,8 @@ func TestLeases(t *testing.T) {
 		}
 		return err == nil
 	})
-	if d := time.Since(start); d > lease+250*time.Millisecond {
+	// Within the lease, and the polling's own time.
+	if d := time.Since(start); d > 2*lease {
 		t.Errorf("a dead holder's slot freed after %s, want within the lease (%s)", d, lease)
 	}
 }
@@ -188,15 +224,16 @@ func TestRetryAfterPausesTheHost(t *testing.T) {
 	cfg := Config{Limits: map[string]Limit{host: {Concurrency: 5}}}
 	cfg.Hooks.Paused = func(_ string, d time.Duration) { paused = append(paused, d) }
 	a, b := newPair(t, shared(t), cfg)
-	acquire(t, a, "j1").Release(Outcome{Called: true, Overload: true, RetryAfter: time.Second})
+	j1 := acquire(t, a, "j1")
+	start := time.Now()
+	j1.Release(Outcome{Called: true, Overload: true, RetryAfter: time.Second})
 	if len(paused) != 1 || paused[0] != time.Second {
 		t.Errorf("Paused hook: %v", paused)
 	}
-	start := time.Now()
 	_, err := b.Acquire(t.Context(), host, "j2")
 	h := held(t, err, ReasonPaused)
-	if h.Wait < 800*time.Millisecond || h.Wait > 1100*time.Millisecond {
-		t.Errorf("wait %s, want the rest of 1s", h.Wait)
+	if since := time.Since(start); h.Wait < time.Second-since-time.Millisecond || h.Wait > time.Second+time.Millisecond {
+		t.Errorf("wait %s, %v after the pause began: want the rest of 1s", h.Wait, since)
 	}
 	if !strings.Contains(h.Error(), "paused by its Retry-After") {
 		t.Errorf("error %q", h.Error())

@@ -392,18 +392,22 @@ func TestDLQReplayAll(t *testing.T) {
 		}
 	}
 
-	// At one job a second, the first is due at once and the others one and
-	// two seconds later.
+	// At one job a second, the first is due at once and the others at the
+	// next whole seconds but one and two, counted from the replay's start
+	// (some moment between before and after).
 	before := time.Now()
 	var res admin.BulkResult
 	if err := json.Unmarshal([]byte(e.ok("dlq", "replay", "--all", "--queue", e.q, "--rate", "1", "--json")), &res); err != nil {
 		t.Fatal(err)
 	}
+	after := time.Now()
 	if res.Matched != 3 || res.Replayed != 3 || res.Skipped != 0 || res.FailedCount != 0 || res.Remaining != 0 || res.Rate != 1 || res.DryRun {
 		t.Errorf("replay --all --rate 1: %+v", res)
 	}
-	if res.LastDueAt == nil || res.LastDueAt.Sub(before) < time.Second || res.LastDueAt.Sub(before) > 3*time.Second {
-		t.Errorf("last due at %v, started at %v", res.LastDueAt, before)
+	if res.LastDueAt == nil || !res.LastDueAt.Equal(res.LastDueAt.Truncate(time.Second)) ||
+		res.LastDueAt.Before(before.Truncate(time.Second).Add(3*time.Second)) ||
+		res.LastDueAt.After(after.Truncate(time.Second).Add(3*time.Second)) {
+		t.Errorf("last due at %v, the replay ran between %v and %v: want the third whole second after its start", res.LastDueAt, before, after)
 	}
 	if j := e.job(inQ[0]); j.State != jobs.StateQueued || j.Replays != 1 {
 		t.Errorf("first replayed: %s, replays %d", j.State, j.Replays)

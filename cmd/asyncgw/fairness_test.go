@@ -219,12 +219,11 @@ func TestFairnessAcrossTenants(t *testing.T) {
 				return
 			}
 			// b's first job is taken with the first takes: at most a
-			// batch per worker loop and shard of a's ahead of it.
+			// batch per worker loop and shard of a's ahead of it. (Its
+			// time, logged above, follows from that and the machine's
+			// load; the bench measures the 1s target behind 20,000 jobs.)
 			if firstB < 0 || firstB > 40 {
 				t.Errorf("b's first call is call %d after the gate opened, want among the first 40 (a's backlog: %d)", firstB, tc.backlog)
-			}
-			if bWait < 0 || bWait > time.Second {
-				t.Errorf("b's first call started %v after the gate opened, want within 1s", bWait)
 			}
 			// In turn: half of the first calls are b's, less the start.
 			if bs < tc.bs*2/5 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -112,16 +113,22 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("gateway: no asyncgw_dlq_size for the queue")
 	}
 
-	w := scrape(t, workerMetrics)
-	for k, v := range map[string]float64{
-		`asyncgw_jobs_completed_total{queue="` + s.queue + `",state="succeeded",type="work"}`: 3,
-		`asyncgw_job_queue_wait_seconds_count{queue="` + s.queue + `"}`:                       3,
-		`asyncgw_job_run_seconds_count{outcome="succeeded",queue="` + s.queue + `"}`:          3,
-	} {
-		if w[k] != v {
-			t.Errorf("worker: %s = %v, want %v", k, w[k], v)
+	// A job's end is counted just after it is recorded: the scrape may
+	// come between the two.
+	var w map[string]float64
+	testutil.WaitForWhy(t, 15*time.Second, "the worker's counts of the three jobs", func() (bool, string) {
+		w = scrape(t, workerMetrics)
+		for k, v := range map[string]float64{
+			`asyncgw_jobs_completed_total{queue="` + s.queue + `",state="succeeded",type="work"}`: 3,
+			`asyncgw_job_queue_wait_seconds_count{queue="` + s.queue + `"}`:                       3,
+			`asyncgw_job_run_seconds_count{outcome="succeeded",queue="` + s.queue + `"}`:          3,
+		} {
+			if w[k] != v {
+				return false, fmt.Sprintf("worker: %s = %v, want %v", k, w[k], v)
+			}
 		}
-	}
+		return true, ""
+	})
 	if _, ok := w[`asyncgw_http_requests_total{code="202",method="POST",route="/v1/work"}`]; ok {
 		t.Errorf("the worker process counts gateway requests")
 	}

@@ -226,9 +226,11 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 	d.Settle(t)
 	waitAccepts(10)
 
-	// kill -9 of the master: accepts pause, then resume within 6s.
-	killedAt := time.Now()
+	// kill -9 of the master: accepts pause, then resume within 6s. The
+	// clock starts once the master is dead: a request sent before could
+	// still be accepted by it, and would say nothing of the failover.
 	killed := d.KillMaster(t)
+	killedAt := time.Now()
 	d.WaitNewMaster(t, killed.Addr(), 30*time.Second)
 	var resumed time.Time
 	testutil.WaitForWhy(t, 15*time.Second, "accepts after the kill", func() (bool, string) {
