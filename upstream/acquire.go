@@ -41,14 +41,27 @@ func (e *HeldError) Error() string {
 	switch e.Reason {
 	case ReasonConcurrency:
 		if e.Max.Adaptive && e.Limit < e.Max.Concurrency {
-			return fmt.Sprintf("waiting for upstream %s: concurrency %d in use (adaptive, at most %d)", e.Host, e.Limit, e.Max.Concurrency)
+			return fmt.Sprintf("%s%s: concurrency %d in use (adaptive, at most %d)", HeldPrefix, e.Host, e.Limit, e.Max.Concurrency)
 		}
-		return fmt.Sprintf("waiting for upstream %s: concurrency %d in use", e.Host, e.Limit)
+		return fmt.Sprintf("%s%s: concurrency %d in use", HeldPrefix, e.Host, e.Limit)
 	case ReasonRate:
-		return fmt.Sprintf("waiting for upstream %s: rate %s/s (burst %d) reached", e.Host, strconv.FormatFloat(e.Max.Rate, 'g', -1, 64), e.Max.Burst)
+		return fmt.Sprintf("%s%s: rate %s/s (burst %d) reached", HeldPrefix, e.Host, strconv.FormatFloat(e.Max.Rate, 'g', -1, 64), e.Max.Burst)
 	default:
-		return fmt.Sprintf("waiting for upstream %s: paused by its Retry-After", e.Host)
+		return fmt.Sprintf("%s%s: paused by its Retry-After", HeldPrefix, e.Host)
 	}
+}
+
+// HeldPrefix starts every HeldError's message.
+const HeldPrefix = "waiting for upstream "
+
+// Limited reports whether host has limits (and a job calling it asks
+// Acquire for a slot).
+func (l *Limiter) Limited(host string) bool {
+	if l == nil {
+		return false
+	}
+	_, ok := l.limit(host)
+	return ok
 }
 
 // Outcome is how a call went, for Release.
@@ -154,10 +167,11 @@ func (ls *Lease) renew() {
 // never fails: a slot that cannot be given back ends with its lease.
 //
 // With Config.HandOff, a slot given back while jobs are held back for the
-// host, their time still to come, and no pause lasts, names the first of
-// them (as given to Acquire), earliest first: a job brought forward then
-// takes the slot rather than leaving it empty until its time. Any of them
-// may have taken a slot meanwhile, or be waiting in its worker.
+// host, their time still to come, no pause lasts and the rate (if any) has
+// a token, names the first of them (as given to Acquire), earliest first:
+// a job brought forward then takes the slot rather than leaving it empty
+// until its time. Any of them may have taken a slot meanwhile, or be
+// waiting in its worker.
 func (ls *Lease) Release(o Outcome) (waiting []string) {
 	if ls == nil {
 		return nil
@@ -204,8 +218,9 @@ func (ls *Lease) Release(o Outcome) (waiting []string) {
 	if lim.Concurrency > 0 {
 		handOff = l.cfg.HandOff
 	}
-	res, err := keyspace.UpstreamRelease.Run(ctx, l.rdb, []string{ls.keys.Leases, ls.keys.Pause, ls.keys.State, ls.keys.Held},
-		ls.holder, ms, outcome, pause.Milliseconds(), lim.Concurrency, adaptive, handOff).Slice()
+	res, err := keyspace.UpstreamRelease.Run(ctx, l.rdb, []string{ls.keys.Leases, ls.keys.Pause, ls.keys.State, ls.keys.Held, ls.keys.TAT},
+		ls.holder, ms, outcome, pause.Milliseconds(), lim.Concurrency, adaptive, handOff,
+		strconv.FormatFloat(lim.Rate, 'g', -1, 64), lim.Burst).Slice()
 	if err != nil || len(res) < 2 {
 		l.log.Warn("could not give an upstream slot back; it ends with its lease", "upstream", ls.host, "lease", l.cfg.Lease, "err", err)
 		return nil

@@ -290,10 +290,20 @@ func TestReleaseNamesHeldJobs(t *testing.T) {
 		t.Errorf("release during the pause named %q", got)
 	}
 
+	// A host whose rate has no token names none: a job brought forward
+	// would be held again.
+	r, _ := newPair(t, rdb, Config{HandOff: 2, Limits: map[string]Limit{host: {Concurrency: 2, Rate: 0.1, Burst: 1}}})
+	only := acquire(t, r, "r1")
+	_, err := r.Acquire(t.Context(), host, "r2")
+	held(t, err, ReasonRate)
+	if got := only.Release(Outcome{Called: true}); got != nil {
+		t.Errorf("release with no token of the rate named %q", got)
+	}
+
 	// Without HandOff, none.
 	c, _ := newPair(t, rdb, Config{Limits: map[string]Limit{host: {Concurrency: 1}}})
 	ls := acquire(t, c, "k1")
-	_, err := c.Acquire(t.Context(), host, "k2")
+	_, err = c.Acquire(t.Context(), host, "k2")
 	held(t, err, ReasonConcurrency)
 	if got := ls.Release(Outcome{Called: true}); got != nil {
 		t.Errorf("release without HandOff named %q", got)

@@ -148,6 +148,10 @@ func AsynqQueue(queue string) AsynqQueueKeys {
 	}
 }
 
+// AsynqTaskKey is the hash of task id on asynq queue queue: the same as
+// AsynqQueue(queue).TaskPrefix + id.
+func AsynqTaskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
+
 // ParseAsynqKey splits a key of an asynq queue ("asynq:{<queue>}:<kind>",
 // such as asynq:{s0}default}:pending) into the queue and the kind
 // ("pending", "active", "lease", "t:<id>", …); ok is false for any other

@@ -35,6 +35,9 @@ func limitWaiters(concurrency int) int64 { return int64(max(1, concurrency/4)) }
 // second. Otherwise it returns the *upstream.HeldError, for
 // holdForLimit.
 func (w *Worker) acquireLimit(ctx context.Context, host string, j *jobs.Job) (*upstream.Lease, error) {
+	if !w.cfg.Limits.Limited(host) {
+		return nil, nil
+	}
 	job := limitTicket(ctx, j)
 	lease, err := w.cfg.Limits.Acquire(ctx, host, job)
 	var held *upstream.HeldError
@@ -90,19 +93,20 @@ func limitTicket(ctx context.Context, j *jobs.Job) string {
 	if !ok || !qok {
 		return j.ID
 	}
-	return keyspace.AsynqQueue(queue).TaskPrefix + id
+	return keyspace.AsynqTaskKey(queue, id)
 }
 
 // releaseLimit gives back the slot of a call that ended with err (nil
 // lease: a host without limits), and wakes the jobs that wait in this
-// worker for a slot; when none does, it brings forward a job held back
-// for the host to take the slot (handOff).
+// worker for a slot; when none does (for any host), it brings forward a
+// job held back for the host to take the slot (handOff), beside the job
+// that ends, which need not wait for it.
 func (w *Worker) releaseLimit(lease *upstream.Lease, err error) {
 	if lease == nil {
 		return
 	}
 	if waiting := lease.Release(limitOutcome(err)); len(waiting) > 0 && w.limitWaits.Load() == 0 {
-		w.handOff(waiting)
+		go w.handOff(waiting)
 	}
 	w.limitMu.Lock()
 	if w.freed != nil {
@@ -116,10 +120,11 @@ func (w *Worker) releaseLimit(lease *upstream.Lease, err error) {
 // its retry set to its queue, to take an upstream's slot just given back:
 // a job held back goes back to its queue for a time in whole seconds (see
 // heldDelay), and would otherwise leave the slot empty until then. A task
-// that is running (waiting in its worker for the slot) or gone is passed
-// over. It uses asynq's public Inspector.RunTask; the job, brought
-// forward, does not wait for the time its record gives (awaitDue) and asks
-// the limits again.
+// that is running (waiting in its worker for the slot) or pending already
+// is passed over. It uses asynq's public Inspector.RunTask (two round
+// trips a task), which puts the task at the back of its pending list; the
+// job, brought forward, does not wait for the time its record gives
+// (awaitDue) and asks the limits again.
 func (w *Worker) handOff(waiting []string) {
 	for _, ticket := range waiting {
 		queue, kind, ok := keyspace.ParseAsynqKey(ticket)

@@ -58,19 +58,25 @@ func TestLimitOutcome(t *testing.T) {
 	}
 }
 
-// A retry handed over before its time waits for it; a job held back does
-// not (it may have been brought forward to a freed slot, and what held it
-// decides again).
+// A retry handed over before its time waits for it, and so does a job
+// held back by an open breaker; a job held back by an upstream's limits
+// does not (it may have been brought forward to a freed slot, and the
+// limits decide again).
 func TestAwaitDueSkipsHeldJobs(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel() // any wait ends at once, with an error
 	next := time.Now().Add(1500 * time.Millisecond)
-	retry := &jobs.Job{NextAttemptAt: &next, Error: "upstream answered 503 Service Unavailable"}
-	if err := awaitDue(ctx, retry); err == nil {
-		t.Error("a retry 1.5s early did not wait")
+	for _, msg := range []string{
+		"upstream answered 503 Service Unavailable",
+		notRun + "circuit breaker open; next try in 31s",
+	} {
+		if err := awaitDue(ctx, &jobs.Job{NextAttemptAt: &next, Error: msg}); err == nil {
+			t.Errorf("a job 1.5s early did not wait (%s)", msg)
+		}
 	}
-	held := &jobs.Job{NextAttemptAt: &next, Error: notRun + "waiting for upstream h:1: concurrency 3 in use; next try in 2s"}
+	limit := &upstream.HeldError{Host: "h:1", Reason: upstream.ReasonConcurrency, Limit: 3}
+	held := &jobs.Job{NextAttemptAt: &next, Error: notRun + limit.Error() + "; next try in 2s"}
 	if err := awaitDue(ctx, held); err != nil {
-		t.Errorf("a held job brought forward waited: %v", err)
+		t.Errorf("a job held by a limit, brought forward, waited: %v", err)
 	}
 }

@@ -747,11 +747,12 @@ const maxEarly = 2 * time.Second
 // scheduled and retry times in whole seconds (the score is Unix seconds), so
 // it hands a task over up to a second before its time: a job delayed by 1s,
 // or retried after a Retry-After of 1s, could otherwise run almost at once.
-// A job held back (holdBack) does not wait: what held it decides again,
-// and it may have been brought forward to take an upstream's free slot
-// (handOff).
+// A job held back by an upstream's limits (holdForLimit) does not wait:
+// its time was a whole second already (heldDelay), it may have been
+// brought forward to take a free slot (handOff), and the limits decide
+// again. Other holds (a breaker, a ramp) are not rounded, and wait.
 func awaitDue(ctx context.Context, j *jobs.Job) error {
-	if j.NextAttemptAt == nil || strings.HasPrefix(j.Error, notRun) {
+	if j.NextAttemptAt == nil || strings.HasPrefix(j.Error, notRun+upstream.HeldPrefix) {
 		return nil
 	}
 	early := time.Until(*j.NextAttemptAt)

@@ -6,28 +6,44 @@
 -- (429, 503, a timeout), at most once per baseline call time.
 --
 -- A slot given back while jobs are held back for later (their time still
--- to come) and no pause lasts names the first ARGV[7] of them, earliest
--- first, so that the worker can bring one forward to take it: held jobs
--- go back to their queue with times in whole seconds, and would
--- otherwise leave the slot empty until the next second.
+-- to come), no pause lasts and the rate has a token names the first
+-- ARGV[7] of them, earliest first, so that the worker can bring one
+-- forward to take it: held jobs go back to their queue with times in
+-- whole seconds, and would otherwise leave the slot empty until the next
+-- second.
 --
 -- KEYS[1] leases   P:{up:<host>}:leases
 -- KEYS[2] pause    P:{up:<host>}:pause
 -- KEYS[3] state    P:{up:<host>}:state   (see upstream_acquire)
 -- KEYS[4] held     P:{up:<host>}:held    (see upstream_acquire)
+-- KEYS[5] rate TAT P:{up:<host>}:tat     (see upstream_acquire)
 --
 -- ARGV[1] holder   ARGV[2] call time (ms; -1: no call was made)
 -- ARGV[3] outcome: ok, slow (answered, not an overload), overload
 -- ARGV[4] Retry-After (ms; 0: none)   ARGV[5] concurrency   ARGV[6] adaptive (0/1)
 -- ARGV[7] how many held jobs to name (0: none)
+-- ARGV[8] rate per second (0: none)   ARGV[9] burst
 --
 -- Returns {the adaptive limit ×1000 (0 when not adaptive), 1 when this
 -- call set a pause, the held jobs named...}.
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nowus = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = math.floor(nowus / 1000)
 redis.call('ZREM', KEYS[1], ARGV[1])
+-- noToken: the rate (as in upstream_acquire) has no token now.
+local function noToken()
+  local rate = tonumber(ARGV[8])
+  if rate == 0 then
+    return false
+  end
+  local interval = 1000000 / rate
+  local tat = math.max(tonumber(redis.call('GET', KEYS[5]) or 0), nowus)
+  return tat - nowus + interval > interval * tonumber(ARGV[9])
+end
+
 -- waiting names the held jobs that may take the free slot: none while a
--- pause lasts or every slot is taken again (limit: the concurrency kept).
+-- pause lasts, every slot is taken again (limit: the concurrency kept),
+-- or the rate has no token.
 local function waiting(out, limit)
   local n = tonumber(ARGV[7])
   if n == 0 then
@@ -35,7 +51,7 @@ local function waiting(out, limit)
   end
   local held = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. now, '+inf', 'LIMIT', 0, n)
   if #held == 0 or (tonumber(redis.call('GET', KEYS[2])) or 0) > now
-      or redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf') >= math.floor(limit) then
+      or redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf') >= math.floor(limit) or noToken() then
     return out
   end
   for _, m in ipairs(held) do
