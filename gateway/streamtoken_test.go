@@ -9,42 +9,24 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/sse"
 )
-
-// syncBuffer is a log destination the gateway's goroutines may share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // tokenServer is a gateway served on a real listener, for streams.
 type tokenServer struct {
 	t   *testing.T
 	url string
-	log *syncBuffer
+	log *testutil.SyncBuffer
 	g   *Gateway
 }
 
 func newTokenServer(t *testing.T, tune func(*Config, *Deps)) *tokenServer {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	bg := newTestGateway(t, func(c *Config, d *Deps) {
 		d.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		if tune != nil {

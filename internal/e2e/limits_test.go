@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,27 +10,10 @@ import (
 	"time"
 
 	"github.com/asyncgw/asyncgw/gateway"
+	"github.com/asyncgw/asyncgw/internal/testutil"
 	"github.com/asyncgw/asyncgw/jobs"
 	"github.com/asyncgw/asyncgw/upstream"
 )
-
-// lockedBuffer is a bytes.Buffer safe for a logger and a test at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestUpstreamLimitHandsSlotsToHeldJobs: a host under {concurrency: 2}
 // whose calls take 100ms, and 30 jobs for it on a worker of 8 slots. There
@@ -43,7 +25,7 @@ func (l *lockedBuffer) String() string {
 // different slots.
 func TestUpstreamLimitHandsSlotsToHeldJobs(t *testing.T) {
 	t.Parallel()
-	var log lockedBuffer
+	var log testutil.SyncBuffer
 	h := Start(t, Options{
 		Routes:        []gateway.Route{{Name: "pay", Path: "/v1/pay", Upstream: "/pay"}},
 		Concurrency:   8,
